@@ -1,0 +1,120 @@
+# Copyright (c) 2026 vic.containers contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The VCH configuration record on the endpoint VM's extraConfig; private to the collection.
+
+Layout (``guestinfo.vice./`` keys, as VIC named them, so the endpoint can read
+them from inside the guest too):
+
+* ``version``: the record's schema version;
+* ``config``: the whole non-secret configuration as JSON, split in chunks
+  (``config``, ``config|1``, ...) because vSphere caps one value's size;
+* ``secrets``: JSON of the secrets, sealed with AES-256-GCM (nonce || ciphertext,
+  base64), the VCH UUID as associated data so a record cannot be replayed on
+  another VCH;
+* ``key_id``: which key sealed them. The key itself lives in the image store
+  (``VIC/<uuid>/vch.key``), never beside the sealed secrets.
+
+The record alone, with that key, is enough to rebuild the endpoint.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+
+from ansible_collections.vic.containers.plugins.module_utils._errors import VicError
+
+try:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.exceptions import InvalidTag
+except ImportError:  # pragma: no cover - reported by the module
+    AESGCM = InvalidTag = None
+
+PREFIX = "guestinfo.vice./"
+VERSION = 1
+MANAGED_BY_EXTENSION = "vic.containers"
+MANAGED_BY_ENDPOINT = "VicEndpoint"
+MANAGED_BY_CONTAINER = "VicContainer"
+KEY_FILE = "vch.key"
+_CHUNK = 16384
+
+
+class ConfigError(VicError):
+    """The record on a VM cannot be read."""
+
+
+def new_key():
+    return AESGCM.generate_key(bit_length=256)
+
+
+def key_id(key):
+    return hashlib.sha256(key).hexdigest()[:16]
+
+
+def seal(secrets, key, vch_uuid):
+    nonce = os.urandom(12)
+    data = AESGCM(key).encrypt(nonce, json.dumps(secrets, sort_keys=True).encode(), vch_uuid.encode())
+    return base64.b64encode(nonce + data).decode()
+
+
+def unseal(sealed, key, vch_uuid):
+    raw = base64.b64decode(sealed)
+    try:
+        plain = AESGCM(key).decrypt(raw[:12], raw[12:], vch_uuid.encode())
+    except InvalidTag:
+        raise ConfigError("The secrets of VCH %s do not open with its key file." % vch_uuid)
+    return json.loads(plain)
+
+
+def encode(config, sealed, sealed_by):
+    """extraConfig entries (key -> value) recording ``config`` and the ``sealed`` secrets.
+
+    ``sealed_by`` is the key_id of the key that sealed them; secrets that did
+    not change keep their sealed text, so updating the rest needs no key.
+    """
+    values = {PREFIX + "version": str(VERSION), PREFIX + "key_id": sealed_by}
+    values.update(_split(PREFIX + "config", json.dumps(config, sort_keys=True, separators=(",", ":"))))
+    values.update(_split(PREFIX + "secrets", sealed))
+    return values
+
+
+def removed_keys(old_values, new_values):
+    """Keys to blank (vSphere deletes a key set to ``""``) when a record shrinks."""
+    return sorted(k for k in old_values if k.startswith(PREFIX) and k not in new_values)
+
+
+def as_dict(extra_config):
+    """extraConfig (a list of OptionValue) as a plain dict."""
+    return {o.key: o.value for o in extra_config or ()}
+
+
+def decode(values):
+    """(config, sealed_secrets, key_id) from extraConfig values, or None if not a VCH record."""
+    if PREFIX + "config" not in values:
+        return None
+    version = values.get(PREFIX + "version")
+    if version != str(VERSION):
+        raise ConfigError("VCH record version %r is not one this collection reads (%s)." % (version, VERSION))
+    try:
+        config = json.loads(_join(values, PREFIX + "config"))
+    except ValueError as exc:
+        raise ConfigError("The VCH record is not valid JSON: %s." % exc)
+    return config, _join(values, PREFIX + "secrets"), values.get(PREFIX + "key_id")
+
+
+def _split(key, text):
+    parts = [text[i:i + _CHUNK] for i in range(0, len(text), _CHUNK)] or [""]
+    return {(key if i == 0 else "%s|%d" % (key, i)): part for i, part in enumerate(parts)}
+
+
+def _join(values, key):
+    parts = [values.get(key, "")]
+    i = 1
+    while "%s|%d" % (key, i) in values:
+        parts.append(values["%s|%d" % (key, i)])
+        i += 1
+    return "".join(parts)
