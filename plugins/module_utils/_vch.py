@@ -129,13 +129,14 @@ def _folders_to_delete(ctx, vch, plan):
     config = vch.config
     if config is None:
         # A half-made VCH has no record: its folders follow from the pool and the options given.
-        image_store = vch_spec.desired(dict(ctx.params, image_store=ctx.params.get("image_store")))["image_store"]
+        spec = vch_spec.desired(ctx.params)
+        image_store = spec["image_store"]
         if image_store is None:
             plan.warnings.append("VCH %s was half-made and image_store was not given: any folders it "
                                  "created on a datastore are left." % vch.name)
             return []
         config = {"uuid": observe.vch_uuid(ctx.session, vch.pool.moid), "image_store": image_store,
-                  "volume_stores": {}}
+                  "volume_stores": spec["volume_stores"] or {}}
     image_ds, _ = observe.split_store(config["image_store"])
     folders = [observe.image_store_folder(config), (image_ds, vch.name)]
     stores = config.get("volume_stores") or {}
@@ -384,7 +385,14 @@ def _plan_update(ctx, spec, tls, vch):
     observed = vch.config
     if ctx.compute is not None:
         spec = dict(spec, compute=ctx.compute_path)
-    material, tls_config, generate = _tls(ctx, tls, spec, observed_tls=observed.get("tls"))
+    material, tls_config, generate = None, dict(observed.get("tls") or {}), False
+    if ctx.params.get("tls") is not None:
+        given = ctx.params["tls"]
+        # Suboptions left out keep what the VCH has, as every other option does.
+        for key in ("enabled", "verify"):
+            if given.get(key) is None and key in tls_config:
+                tls[key] = tls_config[key]
+        material, tls_config, generate = _tls(ctx, tls, spec, observed_tls=observed.get("tls"))
     after = _merge(observed, spec)
     after["tls"] = tls_config
     warning = after["tls"].pop("_warning", None)
@@ -534,7 +542,7 @@ def info(session, datacenter=None, compute=None, name=None):
         under = inv.path(pool if pool is not None else target)
     found = []
     for vch in observe.endpoints(inv):
-        if vch.pool is None or inv.datacenter_of(vch.pool) not in datacenters:
+        if vch.pool is None or not any(inventory_reader.same(inv.datacenter_of(vch.pool), dc) for dc in datacenters):
             continue
         if under is not None and not inv.path(vch.pool).startswith(under + "/"):
             continue

@@ -11,6 +11,7 @@ import uuid
 from ansible_collections.vic.containers.plugins.module_utils._errors import VicError
 from ansible_collections.vic.containers.plugins.module_utils import _vch_config as codec
 from ansible_collections.vic.containers.plugins.module_utils._certs import fingerprint
+from ansible_collections.vic.containers.plugins.module_utils._vsphere_inventory import same
 
 # The files vic-machine wrote in --tls-cert-path, by role.
 CERT_FILES = (("ca", "ca.pem"), ("cert", "cert.pem"), ("key", "key.pem"),
@@ -84,7 +85,7 @@ def find(inventory, name, datacenter, parent_pool=None):
     matches = [v for v in endpoints(inventory)
                if v.name == name and v.pool is not None and inventory.within(v.pool, datacenter)]
     if parent_pool is not None:
-        matches = [v for v in matches if inventory.parent(v.pool) is parent_pool]
+        matches = [v for v in matches if same(inventory.parent(v.pool), parent_pool)]
     if len(matches) > 1:
         raise VicError("More than one VCH is named %r in datacenter %s (%s); set compute to choose."
                        % (name, datacenter.get("name"), ", ".join(inventory.path(v.pool) for v in matches)))

@@ -60,6 +60,11 @@ def read(session):
     return Inventory(pc.retrieve(session, [root], PATHS))
 
 
+def same(a, b):
+    """The same managed object, whichever read it came from."""
+    return a is not None and b is not None and a.moid == b.moid
+
+
 class Inventory:
     """A snapshot of the inventory with path look-ups, no further calls."""
 
@@ -102,7 +107,7 @@ class Inventory:
         return obj
 
     def within(self, obj, datacenter):
-        return self.datacenter_of(obj) is datacenter
+        return same(self.datacenter_of(obj), datacenter)
 
     def datacenter(self, name=None):
         """The datacenter named ``name``, or the only one when no name is given."""
@@ -183,7 +188,7 @@ class Inventory:
 
     def child_pool(self, parent, name):
         for pool in self.of_type(*POOL_TYPES):
-            if pool.get("name") == name and self.parent(pool) is parent:
+            if pool.get("name") == name and same(self.parent(pool), parent):
                 return pool
         return None
 

@@ -397,10 +397,12 @@ def _run(module, session):
         plan.apply()
     for warning in plan.warnings:
         module.warn(warning)
-    result = {"changed": plan.changed, "changes": plan.changes,
-              "vch": engine.result(ctx, params, module.check_mode, plan) if params["state"] == "present" else None}
+    vch = engine.result(ctx, params, module.check_mode, plan) if params["state"] == "present" else None
+    result = {"changed": plan.changed, "changes": plan.changes, "vch": vch}
     if module._diff:
-        result["diff"] = {"before": plan.before or {}, "after": plan.after or {}}
+        # After a real run the record itself is the "after": generated values are known by then.
+        after = vch["config"] if vch and not module.check_mode else plan.after
+        result["diff"] = {"before": plan.before or {}, "after": after or {}}
     return result
 
 
