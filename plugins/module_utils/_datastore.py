@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.parse
-import urllib.request
+
+from ansible.module_utils.urls import open_url
 
 from ansible_collections.vic.containers.plugins.module_utils._errors import VSphereError
 from ansible_collections.vic.containers.plugins.module_utils import _vsphere_tasks as tasks
@@ -44,17 +45,16 @@ def start_delete(session, datacenter_ref, datastore, path):
 
 def _url(session, datacenter, datastore, path):
     query = urllib.parse.urlencode({"dcPath": datacenter, "dsName": datastore})
-    return "https://%s:%s/folder/%s?%s" % (session.hostname, session.port,
-                                            urllib.parse.quote(path.strip("/")), query)
+    return "https://%s:%s/folder/%s?%s" % (session.hostname, session.port, urllib.parse.quote(path.strip("/")), query)
 
 
 def _request(session, method, url, data=None):
-    request = urllib.request.Request(url, data=data, method=method)
     # The SOAP session cookie authorizes the datastore file service too.
-    request.add_header("Cookie", session.session_cookie())
+    headers = {"Cookie": session.session_cookie()}
     if data is not None:
-        request.add_header("Content-Type", "application/octet-stream")
-    return urllib.request.urlopen(request, context=session.ssl_context(), timeout=60)
+        headers["Content-Type"] = "application/octet-stream"
+    return open_url(url, data=data, method=method, headers=headers, validate_certs=session.validate_certs,
+                    timeout=60)
 
 
 def upload(session, datacenter, datastore, path, data):

@@ -47,15 +47,15 @@ class Plan:
 
     @property
     def changes(self):
-        return [description for description, _ in self.steps]
+        return [step[0] for step in self.steps]
 
     @property
     def changed(self):
         return bool(self.steps)
 
     def apply(self):
-        for _, run in self.steps:
-            run()
+        for step in self.steps:
+            step[1]()
 
 
 class _Context:
@@ -137,7 +137,7 @@ def _folders_to_delete(ctx, vch, plan):
             return []
         config = {"uuid": observe.vch_uuid(ctx.session, vch.pool.moid), "image_store": image_store,
                   "volume_stores": spec["volume_stores"] or {}}
-    image_ds, _ = observe.split_store(config["image_store"])
+    image_ds = observe.split_store(config["image_store"])[0]
     folders = [observe.image_store_folder(config), (image_ds, vch.name)]
     stores = config.get("volume_stores") or {}
     if ctx.params.get("delete_volume_stores"):
@@ -199,7 +199,7 @@ def _plan_create(ctx, spec, tls, half_made):
     pool_uuid = observe.vch_uuid(session, half_made.pool.moid) if half_made else "(assigned at creation)"
     config = _new_config(ctx, spec, tls_config, pool_uuid)
     networks = _resolve_networks(ctx, config)
-    image_ds, _ = observe.split_store(config["image_store"])
+    image_ds = observe.split_store(config["image_store"])[0]
     ctx.inventory.datastore(image_ds, ctx.datacenter, "image_store")
     _check_stores(ctx, config["volume_stores"])
     for option in ("appliance_iso", "bootstrap_iso"):

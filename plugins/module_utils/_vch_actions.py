@@ -37,8 +37,7 @@ def create_dv_portgroup(session, switch, name, timeout):
                            {"DistributedVirtualPortgroup": ("name", "key")}):
         if obj.get("name") == name:
             return obj.get("key"), switch.get("uuid")
-    raise VSphereError("vSphere created port group %s but does not list it on %s."
-                             % (name, switch.get("name")))
+    raise VSphereError("vSphere created port group %s but does not list it on %s." % (name, switch.get("name")))
 
 
 def create_host_portgroup(host, name, vswitch="vSwitch0"):

@@ -162,7 +162,7 @@ def summary(vch, cert_path=None):
 
 
 def split_store(store):
-    datastore, _, path = store.partition("/")
+    datastore, path = store.split("/", 1) if "/" in store else (store, "")
     return datastore, path
 
 

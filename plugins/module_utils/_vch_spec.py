@@ -195,7 +195,7 @@ def parse_store(value, option):
     if match:
         datastore, path = match.group(1), match.group(2)
     else:
-        datastore, _, path = text.partition("/")
+        datastore, path = text.split("/", 1) if "/" in text else (text, "")
     path = path.strip("/")
     if not datastore or ".." in path.split("/"):
         raise SpecError(option, "%r is not a datastore path; use 'datastore/path'." % value)
@@ -399,7 +399,7 @@ def _ip_range(value, option):
     if value is None:
         return None
     if "-" in value:
-        first, _, last = value.partition("-")
+        first, last = value.split("-", 1)
         start, end = _ip(first.strip(), option), _ip(last.strip(), option)
         if ipaddress.ip_address(start) > ipaddress.ip_address(end):
             raise SpecError(option, "%r starts after it ends." % value)

@@ -138,8 +138,9 @@ class Inventory:
             if not full.startswith(base):
                 continue
             rel = full[len(base):]
-            for key in {full, rel, rel.replace("/Resources", ""), full.replace("/Resources", "")}:
-                candidates.setdefault(key.rstrip("/"), []).append(obj)
+            keys = (full, rel, rel.replace("/Resources", ""), full.replace("/Resources", ""))
+            for key in sorted(set(k.rstrip("/") for k in keys)):
+                candidates.setdefault(key, []).append(obj)
         matches = candidates.get(value.rstrip("/"), [])
         if not matches:
             raise NotFoundError("compute: no cluster, host or resource pool %r in datacenter %s."

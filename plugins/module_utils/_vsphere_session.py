@@ -46,11 +46,7 @@ class Session:
     def login(self):
         if self._si is not None:
             return self
-        context = None
-        if not self.validate_certs:
-            context = ssl.create_default_context()
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
+        context = None if self.validate_certs else self.ssl_context()
         try:
             # The stub negotiates the API version over plain HTTP; the service
             # content read here is kept, so the login costs two SOAP calls.

@@ -23,7 +23,7 @@ description:
     management networks, the endpoint VM size, insecure and whitelisted registries, existing volume stores
     and container networks) make the module fail, naming them, rather than rebuild the VCH.
 author:
-  - vic.containers contributors
+  - vic.containers contributors (@vic-containers)
 extends_documentation_fragment:
   - vic.containers.vsphere
 attributes:

@@ -17,7 +17,7 @@ description:
     address and Docker environment, its version and the container VMs it owns.
   - The whole inventory is read in one PropertyCollector call, however many VMs vSphere holds.
 author:
-  - vic.containers contributors
+  - vic.containers contributors (@vic-containers)
 extends_documentation_fragment:
   - vic.containers.vsphere
 attributes:
@@ -118,8 +118,8 @@ def main():
     argument_spec.update(name=dict(type="str"), datacenter=dict(type="str"), compute=dict(type="str"))
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
-    vchs = run_vsphere(module, lambda session: engine.info(session, params["datacenter"], params["compute"],
-                                                             params["name"]))
+    vchs = run_vsphere(module, lambda session: engine.info(
+        session, params["datacenter"], params["compute"], params["name"]))
     module.exit_json(changed=False, vchs=vchs)
 
 

@@ -242,7 +242,7 @@ def test_fault_midway_then_rerun_completes_or_absent_cleans(vcsim, tmp_path, met
 
 def test_info_lists_and_inspects(vcsim, tmp_path):
     names = [unique("info"), unique("info")]
-    results, _ = run_tasks(vcsim, [(VCH, vch_args(tmp_path, n, public_network_ip=None)) for n in names])
+    results = run_tasks(vcsim, [(VCH, vch_args(tmp_path, n, public_network_ip=None)) for n in names])[0]
     assert all(r["changed"] for r in results), results
     listed = run(vcsim, INFO, {})
     found = {v["name"]: v for v in listed["vchs"]}
@@ -285,7 +285,7 @@ BAD_INPUT = [
 
 def test_bad_input_gets_a_clear_error_and_changes_nothing(vcsim, tmp_path):
     name = unique("bad")
-    tasks = [(VCH, dict(vch_args(tmp_path, name), **change)) for change, _ in BAD_INPUT]
+    tasks = [(VCH, dict(vch_args(tmp_path, name), **change)) for change, unused in BAD_INPUT]
     results, output = run_tasks(vcsim, tasks)
     for (change, option), result in zip(BAD_INPUT, results):
         assert result.get("failed"), (change, result)

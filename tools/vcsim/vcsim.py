@@ -431,7 +431,7 @@ def _cli_stop(args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     sub = parser.add_subparsers(dest="command", required=True)
     start = sub.add_parser("start", help="start a detached simulator")
     start.add_argument(
