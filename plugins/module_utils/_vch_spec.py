@@ -181,8 +181,8 @@ def tls_options(params):
     if tls.get("server_cert") and tls["verify"] and not tls.get("ca_cert"):
         raise SpecError("tls", "tls.verify needs tls.ca_cert (the CA of the client certificates) "
                                "when tls.server_cert is given.")
-    if tls.get("cert_path") is None:
-        tls["cert_path"] = os.path.abspath(params["name"])
+    # vic-machine wrote to ./<name>; an absolute path keeps results and re-runs unambiguous.
+    tls["cert_path"] = os.path.abspath(tls.get("cert_path") or params["name"])
     return tls
 
 

@@ -445,6 +445,8 @@ def main(argv=None):
     stop = sub.add_parser("stop", help="stop the simulator recorded in --state")
     stop.add_argument("--state", required=True)
     stop.set_defaults(func=_cli_stop)
+    builder = sub.add_parser("build", help="build .build/vcsim if missing or older than main.go")
+    builder.set_defaults(func=lambda args: print(build()))
     args = parser.parse_args(argv)
     args.func(args)
 
