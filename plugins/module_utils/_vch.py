@@ -195,9 +195,9 @@ def _plan_create(ctx, spec, tls, half_made):
         raise SpecError("image_store", "required to create VCH %s: 'datastore/path'." % name)
     session = ctx.session
     vapp = session.is_vcenter
-    material, tls_config, generate = _tls(ctx, tls, spec, observed_tls=None)
+    tls_plan = _tls(tls, name, spec["public_network"])
     pool_uuid = observe.vch_uuid(session, half_made.pool.moid) if half_made else "(assigned at creation)"
-    config = _new_config(ctx, spec, tls_config, pool_uuid)
+    config = _new_config(ctx, spec, tls_plan.record, pool_uuid)
     networks = _resolve_networks(ctx, config)
     image_ds = observe.split_store(config["image_store"])[0]
     ctx.inventory.datastore(image_ds, ctx.datacenter, "image_store")
@@ -207,9 +207,8 @@ def _plan_create(ctx, spec, tls, half_made):
             ctx.inventory.datastore(config[option][1:].split("]")[0], ctx.datacenter, option)
 
     plan = Plan(before={} if half_made else None, after=observe.display(config))
-    if generate:
-        plan.add("generate TLS certificates in %s" % tls["cert_path"],
-                 lambda: ctx.made.update(material=_generate(tls, config)))
+    if tls_plan.generate:
+        _add_generate_step(plan, ctx, tls, config)
     bridge = networks["bridge"]
     if bridge["create"] is not None:
         plan.add("create bridge port group %s on %s" % (config["bridge_network"], bridge["create"].get("name")),
@@ -226,7 +225,7 @@ def _plan_create(ctx, spec, tls, half_made):
     plan.add("create datastore folders " + folders_text, lambda: _create_folders(ctx, config))
     plan.add("create endpoint VM %s (%d vCPU, %d MB)" % (name, config["endpoint"]["cpus"],
                                                          config["endpoint"]["memory_mb"]),
-             lambda: _create_endpoint(ctx, config, networks, material, vapp))
+             lambda: _create_endpoint(ctx, config, networks, tls_plan.material, vapp))
     plan.add("power on endpoint VM %s" % name,
              lambda: actions.power_on(session, ctx.made["vm"], name, ctx.timeout))
     return plan
@@ -337,31 +336,50 @@ def _check_stores(ctx, stores):
 
 # --- TLS -------------------------------------------------------------------
 
-def _tls(ctx, tls, spec, observed_tls):
-    """(material, tls record, generate?) for the TLS options; nothing is written here."""
+class _TlsPlan:
+    """What the TLS options come to: material in hand, the record, whether to generate, a warning."""
+
+    def __init__(self, record, material=None, generate=False, warning=None):
+        self.record = record
+        self.material = material
+        self.generate = generate
+        self.warning = warning
+
+
+def _endpoint_ips(public_network):
+    address = (public_network or {}).get("ip")
+    return [address.split("/")[0]] if address else []
+
+
+def _tls(tls, name, public_network, observed_tls=None):
+    """The TLS plan for the options; nothing is written here."""
     if not tls["enabled"]:
-        return None, {"enabled": False, "verify": False}, False
-    address = (spec.get("public_network") or {}).get("ip")
-    ips = [address.split("/")[0]] if address else []
-    cname = tls.get("cname") or (ips[0] if ips else spec["name"])
+        return _TlsPlan({"enabled": False, "verify": False})
+    ips = _endpoint_ips(public_network)
+    cname = tls.get("cname") or (ips[0] if ips else name)
     try:
         if tls.get("server_cert"):
             material = certs.load_given(tls["server_cert"], tls["server_key"], tls.get("ca_cert"), tls.get("cname"))
         elif certs.plan_only(tls["cert_path"]):
             if observed_tls and observed_tls.get("server_cert"):
-                ctx_warn = "TLS files are missing from %s: VCH %s keeps its certificates; restore the " \
-                           "files there to use its client certificate." % (tls["cert_path"], spec["name"])
-                return None, dict(observed_tls, _warning=ctx_warn), False
+                return _TlsPlan(dict(observed_tls), warning=(
+                    "TLS files are missing from %s: VCH %s keeps its certificates; restore the files there "
+                    "to use its client certificate." % (tls["cert_path"], name)))
             record = {"enabled": True, "verify": tls["verify"], "cname": cname, "server_cert": None,
                       "client_ca": None}
-            return None, record, True
+            return _TlsPlan(record, generate=True)
         else:
-            material = certs.load_or_generate(tls["cert_path"], cname, ips=ips, organization=tls["organization"],
-                                              key_size=tls["key_size"])
+            material = _generate(tls, cname, ips)
     except certs.CertError as exc:
         raise SpecError("tls", str(exc))
     record = {"enabled": True, "verify": tls["verify"], "cname": material.cname or cname}
-    return material, _tls_record(record, material), False
+    return _TlsPlan(_tls_record(record, material), material=material)
+
+
+def _add_generate_step(plan, ctx, tls, config):
+    plan.add("generate TLS certificates in %s" % tls["cert_path"],
+             lambda: ctx.made.update(material=_generate(tls, config["tls"]["cname"],
+                                                        _endpoint_ips(config["public_network"]))))
 
 
 def _tls_record(record, material):
@@ -369,12 +387,11 @@ def _tls_record(record, material):
                 client_ca=material.ca_cert_pem if record.get("verify") else None)
 
 
-def _generate(tls, config):
-    address = (config.get("public_network") or {}).get("ip")
-    ips = [address.split("/")[0]] if address else []
+def _generate(tls, cname, ips):
+    """Generate into cert_path, or reuse a complete set already there."""
     try:
-        return certs.load_or_generate(tls["cert_path"], config["tls"]["cname"], ips=ips,
-                                      organization=tls["organization"], key_size=tls["key_size"])
+        return certs.load_or_generate(tls["cert_path"], cname, ips=ips, organization=tls["organization"],
+                                      key_size=tls["key_size"])
     except certs.CertError as exc:
         raise SpecError("tls", str(exc))
 
@@ -385,29 +402,26 @@ def _plan_update(ctx, spec, tls, vch):
     observed = vch.config
     if ctx.compute is not None:
         spec = dict(spec, compute=ctx.compute_path)
-    material, tls_config, generate = None, dict(observed.get("tls") or {}), False
+    after = _merge(observed, spec)
+    tls_plan = _TlsPlan(dict(observed.get("tls") or {}))
     if ctx.params.get("tls") is not None:
-        given = ctx.params["tls"]
         # Suboptions left out keep what the VCH has, as every other option does.
         for key in ("enabled", "verify"):
-            if given.get(key) is None and key in tls_config:
-                tls[key] = tls_config[key]
-        material, tls_config, generate = _tls(ctx, tls, spec, observed_tls=observed.get("tls"))
-    after = _merge(observed, spec)
-    after["tls"] = tls_config
-    warning = after["tls"].pop("_warning", None)
+            if ctx.params["tls"].get(key) is None and key in tls_plan.record:
+                tls[key] = tls_plan.record[key]
+        tls_plan = _tls(tls, vch.name, after["public_network"], observed_tls=observed.get("tls"))
+    after["tls"] = tls_plan.record
     after["product_version"] = observed.get("product_version", PRODUCT_VERSION)
-    _refuse_fixed(observed, after, spec)
+    _refuse_fixed(observed, after)
     plan = Plan(before=observe.display(observed), after=observe.display(after))
-    if warning:
-        plan.warnings.append(warning)
+    if tls_plan.warning:
+        plan.warnings.append(tls_plan.warning)
     _check_stores(ctx, {k: v for k, v in after["volume_stores"].items() if k not in observed["volume_stores"]})
     for i, item in enumerate(after["container_networks"]):
         ctx.inventory.network(item["port_group"], ctx.datacenter, "container_networks[%d].port_group" % i)
 
-    if generate:
-        plan.add("generate TLS certificates in %s" % tls["cert_path"],
-                 lambda: ctx.made.update(material=_generate(tls, after)))
+    if tls_plan.generate:
+        _add_generate_step(plan, ctx, tls, after)
     cpu, memory = actions.observed_allocation(vch.pool)
     want_cpu, want_memory = after["cpu"], after["memory"]
     if (cpu, memory) != (want_cpu, want_memory):
@@ -420,11 +434,11 @@ def _plan_update(ctx, spec, tls, vch):
         folders = [observe.volume_store_folder(s) for s in added.values()]
         plan.add("create volume store folders " + ", ".join(datastore.ds_path(*f) for f in folders),
                  lambda: actions.make_folders(ctx.session, ctx.dc_ref, folders))
-    secrets_change = _secrets_change(ctx, vch, material, after)
+    secrets_change = _secrets_change(ctx, vch, tls_plan.material, after)
     changed_keys = sorted(k for k in set(after) | set(observed) if after.get(k) != observed.get(k))
     if secrets_change:
         changed_keys = sorted(set(changed_keys) | set(secrets_change))
-    if changed_keys or generate:
+    if changed_keys or tls_plan.generate:
         plan.add("update the VCH record on %s: %s" % (ctx.path(vch.vm), ", ".join(changed_keys or ["tls"])),
                  lambda: _update_record(ctx, vch, after, secrets_change))
     if vch.vm.get("runtime.powerState") != "poweredOn":
@@ -433,7 +447,7 @@ def _plan_update(ctx, spec, tls, vch):
     return plan
 
 
-def _refuse_fixed(observed, after, spec):
+def _refuse_fixed(observed, after):
     refused = []
     for option in FIXED:
         before, now = _lookup(observed, option), _lookup(after, option)
@@ -444,8 +458,6 @@ def _refuse_fixed(observed, after, spec):
     refused.extend("volume_stores.%s (%s -> %s)" % (label, observed["volume_stores"][label], path)
                    for label, path in after["volume_stores"].items()
                    if label in observed["volume_stores"] and observed["volume_stores"][label] != path)
-    if spec.get("volume_stores") is not None:
-        after["volume_stores"] = dict(observed["volume_stores"], **after["volume_stores"])
     old_nets = {n["name"]: n for n in observed["container_networks"]}
     new_nets = {n["name"]: n for n in after["container_networks"]}
     refused.extend("container_networks.%s (%s)" % (name, "removed" if name not in new_nets else "changed")
