@@ -6,37 +6,45 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    # The vSphere connection options, as community.vmware documents them.
+    # The vSphere connection options, named and defaulted as community.vmware's
+    # vmware.documentation fragment has them (without the proxy options).
+    # plugins/module_utils/vsphere_args.py holds the matching argument spec.
     DOCUMENTATION = r"""
 options:
   hostname:
     description:
-      - The vCenter or ESXi host to manage.
-      - If not set, the environment variable E(VMWARE_HOST) is used.
+      - The host name or IP address of the vCenter Server or ESXi host to manage.
+      - If the value is not specified in the task, the value of the environment variable E(VMWARE_HOST) is used instead.
+      - The module fails if neither is set.
     type: str
+    required: false
   username:
     description:
-      - The user name for vSphere.
-      - If not set, the environment variable E(VMWARE_USER) is used.
+      - The user name of the vSphere account.
+      - If the value is not specified in the task, the value of the environment variable E(VMWARE_USER) is used instead.
+      - The module fails if neither is set.
     type: str
+    required: false
     aliases: [admin, user]
   password:
     description:
-      - The password of O(username).
-      - If not set, the environment variable E(VMWARE_PASSWORD) is used.
+      - The password of the vSphere account O(username).
+      - If the value is not specified in the task, the value of the environment variable E(VMWARE_PASSWORD) is used instead.
+      - The module fails if neither is set.
     type: str
+    required: false
     aliases: [pass, pwd]
   port:
     description:
-      - The port of the vSphere API.
-      - If not set, the environment variable E(VMWARE_PORT) is used.
+      - The TCP port of the vSphere API.
+      - If the value is not specified in the task, the value of the environment variable E(VMWARE_PORT) is used instead.
     type: int
     default: 443
   validate_certs:
     description:
-      - Whether to validate the vSphere server's TLS certificate.
-      - Set V(false) only for a self-signed certificate you trust, such as the embedded simulator's.
-      - If not set, the environment variable E(VMWARE_VALIDATE_CERTS) is used.
+      - Whether to validate the TLS certificate of the vSphere server.
+      - Set to V(false) only for a self-signed certificate you trust, such as the one of a test simulator.
+      - If the value is not specified in the task, the value of the environment variable E(VMWARE_VALIDATE_CERTS) is used instead.
     type: bool
     default: true
 """

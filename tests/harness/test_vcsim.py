@@ -318,7 +318,7 @@ def test_injected_fault_skip_and_count(vcsim):
     with session(vcsim) as si:
         vcsim.inject_fault("RetrievePropertiesEx", count=2, skip=1)
         assert _root_name(si) == "Datacenters"
-        for _ in range(2):
+        for attempt in range(2):
             with pytest.raises(vmodl.fault.SystemError):
                 _root_name(si)
         assert _root_name(si) == "Datacenters"
@@ -349,6 +349,96 @@ def test_clear_faults(vcsim):
         vcsim.inject_fault("RetrievePropertiesEx", count=5)
         vcsim.clear_faults()
         assert _root_name(si) == "Datacenters"
+
+
+# -- methods vcsim 0.24 lacks --------------------------------------------
+
+
+def _read(si, obj, paths):
+    """Fresh PropertyCollector read of paths on obj: {path: value}."""
+    spec = PC.FilterSpec(
+        objectSet=[PC.ObjectSpec(obj=obj)],
+        propSet=[PC.PropertySpec(type=type(obj), pathSet=list(paths))],
+    )
+    pc = si.RetrieveContent().propertyCollector
+    result = pc.RetrievePropertiesEx([spec], PC.RetrieveOptions())
+    return {p.name: p.val for p in result.objects[0].propSet}
+
+
+def _allocation():
+    # CreateVApp, like CreateResourcePool, wants every field set.
+    return vim.ResourceAllocationInfo(
+        reservation=0,
+        expandableReservation=True,
+        limit=-1,
+        shares=vim.SharesInfo(level="normal", shares=0),
+    )
+
+
+def test_update_config_on_vapp(vcsim, soap_counter):
+    with session(vcsim) as si:
+        content = si.RetrieveContent()
+        dc = content.rootFolder.childEntity[0]
+        pool = content.searchIndex.FindByInventoryPath("DC0/host/DC0_C0/Resources")
+        vapp = pool.CreateVApp(
+            "harness-vapp",
+            vim.ResourceConfigSpec(
+                cpuAllocation=_allocation(), memoryAllocation=_allocation()
+            ),
+            vim.vApp.VAppConfigSpec(),
+            dc.vmFolder,
+        )
+        try:
+            counter = soap_counter()
+            vapp.UpdateConfig(
+                name=None,
+                config=vim.ResourceConfigSpec(
+                    cpuAllocation=vim.ResourceAllocationInfo(limit=4000),
+                    memoryAllocation=vim.ResourceAllocationInfo(
+                        limit=8192, shares=vim.SharesInfo(level="high", shares=0)
+                    ),
+                ),
+            )
+            assert [(c["method"], c["this"]) for c in counter.calls] == [
+                ("UpdateConfig", f"VirtualApp:{vapp._moId}")
+            ]
+            assert not counter.calls[0].get("fault")
+
+            got = _read(
+                si, vapp, ["name", "config.cpuAllocation", "config.memoryAllocation"]
+            )
+            cpu, mem = got["config.cpuAllocation"], got["config.memoryAllocation"]
+            assert got["name"] == "harness-vapp"
+            assert cpu.limit == 4000
+            assert (cpu.reservation, cpu.shares.level) == (0, "normal")  # untouched
+            assert mem.limit == 8192
+            assert mem.shares.level == "high"
+            assert vapp.config.cpuAllocation.limit == 4000
+
+            # The checks of ResourcePool.UpdateConfig apply, with its faults.
+            with pytest.raises(vmodl.fault.InvalidArgument) as err:
+                vapp.UpdateConfig(
+                    config=vim.ResourceConfigSpec(
+                        cpuAllocation=vim.ResourceAllocationInfo(reservation=-5),
+                        memoryAllocation=vim.ResourceAllocationInfo(),
+                    )
+                )
+            assert err.value.invalidProperty == "spec.cpuAllocation"
+            cpu = _read(si, vapp, ["config.cpuAllocation"])["config.cpuAllocation"]
+            assert (cpu.reservation, cpu.limit) == (0, 4000)
+
+            vapp.UpdateConfig(name="harness-vapp-renamed")
+            assert _read(si, vapp, ["name"]) == {"name": "harness-vapp-renamed"}
+
+            # Without a live session the simulator itself refuses the call.
+            other = SmartConnect(**vcsim.connect_kwargs())
+            stale = vim.VirtualApp(vapp._moId, other._stub)
+            Disconnect(other)
+            with pytest.raises(vim.fault.NotAuthenticated):
+                stale.UpdateConfig(name="harness-vapp-stale")
+            assert _read(si, vapp, ["name"]) == {"name": "harness-vapp-renamed"}
+        finally:
+            vapp.Destroy_Task()
 
 
 # -- shutdown ------------------------------------------------------------

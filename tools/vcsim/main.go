@@ -1,5 +1,6 @@
 // Command vcsim runs govmomi's vCenter/ESXi simulator on loopback for the
-// collection's tests, with a SOAP call log and run-time fault injection.
+// collection's tests, with a SOAP call log and run-time fault injection, and
+// UpdateConfig on a VirtualApp, which the simulator lacks.
 //
 // Build (GOPATH mode, Debian's govmomi 0.24):
 //
@@ -27,6 +28,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -34,11 +36,14 @@ import (
 	"time"
 
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
+	vimxml "github.com/vmware/govmomi/vim25/xml"
 )
 
 func main() {
@@ -124,7 +129,7 @@ func main() {
 		fail("extra VMs: %s", err)
 	}
 
-	h := &harness{faults: map[string]*fault{}}
+	h := &harness{faults: map[string]*fault{}, vim: c}
 	if *callLog != "" {
 		h.log, err = os.OpenFile(*callLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 		if err != nil {
@@ -338,10 +343,12 @@ type fault struct {
 }
 
 // harness sits in front of the simulator's mux: it counts and logs every
-// request and answers armed faults before the simulator sees the call.
+// request and answers armed faults before the simulator sees the call, and
+// the calls the simulator lacks (see updateVAppConfig) after logging them.
 type harness struct {
 	next http.Handler
 	log  *os.File
+	vim  *vim25.Client // in process, for reads the simulator does not export
 
 	mu     sync.Mutex
 	soap   int
@@ -364,9 +371,11 @@ func (h *harness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	var body []byte
 	var method, this string
 	if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/sdk") {
-		body, err := io.ReadAll(r.Body)
+		var err error
+		body, err = io.ReadAll(r.Body)
 		_ = r.Body.Close()
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
@@ -398,7 +407,171 @@ func (h *harness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeFault(w, method)
 		return
 	}
+	if method == "UpdateConfig" && strings.HasPrefix(this, "VirtualApp:") &&
+		r.URL.Path == simulator.Map.Path && h.updateVAppConfig(w, r, body) {
+		return
+	}
 	h.next.ServeHTTP(w, r)
+}
+
+// updateVAppConfig answers UpdateConfig on a VirtualApp, which real vSphere
+// inherits from ResourcePool but vcsim 0.24 answers with MethodNotFound: its
+// VirtualApp has only a few pool methods, delegated to a copy of the pool.
+// It returns false, leaving the call to the simulator and its faults, unless
+// the simulator would have dispatched the call: a live session, an existing
+// vApp, and no UpdateConfig of the simulator's own to dispatch to.
+func (h *harness) updateVAppConfig(w http.ResponseWriter, r *http.Request, body []byte) bool {
+	call, err := simulator.UnmarshalBody(types.TypeFunc(), body)
+	if err != nil {
+		return false
+	}
+	req, ok := call.Body.(*types.UpdateConfig)
+	if !ok {
+		return false
+	}
+	vapp, ok := simulator.Map.Get(req.This).(*simulator.VirtualApp)
+	if !ok || reflect.ValueOf(vapp).MethodByName(call.Name).IsValid() || !h.authenticated(r) {
+		return false
+	}
+
+	res := &methods.UpdateConfigBody{}
+	for _, name := range vapp.DisabledMethod {
+		if name == call.Name {
+			msg := fmt.Sprintf("%s method is disabled: %s", req.This, call.Name)
+			res.Fault_ = simulator.Fault(msg, &types.MethodDisabled{})
+		}
+	}
+	if res.Fault_ == nil {
+		// Under the lock the simulator would hold for the call, run
+		// ResourcePool.UpdateConfig on a copy of the vApp's pool part, as
+		// VirtualApp.CreateVApp does, and keep the two fields it changes
+		// (also when it faults half way: a pool keeps them too).
+		simulator.Map.WithLock(vapp, func() {
+			pool := &simulator.ResourcePool{ResourcePool: vapp.ResourcePool}
+			res = pool.UpdateConfig(req).(*methods.UpdateConfigBody)
+			vapp.Name = pool.Name
+			vapp.Config = pool.Config
+		})
+	}
+	writeSOAP(w, res)
+	return true
+}
+
+// authenticated reports whether r carries the cookie of a live session, as
+// ServeSDK requires for every call but a few read-only ones. The simulator
+// keeps its session table unexported, but lists it as the SessionManager's
+// sessionList to the in-process client.
+func (h *harness) authenticated(r *http.Request) bool {
+	cookie, err := r.Cookie(soap.SessionCookieName)
+	if err != nil {
+		return false
+	}
+	var sm mo.SessionManager
+	pc := property.DefaultCollector(h.vim)
+	if err := pc.RetrieveOne(r.Context(), *h.vim.ServiceContent.SessionManager, []string{"sessionList"}, &sm); err != nil {
+		log.Printf("sessionList: %s", err)
+		return false
+	}
+	for _, s := range sm.SessionList {
+		if s.Key == cookie.Value {
+			return true
+		}
+	}
+	return false
+}
+
+// writeSOAP writes res the way simulator.ServeSDK does: HTTP 200 and the
+// response element, or HTTP 500 and the fault.
+func writeSOAP(w http.ResponseWriter, res soap.HasFault) {
+	status := http.StatusOK
+	var body interface{} = &soapResponse{Namespace: vim25.Namespace, Body: res}
+	if f := res.Fault(); f != nil {
+		status = http.StatusInternalServerError
+		fault := &soapFault{Code: f.Code, String: f.String}
+		fault.Detail.Fault = &faultDetail{f.Detail.Fault}
+		body = struct{ Fault *soapFault }{fault}
+	}
+
+	var out bytes.Buffer
+	out.WriteString(vimxml.Header)
+	enc := vimxml.NewEncoder(&out)
+	err := enc.Encode(&soapEnvelope{
+		Enc:  "http://schemas.xmlsoap.org/soap/encoding/",
+		Env:  "http://schemas.xmlsoap.org/soap/envelope/",
+		XSD:  "http://www.w3.org/2001/XMLSchema",
+		XSI:  "http://www.w3.org/2001/XMLSchema-instance",
+		Body: body,
+	})
+	if err == nil {
+		err = enc.Flush()
+	}
+	if err != nil {
+		log.Printf("encoding %T: %s", res, err)
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(out.Bytes())
+}
+
+// soapEnvelope, soapFault, faultDetail and soapResponse copy the unexported
+// types simulator.ServeSDK encodes its answers with.
+type soapEnvelope struct {
+	XMLName vimxml.Name `xml:"soapenv:Envelope"`
+	Enc     string      `xml:"xmlns:soapenc,attr"`
+	Env     string      `xml:"xmlns:soapenv,attr"`
+	XSD     string      `xml:"xmlns:xsd,attr"`
+	XSI     string      `xml:"xmlns:xsi,attr"`
+	Body    interface{} `xml:"soapenv:Body"`
+}
+
+type soapFault struct {
+	XMLName vimxml.Name `xml:"soapenv:Fault"`
+	Code    string      `xml:"faultcode"`
+	String  string      `xml:"faultstring"`
+	Detail  struct {
+		Fault *faultDetail
+	} `xml:"detail"`
+}
+
+type faultDetail struct {
+	Fault types.AnyType
+}
+
+// MarshalXML names the element "${Type}Fault", with xsi:type, as clients
+// such as pyVmomi expect.
+func (d *faultDetail) MarshalXML(e *vimxml.Encoder, start vimxml.StartElement) error {
+	kind := reflect.TypeOf(d.Fault).Elem().Name()
+	start.Name.Local = kind + "Fault"
+	start.Attr = append(start.Attr,
+		vimxml.Attr{Name: vimxml.Name{Local: "xmlns"}, Value: "urn:" + vim25.Namespace},
+		vimxml.Attr{Name: vimxml.Name{Local: "xsi:type"}, Value: kind})
+	return e.EncodeElement(d.Fault, start)
+}
+
+// soapResponse encodes the Res field of a methods.*Body inside the Body
+// element, named after its type in the vim25 namespace.
+type soapResponse struct {
+	Namespace string
+	Body      soap.HasFault
+}
+
+func (r *soapResponse) MarshalXML(e *vimxml.Encoder, start vimxml.StartElement) error {
+	val := reflect.ValueOf(r.Body).Elem().FieldByName("Res")
+	if !val.IsValid() || val.IsNil() {
+		return fmt.Errorf("%T: no response", r.Body)
+	}
+	res := vimxml.StartElement{
+		Name: vimxml.Name{Space: "urn:" + r.Namespace, Local: val.Elem().Type().Name()},
+	}
+	if err := e.EncodeToken(start); err != nil {
+		return err
+	}
+	if err := e.EncodeElement(val.Interface(), res); err != nil {
+		return err
+	}
+	return e.EncodeToken(start.End())
 }
 
 // trip reports whether this call of method must fail. Callers hold h.mu.
