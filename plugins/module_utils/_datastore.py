@@ -15,9 +15,9 @@ from ansible_collections.vic.containers.plugins.module_utils._errors import VSph
 from ansible_collections.vic.containers.plugins.module_utils import _vsphere_tasks as tasks
 
 try:
-    from pyVmomi import vim
+    from pyVmomi import vim, vmodl
 except ImportError:  # pragma: no cover - reported by the module
-    vim = None
+    vim = vmodl = None
 
 
 def ds_path(datastore, path=""):
@@ -32,7 +32,7 @@ def make_directory(session, datacenter_ref, datastore, path):
                                                   createParentDirectories=True)
     except vim.fault.FileAlreadyExists:
         pass
-    except vim.fault.VimFault as fault:
+    except vmodl.MethodFault as fault:
         raise VSphereError(tasks.fault_message(fault, "creating folder %s" % ds_path(datastore, path)))
 
 

@@ -226,8 +226,9 @@ def _plan_create(ctx, spec, tls, half_made):
     plan.add("create endpoint VM %s (%d vCPU, %d MB)" % (name, config["endpoint"]["cpus"],
                                                          config["endpoint"]["memory_mb"]),
              lambda: _create_endpoint(ctx, config, networks, tls_plan.material, vapp))
+    vm_path = "%s/%s/%s" % (ctx.path(ctx.parent_pool), name, name)
     plan.add("power on endpoint VM %s" % name,
-             lambda: actions.power_on(session, ctx.made["vm"], name, ctx.timeout))
+             lambda: actions.power_on(session, ctx.made["vm"], vm_path, ctx.timeout))
     return plan
 
 
@@ -241,8 +242,8 @@ def _create_bridge(ctx, config, bridge):
 
 def _create_pool(ctx, config, vapp):
     spec = actions.allocation_spec(config["cpu"], config["memory"])
-    ref = actions.create_pool(ctx.session, ctx.parent_pool, config["name"], spec, vapp,
-                              ctx.datacenter.get("vmFolder"))
+    ref = actions.create_pool(ctx.parent_pool, config["name"], spec, vapp, ctx.datacenter.get("vmFolder"),
+                              "%s/%s" % (ctx.path(ctx.parent_pool), config["name"]))
     ctx.made["pool"] = ref
     config["uuid"] = observe.vch_uuid(ctx.session, ref._moId)
 
@@ -268,8 +269,8 @@ def _create_endpoint(ctx, config, networks, material, vapp):
     if config["appliance_iso"]:
         devices.append(actions.cdrom_spec(config["appliance_iso"]))
     ctx.made["vm"] = actions.create_endpoint_vm(
-        ctx.session, ctx.made["pool"], vapp, ctx.datacenter.get("vmFolder"), config["name"], config, extra,
-        devices, image_ds, ctx.timeout)
+        ctx.session, ctx.made["pool"], vapp, ctx.datacenter.get("vmFolder"), config, extra, devices, image_ds,
+        "%s/%s/%s" % (ctx.path(ctx.parent_pool), config["name"], config["name"]), ctx.timeout)
 
 
 def _nic_backings(networks, config):
@@ -443,7 +444,7 @@ def _plan_update(ctx, spec, tls, vch):
                  lambda: _update_record(ctx, vch, after, secrets_change))
     if vch.vm.get("runtime.powerState") != "poweredOn":
         plan.add("power on endpoint VM %s" % vch.name,
-                 lambda: actions.power_on(ctx.session, vch.vm.ref, vch.name, ctx.timeout))
+                 lambda: actions.power_on(ctx.session, vch.vm.ref, ctx.path(vch.vm), ctx.timeout))
     return plan
 
 
@@ -520,7 +521,8 @@ def _update_record(ctx, vch, after, secrets_change):
     if ctx.made.get("new_secrets") is not None:
         sealed = codec.seal(ctx.made["new_secrets"], ctx.made["key"], after["uuid"])
         key_id = codec.key_id(ctx.made["key"])
-    actions.reconfigure_record(ctx.session, vch.vm, vch.extra_config, codec.encode(after, sealed, key_id),
+    actions.reconfigure_record(ctx.session, vch.vm, ctx.path(vch.vm), vch.extra_config,
+                               codec.encode(after, sealed, key_id),
                                ctx.timeout)
 
 

@@ -76,9 +76,9 @@ def observed_allocation(pool):
             values(config.memoryAllocation, "limit_mb", "reservation_mb"))
 
 
-def create_pool(session, parent, name, spec, vapp, vm_folder):
-    """A vApp (vCenter) or a resource pool (ESXi) for the VCH; returns its reference."""
-    what = "creating %s %s" % ("vApp" if vapp else "resource pool", name)
+def create_pool(parent, name, spec, vapp, vm_folder, path):
+    """A vApp (vCenter) or a resource pool (ESXi) at inventory ``path``; returns its reference."""
+    what = "creating %s %s" % ("vApp" if vapp else "resource pool", path)
     if vapp:
         config = vim.vApp.VAppConfigSpec(annotation="vic.containers virtual container host %s" % name)
         return tasks.call(what, parent.ref.CreateVApp, name=name, resSpec=spec, configSpec=config,
@@ -125,8 +125,9 @@ def option_values(values):
     return [vim.option.OptionValue(key=k, value=v) for k, v in sorted(values.items())]
 
 
-def create_endpoint_vm(session, pool, vapp, vm_folder, name, config, extra, devices, vm_datastore, timeout):
+def create_endpoint_vm(session, pool, vapp, vm_folder, config, extra, devices, vm_datastore, path, timeout):
     """Create the endpoint VM with its whole record; the VCH is complete when it exists."""
+    name = config["name"]
     spec = vim.vm.ConfigSpec(
         name=name, guestId=ENDPOINT_GUEST_ID,
         numCPUs=config["endpoint"]["cpus"], memoryMB=config["endpoint"]["memory_mb"],
@@ -134,7 +135,7 @@ def create_endpoint_vm(session, pool, vapp, vm_folder, name, config, extra, devi
         managedBy=vim.ext.ManagedByInfo(extensionKey=codec.MANAGED_BY_EXTENSION, type=codec.MANAGED_BY_ENDPOINT),
         annotation="vic.containers VCH endpoint",
         extraConfig=option_values(extra), deviceChange=devices)
-    what = "creating endpoint VM %s" % name
+    what = "creating endpoint VM %s" % path
     if vapp:
         task = tasks.call(what, pool.CreateChildVM_Task, config=spec)
     else:
@@ -142,17 +143,17 @@ def create_endpoint_vm(session, pool, vapp, vm_folder, name, config, extra, devi
     return tasks.wait(session, {task: what}, timeout)[0]
 
 
-def reconfigure_record(session, vm, old_values, new_values, timeout):
+def reconfigure_record(session, vm, path, old_values, new_values, timeout):
     """Rewrite the VCH record on the endpoint VM (blanking keys it no longer has)."""
     changes = {k: v for k, v in new_values.items() if old_values.get(k) != v}
     changes.update({k: "" for k in codec.removed_keys(old_values, new_values)})
-    what = "updating the VCH record on %s" % vm.get("name")
+    what = "updating the VCH record on %s" % path
     task = tasks.call(what, vm.ref.ReconfigVM_Task, vim.vm.ConfigSpec(extraConfig=option_values(changes)))
     tasks.wait(session, {task: what}, timeout)
 
 
-def power_on(session, vm_ref, name, timeout):
-    what = "powering on %s" % name
+def power_on(session, vm_ref, path, timeout):
+    what = "powering on %s" % path
     tasks.wait(session, {tasks.call(what, vm_ref.PowerOnVM_Task): what}, timeout)
 
 

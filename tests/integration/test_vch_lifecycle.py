@@ -220,6 +220,7 @@ def test_fault_midway_then_rerun_completes_or_absent_cleans(vcsim, tmp_path, met
         vcsim.clear_faults()
     assert failed.get("failed"), failed
     assert "injected fault" in failed["msg"] and "Traceback" not in failed["msg"], failed["msg"]
+    assert name in failed["msg"], "the message names the object: " + failed["msg"]
 
     completed = run(vcsim, VCH, args)
     assert completed["changed"] is True, completed.get("msg")
