@@ -102,6 +102,10 @@ def plan_present(session, params):
 def plan_absent(session, params):
     ctx = _Context(session, params)
     vch = observe.find(ctx.inventory, params["name"], ctx.datacenter, ctx.parent_pool)
+    if vch is not None and ctx.parent_pool is not None \
+            and not inventory_reader.same(ctx.inventory.parent(vch.pool), ctx.parent_pool):
+        raise VicError("VCH %s is in %s, not under compute %s; nothing was deleted."
+                       % (vch.name, ctx.path(vch.pool), params["compute"]))
     plan = Plan(before=observe.display(vch.config) if vch and vch.config else ({} if vch else None), after=None)
     if vch is None:
         return ctx, plan
@@ -193,6 +197,10 @@ def _plan_create(ctx, spec, tls, half_made):
         raise SpecError("compute", "required to create VCH %s: a cluster, host or resource pool path." % name)
     if spec["image_store"] is None:
         raise SpecError("image_store", "required to create VCH %s: 'datastore/path'." % name)
+    taken = ctx.inventory.child_pool(ctx.parent_pool, name) if half_made is None else None
+    if taken is not None:
+        raise VicError("%s %s already exists and is not a VCH made by vic.containers; choose another name "
+                       "or compute." % (_pool_kind(taken), ctx.path(taken)))
     session = ctx.session
     vapp = session.is_vcenter
     tls_plan = _tls(tls, name, spec["public_network"])
@@ -207,6 +215,7 @@ def _plan_create(ctx, spec, tls, half_made):
             ctx.inventory.datastore(config[option][1:].split("]")[0], ctx.datacenter, option)
 
     plan = Plan(before={} if half_made else None, after=observe.display(config))
+    plan.warnings.extend(tls_plan.warnings)
     if tls_plan.generate:
         _add_generate_step(plan, ctx, tls, config)
     bridge = networks["bridge"]
@@ -340,11 +349,11 @@ def _check_stores(ctx, stores):
 class _TlsPlan:
     """What the TLS options come to: material in hand, the record, whether to generate, a warning."""
 
-    def __init__(self, record, material=None, generate=False, warning=None):
+    def __init__(self, record, material=None, generate=False, warnings=()):
         self.record = record
         self.material = material
         self.generate = generate
-        self.warning = warning
+        self.warnings = list(warnings)
 
 
 def _endpoint_ips(public_network):
@@ -363,9 +372,9 @@ def _tls(tls, name, public_network, observed_tls=None):
             material = certs.load_given(tls["server_cert"], tls["server_key"], tls.get("ca_cert"), tls.get("cname"))
         elif certs.plan_only(tls["cert_path"]):
             if observed_tls and observed_tls.get("server_cert"):
-                return _TlsPlan(dict(observed_tls), warning=(
+                return _TlsPlan(dict(observed_tls), warnings=[
                     "TLS files are missing from %s: VCH %s keeps its certificates; restore the files there "
-                    "to use its client certificate." % (tls["cert_path"], name)))
+                    "to use its client certificate." % (tls["cert_path"], name)])
             record = {"enabled": True, "verify": tls["verify"], "cname": cname, "server_cert": None,
                       "client_ca": None}
             return _TlsPlan(record, generate=True)
@@ -374,7 +383,7 @@ def _tls(tls, name, public_network, observed_tls=None):
     except certs.CertError as exc:
         raise SpecError("tls", str(exc))
     record = {"enabled": True, "verify": tls["verify"], "cname": material.cname or cname}
-    return _TlsPlan(_tls_record(record, material), material=material)
+    return _TlsPlan(_tls_record(record, material), material=material, warnings=material.warnings)
 
 
 def _add_generate_step(plan, ctx, tls, config):
@@ -415,8 +424,7 @@ def _plan_update(ctx, spec, tls, vch):
     after["product_version"] = observed.get("product_version", PRODUCT_VERSION)
     _refuse_fixed(observed, after)
     plan = Plan(before=observe.display(observed), after=observe.display(after))
-    if tls_plan.warning:
-        plan.warnings.append(tls_plan.warning)
+    plan.warnings.extend(tls_plan.warnings)
     _check_stores(ctx, {k: v for k, v in after["volume_stores"].items() if k not in observed["volume_stores"]})
     for i, item in enumerate(after["container_networks"]):
         ctx.inventory.network(item["port_group"], ctx.datacenter, "container_networks[%d].port_group" % i)

@@ -54,7 +54,7 @@ def allocation_spec(cpu, memory):
         shares = values.get("shares") or "normal"
         level = shares if shares in _SHARE_LEVELS else "custom"
         return vim.ResourceAllocationInfo(
-            limit=values.get(limit_key) if values.get(limit_key) is not None else -1,
+            limit=values[limit_key],
             reservation=values.get(reservation_key) or 0,
             expandableReservation=True,
             shares=vim.SharesInfo(level=level, shares=int(shares) if level == "custom" else 0))
@@ -70,7 +70,7 @@ def observed_allocation(pool):
 
     def values(info, limit_key, reservation_key):
         shares = info.shares.level if info.shares.level != "custom" else str(info.shares.shares)
-        return {limit_key: info.limit if info.limit is not None and info.limit >= 0 else None,
+        return {limit_key: info.limit if info.limit is not None and info.limit >= 0 else -1,
                 reservation_key: info.reservation or 0, "shares": shares}
     return (values(config.cpuAllocation, "limit_mhz", "reservation_mhz"),
             values(config.memoryAllocation, "limit_mb", "reservation_mb"))
@@ -80,7 +80,7 @@ def create_pool(parent, name, spec, vapp, vm_folder, path):
     """A vApp (vCenter) or a resource pool (ESXi) at inventory ``path``; returns its reference."""
     what = "creating %s %s" % ("vApp" if vapp else "resource pool", path)
     if vapp:
-        config = vim.vApp.VAppConfigSpec(annotation="vic.containers virtual container host %s" % name)
+        config = vim.vApp.VAppConfigSpec(annotation=codec.POOL_ANNOTATION % name)
         return tasks.call(what, parent.ref.CreateVApp, name=name, resSpec=spec, configSpec=config,
                           vmFolder=vm_folder)
     return tasks.call(what, parent.ref.CreateResourcePool, name=name, spec=spec)

@@ -40,6 +40,8 @@ MANAGED_BY_EXTENSION = "vic.containers"
 MANAGED_BY_ENDPOINT = "VicEndpoint"
 MANAGED_BY_CONTAINER = "VicContainer"
 KEY_FILE = "vch.key"
+# The annotation of a VCH's vApp: how a half-made VCH is told from a vApp of the same name.
+POOL_ANNOTATION = "vic.containers virtual container host %s"
 _CHUNK = 16384
 
 

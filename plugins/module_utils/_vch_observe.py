@@ -46,9 +46,7 @@ class Vch:
         """(ours, foreign): the VMs in the VCH pool made by this VCH, and any others."""
         ours, foreign = [], []
         for vm in self.inventory.vms_in(self.pool):
-            managed = vm.get("config.managedBy")
-            mine = managed is not None and managed.extensionKey == codec.MANAGED_BY_EXTENSION
-            (ours if mine else foreign).append(vm)
+            (ours if _ours(vm) else foreign).append(vm)
         return ours, foreign
 
     def containers(self):
@@ -84,7 +82,7 @@ def find(inventory, name, datacenter, parent_pool=None):
     """The VCH called ``name`` in ``datacenter``: complete, half-made (a pool only), or None."""
     matches = [v for v in endpoints(inventory)
                if v.name == name and v.pool is not None and inventory.within(v.pool, datacenter)]
-    if parent_pool is not None:
+    if len(matches) > 1 and parent_pool is not None:
         matches = [v for v in matches if same(inventory.parent(v.pool), parent_pool)]
     if len(matches) > 1:
         raise VicError("More than one VCH is named %r in datacenter %s (%s); set compute to choose."
@@ -93,9 +91,25 @@ def find(inventory, name, datacenter, parent_pool=None):
         return matches[0]
     if parent_pool is not None:
         pool = inventory.child_pool(parent_pool, name)
-        if pool is not None:
+        if pool is not None and _made_by_us(inventory, pool, name):
             return Vch(inventory, pool)
     return None
+
+
+def _made_by_us(inventory, pool, name):
+    """Whether a pool without an endpoint VM is a VCH an earlier run left half-made.
+
+    A vApp says so in its annotation; a resource pool (ESXi) cannot, so it
+    counts only while it holds no VM that is not ours.
+    """
+    if pool.type == "VirtualApp":
+        return pool.get("vAppConfig.annotation") == codec.POOL_ANNOTATION % name
+    return all(_ours(vm) for vm in inventory.vms_in(pool))
+
+
+def _ours(vm):
+    managed = vm.get("config.managedBy")
+    return managed is not None and managed.extensionKey == codec.MANAGED_BY_EXTENSION
 
 
 def display(config):

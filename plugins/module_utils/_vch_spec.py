@@ -98,6 +98,9 @@ ARGUMENT_SPEC = dict(
     timeout=dict(type="int", default=180),
 )
 
+# vSphere's "no limit"; given as a limit it removes one set before.
+UNLIMITED = -1
+
 # vic-machine create's defaults, for a new VCH.
 DEFAULTS = {
     "volume_stores": {},
@@ -105,8 +108,8 @@ DEFAULTS = {
     "public_network": {"port_group": "VM Network", "ip": None, "gateway": None},
     "container_networks": [],
     "dns_servers": [],
-    "cpu": {"limit_mhz": None, "reservation_mhz": 0, "shares": "normal"},
-    "memory": {"limit_mb": None, "reservation_mb": 0, "shares": "normal"},
+    "cpu": {"limit_mhz": UNLIMITED, "reservation_mhz": 0, "shares": "normal"},
+    "memory": {"limit_mb": UNLIMITED, "reservation_mb": 0, "shares": "normal"},
     "endpoint": {"cpus": 1, "memory_mb": 2048},
     "base_image_size_gb": 8,
     "registry": {"ca_certs": [], "insecure": [], "whitelist": []},
@@ -116,12 +119,6 @@ DEFAULTS = {
     "bootstrap_iso": None,
     "debug": 0,
 }
-
-# What `vic-machine configure` could change in place; the rest is fixed at create.
-CONFIGURABLE = ("cpu", "memory", "dns_servers", "registry.ca_certs", "syslog_address", "proxy",
-                "ops_user", "tls", "debug")
-# Lists that may grow in place but whose existing entries are fixed.
-EXTENSIBLE = ("volume_stores", "container_networks")
 
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
@@ -260,15 +257,15 @@ def _container_networks(value):
 def _allocation(value, option, limit_key, reservation_key):
     if value is None:
         return None
-    result = {}
-    for key in (limit_key, reservation_key):
-        if value.get(key) is not None and value[key] < 0:
-            raise SpecError("%s.%s" % (option, key), "must be 0 or more, not %s." % value[key])
-        result[key] = value.get(key)
-    if result[limit_key] is not None and result[limit_key] == 0:
-        raise SpecError("%s.%s" % (option, limit_key), "must be more than 0 (leave it out for no limit).")
-    if (result[limit_key] is not None and result[reservation_key] is not None
-            and result[reservation_key] > result[limit_key]):
+    limit, reservation = value.get(limit_key), value.get(reservation_key)
+    if limit == 0:
+        limit = UNLIMITED  # vic-machine's --cpu 0 / --memory 0 meant no limit
+    if limit is not None and limit != UNLIMITED and limit < 0:
+        raise SpecError("%s.%s" % (option, limit_key), "must be more than 0, or -1 or 0 for no limit, not %s." % limit)
+    result = {limit_key: limit, reservation_key: reservation}
+    if reservation is not None and reservation < 0:
+        raise SpecError("%s.%s" % (option, reservation_key), "must be 0 or more, not %s." % reservation)
+    if limit not in (None, UNLIMITED) and reservation is not None and reservation > limit:
         raise SpecError("%s.%s" % (option, reservation_key), "%s is above %s.%s (%s)."
                         % (result[reservation_key], option, limit_key, result[limit_key]))
     shares = value.get("shares")
@@ -320,8 +317,8 @@ def _registries(values, option):
 
 
 def _syslog(value):
-    if value is None:
-        return None
+    if not value:
+        return value  # None keeps what the VCH has; "" removes it
     match = re.match(r"^(tcp|udp)://([^/:]+):(\d+)$", value)
     if not match or not 0 < int(match.group(3)) < 65536:
         raise SpecError("syslog_address", "%r is not tcp://host:port or udp://host:port." % value)
@@ -333,9 +330,9 @@ def _proxy(value):
         return None
     for key in ("http", "https"):
         url = value.get(key)
-        if url is not None and not re.match(r"^https?://[^/\s]+", url):
+        if url and not re.match(r"^https?://[^/\s]+", url):
             raise SpecError("proxy." + key, "%r is not an http:// or https:// URL." % url)
-    return {"http": value.get("http"), "https": value.get("https"), "no_proxy": value.get("no_proxy") or []}
+    return {"http": value.get("http"), "https": value.get("https"), "no_proxy": value.get("no_proxy")}
 
 
 def _iso(value, option):

@@ -27,6 +27,7 @@ PATHS = {
     "ComputeResource": ("name", "parent", "resourcePool", "host"),
     "HostSystem": ("name", "parent", "configManager.networkSystem"),
     "ResourcePool": ("name", "parent", "owner", "config", "vm"),
+    "VirtualApp": ("name", "parent", "owner", "config", "vm", "vAppConfig.annotation"),
     "Datastore": ("name", "parent", "summary"),
     "DistributedVirtualPortgroup": ("name", "parent", "key", "config.distributedVirtualSwitch"),
     "DistributedVirtualSwitch": ("name", "parent", "uuid"),

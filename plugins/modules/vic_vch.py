@@ -141,7 +141,7 @@ options:
     type: dict
     suboptions:
       limit_mhz:
-        description: Limit in MHz; left out on a new VCH means unlimited.
+        description: Limit in MHz; V(-1) (the default of a new VCH) or V(0), as in vic-machine, for no limit.
         type: int
       reservation_mhz:
         description: Reservation in MHz.
@@ -154,7 +154,7 @@ options:
     type: dict
     suboptions:
       limit_mb:
-        description: Limit in MB; left out on a new VCH means unlimited.
+        description: Limit in MB; V(-1) (the default of a new VCH) or V(0), as in vic-machine, for no limit.
         type: int
       reservation_mb:
         description: Reservation in MB.
@@ -192,17 +192,19 @@ options:
         type: list
         elements: str
   syslog_address:
-    description: Where the endpoint sends its logs, V(tcp://host:port) or V(udp://host:port) (C(--syslog-address)).
+    description:
+      - Where the endpoint sends its logs, V(tcp://host:port) or V(udp://host:port) (C(--syslog-address)).
+      - An empty string removes it from an existing VCH.
     type: str
   proxy:
     description: Proxies the endpoint uses to reach registries (C(--http-proxy), C(--https-proxy), C(--no-proxy)).
     type: dict
     suboptions:
       http:
-        description: HTTP proxy URL.
+        description: HTTP proxy URL; an empty string removes it.
         type: str
       https:
-        description: HTTPS proxy URL.
+        description: HTTPS proxy URL; an empty string removes it.
         type: str
       no_proxy:
         description: Hosts and domains reached directly.

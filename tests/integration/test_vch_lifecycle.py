@@ -9,7 +9,7 @@ import pytest
 from pyVmomi import vim
 
 from playbook_runner import run, run_tasks
-from vsphere_probe import find, one
+from vsphere_probe import connect, find, one
 
 VCH = "vic.containers.vic_vch"
 INFO = "vic.containers.vic_vch_info"
@@ -164,6 +164,17 @@ def test_reconfigure_in_place_keeps_the_endpoint(vcsim, tmp_path):
     minimal = run(vcsim, VCH, {"name": name, "datacenter": "DC0", "tls": args["tls"]})
     assert minimal["changed"] is False, minimal["changes"]
 
+    # -1 removes a limit, "" a syslog address; no_proxy left out is kept.
+    with_proxy = run(vcsim, VCH, {"name": name, "proxy": {"https": "http://127.0.0.1:3128", "no_proxy": ["a.example"]}})
+    assert with_proxy["changed"], with_proxy.get("msg")
+    cleared = run(vcsim, VCH, {"name": name, "cpu": {"limit_mhz": -1}, "syslog_address": "",
+                               "proxy": {"https": ""}})
+    assert cleared["changed"], cleared.get("msg")
+    assert one(vcsim, vim.VirtualApp, name)["cpu"] == (-1, 0, "normal")
+    config = cleared["vch"]["config"]
+    assert config["syslog_address"] == "" and config["proxy"] == {"http": None, "https": "", "no_proxy": ["a.example"]}
+    assert run(vcsim, VCH, {"name": name, "cpu": {"limit_mhz": -1}})["changed"] is False
+
     run(vcsim, VCH, dict(args, state="absent", delete_volume_stores=True))
 
 
@@ -176,11 +187,15 @@ def test_changes_vic_machine_configure_could_not_make_are_refused(vcsim, tmp_pat
                            ({"public_network": "DC0_DVPG0"}, "public_network"),
                            ({"volume_stores": {"default": args["volume_stores"]["default"]}}, "volume_stores.backup"),
                            ({"container_networks": [{"port_group": "VM Network", "name": "services"}]},
-                            "container_networks.services")):
+                            "container_networks.services"),
+                           ({"compute": "/DC0/host/DC0_H0"}, "compute")):
         refused = run(vcsim, VCH, dict(args, **change))
         assert refused.get("failed"), (change, refused)
         assert option in refused["msg"] and "cannot change" in refused["msg"], refused["msg"]
     assert one(vcsim, vim.VirtualMachine, name)["cpus"] == 1
+    assert len(find(vcsim, vim.VirtualMachine, name)) == 1
+    elsewhere = run(vcsim, VCH, {"name": name, "compute": "DC0_H0", "state": "absent"})
+    assert elsewhere.get("failed") and "nothing was deleted" in elsewhere["msg"], elsewhere
     assert run(vcsim, VCH, args)["changed"] is False
     run(vcsim, VCH, dict(args, state="absent", delete_volume_stores=True))
 
@@ -302,3 +317,25 @@ def test_wrong_credentials_are_one_clear_sentence(vcsim, tmp_path):
     result = run(vcsim, VCH, dict(vch_args(tmp_path, unique()), password="not-the-password-42"))
     assert result["failed"] and "wrong user name or password" in result["msg"], result["msg"]
     assert "not-the-password-42" not in result["_output"]
+
+
+def test_a_vapp_of_the_same_name_is_not_taken_for_a_half_made_vch(vcsim, tmp_path):
+    name = unique("theirs")
+    with connect(vcsim) as content:
+        dc = content.rootFolder.childEntity[0]
+        cluster = next(c for c in dc.hostFolder.childEntity if c.name == "DC0_C0")
+        spec = vim.ResourceConfigSpec(
+            cpuAllocation=vim.ResourceAllocationInfo(limit=-1, reservation=0, expandableReservation=True,
+                                                     shares=vim.SharesInfo(level="normal", shares=0)),
+            memoryAllocation=vim.ResourceAllocationInfo(limit=-1, reservation=0, expandableReservation=True,
+                                                        shares=vim.SharesInfo(level="normal", shares=0)))
+        cluster.resourcePool.CreateVApp(name, spec, vim.vApp.VAppConfigSpec(annotation="someone else's"),
+                                        dc.vmFolder)
+    args = vch_args(tmp_path, name)
+    assert run(vcsim, VCH, dict(args, state="absent"))["changed"] is False
+    assert one(vcsim, vim.VirtualApp, name)
+    taken = run(vcsim, VCH, args)
+    assert taken.get("failed") and "already exists and is not a VCH" in taken["msg"], taken
+    assert find(vcsim, vim.dvs.DistributedVirtualPortgroup, name + "-bridge") == []  # refused before any change
+    assert not (tmp_path / "certs" / name).exists()
+    assert one(vcsim, vim.VirtualApp, name)  # still theirs, still there

@@ -39,7 +39,7 @@ def test_left_out_options_are_none_so_an_existing_vch_keeps_them():
     ({"image_store": "ds/../escape"}, "image_store"),
     ({"volume_stores": {"-bad": "ds/x"}}, "volume_stores"),
     ({"volume_stores": {"ok": 5}}, "volume_stores"),
-    ({"cpu": {"limit_mhz": 0}}, "cpu.limit_mhz"),
+    ({"cpu": {"limit_mhz": -2}}, "cpu.limit_mhz"),
     ({"memory": {"reservation_mb": -1}}, "memory.reservation_mb"),
     ({"memory": {"shares": "0"}}, "memory.shares"),
     ({"endpoint": {"cpus": 0}}, "endpoint.cpus"),
@@ -90,3 +90,8 @@ def test_normalized_values():
     assert spec["cpu"] == {"limit_mhz": 100, "reservation_mhz": None, "shares": "high"}
     assert spec["public_network"] == {"port_group": None, "ip": "10.0.0.5/24", "gateway": None}
     assert spec["registry"]["insecure"] == ["a.example", "b.example:5000"]
+
+
+def test_a_zero_limit_means_no_limit_as_in_vic_machine():
+    spec = desired(params(cpu={"limit_mhz": 0, "reservation_mhz": None, "shares": None}))
+    assert spec["cpu"]["limit_mhz"] == -1
