@@ -157,7 +157,11 @@ def _pool_kind(pool):
 
 
 def _merge(base, spec):
-    """``base`` with every option the user gave; a dict option merges key by key."""
+    """``base`` with every option the user gave; a dict option merges key by key.
+
+    ``volume_stores`` is replaced whole: its labels are the set the user wants,
+    so a label left out is a removal (which an existing VCH refuses).
+    """
     merged = copy.deepcopy(base)
     for key, value in spec.items():
         if value is None:
@@ -177,8 +181,6 @@ def _new_config(ctx, spec, tls_config, vch_uuid):
             config[network] = {"port_group": config["public_network"]["port_group"], "ip": None, "gateway": None}
         elif config[network]["port_group"] is None:
             raise SpecError(network, "a static address needs the port group (%s) as well." % network)
-    if config["public_network"]["port_group"] is None:
-        config["public_network"]["port_group"] = "VM Network"
     config.update(
         uuid=vch_uuid,
         datacenter=ctx.dc_name,
