@@ -24,5 +24,7 @@ for path in (COLLECTIONS, REPO_ROOT / "tests", REPO_ROOT / "tools" / "vcsim"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 os.environ["ANSIBLE_COLLECTIONS_PATH"] = str(COLLECTIONS)
+# Processes the tests start (the endpoint) import the collection the same way.
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(COLLECTIONS), os.environ.get("PYTHONPATH")]))
 
 pytest_plugins = ["vcsim_fixtures"]

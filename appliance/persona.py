@@ -1,0 +1,198 @@
+# Copyright (c) 2026 vic.containers contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The Docker Engine API persona of a VCH endpoint (aiohttp).
+
+This first part serves API version negotiation (``/_ping``, ``/version``),
+``/info`` from the VCH's record, Docker-style errors, and a clear refusal of
+what VIC does not do. Containers, images, volumes and networks come with the
+port layer.
+"""
+
+import json
+import platform
+import re
+
+from aiohttp import web
+
+PRODUCT_VERSION = "0.1.0"
+API_VERSION = "1.43"
+MIN_API_VERSION = "1.24"
+_VERSION_PREFIX = re.compile(r"^/v\d+\.\d+(?=/)")
+
+# What VIC never did (REFERENCE.md), by method and path pattern, with the command users know.
+UNSUPPORTED = (
+    ("POST", r"/build", "docker build"),
+    ("POST", r"/commit", "docker commit"),
+    ("POST", r"/images/.+/push", "docker push"),
+    ("POST", r"/images/load", "docker load"),
+    ("GET", r"/images/get", "docker save"),
+    ("GET", r"/images/.+/get", "docker save"),
+    ("GET", r"/images/search", "docker search"),
+    ("GET", r"/images/.+/history", "docker history"),
+    ("GET", r"/containers/[^/]+/export", "docker export"),
+    ("POST", r"/containers/[^/]+/pause", "docker pause"),
+    ("POST", r"/containers/[^/]+/unpause", "docker unpause"),
+    ("POST", r"/containers/[^/]+/update", "docker update"),
+    ("POST", r"/(containers|images|volumes|networks|build)/prune", "docker system prune"),
+    ("GET", r"/system/df", "docker system df"),
+    ("*", r"/(swarm|nodes|services|tasks|secrets|configs)(/.*)?", "swarm mode"),
+    ("*", r"/plugins(/.*)?", "docker plugin"),
+)
+
+
+def docker_error(status, message):
+    """The error body the docker CLI prints: {"message": ...}."""
+    return web.json_response({"message": message}, status=status)
+
+
+def _version_tuple(text):
+    return tuple(int(part) for part in text.split("."))
+
+
+def route(app, method, path, handler):
+    """Serve ``path`` bare and under the /vX.Y prefix clients put before it."""
+    app.router.add_route(method, path, handler)
+    app.router.add_route(method, r"/v{api_version:\d+\.\d+}" + path, handler)
+
+
+@web.middleware
+async def negotiate(request, handler):
+    """Refuse API versions outside what we serve; stamp the headers clients read."""
+    asked = request.match_info.get("api_version")
+    if asked:
+        if _version_tuple(asked) > _version_tuple(API_VERSION):
+            response = docker_error(400, "client version %s is too new. Maximum supported API version is %s"
+                                    % (asked, API_VERSION))
+            return _stamp(response)
+        if _version_tuple(asked) < _version_tuple(MIN_API_VERSION):
+            response = docker_error(400, "client version %s is too old. Minimum supported API version is %s, "
+                                         "please upgrade your client to a newer version" % (asked, MIN_API_VERSION))
+            return _stamp(response)
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        if exc.status == 404:
+            response = _unsupported(request) or docker_error(404, "page not found")
+        elif exc.status == 405:
+            response = docker_error(405, "method %s is not allowed on %s" % (request.method, request.path))
+        else:
+            raise
+    return _stamp(response)
+
+
+def _stamp(response):
+    response.headers["Api-Version"] = API_VERSION
+    response.headers["Docker-Experimental"] = "false"
+    response.headers["Ostype"] = "linux"
+    response.headers["Server"] = "vic.containers/%s (linux)" % PRODUCT_VERSION
+    return response
+
+
+def _unsupported(request):
+    path = _VERSION_PREFIX.sub("", request.path)
+    for method, pattern, what in UNSUPPORTED:
+        if method in ("*", request.method) and re.fullmatch(pattern, path):
+            return docker_error(501, "%s is not supported by vSphere Integrated Containers" % what)
+    return None
+
+
+@web.middleware
+async def bad_json(request, handler):
+    """Malformed JSON bodies are the client's fault: 400, never a traceback."""
+    try:
+        return await handler(request)
+    except json.JSONDecodeError as exc:
+        return docker_error(400, "invalid JSON in request body: %s" % exc)
+
+
+def make_app(facts):
+    """The persona for one VCH; ``facts`` gives what /info reports (see VchFacts)."""
+    app = web.Application(middlewares=[negotiate, bad_json])
+    app["facts"] = facts
+    for method, path, handler in (("GET", "/_ping", ping), ("HEAD", "/_ping", ping),
+                                  ("GET", "/version", version), ("GET", "/info", info)):
+        route(app, method, path, handler)
+    return app
+
+
+async def ping(request):
+    response = web.Response(text="OK" if request.method == "GET" else None, content_type="text/plain")
+    response.headers["Cache-Control"] = "no-cache, no-store, must-revalidate"
+    response.headers["Pragma"] = "no-cache"
+    return response
+
+
+async def version(request):
+    engine = {
+        "Version": PRODUCT_VERSION,
+        "ApiVersion": API_VERSION,
+        "MinAPIVersion": MIN_API_VERSION,
+        "GitCommit": "",
+        "GoVersion": "python%s" % platform.python_version(),
+        "Os": "linux",
+        "Arch": "amd64",
+        "KernelVersion": "",
+        "BuildTime": "",
+    }
+    return web.json_response(dict(engine, Platform={"Name": "vSphere Integrated Containers (vic.containers)"},
+                                  Components=[{"Name": "Engine", "Version": PRODUCT_VERSION,
+                                               "Details": {k: v for k, v in engine.items() if k != "Version"}}]))
+
+
+async def info(request):
+    return web.json_response(request.app["facts"].info())
+
+
+class VchFacts:
+    """What the endpoint reports about its VCH, from the record read at start."""
+
+    def __init__(self, summary, config):
+        self.summary = summary
+        self.config = config
+
+    def info(self):
+        containers = self.summary["containers"]
+        running = sum(1 for c in containers if c["power_state"] == "poweredOn")
+        cpu, memory = self.config["cpu"], self.config["memory"]
+        return {
+            "ID": self.config["uuid"],
+            "Name": self.config["name"],
+            "Containers": len(containers),
+            "ContainersRunning": running,
+            "ContainersPaused": 0,
+            "ContainersStopped": len(containers) - running,
+            "Images": 0,
+            "Driver": "vSphere Integrated Containers Backend Engine",
+            "DriverStatus": [["VCH pool", self.summary["pool"]], ["Image store", self.summary["image_store"]]],
+            "SystemStatus": [["VCH CPU limit", _limit(cpu["limit_mhz"], "MHz")],
+                             ["VCH memory limit", _limit(memory["limit_mb"], "MB")],
+                             ["VCH CPU shares", cpu["shares"]], ["VCH memory shares", memory["shares"]]]
+            + [["Volume store " + label, path] for label, path in sorted(self.summary["volume_stores"].items())],
+            "Plugins": {"Volume": ["vsphere"], "Network": ["bridge"], "Authorization": [], "Log": ["json-file"]},
+            "NCPU": 0,
+            "MemTotal": memory["limit_mb"] * 1024 * 1024 if memory["limit_mb"] > 0 else 0,
+            "OperatingSystem": "vSphere Integrated Containers",
+            "OSType": "linux",
+            "Architecture": "x86_64",
+            "KernelVersion": "",
+            "ServerVersion": PRODUCT_VERSION,
+            "IndexServerAddress": "https://index.docker.io/v1/",
+            "RegistryConfig": {"InsecureRegistryCIDRs": [], "IndexConfigs": {},
+                               "Mirrors": [], "AllowNondistributableArtifactsCIDRs": []},
+            "InsecureRegistries": self.config["registry"]["insecure"],
+            "HttpProxy": self.config["proxy"]["http"] or "",
+            "HttpsProxy": self.config["proxy"]["https"] or "",
+            "NoProxy": ",".join(self.config["proxy"]["no_proxy"] or []),
+            "Labels": [],
+            "Debug": bool(self.config["debug"]),
+            "LoggingDriver": "json-file",
+            "CgroupDriver": "none",
+            "DockerRootDir": "",
+            "SecurityOptions": [],
+            "Warnings": [],
+        }
+
+
+def _limit(value, unit):
+    return "unlimited" if value is None or value < 0 else "%d %s" % (value, unit)
