@@ -16,6 +16,7 @@ import os
 import sys
 
 from aiohttp import web
+from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.vic.containers.appliance import persona
 from ansible_collections.vic.containers.appliance.tls import server_context
@@ -23,6 +24,7 @@ from ansible_collections.vic.containers.plugins.module_utils import _vch as engi
 from ansible_collections.vic.containers.plugins.module_utils import _vch_observe as observe
 from ansible_collections.vic.containers.plugins.module_utils._errors import VicError
 from ansible_collections.vic.containers.plugins.module_utils._vsphere_session import Session
+from ansible_collections.vic.containers.plugins.module_utils.vsphere_args import vsphere_connection_params
 
 
 def _arguments(argv):
@@ -34,12 +36,15 @@ def _arguments(argv):
 
 
 def _connection():
-    missing = [v for v in ("VMWARE_HOST", "VMWARE_USER", "VMWARE_PASSWORD") if not os.environ.get(v)]
-    if missing:
-        raise VicError("set %s to reach vSphere." % ", ".join(missing))
-    return dict(hostname=os.environ["VMWARE_HOST"], username=os.environ["VMWARE_USER"],
-                password=os.environ["VMWARE_PASSWORD"], port=int(os.environ.get("VMWARE_PORT", "443")),
-                validate_certs=os.environ.get("VMWARE_VALIDATE_CERTS", "true").lower() not in ("0", "false", "no"))
+    """The modules' connection options, from the same VMWARE_* variables."""
+    env = os.environ
+    params = {"hostname": env.get("VMWARE_HOST"), "username": env.get("VMWARE_USER"),
+              "password": env.get("VMWARE_PASSWORD"), "port": int(env.get("VMWARE_PORT", "443")),
+              "validate_certs": boolean(env.get("VMWARE_VALIDATE_CERTS", "true"))}
+    try:
+        return vsphere_connection_params(params)
+    except ValueError as exc:
+        raise VicError(str(exc))
 
 
 def _listen(args, summary):
