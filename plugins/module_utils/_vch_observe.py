@@ -169,6 +169,7 @@ def summary(vch, cert_path=None):
         "image_store": image_store_path(config) if config else None,
         "volume_stores": {label: volume_store_path(p) for label, p in (config.get("volume_stores") or {}).items()},
         "version": config.get("product_version"),
+        "config": display(vch.config),
         "cert_paths": {role: "%s/%s" % (cert_path, name) for role, name in CERT_FILES} if cert_path else {},
         "containers": [{"id": vm.moid, "name": vm.get("name"), "power_state": vm.get("runtime.powerState")}
                        for vm in vch.containers()] if vch.pool is not None else [],
