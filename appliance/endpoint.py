@@ -19,6 +19,7 @@ from aiohttp import web
 from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.vic.containers.appliance import persona
+from ansible_collections.vic.containers.appliance.state import VchState
 from ansible_collections.vic.containers.appliance.tls import server_context
 from ansible_collections.vic.containers.plugins.module_utils import _vch as engine
 from ansible_collections.vic.containers.plugins.module_utils import _vch_observe as observe
@@ -57,16 +58,24 @@ def _listen(args, summary):
 
 def main(argv=None):
     args = _arguments(argv)
+    session = Session(**_connection())
     try:
-        with Session(**_connection()) as session:
-            vch, secrets = engine.load(session, args.name, args.datacenter)
+        session.login()
+        vch, key, secrets = engine.load(session, args.name, args.datacenter)
         summary = observe.summary(vch)
         host, port = _listen(args, summary)
         context = server_context(vch.config["tls"], secrets.get("server_key"))
     except VicError as exc:
+        session.logout()
         print("endpoint: %s" % exc, file=sys.stderr)
         return 2
-    app = persona.make_app(persona.VchFacts(summary, vch.config))
+    state = VchState(session, vch, key, secrets)
+    app = persona.make_app(persona.VchFacts(summary, vch.config), state)
+
+    async def close(app):
+        state.close()
+        session.logout()
+    app.on_cleanup.append(close)
 
     async def announce(app):
         print(json.dumps({"vch": args.name, "listen": "%s:%d" % (host, port), "tls": context is not None,

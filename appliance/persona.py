@@ -3,22 +3,30 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The Docker Engine API persona of a VCH endpoint (aiohttp).
 
-This first part serves API version negotiation (``/_ping``, ``/version``),
-``/info`` from the VCH's record, Docker-style errors, and a clear refusal of
-what VIC does not do. Containers, images, volumes and networks come with the
-port layer.
+This module serves API version negotiation (``/_ping``, ``/version``),
+``/info``, Docker-style errors and a clear refusal of what VIC does not do; the
+``api_*`` modules beside it each serve one kind of Docker object from the port
+layer and list their routes in ``ROUTES``.
 """
 
+import importlib
 import json
+import logging
 import platform
 import re
 
 from aiohttp import web
 
+from ansible_collections.vic.containers.appliance.errors import ApiError, BadRequest
+from ansible_collections.vic.containers.plugins.module_utils._errors import NotFoundError, VicError
+
 PRODUCT_VERSION = "0.1.0"
 API_VERSION = "1.43"
 MIN_API_VERSION = "1.24"
 _VERSION_PREFIX = re.compile(r"^/v\d+\.\d+(?=/)")
+# Each serves one kind of Docker object; see their ROUTES.
+API_MODULES = ("containers", "images", "volumes", "networks", "exec")
+LOG = logging.getLogger("vic.endpoint")
 
 # What VIC never did (REFERENCE.md), by method and path pattern, with the command users know.
 UNSUPPORTED = (
@@ -98,22 +106,49 @@ def _unsupported(request):
 
 
 @web.middleware
-async def bad_json(request, handler):
-    """Malformed JSON bodies are the client's fault: 400, never a traceback."""
+async def docker_errors(request, handler):
+    """Every refusal and failure as the Docker-style error the CLI prints; never a traceback."""
     try:
         return await handler(request)
     except json.JSONDecodeError as exc:
         return docker_error(400, "invalid JSON in request body: %s" % exc)
+    except ApiError as exc:
+        return docker_error(exc.status, str(exc))
+    except NotFoundError as exc:
+        return docker_error(404, str(exc))
+    except VicError as exc:
+        # vSphere faults arrive as one sentence naming the object (module_utils._vsphere_tasks).
+        LOG.warning("%s %s: %s", request.method, request.path, exc)
+        return docker_error(500, str(exc))
 
 
-def make_app(facts):
-    """The persona for one VCH; ``facts`` gives what /info reports (see VchFacts)."""
-    app = web.Application(middlewares=[negotiate, bad_json])
+def make_app(facts, state=None):
+    """The persona for one VCH: ``facts`` gives what /info reports (see VchFacts), ``state``
+    the port layer the object routes serve (see state.VchState)."""
+    app = web.Application(middlewares=[negotiate, docker_errors], client_max_size=64 * 1024 * 1024)
     app["facts"] = facts
+    app["vch"] = state
     for method, path, handler in (("GET", "/_ping", ping), ("HEAD", "/_ping", ping),
                                   ("GET", "/version", version), ("GET", "/info", info)):
         route(app, method, path, handler)
+    for name in API_MODULES:
+        module = importlib.import_module("ansible_collections.vic.containers.appliance.api_" + name)
+        for method, path, handler in module.ROUTES:
+            route(app, method, path, handler)
+        if hasattr(module, "setup"):
+            module.setup(app)
     return app
+
+
+async def json_body(request, kind=dict):
+    """The request's JSON body (an empty body is ``kind()``); anything else is the client's fault."""
+    text = await request.text()
+    if not text.strip():
+        return kind()
+    body = json.loads(text)
+    if not isinstance(body, kind):
+        raise BadRequest("the request body must be a JSON %s" % ("object" if kind is dict else "array"))
+    return body
 
 
 async def ping(request):

@@ -577,10 +577,11 @@ def info(session, datacenter=None, compute=None, name=None):
 
 
 def load(session, name, datacenter=None):
-    """(vch, secrets) of a complete VCH: all an endpoint needs to start, from vSphere alone."""
+    """(vch, key, secrets) of a complete VCH: all an endpoint needs to start, from vSphere alone."""
     inv = inventory_reader.read(session)
     dc = inv.datacenter(datacenter)
     vch = observe.find(inv, name, dc)
     if vch is None or not vch.complete:
         raise NotFoundError("No VCH %r in datacenter %s." % (name, dc.get("name")))
-    return vch, _open_secrets(session, dc.get("name"), vch)[1]
+    key, secrets = _open_secrets(session, dc.get("name"), vch)
+    return vch, key, secrets
