@@ -4,15 +4,17 @@
 """Start the endpoint of a VCH from what vSphere holds: its record, sealed secrets and key.
 
     python -m ansible_collections.vic.containers.appliance.endpoint --name VCH [--datacenter DC]
-        [--listen ADDRESS:PORT]
+        [--listen ADDRESS:PORT] [--tether-listen ADDRESS:PORT]
 
 vSphere connection from VMWARE_HOST, VMWARE_USER, VMWARE_PASSWORD, VMWARE_PORT,
 VMWARE_VALIDATE_CERTS (as the modules). Prints one JSON line when serving.
 """
 
 import argparse
+import asyncio
 import json
 import os
+import signal
 import sys
 
 from aiohttp import web
@@ -28,11 +30,16 @@ from ansible_collections.vic.containers.plugins.module_utils._vsphere_session im
 from ansible_collections.vic.containers.plugins.module_utils.vsphere_args import vsphere_connection_params
 
 
+TETHER_PORT = 2377  # VIC's serial-port concentrator
+
+
 def _arguments(argv):
     parser = argparse.ArgumentParser(description="Serve the Docker API of a VCH.")
     parser.add_argument("--name", required=True, help="the VCH name")
     parser.add_argument("--datacenter", help="its datacenter (needed when there are several)")
     parser.add_argument("--listen", help="address:port; default the VCH's docker_host")
+    parser.add_argument("--tether-listen", help="address:port of the tether channel container VMs dial; "
+                                                "default the Docker API address, port 2377")
     return parser.parse_args(argv)
 
 
@@ -56,6 +63,31 @@ def _listen(args, summary):
     return host.strip("[]"), int(port)
 
 
+def _tether_listen(args, host):
+    """Container VMs dial this address; it must stay the same across restarts (their serial ports keep it)."""
+    if not args.tether_listen:
+        return host, TETHER_PORT
+    address, port = args.tether_listen.rsplit(":", 1)
+    return address.strip("[]"), int(port)
+
+
+async def _serve(app, name, host, port, context):
+    """Serve until SIGTERM / SIGINT; the ready line is printed once the socket listens."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port, ssl_context=context).start()
+        print(json.dumps({"vch": name, "listen": "%s:%d" % (host, port), "tls": context is not None,
+                          "pid": os.getpid()}), flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
 def main(argv=None):
     args = _arguments(argv)
     session = Session(**_connection())
@@ -71,17 +103,12 @@ def main(argv=None):
         return 2
     state = VchState(session, vch, key, secrets)
     app = persona.make_app(persona.VchFacts(summary, vch.config), state)
-
-    async def close(app):
+    app["tether_listen"] = _tether_listen(args, host)
+    try:
+        asyncio.run(_serve(app, args.name, host, port, context))
+    finally:
         state.close()
         session.logout()
-    app.on_cleanup.append(close)
-
-    async def announce(app):
-        print(json.dumps({"vch": args.name, "listen": "%s:%d" % (host, port), "tls": context is not None,
-                          "pid": os.getpid()}), flush=True)
-    app.on_startup.append(announce)
-    web.run_app(app, host=host, port=port, ssl_context=context, print=None, access_log=None)
     return 0
 
 

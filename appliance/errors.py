@@ -24,3 +24,7 @@ class Conflict(ApiError):
 
 class Unsupported(ApiError):
     status = 501
+
+
+class Forbidden(ApiError):
+    status = 403

@@ -25,7 +25,7 @@ API_VERSION = "1.43"
 MIN_API_VERSION = "1.24"
 _VERSION_PREFIX = re.compile(r"^/v\d+\.\d+(?=/)")
 # Each serves one kind of Docker object; see their ROUTES.
-API_MODULES = ("containers", "images", "volumes", "networks", "exec")
+API_MODULES = ("containers", "images", "volumes", "networks", "exec", "events")
 LOG = logging.getLogger("vic.endpoint")
 
 # What VIC never did (REFERENCE.md), by method and path pattern, with the command users know.
@@ -231,3 +231,25 @@ class VchFacts:
 
 def _limit(value, unit):
     return "unlimited" if value is None or value < 0 else "%d %s" % (value, unit)
+
+
+def query_filters(request):
+    """The ``filters`` query parameter as {name: [values]}; Docker accepts lists or {value: true} maps."""
+    text = request.query.get("filters")
+    if not text:
+        return {}
+    try:
+        raw = json.loads(text)
+    except ValueError:
+        raise BadRequest("invalid filters: %s" % text)
+    if not isinstance(raw, dict):
+        raise BadRequest("invalid filters: %s" % text)
+    return {key: list(value) if isinstance(value, (list, dict)) else [str(value)] for key, value in raw.items()}
+
+
+def query_bool(request, name, default=False):
+    """Docker's boolean query values: 1/true/True, 0/false/False."""
+    value = request.query.get(name)
+    if value is None or value == "":
+        return default
+    return value.lower() not in ("0", "false", "no")

@@ -11,10 +11,12 @@ thread pool so the event loop keeps serving while they wait.
 import asyncio
 import concurrent.futures
 import functools
+import logging
 
 from ansible_collections.vic.containers.plugins.module_utils import _vch_observe as observe
 
 _VSPHERE_WORKERS = 4
+LOG = logging.getLogger("vic.endpoint")
 
 
 class VchState:
@@ -38,11 +40,24 @@ class VchState:
         self.volume_stores = {label: observe.volume_store_folder(store)  # label -> (datastore, folder)
                               for label, store in (vch.config.get("volume_stores") or {}).items()}
         self._pool = concurrent.futures.ThreadPoolExecutor(_VSPHERE_WORKERS, thread_name_prefix="vsphere")
+        self._background = set()
 
     async def call(self, func, *args, **kwargs):
         """Run a blocking call (pyvmomi, datastore transfer, mke2fs) off the event loop."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, functools.partial(func, *args, **kwargs))
+
+    def spawn(self, coroutine):
+        """Run ``coroutine`` in the background (from a callback on the event loop); failures are logged."""
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._finished)
+        return task
+
+    def _finished(self, task):
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            LOG.warning("background work failed: %s", task.exception())
 
     def close(self):
         self._pool.shutdown(wait=False, cancel_futures=True)

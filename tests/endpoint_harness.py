@@ -43,13 +43,16 @@ def deploy(sim, name, cert_path, **extra):
 class Endpoint:
     """The endpoint process, stopped by its own pid."""
 
-    def __init__(self, sim, name):
-        self.port = free_port()
+    def __init__(self, sim, name, port=None, tether_port=None):
+        self.port = port or free_port()
+        # Container VMs keep the tether address in their serial ports: a restarted endpoint reuses it.
+        self.tether_port = tether_port or free_port()
         env = dict(os.environ, VMWARE_HOST=sim.host, VMWARE_PORT=str(sim.port), VMWARE_USER=sim.username,
                    VMWARE_PASSWORD=sim.password, VMWARE_VALIDATE_CERTS="false")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "ansible_collections.vic.containers.appliance.endpoint", "--name", name,
-             "--listen", "127.0.0.1:%d" % self.port], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+             "--listen", "127.0.0.1:%d" % self.port, "--tether-listen", "127.0.0.1:%d" % self.tether_port],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True)
         line = self.proc.stdout.readline()
         if not line:

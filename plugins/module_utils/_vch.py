@@ -305,7 +305,7 @@ def _resolve_networks(ctx, config):
     networks = {}
     for role in ("public", "client", "management"):
         net = inv.network(config[role + "_network"]["port_group"], dc, role + "_network")
-        networks[role] = {"dv": _dv_backing(inv, net)}
+        networks[role] = {"dv": actions.dv_backing(inv, net)}
     for i, item in enumerate(config["container_networks"]):
         inv.network(item["port_group"], dc, "container_networks[%d].port_group" % i)
     bridge_name = config["bridge_network"]
@@ -315,7 +315,7 @@ def _resolve_networks(ctx, config):
         raise SpecError("bridge_network", "%r is also a public, client, management or container network; "
                                           "the bridge network must be a port group of its own." % bridge_name)
     existing = inv.network(bridge_name, dc, "bridge_network", required=False)
-    bridge = {"dv": _dv_backing(inv, existing) if existing else None, "create": None}
+    bridge = {"dv": actions.dv_backing(inv, existing) if existing else None, "create": None}
     if existing is None:
         bridge["create"] = _bridge_home(ctx, bridge_name)
     networks["bridge"] = bridge
@@ -333,13 +333,6 @@ def _bridge_home(ctx, name):
                                           "switches to create it on; create it first."
                         % (name, ctx.dc_name, len(switches) or "no"))
     return switches[0]
-
-
-def _dv_backing(inv, network):
-    if network.type != "DistributedVirtualPortgroup":
-        return None
-    switch = inv.get(network.get("config.distributedVirtualSwitch"))
-    return (network.get("key"), switch.get("uuid")) if switch else None
 
 
 def _check_stores(ctx, stores):

@@ -96,6 +96,14 @@ def make_folders(session, datacenter_ref, folders):
         datastore.make_directory(session, datacenter_ref, ds, path)
 
 
+def dv_backing(inventory, network):
+    """(port group key, switch uuid) of a distributed port group, None for a standard network."""
+    if network.type != "DistributedVirtualPortgroup":
+        return None
+    switch = inventory.get(network.get("config.distributedVirtualSwitch"))
+    return (network.get("key"), switch.get("uuid")) if switch else None
+
+
 def nic_specs(networks):
     """vmxnet3 NICs, one per distinct network, as (backing kind, network object or name) tuples."""
     changes = []

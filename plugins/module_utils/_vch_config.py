@@ -79,8 +79,8 @@ def encode(config, sealed, sealed_by):
     not change keep their sealed text, so updating the rest needs no key.
     """
     values = {PREFIX + "version": str(VERSION), PREFIX + "key_id": sealed_by}
-    values.update(_split(PREFIX + "config", json.dumps(config, sort_keys=True, separators=(",", ":"))))
-    values.update(_split(PREFIX + "secrets", sealed))
+    values.update(split_value(PREFIX + "config", json.dumps(config, sort_keys=True, separators=(",", ":"))))
+    values.update(split_value(PREFIX + "secrets", sealed))
     return values
 
 
@@ -102,18 +102,20 @@ def decode(values):
     if version != str(VERSION):
         raise ConfigError("VCH record version %r is not one this collection reads (%s)." % (version, VERSION))
     try:
-        config = json.loads(_join(values, PREFIX + "config"))
+        config = json.loads(join_value(values, PREFIX + "config"))
     except ValueError as exc:
         raise ConfigError("The VCH record is not valid JSON: %s." % exc)
-    return config, _join(values, PREFIX + "secrets"), values.get(PREFIX + "key_id")
+    return config, join_value(values, PREFIX + "secrets"), values.get(PREFIX + "key_id")
 
 
-def _split(key, text):
+def split_value(key, text):
+    """``text`` under ``key``, ``key|1``, ... in chunks vSphere accepts."""
     parts = [text[i:i + _CHUNK] for i in range(0, len(text), _CHUNK)] or [""]
     return {(key if i == 0 else "%s|%d" % (key, i)): part for i, part in enumerate(parts)}
 
 
-def _join(values, key):
+def join_value(values, key):
+    """The text split_value wrote under ``key``."""
     parts = [values.get(key, "")]
     i = 1
     while "%s|%d" % (key, i) in values:

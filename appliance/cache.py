@@ -1,0 +1,136 @@
+# Copyright (c) 2026 vic.containers contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The live cache: the VCH pool's VMs as vSphere reports them, fed by ``WaitForUpdatesEx``.
+
+One filter (the VCH pool, traversed to its VMs) on a PropertyCollector of the
+cache's own, so task waits elsewhere never see or steal its updates. The first
+``WaitForUpdatesEx`` returns everything (the rebuild at start: one call for any
+number of containers); later ones block until something changes, so ``docker
+ps`` and ``docker inspect`` read memory and cost no vSphere call.
+
+The endpoint's own changes are written through (``put``) as soon as their task
+finishes, so a client sees its ``docker create`` at once; the feed then
+confirms them and brings in what others changed (an administrator powering a
+container VM off in vCenter, a container VM ending).
+
+Updates are fetched on a thread of their own and applied on the event loop,
+so readers never see a half-applied update.
+"""
+
+import asyncio
+import logging
+import threading
+
+from ansible_collections.vic.containers.plugins.module_utils import _vsphere_pc as pc
+
+try:
+    from pyVmomi import vmodl
+except ImportError:  # pragma: no cover - the endpoint's requirements install it
+    vmodl = None
+
+VM_PATHS = ("name", "config.extraConfig", "config.managedBy", "config.uuid", "config.hardware.device",
+            "runtime.powerState", "summary.runtime.bootTime")
+# Long enough to cost nothing while idle, short enough to notice a stop request.
+_MAX_WAIT_SECONDS = 5
+LOG = logging.getLogger("vic.endpoint.cache")
+
+
+class LiveCache:
+    """moid -> {property path: value} of every VM in the VCH pool."""
+
+    def __init__(self, state):
+        self._state = state
+        self.vms = {}
+        self._listeners = []
+        self._stopping = threading.Event()
+        self._thread = None
+        self._collector = None
+        self._loop = None
+        self.version = None
+
+    def listen(self, callback):
+        """``callback(moid, before, after)`` after each VM change (``after`` None when it left)."""
+        self._listeners.append(callback)
+
+    async def start(self):
+        """Read the whole pool (one ``WaitForUpdatesEx``), then follow it on a thread."""
+        self._loop = asyncio.get_running_loop()
+        self._collector = await self._state.call(self._create_filter)
+        first = await self._state.call(self._wait, "")
+        self._apply(first)
+        self._thread = threading.Thread(target=self._follow, name="live-cache", daemon=True)
+        self._thread.start()
+
+    def stop(self):
+        self._stopping.set()
+
+    def _create_filter(self):
+        collector = self._state.session.content.propertyCollector.CreatePropertyCollector()
+        to_vms = pc.traversal("poolVms", "ResourcePool", "vm")
+        spec = vmodl.query.PropertyCollector.FilterSpec(
+            objectSet=[pc.object_spec(self._state.pool_ref, [to_vms], skip=True)],
+            propSet=pc.property_specs({"VirtualMachine": VM_PATHS}))
+        collector.CreateFilter(spec, partialUpdates=True)
+        return collector
+
+    def _wait(self, version):
+        options = vmodl.query.PropertyCollector.WaitOptions(maxWaitSeconds=_MAX_WAIT_SECONDS)
+        return self._collector.WaitForUpdatesEx(version, options)
+
+    def _follow(self):
+        while not self._stopping.is_set():
+            try:
+                update = self._wait(self.version)
+            except Exception as exc:  # pylint: disable=broad-except
+                # A lost connection must not end the feed for good: say so and try again.
+                if self._stopping.is_set():
+                    return
+                LOG.warning("vSphere update feed interrupted: %s", exc)
+                self._stopping.wait(1)
+                continue
+            if update is not None and not self._stopping.is_set():
+                self._loop.call_soon_threadsafe(self._apply, update)
+
+    def _apply(self, update):
+        if update is None:
+            return
+        self.version = update.version
+        for filter_update in update.filterSet or ():
+            for obj in filter_update.objectSet or ():
+                self._apply_object(obj)
+
+    def _apply_object(self, obj):
+        moid = obj.obj._moId
+        before = self.vms.get(moid)
+        if obj.kind == "modify" and before is None:
+            return  # a VM the endpoint already dropped (destroyed); the feed catches up with "leave"
+        if obj.kind == "leave":
+            after = None
+            self.vms.pop(moid, None)
+        else:
+            after = dict(before or {}, ref=obj.obj)
+            for change in obj.changeSet or ():
+                if change.op in ("remove", "indirectRemove"):
+                    after.pop(change.name, None)
+                else:
+                    after[change.name] = change.val
+            self.vms[moid] = after
+        self._notify(moid, before, after)
+
+    def put(self, ref, props):
+        """Write through what the endpoint itself just changed, before the feed reports it."""
+        moid = ref._moId
+        before = self.vms.get(moid)
+        after = dict(before or {}, ref=ref, **props)
+        self.vms[moid] = after
+        self._notify(moid, before, after)
+
+    def drop(self, moid):
+        before = self.vms.pop(moid, None)
+        if before is not None:
+            self._notify(moid, before, None)
+
+    def _notify(self, moid, before, after):
+        for callback in self._listeners:
+            callback(moid, before, after)
