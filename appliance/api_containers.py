@@ -7,18 +7,24 @@ import asyncio
 import ipaddress
 import json
 import random
+import signal
 
 from aiohttp import web
 
 from ansible_collections.vic.containers.appliance import container_config as spec
 from ansible_collections.vic.containers.appliance import containers as port
+from ansible_collections.vic.containers.appliance import hijack
+from ansible_collections.vic.containers.appliance import logs
+from ansible_collections.vic.containers.appliance import tether_channel as channel
 from ansible_collections.vic.containers.appliance.cache import LiveCache
 from ansible_collections.vic.containers.appliance.errors import BadRequest, Conflict, NotFound
 from ansible_collections.vic.containers.appliance.events import Events
 from ansible_collections.vic.containers.appliance.networks import Networks
 from ansible_collections.vic.containers.appliance.persona import json_body, query_bool, query_filters
+from ansible_collections.vic.containers.plugins.module_utils import _datastore as datastore
 from ansible_collections.vic.containers.plugins.module_utils import _vch_actions as actions
 from ansible_collections.vic.containers.plugins.module_utils import _vch_config as codec
+from ansible_collections.vic.containers.plugins.module_utils import _vsphere_pc as pc
 
 try:
     from pyVmomi import vim
@@ -26,8 +32,6 @@ except ImportError:  # pragma: no cover - the endpoint's requirements install it
     vim = None
 
 DEFAULT_STOP_TIMEOUT = 10
-# Exit codes Docker reports for a process ended by a signal: 128 + the signal number.
-SIGNALS = {"SIGHUP": 1, "SIGINT": 2, "SIGQUIT": 3, "SIGKILL": 9, "SIGUSR1": 10, "SIGUSR2": 12, "SIGTERM": 15}
 _ADJECTIVES = ("brave", "calm", "eager", "fervent", "gallant", "happy", "jolly", "keen", "lucid", "modest",
                "nifty", "quirky", "serene", "sharp", "stoic", "tender", "vibrant", "wizardly", "zealous", "bold")
 _NAMES = ("babbage", "curie", "dijkstra", "euler", "fermat", "galois", "hopper", "hypatia", "kepler", "lamport",
@@ -42,14 +46,41 @@ def setup(app):
     state.containers = port.Containers(state)
     state.reserved_names = set()
     state.reserved_addresses = set()
+    state.exit_codes = {}  # container id -> the exit code the tether reported, until recorded
+    state.tether_client_key = channel.endpoint_client_key(state.key)
+    state.tether = channel.Concentrator(lambda cid: _host_key_of(state, cid), state.tether_client_key,
+                                        lambda cid, code, finished: _exited(state, cid, code))
 
-    async def start_cache(app):
+    async def start_port_layer(app):
         await state.cache.start()
+        host, tether_port = app.get("tether_listen") or ("127.0.0.1", 0)
+        await state.tether.start(host, tether_port)
 
-    async def stop_cache(app):
+    async def stop_port_layer(app):
+        await state.tether.stop()
         state.cache.stop()
-    app.on_startup.append(start_cache)
-    app.on_cleanup.append(stop_cache)
+    app.on_startup.append(start_port_layer)
+    app.on_cleanup.append(stop_port_layer)
+
+
+def _host_key_of(state, container_id):
+    """The public host key the container's tether must present (from its record in vSphere)."""
+    try:
+        return state.containers.find(container_id).record["tether"]["host_key_pub"]
+    except (NotFound, KeyError):
+        return None
+
+
+async def _exited(state, container_id, code):
+    """The tether reports the primary process ended: keep the code, power the VM off as a halt would."""
+    try:
+        container = state.containers.find(container_id)
+    except NotFound:
+        return
+    state.exit_codes[container_id] = code
+    if container.running:
+        await state.containers.halt(container, code)
+        state.events.publish("container", "die", container.id, dict(_attributes(container), exitCode=str(code)))
 
 
 def _state(request):
@@ -141,7 +172,6 @@ async def _mounts(state, body, host):
 
 
 def _record(state, container_id, name, image, config, host, mounts, networks):
-    from ansible_collections.vic.containers.appliance import tether_channel as channel  # lands with the channel
     host_key, host_key_pub = channel.new_host_key()
     return {
         "id": container_id, "name": name, "created": port.iso(port.now()),
@@ -187,30 +217,22 @@ async def start(request):
     return web.Response(status=204)
 
 
-async def _halt(state, container, signal, timeout):
-    """Signal the container's process through the tether, then power the VM off if it is still on.
+async def _halt(state, container, name, timeout):
+    """Ask the process to end through the tether (``signal``), wait ``timeout``, then power the VM off.
 
-    Returns the exit code Docker reports: the process's own when the tether
-    reported one, else 128 + the signal that ended it.
+    The exit recorded is the process's own when the tether reported one, else
+    137 (killed), which is what powering a VM off amounts to.
     """
-    started = container.started_at
-    code = 128 + SIGNALS.get(signal, 9)
-    if state.tether.connected(container.id) and signal != "SIGKILL":
-        await state.tether.signal(container.id, signal)
+    if state.tether.connected(container.id) and name != "SIGKILL":
         stopped = state.containers.wait_stopped(container, asyncio.get_running_loop())
+        await state.tether.signal(container.id, name)
         try:
             await asyncio.wait_for(asyncio.shield(stopped), timeout)
         except asyncio.TimeoutError:
-            code = 137
-    reported = state.exit_codes.pop(container.id, None)
-    if reported is not None:
-        code = reported
+            pass
     current = state.containers.find(container.id)
     if current.running:
-        await state.call(state.containers.vm.power_off, container.ref, container.name)
-        state.cache.put(container.ref, {"runtime.powerState": "poweredOff", "summary.runtime.bootTime": None})
-    await state.containers.record_exit(state.containers.find(container.id), code, started)
-    return code
+        await state.containers.halt(current)
 
 
 async def stop(request):
@@ -219,8 +241,8 @@ async def stop(request):
     if not container.running:
         return web.Response(status=304)
     timeout = _int_query(request, "t", container.config.get("StopTimeout") or DEFAULT_STOP_TIMEOUT)
-    signal = request.query.get("signal") or container.config.get("StopSignal") or "SIGTERM"
-    await _halt(state, container, _signal_name(signal), timeout)
+    wanted = request.query.get("signal") or container.config.get("StopSignal") or "SIGTERM"
+    await _halt(state, container, _signal_name(wanted), timeout)
     state.events.publish("container", "stop", container.id, _attributes(container))
     return web.Response(status=204)
 
@@ -231,12 +253,12 @@ async def kill(request):
     if not container.running:
         raise Conflict("Cannot kill container: %s: Container %s is not running"
                        % (request.match_info["id"], container.id))
-    signal = _signal_name(request.query.get("signal") or "SIGKILL")
-    if signal == "SIGKILL" or not state.tether.connected(container.id):
+    name = _signal_name(request.query.get("signal") or "SIGKILL")
+    if name == "SIGKILL" or not state.tether.connected(container.id):
         await _halt(state, container, "SIGKILL", 0)
     else:
-        await state.tether.signal(container.id, signal)
-    state.events.publish("container", "kill", container.id, dict(_attributes(container), signal=signal))
+        await state.tether.signal(container.id, name)
+    state.events.publish("container", "kill", container.id, dict(_attributes(container), signal=name))
     return web.Response(status=204)
 
 
@@ -313,6 +335,98 @@ async def wait(request):
     await response.write(json.dumps({"StatusCode": container.exit_code, "Error": None}).encode() + b"\n")
     await response.write_eof()
     return response
+
+
+async def container_logs(request):
+    state = _state(request)
+    container = _container(request)
+    streams = {n for n, key in ((1, "stdout"), (2, "stderr")) if query_bool(request, key)}
+    if not streams:
+        raise BadRequest("You must choose at least one stream")
+    tail = request.query.get("tail", "all")
+    if tail != "all" and not tail.isdigit():
+        raise BadRequest("invalid value for tail: %r (a number or all)" % tail)
+    since = logs.unix_time(request.query.get("since"), "since")
+    until = logs.unix_time(request.query.get("until"), "until")
+    timestamps = query_bool(request, "timestamps")
+    data = await state.call(datastore.download, state.session, state.datacenter, state.image_store[0],
+                            "%s/%s" % (container.id, port.LOG_FILE))
+    entries = logs.select(logs.parse(data), streams, since, until, None if tail == "all" else int(tail))
+    tty = bool(container.config.get("Tty"))
+    response = web.StreamResponse(headers={"Content-Type": hijack.RAW if tty else hijack.MULTIPLEXED})
+    await response.prepare(request)
+    for stamp, stream, chunk in entries:
+        text = logs.render(stamp, chunk, timestamps)
+        await response.write(text if tty else hijack.frame(stream, text))
+    if query_bool(request, "follow") and container.running and until is None:
+        await _follow(state, container, response, streams, tty, timestamps)
+    await response.write_eof()
+    return response
+
+
+async def _follow(state, container, response, streams, tty, timestamps):
+    """Live output through the tether channel until the process ends or the client leaves."""
+    if not state.tether.connected(container.id):
+        return
+    attachment = await state.tether.attach(container.id, tty=tty, stdin=False)
+    try:
+        async for stream, chunk in attachment:
+            if stream in streams:
+                text = logs.render(port.now(), chunk, timestamps)
+                await response.write(text if tty else hijack.frame(stream, text))
+    finally:
+        attachment.close()
+
+
+STATS_PATHS = ("summary.quickStats.overallCpuUsage", "summary.quickStats.guestMemoryUsage", "runtime.maxCpuUsage",
+               "config.hardware.numCPU", "config.hardware.memoryMB")
+
+
+async def stats(request):
+    """What vSphere's quick stats say of the container VM: one PropertyCollector read per sample."""
+    state = _state(request)
+    container = _container(request)
+    stream = query_bool(request, "stream", True) and not query_bool(request, "one-shot")
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    await response.prepare(request)
+    previous = _empty_sample()
+    while True:
+        sample = await _sample(state, container, previous)
+        await response.write(json.dumps(sample).encode() + b"\n")
+        if not stream or not state.containers.find(container.id).running:
+            break
+        previous = sample
+        await asyncio.sleep(1)
+    await response.write_eof()
+    return response
+
+
+def _empty_sample():
+    return {"cpu_stats": {"cpu_usage": {"total_usage": 0}, "system_cpu_usage": 0, "online_cpus": 0},
+            "read": port.iso(None)}
+
+
+async def _sample(state, container, previous):
+    found = await state.call(pc.retrieve_objects, state.session, [container.ref], STATS_PATHS)
+    props = found[0] if found else None
+    running = state.containers.find(container.id).running
+    cpus = (props.get("config.hardware.numCPU") if props else None) or 1
+    memory_mb = (props.get("config.hardware.memoryMB") if props else None) or 0
+    used_mhz = (props.get("summary.quickStats.overallCpuUsage") if props and running else 0) or 0
+    max_mhz = (props.get("runtime.maxCpuUsage") if props else 0) or 0
+    # Docker computes CPU % from counter deltas: advance them by one second of this VM's share.
+    system = previous["cpu_stats"]["system_cpu_usage"] + cpus * 1_000_000_000
+    total = previous["cpu_stats"]["cpu_usage"]["total_usage"] + int(
+        cpus * 1_000_000_000 * (used_mhz / max_mhz if max_mhz else 0))
+    memory_used = ((props.get("summary.quickStats.guestMemoryUsage") if props and running else 0) or 0) * 1048576
+    return {
+        "id": container.id, "name": "/" + container.name, "read": port.iso(port.now()), "preread": previous["read"],
+        "num_procs": 0, "pids_stats": {}, "networks": {}, "blkio_stats": {}, "storage_stats": {},
+        "cpu_stats": {"cpu_usage": {"total_usage": total, "usage_in_kernelmode": 0, "usage_in_usermode": total},
+                      "system_cpu_usage": system, "online_cpus": cpus, "throttling_data": {}},
+        "precpu_stats": previous["cpu_stats"],
+        "memory_stats": {"usage": memory_used, "limit": memory_mb * 1048576, "stats": {}},
+    }
 
 
 # -- reads --------------------------------------------------------------------------------------
@@ -460,16 +574,15 @@ def _int_query(request, name, default):
 
 
 def _signal_name(text):
+    """SIGTERM, TERM or 15 -> "SIGTERM", as ``docker kill -s`` accepts them."""
     name = str(text).upper()
-    if name.isdigit():
-        for known, number in SIGNALS.items():
-            if number == int(name):
-                return known
+    try:
+        if name.isdigit():
+            return signal.Signals(int(name)).name
+        name = name if name.startswith("SIG") else "SIG" + name
+        return signal.Signals[name].name
+    except (KeyError, ValueError):
         raise BadRequest("Invalid signal: %s" % text)
-    name = name if name.startswith("SIG") else "SIG" + name
-    if name not in SIGNALS:
-        raise BadRequest("Invalid signal: %s" % text)
-    return name
 
 
 ROUTES = (
@@ -482,5 +595,7 @@ ROUTES = (
     ("POST", "/containers/{id}/restart", restart),
     ("POST", "/containers/{id}/rename", rename),
     ("POST", "/containers/{id}/wait", wait),
+    ("GET", "/containers/{id}/logs", container_logs),
+    ("GET", "/containers/{id}/stats", stats),
     ("DELETE", "/containers/{id}", remove),
 )

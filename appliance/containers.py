@@ -36,6 +36,7 @@ except ImportError:  # pragma: no cover - the endpoint's requirements install it
 RECORD_KEY = codec.PREFIX + "container"
 EXIT_KEY = "guestinfo.vice..exit"
 GUEST_ID = "other3xLinux64Guest"
+LOG_FILE = "output.log"
 SCSI_KEY = -300
 _TIMEOUT = 300
 
@@ -194,6 +195,13 @@ def device_specs(folder, layers, capacity_kb, mounts, backings, iso_path, serial
         backing=vim.vm.device.VirtualSerialPort.URIBackingInfo(direction="client", serviceURI=serial_uri),
         connectable=vim.vm.device.VirtualDevice.ConnectInfo(startConnected=True, allowGuestControl=False))
     specs.append(vim.vm.device.VirtualDeviceSpec(operation="add", device=serial))
+    # The tether writes the process's output here (Docker's json-file lines), so ``docker logs`` reads
+    # the datastore and works with the endpoint restarted or the container long gone.
+    log = vim.vm.device.VirtualSerialPort(
+        key=-601, yieldOnPoll=True,
+        backing=vim.vm.device.VirtualSerialPort.FileBackingInfo(fileName="%s/%s" % (folder, LOG_FILE)),
+        connectable=vim.vm.device.VirtualDevice.ConnectInfo(startConnected=True, allowGuestControl=False))
+    specs.append(vim.vm.device.VirtualDeviceSpec(operation="add", device=log))
     return specs
 
 
@@ -253,6 +261,7 @@ class Containers:
         self._decoded = {}
         self._names = {}
         self._waiters = {}
+        self._halting = set()
         state.cache.listen(self._changed)
 
     def _changed(self, moid, before, after):
@@ -269,10 +278,25 @@ class Containers:
             for future in self._waiters.pop(old.id, ()):
                 if not future.done():
                     future.set_result(container)
-        if old is not None and was_running and not running and container is not None \
-                and container.exit.get("finished_at") is None:
-            # Powered off outside the endpoint (vCenter, the guest): record the exit once.
-            self.state.spawn(self.record_exit(container, 137, None))
+        if container is not None and was_running and not running and container.id not in self._halting:
+            # Powered off by someone else (vCenter, the guest halting): record how it ended, once.
+            code = self.state.exit_codes.pop(container.id, 137)
+            self.state.spawn(self.record_exit(container, code, before.get("summary.runtime.bootTime")))
+
+    async def halt(self, container, code=None):
+        """Power the VM off (if on) and record the exit: ``code``, the tether's report, else 137 (killed)."""
+        self._halting.add(container.id)
+        try:
+            started = container.started_at
+            if self.find(container.id).running:
+                await self.state.call(self.vm.power_off, container.ref, container.name)
+                self.state.cache.put(container.ref, {"runtime.powerState": "poweredOff",
+                                                     "summary.runtime.bootTime": None})
+            reported = self.state.exit_codes.pop(container.id, None)
+            await self.record_exit(self.find(container.id), code if code is not None else
+                                   (reported if reported is not None else 137), started)
+        finally:
+            self._halting.discard(container.id)
 
     def all(self):
         return list(self._decoded.values())

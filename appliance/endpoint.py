@@ -13,6 +13,7 @@ VMWARE_VALIDATE_CERTS (as the modules). Prints one JSON line when serving.
 import argparse
 import asyncio
 import json
+import logging
 import os
 import signal
 import sys
@@ -90,6 +91,7 @@ async def _serve(app, name, host, port, context):
 
 def main(argv=None):
     args = _arguments(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     session = Session(**_connection())
     try:
         session.login()

@@ -50,8 +50,13 @@ UNSUPPORTED = (
 
 
 def docker_error(status, message):
-    """The error body the docker CLI prints: {"message": ...}."""
-    return web.json_response({"message": message}, status=status)
+    """The error body the docker CLI prints: {"message": ...}.
+
+    The CLI reads the message only when the Content-Type is exactly
+    ``application/json`` (no charset), else it prints the raw body.
+    """
+    return web.Response(body=json.dumps({"message": message}).encode(), status=status,
+                        content_type="application/json")
 
 
 def _version_tuple(text):
@@ -120,6 +125,12 @@ async def docker_errors(request, handler):
         # vSphere faults arrive as one sentence naming the object (module_utils._vsphere_tasks).
         LOG.warning("%s %s: %s", request.method, request.path, exc)
         return docker_error(500, str(exc))
+    except web.HTTPException:
+        raise
+    except Exception as exc:  # pylint: disable=broad-except
+        # A bug of ours: the trace goes to the endpoint's log, the client gets one line.
+        LOG.exception("%s %s failed", request.method, request.path)
+        return docker_error(500, "internal error in the VCH endpoint (%s); see its log" % type(exc).__name__)
 
 
 def make_app(facts, state=None):

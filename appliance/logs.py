@@ -1,0 +1,67 @@
+# Copyright (c) 2026 vic.containers contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""``docker logs`` from the container VM's log file on the datastore.
+
+The tether writes each chunk of output as a line of Docker's json-file format
+(``{"log": ..., "stream": "stdout"|"stderr", "time": RFC 3339}``) to the VM's
+file-backed serial port ``[ds] <id>/output.log``; this reads it back (one HTTPS
+GET) and applies ``--since``, ``--until``, ``--tail`` and ``--timestamps``.
+"""
+
+import datetime
+import json
+
+from ansible_collections.vic.containers.appliance.errors import BadRequest
+
+STREAMS = {"stdout": 1, "stderr": 2}
+
+
+def parse(data):
+    """(time, stream number, bytes) of each well-formed line; a torn last line is skipped."""
+    entries = []
+    for line in (data or b"").splitlines():
+        try:
+            item = json.loads(line)
+            stamp = _time(item["time"])
+            stream = STREAMS[item.get("stream", "stdout")]
+        except (ValueError, KeyError, TypeError):
+            continue
+        entries.append((stamp, stream, item.get("log", "").encode()))
+    return entries
+
+
+def _time(text):
+    # Python before 3.11 cannot read nanoseconds; cut to microseconds either way.
+    head, dot, tail = text.replace("Z", "+00:00").partition(".")
+    if dot:
+        digits = "".join(ch for ch in tail if ch.isdigit())
+        zone = tail[len(digits):]
+        text = "%s.%s%s" % (head, digits[:6].ljust(6, "0"), zone)
+    else:
+        text = head
+    return datetime.datetime.fromisoformat(text)
+
+
+def select(entries, streams, since=None, until=None, tail=None):
+    chosen = [e for e in entries if e[1] in streams and (since is None or e[0] >= since)
+              and (until is None or e[0] <= until)]
+    if tail is not None and tail >= 0:
+        chosen = chosen[len(chosen) - tail:] if tail else []
+    return chosen
+
+
+def render(stamp, data, timestamps):
+    if not timestamps:
+        return data
+    return stamp.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ").encode() + b" " + data
+
+
+def unix_time(text, name):
+    """Docker's ``since`` / ``until``: unix seconds with an optional fraction; 0 means unset."""
+    if text in (None, "", "0"):
+        return None
+    try:
+        return datetime.datetime.fromtimestamp(float(text), datetime.timezone.utc)
+    except ValueError:
+        raise BadRequest("invalid value for %s: %r (unix seconds expected)" % (name, text))

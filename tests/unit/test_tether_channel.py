@@ -1,0 +1,387 @@
+"""The endpoint's tether channel against a tether-side test peer, over real SSH on 127.0.0.1."""
+
+import asyncio
+import contextlib
+import os
+
+import pytest
+from ansible_collections.vic.containers.appliance import errors
+from ansible_collections.vic.containers.appliance import tether_channel as channel
+from tether_peer import TetherPeer
+
+VCH_KEY = bytes(range(32))
+TIMEOUT = 15
+
+
+class World:
+    """A concentrator with a registry of containers' host keys, and the exits it was told."""
+
+    def __init__(self, **options):
+        self.keys = {}
+        self.exits = []
+        self.exited = asyncio.Event()
+        self.client_key = channel.endpoint_client_key(VCH_KEY)
+        self.concentrator = channel.Concentrator(self.keys.get, self.client_key, self._on_exit, **options)
+        self.port = None
+
+    async def _on_exit(self, container_id, code, finished_at):
+        self.exits.append((container_id, code, finished_at))
+        self.exited.set()
+
+    def container(self, container_id):
+        private, public = channel.new_host_key()
+        self.keys[container_id] = public
+        return private
+
+    def peer(self, container_id, argv, host_key=None, endpoint_key=None, **options):
+        host_key = host_key or self.container(container_id)
+        endpoint_key = endpoint_key or channel.public_key_text(self.client_key)
+        return TetherPeer(container_id, host_key, endpoint_key, argv, **options)
+
+    async def wait_exit(self):
+        await asyncio.wait_for(self.exited.wait(), TIMEOUT)
+        self.exited.clear()
+        return self.exits[-1]
+
+
+@contextlib.asynccontextmanager
+async def world(**options):
+    w = World(**options)
+    await w.concentrator.start("127.0.0.1", 0)
+    w.port = int(w.concentrator.serial_uri.rsplit(":", 1)[1])
+    try:
+        yield w
+    finally:
+        await w.concentrator.stop()
+
+
+@contextlib.asynccontextmanager
+async def running(w, peer, port=None):
+    await peer.start("127.0.0.1", port or w.port)
+    try:
+        yield peer
+    finally:
+        await peer.stop()
+
+
+async def collect(attachment):
+    out, err = b"", b""
+    async for stream, data in attachment:
+        if stream == channel.STDERR:
+            err += data
+        else:
+            out += data
+    return out, err
+
+
+def sh(script):
+    return ["/bin/sh", "-c", script]
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 60))
+
+
+# -- keys ----------------------------------------------------------------------------------------
+
+
+def test_client_key_is_derived_from_the_vch_key():
+    first = channel.endpoint_client_key(VCH_KEY)
+    again = channel.endpoint_client_key(bytes(VCH_KEY))
+    other = channel.endpoint_client_key(os.urandom(32))
+    assert channel.public_key_text(first) == channel.public_key_text(again)
+    assert channel.public_key_text(first) != channel.public_key_text(other)
+    assert channel.public_key_text(first).startswith("ssh-ed25519 ")
+    with pytest.raises(ValueError):
+        channel.endpoint_client_key(b"short")
+
+
+def test_new_host_keys_are_ed25519_and_distinct():
+    private, public = channel.new_host_key()
+    assert private.startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
+    assert public.startswith("ssh-ed25519 ") and "\n" not in public
+    assert channel.new_host_key()[1] != public
+
+
+def test_signal_names():
+    assert channel.signal_name("SIGTERM") == "TERM"
+    assert channel.signal_name("kill") == "KILL"
+    assert channel.signal_name(1) == "HUP"
+    assert channel.signal_name("15") == "TERM"
+    with pytest.raises(errors.BadRequest):
+        channel.signal_name("SIGNOPE")
+
+
+def test_announced_id():
+    assert channel.announced_id("SSH-2.0-VICTether_1 abc123") == "abc123"
+    assert channel.announced_id("SSH-2.0-OpenSSH_9.2") is None
+    assert channel.announced_id(None) is None
+
+
+# -- sessions -------------------------------------------------------------------------------
+
+
+def test_attach_splits_stdout_and_stderr_and_gets_the_exit_code():
+    async def scenario():
+        async with world() as w:
+            peer = w.peer("c1", sh("echo out; echo err >&2; exit 7"), wait_for_attach=True)
+            async with running(w, peer):
+                await w.concentrator.wait_connected("c1", TIMEOUT)
+                attachment = await w.concentrator.attach("c1")
+                output = await collect(attachment)
+                code = await attachment.exit_code()
+                exit_report = await w.wait_exit()
+        return output, code, exit_report
+
+    (out, err), code, (container_id, reported, finished_at) = run(scenario())
+    assert (out, err) == (b"out\n", b"err\n")
+    assert code == 7
+    assert (container_id, reported) == ("c1", 7) and finished_at.endswith("Z")
+
+
+def test_stdin_reaches_the_process():
+    async def scenario():
+        async with world() as w:
+            peer = w.peer("c1", sh('read line; echo "got:$line"; cat'), wait_for_attach=True)
+            async with running(w, peer):
+                await w.concentrator.wait_connected("c1", TIMEOUT)
+                attachment = await w.concentrator.attach("c1", stdin=True)
+                await attachment.write_stdin(b"hello\n")
+                await attachment.write_stdin(b"rest of stdin")
+                attachment.close_stdin()  # cat ends at EOF
+                output = await collect(attachment)
+                return output, await attachment.exit_code()
+
+    (out, err), code = run(scenario())
+    assert out == b"got:hello\nrest of stdin" and err == b""
+    assert code == 0
+
+
+def test_tty_attach_has_a_terminal_and_follows_resizes():
+    async def scenario():
+        async with world() as w:
+            peer = w.peer("c1", sh("read go; stty size; read go; stty size"), wait_for_attach=True, tty=True)
+            async with running(w, peer):
+                await w.concentrator.wait_connected("c1", TIMEOUT)
+                attachment = await w.concentrator.attach("c1", tty=True, stdin=True, term_size=(100, 30))
+                await attachment.write_stdin(b"a\n")
+                before = b""
+                while b"30 100" not in before:
+                    before += (await attachment.read())[1]
+                attachment.resize(40, 120)
+                await attachment.write_stdin(b"b\n")
+                after, err = await collect(attachment)
+                return before, after, err, await attachment.exit_code()
+
+    before, after, err, code = run(scenario())
+    assert b"30 100\r\n" in before and b"40 120\r\n" in after
+    assert err == b"" and code == 0
+
+
+def test_signal_ends_the_process_and_the_exit_is_reported_unattached():
+    async def scenario():
+        async with world() as w:
+            peer = w.peer("c1", sh("trap 'echo bye; exit 3' TERM; while :; do sleep 0.05; done"))
+            async with running(w, peer):
+                await w.concentrator.wait_connected("c1", TIMEOUT)
+                await asyncio.sleep(0.2)  # let sh install its trap
+                await w.concentrator.signal("c1", "SIGTERM")
+                first = await w.wait_exit()
+            peer = w.peer("c2", ["sleep", "30"])
+            async with running(w, peer):
+                await w.concentrator.wait_connected("c2", TIMEOUT)
+                await w.concentrator.signal("c2", "KILL")
+                second = await w.wait_exit()
+                with pytest.raises(errors.Conflict, match="not running"):
+                    await w.concentrator.signal("c2", "TERM")
+        return first, second
+
+    first, second = run(scenario())
+    assert first[:2] == ("c1", 3)
+    assert second[:2] == ("c2", 137)
+
+
+def test_exit_before_the_connection_is_reported_once_connected_and_once_only():
+    async def scenario():
+        async with world() as w:
+            peer = w.peer("c1", sh("exit 5"), redial_delay=0.05)
+            await peer.start("127.0.0.1", 1)  # nothing listens there: the process runs, the tether keeps dialing
+            await peer.primary.done.wait()
+            await peer.stop()
+            peer._task = None  # pylint: disable=protected-access
+            async with running(w, peer):
+                await w.concentrator.wait_connected("c1", TIMEOUT)
+                report = await w.wait_exit()
+                peer.drop()  # the redialed connection says hello and repeats the exit
+                await asyncio.sleep(0.5)
+                await w.concentrator.wait_connected("c1", TIMEOUT)
+                return report, len(w.exits), peer.connections
+
+    report, reports, connections = run(scenario())
+    assert report[:2] == ("c1", 5)
+    assert connections >= 2 and reports == 1
+
+
+def test_exec_returns_output_and_exit_code():
+    async def scenario():
+        async with world() as w:
+            peer = w.peer("c1", ["sleep", "30"])
+            async with running(w, peer):
+                await w.concentrator.wait_connected("c1", TIMEOUT)
+                spec = {"Cmd": ["/bin/sh", "-c", 'echo "$FOO"; pwd; echo oops >&2; exit 4'],
+                        "Env": ["FOO=bar"], "WorkingDir": "/tmp"}
+                attachment = await w.concentrator.exec("c1", spec)
+                output = await collect(attachment)
+                code = await attachment.exit_code()
+                with pytest.raises(errors.BadRequest):
+                    await w.concentrator.exec("c1", {"Cmd": "not a list"})
+                return output, code
+
+    (out, err), code = run(scenario())
+    assert out == b"bar\n/tmp\n" and err == b"oops\n"
+    assert code == 4
+
+
+def test_not_connected_is_a_clear_conflict():
+    async def scenario():
+        async with world() as w:
+            assert not w.concentrator.connected("nope")
+            for call in (w.concentrator.attach("nope"), w.concentrator.signal("nope", "TERM"),
+                         w.concentrator.exec("nope", {"Cmd": ["true"]})):
+                with pytest.raises(errors.Conflict, match="container nope is not running"):
+                    await call
+            with pytest.raises(errors.ApiError, match="did not connect"):
+                await w.concentrator.wait_connected("nope", 0.2)
+
+    run(scenario())
+
+
+# -- trust --------------------------------------------------------------------------------------
+
+
+def test_wrong_host_key_or_another_containers_id_is_refused():
+    async def scenario():
+        async with world() as w:
+            w.container("c1")
+            impostor_key = channel.new_host_key()[0]
+            own_key_of_c2 = w.container("c2")
+            peers = [
+                w.peer("c1", ["sleep", "30"], host_key=impostor_key),          # claims c1 without c1's key
+                w.peer("c2", ["sleep", "30"], host_key=own_key_of_c2, announce="c1"),  # c2's key, says c1
+                w.peer("c3", ["sleep", "30"], host_key=impostor_key),          # a container nobody created
+            ]
+            for peer in peers:
+                await peer.start("127.0.0.1", w.port)
+            try:
+                await asyncio.sleep(1)
+                return [w.concentrator.connected(cid) for cid in ("c1", "c2", "c3")], [p.refused for p in peers]
+            finally:
+                for peer in peers:
+                    await peer.stop()
+
+    connected, refused = run(scenario())
+    assert connected == [False, False, False]
+    assert all(count >= 1 for count in refused)
+
+
+def test_tether_refuses_an_endpoint_of_another_vch():
+    async def scenario():
+        async with world() as w:
+            stranger = channel.public_key_text(channel.endpoint_client_key(os.urandom(32)))
+            peer = w.peer("c1", ["sleep", "30"], endpoint_key=stranger)
+            async with running(w, peer):
+                await asyncio.sleep(1)
+                return w.concentrator.connected("c1"), peer.connections
+
+    assert run(scenario()) == (False, 0)
+
+
+def test_reconnect_replaces_the_old_connection_and_disconnects_are_events():
+    async def scenario():
+        async with world() as w:
+            host_key = w.container("c1")
+            events = []
+
+            async def follow():
+                async for event in w.concentrator.events():
+                    events.append(event)
+
+            follower = asyncio.ensure_future(follow())
+            first = w.peer("c1", ["sleep", "30"], host_key=host_key)
+            second = w.peer("c1", ["sleep", "30"], host_key=host_key, redial_delay=30)
+            async with running(w, first):
+                await w.concentrator.wait_connected("c1", TIMEOUT)
+                first_conn = first.conn
+                first._task.cancel()  # pylint: disable=protected-access  # keep it from redialing
+                async with running(w, second):
+                    await asyncio.wait_for(first_conn.wait_closed(), TIMEOUT)
+                    assert w.concentrator.connected("c1")
+                    attachment = await w.concentrator.exec("c1", {"Cmd": ["echo", "via second"]})
+                    out = (await collect(attachment))[0]
+                await asyncio.sleep(0.3)
+                still = w.concentrator.connected("c1")
+            await asyncio.sleep(0.1)
+            follower.cancel()
+            return out, still, events
+
+    out, still, events = run(scenario())
+    assert out == b"via second\n"
+    assert not still
+    assert [e.kind for e in events] == ["connect", "connect", "disconnect"]
+    assert {e.container_id for e in events} == {"c1"}
+
+
+class _Blackhole:
+    """A TCP relay that can stop passing bytes without closing: a dead link, as keep-alives see it."""
+
+    def __init__(self, target_port):
+        self.target_port = target_port
+        self.open = True
+        self.server = None
+        self.writers = []
+
+    async def start(self):
+        self.server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        return self.server.sockets[0].getsockname()[1]
+
+    async def _relay(self, reader, writer):
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        self.writers += [writer, up_writer]
+
+        async def pipe(src, dst):
+            while True:
+                data = await src.read(65536)
+                if not data:
+                    break
+                if self.open:
+                    dst.write(data)
+            dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer), return_exceptions=True)
+
+    async def stop(self):
+        self.server.close()
+        for writer in self.writers:
+            writer.close()
+        await self.server.wait_closed()
+
+
+def test_keepalive_notices_a_dead_connection():
+    async def scenario():
+        async with world(keepalive_interval=0.2, keepalive_count_max=2) as w:
+            relay = _Blackhole(w.port)
+            relay_port = await relay.start()
+            peer = w.peer("c1", ["sleep", "30"], redial_delay=30)
+            try:
+                async with running(w, peer, relay_port):
+                    await w.concentrator.wait_connected("c1", TIMEOUT)
+                    relay.open = False
+                    for _attempt in range(50):
+                        if not w.concentrator.connected("c1"):
+                            return True
+                        await asyncio.sleep(0.1)
+                    return False
+            finally:
+                await relay.stop()
+
+    assert run(scenario())
