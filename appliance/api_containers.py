@@ -136,9 +136,10 @@ def _plan_networks(state, host, networking, addresses):
     mode = host.get("NetworkMode") or "default"
     if mode == "none":
         return {}
-    wanted = dict(networking.get("EndpointsConfig") or {})
-    primary = "bridge" if mode == "default" else mode
-    wanted.setdefault(primary, {})
+    # The CLI names the default network "default" in EndpointsConfig too.
+    wanted = {("bridge" if name == "default" else name): endpoint
+              for name, endpoint in (networking.get("EndpointsConfig") or {}).items()}
+    wanted.setdefault("bridge" if mode == "default" else mode, {})
     planned = {}
     for ref, endpoint in wanted.items():
         net = state.networks.find(ref)
@@ -184,8 +185,7 @@ def _record(state, container_id, name, image, config, host, mounts, networks):
 
 
 async def _create_vm(state, record, image, mounts, networks, cpus, memory_mb):
-    image_ds = state.image_store[0]
-    folder = "[%s] %s" % (image_ds, record["id"])
+    folder = port.vm_folder(state.image_store[0], record["id"])
     backings = [state.networks.backing(ep["port_group"]) for ep in networks.values()]
     iso_path = state.config.get("bootstrap_iso") or "[%s] %s/bootstrap.iso" % state.image_store
     capacity_kb = int(state.config.get("base_image_size_gb") or 8) * 1024 * 1024
@@ -282,7 +282,8 @@ async def remove(request):
             raise Conflict("You cannot remove a running container %s. Stop the container before attempting "
                            "removal or force remove" % container.id)
         await state.call(state.containers.vm.power_off, container.ref, container.name)
-    await state.call(state.containers.vm.destroy, container.ref, container.name)
+    await state.call(state.containers.vm.destroy, container.ref, container.name,
+                     port.vm_folder(state.image_store[0], container.id))
     state.cache.drop(container.moid)
     if query_bool(request, "v"):
         for mount in container.record.get("mounts", ()):
@@ -501,11 +502,11 @@ def _ago(moment):
 def _network_settings(container):
     networks = {}
     for name, ep in container.record.get("networks", {}).items():
-        networks[name] = {"IPAMConfig": None, "Links": None, "Aliases": ep.get("aliases") or None,
+        networks[name] = {"IPAMConfig": {"IPv4Address": ep.get("ip") or ""}, "Links": [], "Aliases": ep.get("aliases") or [],
                           "NetworkID": ep["network_id"], "EndpointID": container.id if container.running else "",
                           "Gateway": ep.get("gateway") or "", "IPAddress": ep.get("ip") or "",
                           "IPPrefixLen": ep.get("prefix") or 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
-                          "GlobalIPv6PrefixLen": 0, "MacAddress": "", "DriverOpts": None}
+                          "GlobalIPv6PrefixLen": 0, "MacAddress": "", "DriverOpts": {}}
     return networks
 
 

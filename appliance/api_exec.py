@@ -172,7 +172,32 @@ async def resize(request):
     return web.Response(status=200)
 
 
+async def top(request):
+    """``docker top``: ``ps`` run in the container through the tether, parsed as Docker shows it."""
+    state = _state(request)
+    container = _running(state, request.match_info["id"])
+    args = (request.query.get("ps_args") or "-ef").split()
+    attachment = await state.tether.exec(container.id, {"Cmd": ["ps"] + args, "Tty": False})
+    out, err = [], []
+    try:
+        async for number, chunk in attachment:
+            (out if number == 1 else err).append(chunk)
+        code = await attachment.exit_code()
+    finally:
+        attachment.close()
+    if code:
+        raise Conflict("ps in container %s failed (exit %s): %s" % (container.id, code,
+                                                                     b"".join(err).decode(errors="replace").strip()))
+    lines = b"".join(out).decode(errors="replace").splitlines()
+    if not lines:
+        return web.json_response({"Titles": [], "Processes": []})
+    titles = lines[0].split()
+    return web.json_response({"Titles": titles,
+                              "Processes": [line.split(None, len(titles) - 1) for line in lines[1:] if line.strip()]})
+
+
 ROUTES = (
+    ("GET", "/containers/{id}/top", top),
     ("POST", "/containers/{id}/exec", exec_create),
     ("POST", "/exec/{id}/start", exec_start),
     ("GET", "/exec/{id}/json", exec_inspect),

@@ -10,6 +10,7 @@ from ansible_collections.vic.containers.appliance.api_containers import _endpoin
 from ansible_collections.vic.containers.appliance.errors import BadRequest, Conflict, Forbidden
 from ansible_collections.vic.containers.appliance.persona import json_body, query_bool, query_filters
 from ansible_collections.vic.containers.plugins.module_utils import _vch_actions as actions
+from ansible_collections.vic.containers.plugins.module_utils import _vsphere_pc as pc
 
 try:
     from pyVmomi import vim
@@ -135,17 +136,20 @@ async def disconnect(request):
     if net.name not in networks:
         raise Forbidden("container %s is not connected to network %s" % (container.name, net.name))
     del networks[net.name]
-    devices = _nic_removal(state, container, net, query_bool(request, "force") or bool(body.get("Force")))
+    found = await state.call(pc.retrieve_objects, state.session, [container.ref], ("config.hardware.device",))
+    current = found[0].get("config.hardware.device") if found else ()
+    devices = _nic_removal(state, container, net, current, query_bool(request, "force") or bool(body.get("Force")))
     await _rewrite(state, container, networks, devices)
     state.events.publish("network", "disconnect", net.id, {"name": net.name, "type": net.driver,
                                                            "container": container.id})
     return web.Response(status=200)
 
 
-def _nic_removal(state, container, net, force):
-    """The NIC of ``net``: the one on its port group, in the order networks were attached."""
+def _nic_removal(state, container, net, devices, force):
+    """The NIC of ``net`` among the VM's ``devices`` (read fresh: the cache may lag a just-added NIC):
+    the one on its port group, in the order networks were attached."""
     same_group = [n for n, ep in container.record["networks"].items() if ep["port_group"] == net.port_group]
-    nics = [d for d in container.props.get("config.hardware.device") or ()
+    nics = [d for d in devices or ()
             if isinstance(d, vim.vm.device.VirtualEthernetCard) and _on(d, state.networks.backing(net.port_group))]
     if len(nics) != len(same_group):
         if not force:

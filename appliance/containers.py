@@ -15,7 +15,7 @@ configuration. The live cache holds every container VM, so reads cost nothing.
 
 Round trips: create = CreateVM + task polls (plus one disk per new volume);
 start = PowerOn + polls; stop / kill = PowerOff + Reconfig (exit record) +
-polls; rm = Destroy + polls; rename = Rename + Reconfig + polls.
+polls; rm = a device read + Reconfig (detach shared disks) + Destroy + polls; rename = Rename + Reconfig + polls.
 """
 
 import datetime
@@ -26,6 +26,7 @@ import uuid
 from ansible_collections.vic.containers.appliance.errors import Conflict, NotFound
 from ansible_collections.vic.containers.plugins.module_utils import _vch_actions as actions
 from ansible_collections.vic.containers.plugins.module_utils import _vch_config as codec
+from ansible_collections.vic.containers.plugins.module_utils import _vsphere_pc as pc
 from ansible_collections.vic.containers.plugins.module_utils import _vsphere_tasks as tasks
 
 try:
@@ -139,6 +140,10 @@ def new_id():
     return random.token_hex(32)
 
 
+def vm_folder(datastore, container_id):
+    return "[%s] %s" % (datastore, container_id)
+
+
 def vm_name(name, container_id):
     return "%s-%s" % (name, container_id[:12])
 
@@ -184,7 +189,8 @@ def device_specs(folder, layers, capacity_kb, mounts, backings, iso_path, serial
     units = _units()
     for i, layer in enumerate(layers):
         specs.append(_disk(-400 - i, next(units), layer["disk"], "independent_nonpersistent", layer["capacity_kb"]))
-    specs.append(_disk(-390, next(units), "%s/scratch.vmdk" % folder, "persistent", capacity_kb, create=True))
+    # Datastore only: vSphere names the new disk after the VM, in the VM's folder.
+    specs.append(_disk(-390, next(units), folder.split("]")[0] + "]", "persistent", capacity_kb, create=True))
     for i, mount in enumerate(mounts):
         specs.append(_disk(-500 - i, next(units), mount["disk"], "independent_persistent", mount["capacity_kb"]))
     specs.extend(actions.nic_specs(backings))
@@ -247,7 +253,18 @@ class VmOps:
         what = "renaming container VM %s to %s" % (old, new)
         self._wait(tasks.call(what, ref.Rename_Task, new), what)
 
-    def destroy(self, ref, name):
+    def destroy(self, ref, name, folder):
+        """Detach the disks outside the VM's folder (image layers, volumes), then destroy the VM.
+
+        Destroying a VM deletes every disk attached to it, independent ones too:
+        the shared layers and the volumes must not go with it.
+        """
+        found = pc.retrieve_objects(self.state.session, [ref], ("config.hardware.device",))
+        devices = found[0].get("config.hardware.device") if found else ()
+        shared = [vim.vm.device.VirtualDeviceSpec(operation="remove", device=d) for d in devices or ()
+                  if isinstance(d, vim.vm.device.VirtualDisk) and not d.backing.fileName.startswith(folder + "/")]
+        if shared:
+            self.reconfigure(ref, name, devices=shared)
         what = "destroying container VM %s" % name
         self._wait(tasks.call(what, ref.Destroy_Task), what, ignore=("ManagedObjectNotFound",))
 

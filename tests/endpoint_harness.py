@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import docker
@@ -41,7 +42,8 @@ def deploy(sim, name, cert_path, **extra):
 
 
 class Endpoint:
-    """The endpoint process, stopped by its own pid."""
+    """The endpoint process, stopped by its own pid; its log goes to a file (``log()``), never to a pipe
+    that nobody reads and that would block it once full."""
 
     def __init__(self, sim, name, port=None, tether_port=None):
         self.port = port or free_port()
@@ -49,22 +51,34 @@ class Endpoint:
         self.tether_port = tether_port or free_port()
         env = dict(os.environ, VMWARE_HOST=sim.host, VMWARE_PORT=str(sim.port), VMWARE_USER=sim.username,
                    VMWARE_PASSWORD=sim.password, VMWARE_VALIDATE_CERTS="false")
+        self._log = tempfile.NamedTemporaryFile(prefix="endpoint-%s-" % name, suffix=".log", delete=False)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "ansible_collections.vic.containers.appliance.endpoint", "--name", name,
              "--listen", "127.0.0.1:%d" % self.port, "--tether-listen", "127.0.0.1:%d" % self.tether_port],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True)
+            env=env, stdout=subprocess.PIPE, stderr=self._log, text=True)
         line = self.proc.stdout.readline()
         if not line:
-            raise AssertionError("endpoint did not start: %s" % self.proc.stderr.read())
+            self.proc.wait(10)
+            raise AssertionError("endpoint did not start: %s" % self.log())
         self.ready = json.loads(line)
 
+    def log(self):
+        return Path(self._log.name).read_text(errors="replace")
+
+    def kill(self):
+        """kill -9: nothing of the endpoint's may be needed to start again."""
+        self._end(signal.SIGKILL)
+
     def stop(self):
+        self._end(signal.SIGTERM)
+
+    def _end(self, signum):
         if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
+            os.kill(self.proc.pid, signum)
             self.proc.wait(10)
         self.proc.stdout.close()
-        self.proc.stderr.close()
+        self._log.close()
+        os.unlink(self._log.name)
 
 
 def docker_cli(vch, *args, certs=None, tmp_path=None):

@@ -66,6 +66,9 @@ def fault_message(fault, what):
     detail = getattr(fault, "msg", None) or getattr(fault, "localizedMessage", None) or ""
     if not detail and getattr(fault, "faultMessage", None):
         detail = "; ".join(m.message for m in fault.faultMessage if getattr(m, "message", None))
+    if getattr(fault, "file", None):
+        # File faults (FileNotFound, FileAlreadyExists, ...) name the file: the useful part.
+        detail = "%s%s" % (fault.file, (": " + detail) if detail and fault.file not in detail else "")
     detail = detail.strip().rstrip(".")
     return "vSphere refused %s: %s%s." % (what, name, (" (%s)" % detail) if detail else "")
 
