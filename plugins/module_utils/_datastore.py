@@ -6,18 +6,24 @@
 
 from __future__ import annotations
 
+import http.client
+import os
+import threading
 import urllib.error
 import urllib.parse
 
 from ansible.module_utils.urls import open_url
 
 from ansible_collections.vic.containers.plugins.module_utils._errors import VSphereError
+from ansible_collections.vic.containers.plugins.module_utils import _vsphere_pc as pc
 from ansible_collections.vic.containers.plugins.module_utils import _vsphere_tasks as tasks
 
 try:
     from pyVmomi import vim, vmodl
 except ImportError:  # pragma: no cover - reported by the module
     vim = vmodl = None
+
+_LOCAL = threading.local()
 
 
 def ds_path(datastore, path=""):
@@ -77,3 +83,102 @@ def download(session, datacenter, datastore, path):
         raise VSphereError("Cannot download %s: HTTP %s." % (ds_path(datastore, path), exc.code))
     except (urllib.error.URLError, OSError) as exc:
         raise VSphereError("Cannot download %s: %s." % (ds_path(datastore, path), getattr(exc, "reason", exc)))
+
+
+def _path(datacenter, datastore, path):
+    query = urllib.parse.urlencode({"dcPath": datacenter, "dsName": datastore})
+    return "/folder/%s?%s" % (urllib.parse.quote(path.strip("/")), query)
+
+
+def _kept_alive(session):
+    """This thread's HTTPS connection to the datastore file service, opened once and reused.
+
+    A TLS handshake (and loading the CA store) per file costs more than a small file's transfer;
+    a pull writes several files per layer.
+    """
+    connections = _LOCAL.__dict__.setdefault("connections", {})
+    key = (session.hostname, session.port, session.session_cookie())
+    connection = connections.get(key)
+    if connection is None:
+        for stale in connections.values():
+            stale.close()
+        connections.clear()
+        connection = http.client.HTTPSConnection(session.hostname, session.port, timeout=300,
+                                                 context=session.ssl_context())
+        connections[key] = connection
+    return connection
+
+
+def _forget_connection():
+    for connection in _LOCAL.__dict__.get("connections", {}).values():
+        connection.close()
+    _LOCAL.__dict__["connections"] = {}
+
+
+def put(session, datacenter, datastore, path, body, size):
+    """Write ``[datastore] path`` over a kept-alive connection; ``body()`` gives the bytes or an iterable of them.
+
+    Returns the number of bytes sent. A connection the server closed meanwhile is reopened once.
+    """
+    headers = {"Cookie": session.session_cookie(), "Content-Type": "application/octet-stream",
+               "Content-Length": str(size)}
+    for attempt in (1, 2):
+        connection = _kept_alive(session)
+        try:
+            connection.request("PUT", _path(datacenter, datastore, path), body=body(), headers=headers)
+            response = connection.getresponse()
+            response.read()
+        except (http.client.HTTPException, OSError) as exc:
+            _forget_connection()
+            if attempt == 2:
+                raise VSphereError("Cannot upload %s: %s." % (ds_path(datastore, path), exc))
+            continue
+        if response.status not in (200, 201, 204):
+            raise VSphereError("Cannot upload %s: HTTP %d %s."
+                               % (ds_path(datastore, path), response.status, response.reason))
+        return size
+    return size  # not reached
+
+
+def upload_file(session, datacenter, datastore, path, local_path, chunk_size=1024 * 1024):
+    """Stream the local file ``local_path`` to ``[datastore] path`` (a disk extent: never all in memory)."""
+    size = os.path.getsize(local_path)
+
+    def chunks():
+        with open(local_path, "rb") as handle:
+            while True:
+                block = handle.read(chunk_size)
+                if not block:
+                    return
+                yield block
+
+    return put(session, datacenter, datastore, path, chunks, size)
+
+
+def start_move(session, datacenter_ref, datastore, source, destination):
+    """Start moving ``[datastore] source`` over ``[datastore] destination`` (replacing it); returns the task."""
+    return tasks.call("moving %s" % ds_path(datastore, source),
+                      session.content.fileManager.MoveDatastoreFile_Task,
+                      sourceName=ds_path(datastore, source), sourceDatacenter=datacenter_ref,
+                      destinationName=ds_path(datastore, destination), destinationDatacenter=datacenter_ref,
+                      force=True)
+
+
+def browse(session, datastore_ref, datastore, path):
+    """Every folder under ``[datastore] path`` (itself included) -> {file name: size}; {} when it does not exist.
+
+    One datastore browser look-up, one search task and its wait, whatever the number of files.
+    """
+    browser = pc.retrieve_objects(session, [datastore_ref], ["browser"])[0].get("browser")
+    spec = vim.host.DatastoreBrowser.SearchSpec(matchPattern=["*"],
+                                                details=vim.host.DatastoreBrowser.FileInfo.Details(fileSize=True))
+    what = "listing %s" % ds_path(datastore, path)
+    task = tasks.call(what, browser.SearchDatastoreSubFolders_Task, datastorePath=ds_path(datastore, path),
+                      searchSpec=spec)
+    results = tasks.wait(session, {task: what}, ignore=("FileNotFound",))[0]
+    folders = {}
+    for result in results or ():
+        folder = result.folderPath.split("]", 1)[-1].strip().rstrip("/")
+        folders[folder] = {f.path: (f.fileSize or 0) for f in result.file or ()
+                           if not isinstance(f, vim.host.DatastoreBrowser.FolderInfo)}
+    return folders

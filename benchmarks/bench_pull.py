@@ -1,0 +1,158 @@
+"""Pull speed into a VCH image store against ``skopeo copy`` of the same image, and what a second
+image sharing layers costs.
+
+Everything runs locally: vcsim, a Distribution registry (Debian's docker-registry, TLS with a CA made
+here), the endpoint process, the docker CLI and skopeo. For each image, in the same run: ``docker pull``
+through the endpoint (registry -> layer disks on the datastore; the image removed again between runs)
+against ``skopeo copy docker://... dir:`` (registry -> local files). Ratio = skopeo time / pull time
+(target >= 0.8). Then a second image sharing the lower layer: the layer bytes it uploads to the
+datastore (target: none for the shared layer) and its vSphere round trips, from the simulator's log.
+
+    python3 benchmarks/bench_pull.py [--large-mb 64] [--repeat 3]
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+COLLECTIONS = REPO / ".build" / "collections"
+sys.path[:0] = [str(COLLECTIONS), str(REPO / "tools" / "vcsim"), str(REPO / "tests")]
+# The endpoint process imports the collection the same way.
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(COLLECTIONS), os.environ.get("PYTHONPATH")]))
+
+from vcsim import Simulator  # noqa: E402
+from endpoint_harness import Endpoint, deploy, docker_cli  # noqa: E402
+from registry_harness import OciLayout, Registries, busybox_layer, tar_bytes  # noqa: E402
+
+TARGET_RATIO = 0.8
+
+
+def large_layer(size_mb):
+    """Incompressible data in a few files: the transfer, not gzip, should dominate."""
+    files = [("big", "dir", None, 0o755)]
+    per_file = max(1, size_mb // 4)
+    for i in range(0, size_mb, per_file):
+        files.append(("big/part%d" % i, "file", os.urandom(per_file * 1024 * 1024), 0o644))
+    return tar_bytes(files)
+
+
+def timed(func):
+    start = time.perf_counter()
+    result = func()
+    return time.perf_counter() - start, result
+
+
+def skopeo_copy(registry, name, target):
+    command = ["skopeo", "--insecure-policy", "copy", "--quiet", "--src-cert-dir", str(registry.ca.cert_dir),
+               "docker://%s/library/%s:latest" % (registry.host, name), "dir:%s" % target]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def docker_pull(vch, registry, name):
+    result = docker_cli(vch, "pull", "%s/library/%s:latest" % (registry.host, name))
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def docker_rmi(vch, registry, name):
+    result = docker_cli(vch, "rmi", "%s/library/%s:latest" % (registry.host, name))
+    assert result.returncode == 0, result.stderr
+
+
+def compare(vch, sim, registry, name, repeat, scratch):
+    """Median seconds of skopeo copy and of docker pull (the image removed between runs), and the
+    vSphere SOAP calls and datastore HTTP requests of the last pull."""
+    copies, pulls = [], []
+    for i in range(repeat):
+        target = Path(scratch) / ("%s-%d" % (name, i))
+        copies.append(timed(lambda target=target: skopeo_copy(registry, name, target))[0])
+        mark = sim.mark()
+        pulls.append(timed(lambda: docker_pull(vch, registry, name))[0])
+        calls = sim.calls_since(mark)
+        docker_rmi(vch, registry, name)
+    soap = sum(1 for c in calls if "method" in c)
+    http = sum(1 for c in calls if "http" in c)
+    return statistics.median(copies), statistics.median(pulls), soap, http
+
+
+def image_size(layout):
+    return sum(d["size"] for d in layout.layers)
+
+
+def shared_pull(vch, sim, registry):
+    """Pull busybox, then shared (same lower layer): what the second pull sent to the datastore."""
+    docker_pull(vch, registry, "busybox")
+    store = Path(sim.datastores["LocalDS_0"])
+    mark = sim.mark()
+    seconds = timed(lambda: docker_pull(vch, registry, "shared"))[0]
+    calls = sim.calls_since(mark)
+    puts = [c["path"] for c in calls if c.get("http") == "PUT"]
+    layer_puts = {p: (store / p.split("/folder/", 1)[1]).stat().st_size for p in puts if p.endswith(".vmdk")}
+    return {"seconds": seconds, "soap": [c["method"] for c in calls if "method" in c], "http_puts": puts,
+            "layer_puts": layer_puts}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--large-mb", type=int, default=64, help="size of the large test layer")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch, Simulator() as sim:
+        sim.start()
+        registries = Registries(Path(scratch) / "registries")
+        try:
+            registry = registries.get("anonymous")
+            large = OciLayout(Path(scratch) / "large", "latest", [busybox_layer(), large_layer(args.large_mb)],
+                              level=1)
+            registries.images.add("large", large)
+            registries.images.push(registry, "large")
+            certs = Path(scratch) / "certs"
+            summary = deploy(sim, "bench", certs, registry={"ca_certs": [str(registries.ca.ca_path)],
+                                                            "insecure": [], "whitelist": []})
+            endpoint = Endpoint(sim, "bench")
+            vch = {"summary": summary, "certs": certs, "host": "tcp://127.0.0.1:%d" % endpoint.port}
+            try:
+                rows = []
+                for name in ("busybox", "large"):
+                    copy_s, pull_s, soap, http = compare(vch, sim, registry, name, args.repeat, scratch)
+                    rows.append((name, image_size(registries.images[name]), copy_s, pull_s, soap, http))
+                shared = shared_pull(vch, sim, registry)
+            finally:
+                endpoint.stop()
+        finally:
+            registries.close()
+    print("\ndocker pull into the image store vs skopeo copy to a directory (median of %d runs)" % args.repeat)
+    header = "%-8s %12s %10s %10s %7s %6s %6s %6s" % ("image", "compressed", "skopeo s", "pull s", "ratio", "target",
+                                                       "SOAP", "HTTP")
+    print(header)
+    print("-" * len(header))
+    ok = True
+    for name, size, copy_s, pull_s, soap, http in rows:
+        ratio = copy_s / pull_s
+        ok &= ratio >= TARGET_RATIO
+        verdict = "ok" if ratio >= TARGET_RATIO else "MISSED"
+        print("%-8s %10.1fMB %10.3f %10.3f %6.2fx %6s %6d %6d %s"
+              % (name, size / 1e6, copy_s, pull_s, ratio, ">=%.1f" % TARGET_RATIO, soap, http, verdict))
+    print("\nsecond image sharing the lower layer (shared after busybox): %.3f s" % shared["seconds"])
+    base, top = (d.split(":")[1] for d in registries.images["shared"].diff_ids)
+    puts = shared["layer_puts"]
+    print("  layer files uploaded: %d, %d bytes, all of its own top layer %s...: %s"
+          % (len(puts), sum(puts.values()), top[:12], "yes" if all(top in p for p in puts) else "NO"))
+    reused = sum(size for path, size in puts.items() if base in path)
+    print("  bytes uploaded for the shared lower layer %s...: %d (target 0): %s"
+          % (base[:12], reused, "ok" if not reused else "MISSED"))
+    ok &= not reused
+    print("  SOAP calls: %d (%s); datastore HTTP PUTs: %d"
+          % (len(shared["soap"]), ", ".join(shared["soap"]), len(shared["http_puts"])))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
