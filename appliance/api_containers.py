@@ -324,7 +324,7 @@ async def wait(request):
         raise BadRequest("invalid condition: %r" % condition)
     response = web.StreamResponse(headers={"Content-Type": "application/json"})
     await response.prepare(request)
-    if container.running or condition in ("next-exit", "removed"):
+    if container.running or state.containers.ending(container.id) or condition in ("next-exit", "removed"):
         await state.containers.wait_stopped(container, asyncio.get_running_loop())
         if condition == "removed":
             while state.containers.by_name(container.name) is not None:

@@ -17,7 +17,7 @@ from ansible_collections.vic.containers.appliance import hijack
 from ansible_collections.vic.containers.appliance.errors import BadRequest, Conflict, NotFound
 from ansible_collections.vic.containers.appliance.persona import json_body, query_bool
 
-EXEC_FIELDS = frozenset(("AttachStdin", "AttachStdout", "AttachStderr", "ConsoleSize", "DetachKeys", "Tty", "Env",
+EXEC_FIELDS = frozenset(("AttachStdin", "AttachStdout", "AttachStderr", "ConsoleSize", "Detach", "DetachKeys", "Tty", "Env",
                          "Cmd", "Privileged", "User", "WorkingDir"))
 
 

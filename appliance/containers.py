@@ -291,14 +291,28 @@ class Containers:
             self._names[container.name] = container
         was_running = bool(before and before.get("runtime.powerState") == "poweredOn")
         running = bool(after and after.get("runtime.powerState") == "poweredOn")
-        if old is not None and (was_running and not running or container is None):
+        # Waiters learn of an end once it is recorded (its exit code known), or when the container goes.
+        ended = container is None or container.exit.get("finished_at") != old.exit.get("finished_at") \
+            if old is not None else False
+        if ended and not (container is not None and container.running):
             for future in self._waiters.pop(old.id, ()):
                 if not future.done():
                     future.set_result(container)
         if container is not None and was_running and not running and container.id not in self._halting:
             # Powered off by someone else (vCenter, the guest halting): record how it ended, once.
             code = self.state.exit_codes.pop(container.id, 137)
-            self.state.spawn(self.record_exit(container, code, before.get("summary.runtime.bootTime")))
+            self._halting.add(container.id)
+            self.state.spawn(self._record_outside_exit(container, code, before.get("summary.runtime.bootTime")))
+
+    async def _record_outside_exit(self, container, code, started):
+        try:
+            await self.record_exit(container, code, started)
+        finally:
+            self._halting.discard(container.id)
+
+    def ending(self, container_id):
+        """Whether the container's VM is off but its exit is still being recorded."""
+        return container_id in self._halting
 
     async def halt(self, container, code=None):
         """Power the VM off (if on) and record the exit: ``code``, the tether's report, else 137 (killed)."""
@@ -344,7 +358,7 @@ class Containers:
         return [c for c in self._decoded.values() if name in c.record.get("networks", {})]
 
     def wait_stopped(self, container, loop):
-        """A future resolved when the container's VM powers off or goes (None then)."""
+        """A future resolved when the container's run has ended and its exit is recorded, or it goes (None)."""
         future = loop.create_future()
         self._waiters.setdefault(container.id, []).append(future)
         return future

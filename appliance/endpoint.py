@@ -32,6 +32,7 @@ from ansible_collections.vic.containers.plugins.module_utils.vsphere_args import
 
 
 TETHER_PORT = 2377  # VIC's serial-port concentrator
+SHUTDOWN_SECONDS = 3
 
 
 def _arguments(argv):
@@ -74,7 +75,8 @@ def _tether_listen(args, host):
 
 async def _serve(app, name, host, port, context):
     """Serve until SIGTERM / SIGINT; the ready line is printed once the socket listens."""
-    runner = web.AppRunner(app, access_log=None)
+    # Streams (attach, events, wait) may never end by themselves: give them a moment on stop, no more.
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_SECONDS)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port, ssl_context=context).start()

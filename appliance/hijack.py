@@ -184,7 +184,29 @@ class Stream:
         except ConnectionError:
             pass
         if transport is not None:
+            _allow_tls_shutdown(transport)
             transport.close()
+
+
+def _keep_tls_half_open(transport):
+    """Let a TLS client half-close, as Go's ``tls.Conn.CloseWrite`` does after stdin EOF.
+
+    The docker CLI over TLS ends stdin with a close_notify alert and keeps
+    reading the output. asyncio's SSL protocol answers a close_notify by shutting
+    the whole connection down (Python has no public switch for it), so for a
+    hijacked stream the shutdown it starts on a received alert is skipped;
+    OpenSSL still lets this side write, and ``Stream.close`` puts the real
+    shutdown back before closing.
+    """
+    ssl_protocol = getattr(transport, "_ssl_protocol", None)
+    if ssl_protocol is not None and hasattr(ssl_protocol, "_start_shutdown"):
+        ssl_protocol._start_shutdown = lambda: None
+
+
+def _allow_tls_shutdown(transport):
+    ssl_protocol = getattr(transport, "_ssl_protocol", None)
+    if ssl_protocol is not None:
+        ssl_protocol.__dict__.pop("_start_shutdown", None)
 
 
 async def upgrade(request, tty):
@@ -210,5 +232,6 @@ async def upgrade(request, tty):
     http_protocol.set_parser(inbound)
     protocol = _HijackedProtocol(inbound, http_protocol)
     transport.set_protocol(protocol)
+    _keep_tls_half_open(transport)
     await response.prepare(request)
     return Stream(request, response, inbound, protocol, tty, upgraded)

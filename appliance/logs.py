@@ -11,6 +11,7 @@ GET) and applies ``--since``, ``--until``, ``--tail`` and ``--timestamps``.
 
 import datetime
 import json
+import re
 
 from ansible_collections.vic.containers.appliance.errors import BadRequest
 
@@ -31,16 +32,18 @@ def parse(data):
     return entries
 
 
+_STAMP = re.compile(r"^(?P<base>[^.]+?)(?:\.(?P<fraction>\d+))?(?P<zone>Z|[+-]\d\d:\d\d)?$")
+
+
 def _time(text):
-    # Python before 3.11 cannot read nanoseconds; cut to microseconds either way.
-    head, dot, tail = text.replace("Z", "+00:00").partition(".")
-    if dot:
-        digits = "".join(ch for ch in tail if ch.isdigit())
-        zone = tail[len(digits):]
-        text = "%s.%s%s" % (head, digits[:6].ljust(6, "0"), zone)
-    else:
-        text = head
-    return datetime.datetime.fromisoformat(text)
+    """RFC 3339 with up to nanoseconds (Go's format) -> an aware datetime, cut to microseconds."""
+    match = _STAMP.match(text)
+    if match is None:
+        raise ValueError("not a timestamp: %r" % text)
+    fraction = (match.group("fraction") or "")[:6].ljust(6, "0")
+    zone = match.group("zone") or "Z"
+    return datetime.datetime.fromisoformat("%s.%s%s" % (match.group("base"), fraction,
+                                                        "+00:00" if zone == "Z" else zone))
 
 
 def select(entries, streams, since=None, until=None, tail=None):
@@ -54,7 +57,8 @@ def select(entries, streams, since=None, until=None, tail=None):
 def render(stamp, data, timestamps):
     if not timestamps:
         return data
-    return stamp.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ").encode() + b" " + data
+    # Docker prints RFC 3339 with nanoseconds; the log keeps microseconds.
+    return stamp.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f000Z").encode() + b" " + data
 
 
 def unix_time(text, name):
