@@ -447,7 +447,7 @@ async def list_containers(request):
 
 def _matches(state, container, filters):
     tests = {
-        "id": lambda v: container.id.startswith(v),
+        "id": container.id.startswith,
         "name": lambda v: v.lstrip("/") in container.name,
         "status": lambda v: v == container.status,
         "ancestor": lambda v: v in (container.config.get("Image"), container.image_id) or

@@ -186,8 +186,8 @@ async def top(request):
     finally:
         attachment.close()
     if code:
-        raise Conflict("ps in container %s failed (exit %s): %s" % (container.id, code,
-                                                                     b"".join(err).decode(errors="replace").strip()))
+        reason = b"".join(err).decode(errors="replace").strip()
+        raise Conflict("ps in container %s failed (exit %s): %s" % (container.id, code, reason))
     lines = b"".join(out).decode(errors="replace").splitlines()
     if not lines:
         return web.json_response({"Titles": [], "Processes": []})

@@ -54,7 +54,7 @@ def _cidr(endpoint):
 def _matches(net, filters):
     tests = {
         "name": lambda v: v in net.name,
-        "id": lambda v: net.id.startswith(v),
+        "id": net.id.startswith,
         "driver": lambda v: v == net.driver,
         "type": lambda v: v == ("builtin" if net.builtin else "custom"),
         "scope": lambda v: v == "local",

@@ -163,8 +163,7 @@ def exit_value(started_at, finished_at, code):
 
 
 def _disk(key, unit, file_name, mode, capacity_kb, create=False):
-    backing = vim.vm.device.VirtualDisk.FlatVer2BackingInfo(fileName=file_name, diskMode=mode,
-                                                             thinProvisioned=True)
+    backing = vim.vm.device.VirtualDisk.FlatVer2BackingInfo(fileName=file_name, diskMode=mode, thinProvisioned=True)
     disk = vim.vm.device.VirtualDisk(key=key, controllerKey=SCSI_KEY, unitNumber=unit,
                                      capacityInKB=capacity_kb, backing=backing)
     spec = vim.vm.device.VirtualDeviceSpec(operation="add", device=disk)

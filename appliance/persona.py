@@ -187,35 +187,42 @@ async def version(request):
 
 
 async def info(request):
-    return web.json_response(request.app["facts"].info())
+    state = request.app["vch"]
+    if state is None:
+        return web.json_response(request.app["facts"].info())
+    containers = state.containers.all()
+    running = sum(1 for c in containers if c.running)
+    return web.json_response(request.app["facts"].info(len(containers), running, len(state.images.list())))
 
 
 class VchFacts:
-    """What the endpoint reports about its VCH, from the record read at start."""
+    """What the endpoint reports about its VCH: its record read at start, counts from the live port layer."""
 
     def __init__(self, summary, config):
         self.summary = summary
         self.config = config
 
-    def info(self):
-        containers = self.summary["containers"]
-        running = sum(1 for c in containers if c["power_state"] == "poweredOn")
+    def info(self, containers=None, running=None, images=0):
+        if containers is None:
+            found = self.summary["containers"]
+            containers = len(found)
+            running = sum(1 for c in found if c["power_state"] == "poweredOn")
         cpu, memory = self.config["cpu"], self.config["memory"]
         return {
             "ID": self.config["uuid"],
             "Name": self.config["name"],
-            "Containers": len(containers),
+            "Containers": containers,
             "ContainersRunning": running,
             "ContainersPaused": 0,
-            "ContainersStopped": len(containers) - running,
-            "Images": 0,
+            "ContainersStopped": containers - running,
+            "Images": images,
             "Driver": "vSphere Integrated Containers Backend Engine",
             "DriverStatus": [["VCH pool", self.summary["pool"]], ["Image store", self.summary["image_store"]]],
             "SystemStatus": [["VCH CPU limit", _limit(cpu["limit_mhz"], "MHz")],
                              ["VCH memory limit", _limit(memory["limit_mb"], "MB")],
                              ["VCH CPU shares", cpu["shares"]], ["VCH memory shares", memory["shares"]]]
             + [["Volume store " + label, path] for label, path in sorted(self.summary["volume_stores"].items())],
-            "Plugins": {"Volume": ["vsphere"], "Network": ["bridge"], "Authorization": [], "Log": ["json-file"]},
+            "Plugins": {"Volume": ["vsphere"], "Network": ["bridge", "external"], "Authorization": [], "Log": ["json-file"]},
             "NCPU": 0,
             "MemTotal": memory["limit_mb"] * 1024 * 1024 if memory["limit_mb"] > 0 else 0,
             "OperatingSystem": "vSphere Integrated Containers",

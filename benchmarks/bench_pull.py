@@ -129,8 +129,8 @@ def main():
         finally:
             registries.close()
     print("\ndocker pull into the image store vs skopeo copy to a directory (median of %d runs)" % args.repeat)
-    header = "%-8s %12s %10s %10s %7s %6s %6s %6s" % ("image", "compressed", "skopeo s", "pull s", "ratio", "target",
-                                                       "SOAP", "HTTP")
+    header = "%-8s %12s %10s %10s %7s %6s %6s %6s" % (
+        "image", "compressed", "skopeo s", "pull s", "ratio", "target", "SOAP", "HTTP")
     print(header)
     print("-" * len(header))
     ok = True

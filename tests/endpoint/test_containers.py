@@ -91,8 +91,8 @@ def test_docker_create_makes_a_container_vm_in_the_vch(ctr):
     cdrom = [d for d in devices if isinstance(d, vim.vm.device.VirtualCdrom)]
     assert cdrom and cdrom[0].backing.fileName.endswith("/bootstrap.iso")
     serial = [d for d in devices if isinstance(d, vim.vm.device.VirtualSerialPort)]
-    uris = [d.backing.serviceURI for d in serial if isinstance(d.backing,
-                                                                vim.vm.device.VirtualSerialPort.URIBackingInfo)]
+    uri_backing = vim.vm.device.VirtualSerialPort.URIBackingInfo
+    uris = [d.backing.serviceURI for d in serial if isinstance(d.backing, uri_backing)]
     assert uris == ["tcp://127.0.0.1:%d" % ctr["endpoint"].tether_port]
     nics = [d for d in devices if isinstance(d, vim.vm.device.VirtualEthernetCard)]
     assert len(nics) == 1
@@ -250,3 +250,18 @@ def test_a_killed_endpoint_restarts_with_the_same_view(ctr, vcsim):
     ctr["endpoint"] = Endpoint(vcsim, "ctr", port=old.port, tether_port=old.tether_port)
     after = [run(ctr, *v.split()) for v in views]
     assert after == before
+
+
+def test_events_report_what_happened_and_info_counts_from_the_live_cache(ctr):
+    start = time.time()
+    cid = run(ctr, "create", "--name", "eventful", ctr["image"], "true")
+    run(ctr, "start", "eventful")
+    run(ctr, "rm", "-f", "eventful")
+    seen = run(ctr, "events", "--since", "%.3f" % (start - 1), "--until", "%.3f" % (time.time() + 1),
+               "--filter", "container=%s" % cid, "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}")
+    assert seen.splitlines() == ["container create eventful", "container start eventful",
+                                 "container destroy eventful"]
+    info = json.loads(run(ctr, "info", "--format", "{{json .}}"))
+    listed = run(ctr, "ps", "-a", "-q").split()
+    assert info["Containers"] == len(listed) and info["Images"] >= 1
+    assert info["ContainersRunning"] == len(run(ctr, "ps", "-q").split())
