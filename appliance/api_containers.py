@@ -176,6 +176,8 @@ def _record(state, container_id, name, image, config, host, mounts, networks):
     host_key, host_key_pub = channel.new_host_key()
     return {
         "id": container_id, "name": name, "created": port.iso(port.now()),
+        # The VM's folder keeps the name the VM had when made; docker rename changes only the display name.
+        "folder": port.vm_folder(state.image_store[0], port.vm_name(name, container_id)),
         "image": {"id": image.id, "name": config["Image"], "layers": [layer["id"] for layer in image.layers]},
         "config": config, "host_config": host, "mounts": mounts, "networks": networks,
         "tether": {"host_key": host_key, "host_key_pub": host_key_pub,
@@ -185,7 +187,7 @@ def _record(state, container_id, name, image, config, host, mounts, networks):
 
 
 async def _create_vm(state, record, image, mounts, networks, cpus, memory_mb):
-    folder = port.vm_folder(state.image_store[0], record["id"])
+    folder = record["folder"]
     backings = [state.networks.backing(ep["port_group"]) for ep in networks.values()]
     iso_path = state.config.get("bootstrap_iso") or "[%s] %s/bootstrap.iso" % state.image_store
     capacity_kb = int(state.config.get("base_image_size_gb") or 8) * 1024 * 1024
@@ -282,8 +284,7 @@ async def remove(request):
             raise Conflict("You cannot remove a running container %s. Stop the container before attempting "
                            "removal or force remove" % container.id)
         await state.call(state.containers.vm.power_off, container.ref, container.name)
-    await state.call(state.containers.vm.destroy, container.ref, container.name,
-                     port.vm_folder(state.image_store[0], container.id))
+    await state.call(state.containers.vm.destroy, container.ref, container.name, container.record["folder"])
     state.cache.drop(container.moid)
     if query_bool(request, "v"):
         for mount in container.record.get("mounts", ()):
@@ -350,8 +351,9 @@ async def container_logs(request):
     since = logs.unix_time(request.query.get("since"), "since")
     until = logs.unix_time(request.query.get("until"), "until")
     timestamps = query_bool(request, "timestamps")
-    data = await state.call(datastore.download, state.session, state.datacenter, state.image_store[0],
-                            "%s/%s" % (container.id, port.LOG_FILE))
+    ds_name, folder = container.record["folder"][1:].split("] ", 1)
+    data = await state.call(datastore.download, state.session, state.datacenter, ds_name,
+                            "%s/%s" % (folder, port.LOG_FILE))
     entries = logs.select(logs.parse(data), streams, since, until, None if tail == "all" else int(tail))
     tty = bool(container.config.get("Tty"))
     response = web.StreamResponse(headers={"Content-Type": hijack.RAW if tty else hijack.MULTIPLEXED})

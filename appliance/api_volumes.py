@@ -1,6 +1,104 @@
 # Copyright (c) 2026 vic.containers contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The Docker API routes of volumes (being built in issue 4)."""
+"""The Docker API routes of volumes: VMDKs in the VCH's volume stores (see volumes.py)."""
 
-ROUTES = ()
+from aiohttp import web
+
+from ansible_collections.vic.containers.appliance.errors import BadRequest
+from ansible_collections.vic.containers.appliance.persona import json_body, query_filters
+from ansible_collections.vic.containers.appliance.volumes import DRIVER, VolumeStores
+
+CREATE_FIELDS = frozenset(("Name", "Driver", "DriverOpts", "Labels", "ClusterVolumeSpec"))
+
+
+def setup(app):
+    state = app["vch"]
+    state.volumes = VolumeStores(state)
+
+    async def load(app):
+        await state.volumes.load()
+    app.on_startup.append(load)
+
+
+def _state(request):
+    return request.app["vch"]
+
+
+def view(state, volume):
+    """A volume as ``docker volume inspect`` shows it."""
+    users = state.containers.using_volume(volume.name)
+    return {
+        "Name": volume.name, "Driver": DRIVER, "Mountpoint": volume.disk, "CreatedAt": volume.created or "",
+        "Labels": volume.labels, "Scope": "local", "Options": volume.options,
+        # The API description wants each Status value an object: the driver's details under its name.
+        "Status": {DRIVER: {"VolumeStore": volume.store, "Capacity": "%dMB" % (volume.capacity_kb // 1024),
+                            "Disk": volume.disk}},
+        "UsageData": {"Size": -1, "RefCount": len(users)},
+    }
+
+
+def _matches(state, volume, filters):
+    tests = {
+        "name": lambda v: v in volume.name,
+        "driver": lambda v: v == DRIVER,
+        "label": lambda v: v.partition("=")[0] in volume.labels and (
+            not v.partition("=")[1] or volume.labels[v.partition("=")[0]] == v.partition("=")[2]),
+        "dangling": lambda v: (v.lower() in ("1", "true")) != bool(state.containers.using_volume(volume.name)),
+    }
+    for key, values in filters.items():
+        if key not in tests:
+            raise BadRequest("invalid filter '%s'" % key)
+        if not any(tests[key](v) for v in values):
+            return False
+    return True
+
+
+async def list_volumes(request):
+    state = _state(request)
+    filters = query_filters(request)
+    return web.json_response({"Volumes": [view(state, v) for v in state.volumes.list() if _matches(state, v, filters)],
+                              "Warnings": []})
+
+
+async def inspect(request):
+    state = _state(request)
+    return web.json_response(view(state, state.volumes.get(request.match_info["name"])))
+
+
+async def create(request):
+    state = _state(request)
+    body = await json_body(request)
+    unknown = sorted(set(body) - CREATE_FIELDS)
+    if unknown:
+        raise BadRequest("unknown field%s in the volume configuration: %s"
+                         % ("s" if len(unknown) > 1 else "", ", ".join(unknown)))
+    for key in ("DriverOpts", "Labels"):
+        if body.get(key) is not None and not isinstance(body[key], dict):
+            raise BadRequest("%s must be an object of strings" % key)
+    name = body.get("Name") or None
+    known = name is not None and name in {v.name for v in state.volumes.list()}
+    if name is None:
+        volume = await state.volumes.ensure(None, body.get("DriverOpts"), body.get("Labels"))
+    else:
+        volume = await state.volumes.create(name, body.get("Driver") or DRIVER, body.get("DriverOpts"),
+                                            body.get("Labels"))
+    if not known:
+        state.events.publish("volume", "create", volume.name, {"driver": DRIVER})
+    return web.json_response(view(state, volume), status=201)
+
+
+async def remove(request):
+    state = _state(request)
+    name = request.match_info["name"]
+    await state.volumes.remove(name, state.containers.using_volume(name))
+    state.events.publish("volume", "destroy", name, {"driver": DRIVER})
+    return web.Response(status=204)
+
+
+ROUTES = (
+    ("GET", "/volumes", list_volumes),
+    ("POST", "/volumes/create", create),
+    ("GET", "/volumes/{name}", inspect),
+    ("DELETE", "/volumes/{name}", remove),
+)

@@ -21,6 +21,7 @@ so readers never see a half-applied update.
 import asyncio
 import logging
 import threading
+import time
 
 from ansible_collections.vic.containers.plugins.module_utils import _vsphere_pc as pc
 
@@ -33,6 +34,10 @@ VM_PATHS = ("name", "config.extraConfig", "config.managedBy", "config.uuid", "co
             "runtime.powerState", "summary.runtime.bootTime")
 # Long enough to cost nothing while idle, short enough to notice a stop request.
 _MAX_WAIT_SECONDS = 5
+# What the endpoint writes through and the feed must confirm; a pin lapses after PIN_SECONDS so a
+# change made by someone else meanwhile is never hidden for long.
+PINNED = ("name", "runtime.powerState", "config.extraConfig")
+PIN_SECONDS = 30
 LOG = logging.getLogger("vic.endpoint.cache")
 
 
@@ -47,6 +52,7 @@ class LiveCache:
         self._thread = None
         self._collector = None
         self._loop = None
+        self._pins = {}  # moid -> {property: (value written through, until when it holds)}
         self.version = None
 
     def listen(self, callback):
@@ -111,6 +117,8 @@ class LiveCache:
         else:
             after = dict(before or {}, ref=obj.obj)
             for change in obj.changeSet or ():
+                if not self._confirms(moid, change):
+                    continue
                 if change.op in ("remove", "indirectRemove"):
                     after.pop(change.name, None)
                 else:
@@ -119,14 +127,37 @@ class LiveCache:
         self._notify(moid, before, after)
 
     def put(self, ref, props):
-        """Write through what the endpoint itself just changed, before the feed reports it."""
+        """Write through what the endpoint itself just changed, before the feed reports it.
+
+        The values are pinned until the feed reports them: an update the feed
+        collected before this change (it batches every 250 ms on vcsim, longer on
+        a busy vCenter) must not put an older value back.
+        """
         moid = ref._moId
         before = self.vms.get(moid)
         after = dict(before or {}, ref=ref, **props)
         self.vms[moid] = after
+        deadline = time.monotonic() + PIN_SECONDS
+        pins = self._pins.setdefault(moid, {})
+        for name, value in props.items():
+            if name in PINNED:
+                pins[name] = (_comparable(value), deadline)
         self._notify(moid, before, after)
 
+    def _confirms(self, moid, change):
+        """Whether a change from the feed may be applied (False: an older value than one written through)."""
+        pins = self._pins.get(moid)
+        pinned = pins.get(change.name) if pins else None
+        if pinned is None:
+            return True
+        value, deadline = pinned
+        if _matches(_comparable(change.val), value) or time.monotonic() > deadline:
+            del pins[change.name]
+            return True
+        return False
+
     def drop(self, moid):
+        self._pins.pop(moid, None)
         before = self.vms.pop(moid, None)
         if before is not None:
             self._notify(moid, before, None)
@@ -134,3 +165,19 @@ class LiveCache:
     def _notify(self, moid, before, after):
         for callback in self._listeners:
             callback(moid, before, after)
+
+
+def _comparable(value):
+    """extraConfig as a dict (the feed sends new OptionValue objects); other values as they are."""
+    if isinstance(value, (list, tuple)) and value and hasattr(value[0], "key"):
+        return {o.key: o.value for o in value}
+    if isinstance(value, (list, tuple)) and not value:
+        return {}
+    return value
+
+
+def _matches(reported, pinned):
+    # vSphere adds extraConfig keys of its own: what was written through must be there, not only that.
+    if isinstance(pinned, dict) and isinstance(reported, dict):
+        return all(reported.get(key) == value for key, value in pinned.items())
+    return reported == pinned

@@ -140,8 +140,8 @@ def new_id():
     return random.token_hex(32)
 
 
-def vm_folder(datastore, container_id):
-    return "[%s] %s" % (datastore, container_id)
+def vm_folder(datastore, name):
+    return "[%s] %s" % (datastore, name)
 
 
 def vm_name(name, container_id):
@@ -188,7 +188,7 @@ def device_specs(folder, layers, capacity_kb, mounts, backings, iso_path, serial
     units = _units()
     for i, layer in enumerate(layers):
         specs.append(_disk(-400 - i, next(units), layer["disk"], "independent_nonpersistent", layer["capacity_kb"]))
-    # Datastore only: vSphere names the new disk after the VM, in the VM's folder.
+    # Datastore only: vSphere names the new disk after the VM, in the VM's folder (named as the VM too).
     specs.append(_disk(-390, next(units), folder.split("]")[0] + "]", "persistent", capacity_kb, create=True))
     for i, mount in enumerate(mounts):
         specs.append(_disk(-500 - i, next(units), mount["disk"], "independent_persistent", mount["capacity_kb"]))

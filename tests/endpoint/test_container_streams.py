@@ -145,7 +145,7 @@ def test_logs_read_the_json_file_lines_the_tether_writes_to_the_vm_folder(stream
     datastore_name, _path = streams["summary"]["image_store"].split("] ", 1)
     with Session(sim.host, sim.username, sim.password, sim.port, validate_certs=False) as session:
         # What the tether writes through the VM's file-backed serial port (next issue).
-        datastore.upload(session, "DC0", datastore_name.lstrip("["), "%s/output.log" % cid,
+        datastore.upload(session, "DC0", datastore_name.lstrip("["), "logged-%s/output.log" % cid[:12],
                          "".join(json.dumps(line) + "\n" for line in lines).encode())
     result = docker_cli(streams, "logs", "logged")
     assert result.stdout == "first\nlast\n" and result.stderr == "warning\n"

@@ -85,7 +85,7 @@ def test_docker_create_makes_a_container_vm_in_the_vch(ctr):
     layers = [d for d in disks if d.backing.diskMode == "independent_nonpersistent"]
     assert layers and all("/VIC/%s/images/" % ctr["summary"]["uuid"] in d.backing.fileName for d in layers)
     assert [d.backing.fileName for d in disks if d.backing.diskMode == "persistent"] == [
-        "[LocalDS_0] %s/web-%s.vmdk" % (cid, cid[:12])]
+        "[LocalDS_0] web-%s/web-%s.vmdk" % (cid[:12], cid[:12])]
     volume = [d for d in disks if d.backing.diskMode == "independent_persistent"]
     assert len(volume) == 1 and volume[0].backing.fileName.endswith("/data/data.vmdk")
     cdrom = [d for d in devices if isinstance(d, vim.vm.device.VirtualCdrom)]
