@@ -120,7 +120,9 @@ async def create(request):
     addresses = []
     try:
         networks = _plan_networks(state, host, body.get("NetworkingConfig") or {}, addresses)
-        mounts = await _mounts(state, body, host)
+        requests = spec.volume_requests(body, host)
+        port.check_disks(len(image.layers), len(requests))
+        mounts = await _mounts(state, requests)
         container_id = port.new_id()
         record = _record(state, container_id, name, image, config, host, mounts, networks)
         await _create_vm(state, record, image, mounts, networks, cpus, memory_mb)
@@ -163,9 +165,9 @@ def _endpoint(state, net, wanted_ip, aliases, addresses):
             "dns": net.dns}
 
 
-async def _mounts(state, body, host):
+async def _mounts(state, requests):
     mounts = []
-    for name, target, readonly in spec.volume_requests(body, host):
+    for name, target, readonly in requests:
         volume = await state.volumes.ensure(name)
         mounts.append({"name": volume.name, "destination": target, "rw": not readonly, "disk": volume.disk,
                        "capacity_kb": volume.capacity_kb, "anonymous": name is None, "store": volume.store})

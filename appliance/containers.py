@@ -23,7 +23,7 @@ import json
 import secrets as random
 import uuid
 
-from ansible_collections.vic.containers.appliance.errors import Conflict, NotFound
+from ansible_collections.vic.containers.appliance.errors import BadRequest, Conflict, NotFound
 from ansible_collections.vic.containers.plugins.module_utils import _vch_actions as actions
 from ansible_collections.vic.containers.plugins.module_utils import _vch_config as codec
 from ansible_collections.vic.containers.plugins.module_utils import _vsphere_pc as pc
@@ -39,6 +39,7 @@ EXIT_KEY = "guestinfo.vice..exit"
 GUEST_ID = "other3xLinux64Guest"
 LOG_FILE = "output.log"
 SCSI_KEY = -300
+MAX_DISKS = 15  # SCSI units 0-15 but for the controller's own 7
 _TIMEOUT = 300
 
 
@@ -179,6 +180,14 @@ def _units():
         if unit != 7:
             yield unit
         unit += 1
+
+
+def check_disks(layers, volumes):
+    """Refuse, before anything is made, a container whose disks would not fit on its controller."""
+    needed = layers + 1 + volumes
+    if needed > MAX_DISKS:
+        raise BadRequest("a container VM takes at most %d disks on its controller: this one would need %d "
+                         "(%d image layers, its own disk, %d volumes)" % (MAX_DISKS, needed, layers, volumes))
 
 
 def device_specs(folder, layers, capacity_kb, mounts, backings, iso_path, serial_uri):

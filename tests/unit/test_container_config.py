@@ -5,6 +5,7 @@ import yaml
 
 from endpoint_harness import SPEC
 from ansible_collections.vic.containers.appliance import container_config as spec
+from ansible_collections.vic.containers.appliance import containers
 from ansible_collections.vic.containers.appliance.errors import BadRequest
 
 IMAGE = {"Env": ["PATH=/bin", "MODE=dev"], "Cmd": ["sh"], "WorkingDir": "/srv", "Labels": {"a": "1"},
@@ -78,3 +79,9 @@ def test_container_names():
     assert spec.check_name("") is None
     with pytest.raises(BadRequest, match="Invalid container name"):
         spec.check_name("bad name!")
+
+
+def test_a_container_whose_disks_do_not_fit_its_controller_is_refused_up_front():
+    containers.check_disks(10, 4)
+    with pytest.raises(BadRequest, match="at most 15 disks.*would need 16 \\(12 image layers, its own disk, 3 volumes"):
+        containers.check_disks(12, 3)
