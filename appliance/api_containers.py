@@ -19,6 +19,7 @@ from ansible_collections.vic.containers.appliance import tether_channel as chann
 from ansible_collections.vic.containers.appliance.cache import LiveCache
 from ansible_collections.vic.containers.appliance.errors import BadRequest, Conflict, NotFound
 from ansible_collections.vic.containers.appliance.events import Events
+from ansible_collections.vic.containers.appliance.filters import keep, label_matches
 from ansible_collections.vic.containers.appliance.networks import Networks
 from ansible_collections.vic.containers.appliance.persona import json_body, query_bool, query_filters
 from ansible_collections.vic.containers.plugins.module_utils import _datastore as datastore
@@ -305,15 +306,10 @@ async def rename(request):
     if new == container.name:
         raise Conflict("Renaming a container with the same name as its current name")
     state.containers.ensure_unique(new)
-    record = dict(container.record, name=new)
-    values = port.record_values(record)
-    old_display = container.props.get("name")
     display = port.vm_name(new, container.id)
-    await state.call(state.containers.vm.rename, container.ref, old_display, display)
-    await state.call(state.containers.vm.reconfigure, container.ref, display, values)
-    extra = {o.key: o.value for o in container.props.get("config.extraConfig") or ()}
-    extra.update(values)
-    state.cache.put(container.ref, {"name": display, "config.extraConfig": actions.option_values(extra)})
+    await state.call(state.containers.vm.rename, container.ref, container.props.get("name"), display)
+    state.cache.put(container.ref, {"name": display})
+    await state.containers.rewrite(state.containers.find(container.id), dict(container.record, name=new))
     state.events.publish("container", "rename", container.id,
                          dict(_attributes(container), name=new, oldName="/" + container.name))
     return web.Response(status=204)
@@ -456,7 +452,7 @@ def _matches(state, container, filters):
         "status": lambda v: v == container.status,
         "ancestor": lambda v: v in (container.config.get("Image"), container.image_id) or
         container.image_id.startswith("sha256:" + v),
-        "label": lambda v: _label_matches(container.config.get("Labels") or {}, v),
+        "label": lambda v: label_matches(container.config.get("Labels") or {}, v),
         "network": lambda v: v in container.record.get("networks", {}) or
         any(ep["network_id"].startswith(v) for ep in container.record.get("networks", {}).values()),
         "volume": lambda v: v in container.volume_names() or
@@ -466,18 +462,7 @@ def _matches(state, container, filters):
         "before": lambda v: container.record["created"] < state.containers.find(v).record["created"],
         "since": lambda v: container.record["created"] > state.containers.find(v).record["created"],
     }
-    for key, values in filters.items():
-        test = tests.get(key)
-        if test is None:
-            raise BadRequest("invalid filter '%s'" % key)
-        if not any(test(v) for v in values):
-            return False
-    return True
-
-
-def _label_matches(labels, wanted):
-    key, sep, value = wanted.partition("=")
-    return key in labels and (not sep or labels[key] == value)
+    return keep(filters, tests)
 
 
 def _command(config):

@@ -5,9 +5,9 @@
 
 from aiohttp import web
 
-from ansible_collections.vic.containers.appliance import containers as port
 from ansible_collections.vic.containers.appliance.api_containers import _endpoint
 from ansible_collections.vic.containers.appliance.errors import BadRequest, Conflict, Forbidden
+from ansible_collections.vic.containers.appliance.filters import keep, label_matches
 from ansible_collections.vic.containers.appliance.persona import json_body, query_bool, query_filters
 from ansible_collections.vic.containers.plugins.module_utils import _vch_actions as actions
 from ansible_collections.vic.containers.plugins.module_utils import _vsphere_pc as pc
@@ -58,15 +58,9 @@ def _matches(net, filters):
         "driver": lambda v: v == net.driver,
         "type": lambda v: v == ("builtin" if net.builtin else "custom"),
         "scope": lambda v: v == "local",
-        "label": lambda v: v.partition("=")[0] in net.labels and
-        (not v.partition("=")[1] or net.labels[v.partition("=")[0]] == v.partition("=")[2]),
+        "label": lambda v: label_matches(net.labels, v),
     }
-    for key, values in filters.items():
-        if key not in tests:
-            raise BadRequest("invalid filter '%s'" % key)
-        if not any(tests[key](v) for v in values):
-            return False
-    return True
+    return keep(filters, tests)
 
 
 async def list_networks(request):
@@ -119,7 +113,7 @@ async def connect(request):
                              settings.get("Aliases"), addresses)
         networks = dict(container.record.get("networks", {}), **{net.name: endpoint})
         devices = actions.nic_specs([state.networks.backing(net.port_group)])
-        await _rewrite(state, container, networks, devices)
+        await state.containers.rewrite(container, dict(container.record, networks=networks), devices)
     finally:
         state.reserved_addresses.difference_update(addresses)
     state.events.publish("network", "connect", net.id, {"name": net.name, "type": net.driver,
@@ -139,7 +133,7 @@ async def disconnect(request):
     found = await state.call(pc.retrieve_objects, state.session, [container.ref], ("config.hardware.device",))
     current = found[0].get("config.hardware.device") if found else ()
     devices = _nic_removal(state, container, net, current, query_bool(request, "force") or bool(body.get("Force")))
-    await _rewrite(state, container, networks, devices)
+    await state.containers.rewrite(container, dict(container.record, networks=networks), devices)
     state.events.publish("network", "disconnect", net.id, {"name": net.name, "type": net.driver,
                                                            "container": container.id})
     return web.Response(status=200)
@@ -166,15 +160,6 @@ def _on(device, backing):
     if dv_key is not None:
         return getattr(getattr(device.backing, "port", None), "portgroupKey", None) == dv_key
     return getattr(device.backing, "deviceName", None) == name
-
-
-async def _rewrite(state, container, networks, devices):
-    record = dict(container.record, networks=networks)
-    values = port.record_values(record)
-    await state.call(state.containers.vm.reconfigure, container.ref, container.props.get("name"), values, devices)
-    extra = {o.key: o.value for o in container.props.get("config.extraConfig") or ()}
-    extra.update(values)
-    state.cache.put(container.ref, {"config.extraConfig": actions.option_values(extra)})
 
 
 ROUTES = (

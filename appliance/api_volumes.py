@@ -6,6 +6,7 @@
 from aiohttp import web
 
 from ansible_collections.vic.containers.appliance.errors import BadRequest
+from ansible_collections.vic.containers.appliance.filters import keep, label_matches
 from ansible_collections.vic.containers.appliance.persona import json_body, query_filters
 from ansible_collections.vic.containers.appliance.volumes import DRIVER, VolumeStores
 
@@ -42,16 +43,10 @@ def _matches(state, volume, filters):
     tests = {
         "name": lambda v: v in volume.name,
         "driver": lambda v: v == DRIVER,
-        "label": lambda v: v.partition("=")[0] in volume.labels and (
-            not v.partition("=")[1] or volume.labels[v.partition("=")[0]] == v.partition("=")[2]),
+        "label": lambda v: label_matches(volume.labels, v),
         "dangling": lambda v: (v.lower() in ("1", "true")) != bool(state.containers.using_volume(volume.name)),
     }
-    for key, values in filters.items():
-        if key not in tests:
-            raise BadRequest("invalid filter '%s'" % key)
-        if not any(tests[key](v) for v in values):
-            return False
-    return True
+    return keep(filters, tests)
 
 
 async def list_volumes(request):

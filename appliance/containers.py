@@ -378,6 +378,12 @@ class Containers:
         await self.state.call(self.vm.reconfigure, container.ref, container.name, {EXIT_KEY: value})
         self._put_extra(container, {EXIT_KEY: value})
 
+    async def rewrite(self, container, record, devices=None):
+        """Write the container's record (and device changes) on its VM, and through to the cache."""
+        values = record_values(record)
+        await self.state.call(self.vm.reconfigure, container.ref, container.props.get("name"), values, devices)
+        self._put_extra(container, values)
+
     def _put_extra(self, container, values):
         current = self.state.cache.vms.get(container.moid)
         if current is None:

@@ -11,6 +11,8 @@ import asyncio
 import collections
 import time
 
+from ansible_collections.vic.containers.appliance.filters import label_matches
+
 KEEP = 1024
 
 
@@ -57,8 +59,4 @@ def matches(event, filters):
             names = {actor["ID"], actor["ID"][:12], actor["Attributes"].get("name", "")}
             if not names & set(wanted):
                 return False
-    for label in filters.get("label") or ():
-        key, _sep, value = label.partition("=")
-        if actor["Attributes"].get(key) is None or (value and actor["Attributes"][key] != value):
-            return False
-    return True
+    return all(label_matches(actor["Attributes"], label) for label in filters.get("label") or ())

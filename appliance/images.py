@@ -50,6 +50,7 @@ import time
 from ansible_collections.vic.containers.appliance import layers as layer_disks
 from ansible_collections.vic.containers.appliance import registry
 from ansible_collections.vic.containers.appliance.errors import ApiError, BadRequest, Conflict, NotFound
+from ansible_collections.vic.containers.appliance.filters import label_matches
 from ansible_collections.vic.containers.plugins.module_utils import _datastore as datastore
 from ansible_collections.vic.containers.plugins.module_utils import _vsphere_tasks as tasks
 from ansible_collections.vic.containers.plugins.module_utils._errors import VicError
@@ -562,8 +563,7 @@ class ImageStore:
                 images = [i for i in images if (i.created < pivot.created if key == "before"
                                                 else i.created > pivot.created)]
         for label in filters.get("label") or ():
-            key, sep, value = label.partition("=")
-            images = [i for i in images if key in i.labels and (not sep or i.labels[key] == value)]
+            images = [i for i in images if label_matches(i.labels, label)]
         patterns = filters.get("reference")
         if patterns:
             images = [i for i in images if any(_reference_matches(p, i) for p in patterns)]
