@@ -6,6 +6,7 @@
 import asyncio
 import ipaddress
 import json
+import logging
 import random
 import signal
 
@@ -33,6 +34,7 @@ except ImportError:  # pragma: no cover - the endpoint's requirements install it
     vim = None
 
 DEFAULT_STOP_TIMEOUT = 10
+LOG = logging.getLogger("vic.endpoint.containers")
 _ADJECTIVES = ("brave", "calm", "eager", "fervent", "gallant", "happy", "jolly", "keen", "lucid", "modest",
                "nifty", "quirky", "serene", "sharp", "stoic", "tender", "vibrant", "wizardly", "zealous", "bold")
 _NAMES = ("babbage", "curie", "dijkstra", "euler", "fermat", "galois", "hopper", "hypatia", "kepler", "lamport",
@@ -79,8 +81,8 @@ async def _exited(state, container_id, code):
     except NotFound:
         return
     state.exit_codes[container_id] = code
-    if container.running:
-        await state.containers.halt(container, code)
+    LOG.info("container %s: its process ended with code %s (tether)", container_id[:12], code)
+    if await state.containers.halt(container, code):
         state.events.publish("container", "die", container.id, dict(_attributes(container), exitCode=str(code)))
 
 
@@ -213,11 +215,8 @@ async def _create_vm(state, record, image, mounts, networks, cpus, memory_mb):
 async def start(request):
     state = _state(request)
     container = _container(request)
-    if container.running:
+    if not await state.containers.power_on(container):
         return web.Response(status=304)
-    await state.call(state.containers.vm.power_on, container.ref, container.name)
-    state.cache.put(container.ref, {"runtime.powerState": "poweredOn",
-                                    "summary.runtime.bootTime": port.now()})
     state.events.publish("container", "start", container.id, _attributes(container))
     return web.Response(status=204)
 
@@ -273,8 +272,7 @@ async def restart(request):
     if container.running:
         timeout = _int_query(request, "t", container.config.get("StopTimeout") or DEFAULT_STOP_TIMEOUT)
         await _halt(state, container, _signal_name(container.config.get("StopSignal") or "SIGTERM"), timeout)
-    await state.call(state.containers.vm.power_on, container.ref, container.name)
-    state.cache.put(container.ref, {"runtime.powerState": "poweredOn", "summary.runtime.bootTime": port.now()})
+    await state.containers.power_on(state.containers.find(container.id))
     state.events.publish("container", "restart", container.id, _attributes(container))
     return web.Response(status=204)
 
@@ -535,7 +533,8 @@ async def inspect(request):
                   "StartedAt": port.iso(container.started_at), "FinishedAt": port.iso(container.finished_at)},
         "ResolvConfPath": "", "HostnamePath": "", "HostsPath": "", "LogPath": "", "RestartCount": 0,
         "Driver": "vsphere", "Platform": "linux", "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",
-        "ExecIDs": None, "HostConfig": host,
+        "ExecIDs": [e["ID"] for e in state.execs.values() if e["ContainerID"] == container.id and e["Running"]],
+        "HostConfig": host,
         "GraphDriver": {"Name": "vsphere", "Data": {
             "VM": container.props.get("name"), "VCH": state.name, "vCPUs": str(cpus),
             "Layers": ",".join(container.record["image"].get("layers", ()))}},

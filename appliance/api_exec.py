@@ -17,8 +17,9 @@ from ansible_collections.vic.containers.appliance import hijack
 from ansible_collections.vic.containers.appliance.errors import BadRequest, Conflict, NotFound
 from ansible_collections.vic.containers.appliance.persona import json_body, query_bool
 
-EXEC_FIELDS = frozenset(("AttachStdin", "AttachStdout", "AttachStderr", "ConsoleSize", "Detach", "DetachKeys", "Tty", "Env",
-                         "Cmd", "Privileged", "User", "WorkingDir"))
+# The API description's ExecConfig, plus what the docker CLI and SDK also send (Container, Detach).
+EXEC_FIELDS = frozenset(("AttachStdin", "AttachStdout", "AttachStderr", "ConsoleSize", "Container", "Detach",
+                         "DetachKeys", "Tty", "Env", "Cmd", "Privileged", "User", "WorkingDir"))
 
 
 def setup(app):

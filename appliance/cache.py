@@ -102,23 +102,32 @@ class LiveCache:
         if update is None:
             return
         self.version = update.version
+        # One batch can hold several updates of one VM, and vcsim does not always list them
+        # in the order they happened: only each property's last value in the batch counts,
+        # so no listener ever sees a state that is already over.
+        batch = {}
         for filter_update in update.filterSet or ():
             for obj in filter_update.objectSet or ():
-                self._apply_object(obj)
+                entry = batch.setdefault(obj.obj._moId, {"ref": obj.obj, "kind": obj.kind, "changes": {}})
+                entry["kind"] = "leave" if obj.kind == "leave" else ("enter" if entry["kind"] == "enter" else obj.kind)
+                for change in obj.changeSet or ():
+                    entry["changes"].setdefault(change.name, []).append(change)
+        for moid, entry in batch.items():
+            self._apply_object(moid, entry["ref"], entry["kind"], entry["changes"].values())
 
-    def _apply_object(self, obj):
-        moid = obj.obj._moId
+    def _apply_object(self, moid, ref, kind, changes):
         before = self.vms.get(moid)
-        if obj.kind == "modify" and before is None:
+        if kind == "modify" and before is None:
             return  # a VM the endpoint already dropped (destroyed); the feed catches up with "leave"
-        if obj.kind == "leave":
+        if kind == "leave":
             after = None
             self.vms.pop(moid, None)
         else:
-            after = dict(before or {}, ref=obj.obj)
-            for change in obj.changeSet or ():
-                if not self._confirms(moid, change):
+            after = dict(before or {}, ref=ref)
+            for values in changes:
+                if not self._confirms(moid, values):
                     continue
+                change = values[-1]
                 if change.op in ("remove", "indirectRemove"):
                     after.pop(change.name, None)
                 else:
@@ -144,15 +153,20 @@ class LiveCache:
                 pins[name] = (_comparable(value), deadline)
         self._notify(moid, before, after)
 
-    def _confirms(self, moid, change):
-        """Whether a change from the feed may be applied (False: an older value than one written through)."""
+    def _confirms(self, moid, values):
+        """Whether a property's values in one batch may be applied (the last of them).
+
+        No, while the property holds a value written through that none of them
+        reports yet: they are older than that change.
+        """
         pins = self._pins.get(moid)
-        pinned = pins.get(change.name) if pins else None
+        name = values[0].name
+        pinned = pins.get(name) if pins else None
         if pinned is None:
             return True
         value, deadline = pinned
-        if _matches(_comparable(change.val), value) or time.monotonic() > deadline:
-            del pins[change.name]
+        if any(_matches(_comparable(v.val), value) for v in values) or time.monotonic() > deadline:
+            del pins[name]
             return True
         return False
 

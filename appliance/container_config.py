@@ -122,7 +122,7 @@ def merge(body, image_config):
     exposed = dict(image_config.get("ExposedPorts") or {}, **(body.get("ExposedPorts") or {}))
     config = {key: body.get(key) for key in CONFIG_FIELDS if key in body}
     config.update(
-        Entrypoint=entrypoint, Cmd=cmd, Env=env, Labels=labels, Volumes=volumes or None,
+        Entrypoint=entrypoint or [], Cmd=cmd, Env=env, Labels=labels, Volumes=volumes,
         ExposedPorts=exposed or None,
         WorkingDir=body.get("WorkingDir") or image_config.get("WorkingDir") or "",
         User=body.get("User") or image_config.get("User") or "",

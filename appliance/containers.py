@@ -18,8 +18,10 @@ start = PowerOn + polls; stop / kill = PowerOff + Reconfig (exit record) +
 polls; rm = a device read + Reconfig (detach shared disks) + Destroy + polls; rename = Rename + Reconfig + polls.
 """
 
+import asyncio
 import datetime
 import json
+import logging
 import secrets as random
 import uuid
 
@@ -34,6 +36,7 @@ try:
 except ImportError:  # pragma: no cover - the endpoint's requirements install it
     vim = None
 
+LOG = logging.getLogger("vic.endpoint.containers")
 RECORD_KEY = codec.PREFIX + "container"
 EXIT_KEY = "guestinfo.vice..exit"
 GUEST_ID = "other3xLinux64Guest"
@@ -287,6 +290,7 @@ class Containers:
         self._names = {}
         self._waiters = {}
         self._halting = set()
+        self._locks = {}
         state.cache.listen(self._changed)
 
     def _changed(self, moid, before, after):
@@ -309,6 +313,7 @@ class Containers:
         if container is not None and was_running and not running and container.id not in self._halting:
             # Powered off by someone else (vCenter, the guest halting): record how it ended, once.
             code = self.state.exit_codes.pop(container.id, 137)
+            LOG.info("container %s: its VM was powered off outside the endpoint; exit %s", container.id[:12], code)
             self._halting.add(container.id)
             self.state.spawn(self._record_outside_exit(container, code, before.get("summary.runtime.bootTime")))
 
@@ -322,20 +327,42 @@ class Containers:
         """Whether the container's VM is off but its exit is still being recorded."""
         return container_id in self._halting
 
-    async def halt(self, container, code=None):
-        """Power the VM off (if on) and record the exit: ``code``, the tether's report, else 137 (killed)."""
-        self._halting.add(container.id)
-        try:
-            started = container.started_at
+    def _lock(self, container_id):
+        # Power changes of one container happen one at a time: a tether's exit report can
+        # arrive while the start that let the process run is still waiting for its task.
+        return self._locks.setdefault(container_id, asyncio.Lock())
+
+    async def power_on(self, container):
+        """Start a run; False when the container was running already."""
+        async with self._lock(container.id):
             if self.find(container.id).running:
-                await self.state.call(self.vm.power_off, container.ref, container.name)
-                self.state.cache.put(container.ref, {"runtime.powerState": "poweredOff",
-                                                     "summary.runtime.bootTime": None})
-            reported = self.state.exit_codes.pop(container.id, None)
-            await self.record_exit(self.find(container.id), code if code is not None else
-                                   (reported if reported is not None else 137), started)
-        finally:
-            self._halting.discard(container.id)
+                return False
+            self.state.exit_codes.pop(container.id, None)  # a code left from an earlier run
+            await self.state.call(self.vm.power_on, container.ref, container.name)
+            self.state.cache.put(container.ref, {"runtime.powerState": "poweredOn", "summary.runtime.bootTime": now()})
+            return True
+
+    async def halt(self, container, code=None):
+        """End the run: power the VM off and record the exit (``code``, the tether's report, else 137: killed).
+
+        Nothing happens when the run has ended already: whoever ended it recorded it.
+        """
+        async with self._lock(container.id):
+            current = self.find(container.id)
+            if not current.running:
+                return False
+            self._halting.add(container.id)
+            try:
+                started = current.started_at
+                await self.state.call(self.vm.power_off, current.ref, current.name)
+                self.state.cache.put(current.ref, {"runtime.powerState": "poweredOff", "summary.runtime.bootTime": None})
+                reported = self.state.exit_codes.pop(container.id, None)
+                if code is None:
+                    code = reported if reported is not None else 137
+                await self.record_exit(self.find(container.id), code, started)
+            finally:
+                self._halting.discard(container.id)
+            return True
 
     def all(self):
         return list(self._decoded.values())

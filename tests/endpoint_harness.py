@@ -97,6 +97,29 @@ def sdk(vch, certs=None):
     return docker.DockerClient(base_url=vch["host"].replace("tcp://", "https://"), tls=tls, version="auto")
 
 
+def _spec():
+    return _nullable(yaml.safe_load(SPEC.read_text()))
+
+
+def _nullable(node):
+    """Swagger 2's ``x-nullable: true`` as JSON Schema says it: null is one of the types."""
+    if isinstance(node, dict):
+        node = {k: _nullable(v) for k, v in node.items()}
+        if node.get("x-nullable") and isinstance(node.get("type"), str):
+            node["type"] = [node["type"], "null"]
+        return node
+    if isinstance(node, list):
+        return [_nullable(v) for v in node]
+    return node
+
+
 def spec_validator(definition):
-    spec = yaml.safe_load(SPEC.read_text())
+    spec = _spec()
     return jsonschema.Draft4Validator({"$ref": "#/definitions/" + definition, "definitions": spec["definitions"]})
+
+
+def response_validator(path, method="get", status=200):
+    """The schema of an answer the API description gives inline, under its path."""
+    spec = _spec()
+    schema = dict(spec["paths"][path][method]["responses"][status]["schema"], definitions=spec["definitions"])
+    return jsonschema.Draft4Validator(schema)

@@ -13,7 +13,7 @@ import threading
 
 import pytest
 
-from endpoint_harness import Endpoint, deploy, docker_cli
+from endpoint_harness import Endpoint, deploy, docker_cli, response_validator, sdk
 from tether_peer import TetherPeer
 from test_containers import container_vms, run
 from ansible_collections.vic.containers.plugins.module_utils import _datastore as datastore
@@ -98,8 +98,9 @@ def test_a_process_exit_reported_by_the_tether_ends_the_container(streams):
     waited = docker_cli(streams, "wait", "three")
     assert waited.returncode == 0 and waited.stdout.strip() == "3", (container_vms(streams["sim"])[cid]["exit"], streams["endpoint"].log())
     vm = container_vms(streams["sim"])[cid]
-    assert vm["vm"].get("runtime.powerState") == "poweredOff" and vm["exit"]["code"] == 3
-    assert run(streams, "ps", "-a", "--filter", "name=three", "--format", "{{.Status}}").startswith("Exited (3)")
+    assert vm["vm"].get("runtime.powerState") == "poweredOff" and vm["exit"]["code"] == 3, streams["endpoint"].log()
+    status = run(streams, "ps", "-a", "--filter", "name=three", "--format", "{{.Status}}")
+    assert status.startswith("Exited (3)"), (container_vms(streams["sim"])[cid]["exit"], streams["endpoint"].log())
 
 
 def test_docker_start_attach_carries_stdin_and_output_and_the_exit_code(streams):
@@ -126,6 +127,16 @@ def test_exec_and_top_run_in_the_container_and_stop_signals_its_process(streams)
     assert run(streams, "exec", "-e", "GREETING=hi", "svc", "sh", "-c", "echo $GREETING") == "hi"
     failed = docker_cli(streams, "exec", "svc", "sh", "-c", "exit 5")
     assert failed.returncode == 5
+    client = sdk(streams)
+    try:
+        made = client.api.exec_create(cid, ["true"])
+        client.api.exec_start(made["Id"])
+        shown = client.api.exec_inspect(made["Id"])
+        response_validator("/exec/{id}/json").validate(shown)
+        assert shown["ExitCode"] == 0 and shown["Running"] is False
+        response_validator("/containers/{id}/top").validate(client.api.top(cid))
+    finally:
+        client.close()
     top = run(streams, "top", "svc")
     assert top.splitlines()[0].split()[:2] == ["UID", "PID"]
     run(streams, "stop", "-t", "5", "svc")

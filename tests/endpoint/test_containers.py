@@ -6,7 +6,7 @@ import time
 import docker
 import pytest
 
-from endpoint_harness import Endpoint, deploy, docker_cli, sdk, spec_validator
+from endpoint_harness import Endpoint, deploy, docker_cli, response_validator, sdk, spec_validator
 from ansible_collections.vic.containers.appliance import containers as port
 from ansible_collections.vic.containers.plugins.module_utils import _vch_config as codec
 from ansible_collections.vic.containers.plugins.module_utils import _vsphere_pc as pc
@@ -182,9 +182,13 @@ def test_the_sdk_sees_the_same_and_answers_match_the_api_description(ctr):
         rows = client.api.containers(all=True, filters={"label": "k=v"})
         assert [r["Id"] for r in rows] == [made.id]
         spec_validator("ContainerSummary").validate(rows[0])
+        response_validator("/containers/{id}/json").validate(client.api.inspect_container(made.id))
         made.start()
         made.reload()
         assert made.status == "running"
+        response_validator("/containers/{id}/json").validate(made.attrs)
+        for net in client.api.networks():
+            spec_validator("Network").validate(client.api.inspect_network(net["Id"]))
         made.remove(force=True)
         with pytest.raises(docker.errors.NotFound):
             client.containers.get("sdk")
