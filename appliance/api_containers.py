@@ -47,6 +47,7 @@ def setup(app):
     state.cache = LiveCache(state)
     state.networks = Networks(state)
     state.containers = port.Containers(state)
+    state.containers.on_ended.append(lambda container: _auto_remove(state, container))
     state.reserved_names = set()
     state.reserved_addresses = set()
     state.exit_codes = {}  # container id -> the exit code the tether reported, until recorded
@@ -285,14 +286,25 @@ async def remove(request):
             raise Conflict("You cannot remove a running container %s. Stop the container before attempting "
                            "removal or force remove" % container.id)
         await state.call(state.containers.vm.power_off, container.ref, container.name)
+    await _destroy(state, container, query_bool(request, "v"))
+    return web.Response(status=204)
+
+
+async def _destroy(state, container, volumes):
+    """Destroy the container VM (keeping shared disks) and, with ``volumes``, its anonymous volumes."""
     await state.call(state.containers.vm.destroy, container.ref, container.name, container.record["folder"])
     state.cache.drop(container.moid)
-    if query_bool(request, "v"):
+    if volumes:
         for mount in container.record.get("mounts", ()):
             if mount.get("anonymous") and not state.containers.using_volume(mount["name"]):
                 await state.volumes.remove(mount["name"])
     state.events.publish("container", "destroy", container.id, _attributes(container))
-    return web.Response(status=204)
+
+
+async def _auto_remove(state, container):
+    """``docker run --rm``: once a run has ended and is recorded, the container and its anonymous volumes go."""
+    if container.host_config.get("AutoRemove"):
+        await _destroy(state, state.containers.find(container.id), True)
 
 
 async def rename(request):

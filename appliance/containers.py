@@ -291,6 +291,7 @@ class Containers:
         self._waiters = {}
         self._halting = set()
         self._locks = {}
+        self.on_ended = []  # coroutine functions of a container, after each recorded end of a run
         state.cache.listen(self._changed)
 
     def _changed(self, moid, before, after):
@@ -399,11 +400,13 @@ class Containers:
         return future
 
     async def record_exit(self, container, code, started_at):
-        """Keep how the container ended on its VM, so it survives an endpoint restart."""
+        """Keep how the container ended on its VM, so it survives an endpoint restart; then tell ``on_ended``."""
         started = started_at or container.started_at
         value = exit_value(started, now(), code)
         await self.state.call(self.vm.reconfigure, container.ref, container.name, {EXIT_KEY: value})
         self._put_extra(container, {EXIT_KEY: value})
+        for callback in self.on_ended:
+            self.state.spawn(callback(container))
 
     async def rewrite(self, container, record, devices=None):
         """Write the container's record (and device changes) on its VM, and through to the cache."""

@@ -170,3 +170,15 @@ def _cli(vch):
     certs = vch["certs"]
     return ["docker", "-H", vch["host"], "--tlsverify", "--tlscacert", str(certs / "ca.pem"),
             "--tlscert", str(certs / "cert.pem"), "--tlskey", str(certs / "key.pem")]
+
+
+def test_run_rm_removes_the_container_vm_and_its_anonymous_volume_when_the_process_ends(streams):
+    cid = run(streams, "run", "-d", "--rm", "-v", "/tmp/work", "--name", "once", streams["image"], "sh", "-c", "exit 0")
+    anonymous = container_vms(streams["sim"])[cid]["record"]["mounts"][0]["name"]
+    streams["peers"].tether(streams, cid)
+    for _attempt in range(200):
+        if cid not in container_vms(streams["sim"]):
+            break
+        threading.Event().wait(0.05)
+    assert cid not in container_vms(streams["sim"])
+    assert anonymous not in run(streams, "volume", "ls", "-q").split()
