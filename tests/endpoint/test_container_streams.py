@@ -182,3 +182,13 @@ def test_run_rm_removes_the_container_vm_and_its_anonymous_volume_when_the_proce
         threading.Event().wait(0.05)
     assert cid not in container_vms(streams["sim"])
     assert anonymous not in run(streams, "volume", "ls", "-q").split()
+
+
+def test_logs_follow_streams_the_live_output_until_the_process_ends(streams):
+    cid = run(streams, "run", "-d", "--name", "chatty", streams["image"], "sh", "-c", "echo a; echo b >&2; echo c")
+    # The primary process starts at the first attach: here, that of docker logs -f.
+    streams["peers"].tether(streams, cid, wait_for_attach=True)
+    wait_connected(streams, cid)
+    followed = docker_cli(streams, "logs", "-f", "chatty")
+    assert followed.returncode == 0
+    assert followed.stdout == "a\nc\n" and followed.stderr == "b\n"
