@@ -75,7 +75,12 @@ class Endpoint:
     def _end(self, signum):
         if self.proc.poll() is None:
             os.kill(self.proc.pid, signum)
-            self.proc.wait(10)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                # Never leave it behind: a stuck stop is a failure the log tells, not a leak.
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
         self.proc.stdout.close()
         self._log.close()
         os.unlink(self._log.name)
