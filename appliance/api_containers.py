@@ -452,7 +452,7 @@ async def list_containers(request):
     limit = _int_query(request, "limit", -1)
     if limit > 0:
         found = found[:limit]
-    return web.json_response([summary(state, c) for c in found])
+    return web.Response(body=b"[" + b",".join(row(c) for c in found) + b"]", content_type="application/json")
 
 
 def _matches(state, container, filters):
@@ -515,17 +515,26 @@ def _mounts_view(container):
             for m in container.record.get("mounts", ())]
 
 
-def summary(state, container):
-    """One ``docker ps`` row."""
-    created = port.parse_time(container.record["created"])
-    return {
-        "Id": container.id, "Names": ["/" + container.name], "Image": container.config.get("Image"),
-        "ImageID": container.image_id, "Command": _command(container.config),
-        "Created": int(created.timestamp()), "Ports": [], "Labels": container.config.get("Labels") or {},
-        "State": container.status, "Status": _status_text(container),
-        "HostConfig": {"NetworkMode": container.host_config.get("NetworkMode") or "default"},
-        "NetworkSettings": {"Networks": _network_settings(container)}, "Mounts": _mounts_view(container),
-    }
+def row(container):
+    """One ``docker ps`` row as JSON bytes.
+
+    All but ``Status`` ("Up 5 minutes") is kept with the decoded container,
+    which is rebuilt whenever its VM changes, so listing 1,000 containers
+    serializes 1,000 short status strings, not 1,000 rows.
+    """
+    cached = container.cache.get("row")
+    if cached is None:
+        created = port.parse_time(container.record["created"])
+        fixed = {
+            "Id": container.id, "Names": ["/" + container.name], "Image": container.config.get("Image"),
+            "ImageID": container.image_id, "Command": _command(container.config),
+            "Created": int(created.timestamp()), "Ports": [], "Labels": container.config.get("Labels") or {},
+            "State": container.status,
+            "HostConfig": {"NetworkMode": container.host_config.get("NetworkMode") or "default"},
+            "NetworkSettings": {"Networks": _network_settings(container)}, "Mounts": _mounts_view(container),
+        }
+        cached = container.cache["row"] = json.dumps(fixed).encode()[:-1] + b', "Status": '
+    return cached + json.dumps(_status_text(container)).encode() + b"}"
 
 
 async def inspect(request):

@@ -74,6 +74,7 @@ class Container:
         self.props = props
         self.record = record
         self.exit = exit_state or {}
+        self.cache = {}  # views built from this state of the VM (see api_containers.row)
 
     @property
     def id(self):
