@@ -269,3 +269,18 @@ def test_events_report_what_happened_and_info_counts_from_the_live_cache(ctr):
     listed = run(ctr, "ps", "-a", "-q").split()
     assert info["Containers"] == len(listed) and info["Images"] >= 1
     assert info["ContainersRunning"] == len(run(ctr, "ps", "-q").split())
+
+
+def test_stats_read_the_vm_quick_stats(ctr):
+    cid = run(ctr, "run", "-d", "--name", "measured", "-m", "1g", "--cpus", "2", ctr["image"], "sleep", "600")
+    client = sdk(ctr)
+    try:
+        sample = client.api.stats(cid, stream=False)
+        assert sample["id"] == cid and sample["name"] == "/measured"
+        assert sample["memory_stats"]["limit"] == 1024 * 1024 * 1024 and sample["cpu_stats"]["online_cpus"] == 2
+        assert sample["precpu_stats"]["cpu_usage"]["total_usage"] <= sample["cpu_stats"]["cpu_usage"]["total_usage"]
+    finally:
+        client.close()
+    shown = run(ctr, "stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}", "measured")
+    assert shown.startswith("measured ") and shown.endswith("/ 1GiB")
+    run(ctr, "rm", "-f", "measured")
