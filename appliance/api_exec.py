@@ -144,8 +144,10 @@ async def attach(request):
     stdin = query_bool(request, "stdin")
     stream = await hijack.upgrade(request, tty)
     try:
-        # docker run attaches before it starts the container: wait for the tether to dial in.
-        await state.tether.wait_connected(container.id, None)
+        # docker run attaches before it starts the container: wait for the tether to dial in,
+        # unless the run ends (or the container goes) first.
+        if not await _tether_or_end(state, container):
+            return stream.response
         attachment = await state.tether.attach(container.id, tty=tty, stdin=stdin)
         state.attachments.setdefault(container.id, set()).add(attachment)
         try:
@@ -159,6 +161,20 @@ async def attach(request):
     finally:
         await stream.close()
     return stream.response
+
+
+async def _tether_or_end(state, container):
+    """True once the container's tether is connected; False if its run ends or it is removed first."""
+    if state.tether.connected(container.id):
+        return True
+    connected = asyncio.ensure_future(state.tether.wait_connected(container.id, None))
+    ended = state.containers.wait_stopped(container, asyncio.get_running_loop())
+    try:
+        await asyncio.wait((connected, ended), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        connected.cancel()
+        ended.cancel()
+    return state.tether.connected(container.id)
 
 
 async def resize(request):

@@ -192,3 +192,22 @@ def test_logs_follow_streams_the_live_output_until_the_process_ends(streams):
     followed = docker_cli(streams, "logs", "-f", "chatty")
     assert followed.returncode == 0
     assert followed.stdout == "a\nc\n" and followed.stderr == "b\n"
+
+
+def test_an_attach_waiting_for_a_tether_ends_when_the_container_is_removed(streams):
+    run(streams, "create", "--name", "silent", streams["image"], "sleep", "600")
+    attached = subprocess.Popen(_cli(streams) + ["start", "-a", "silent"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    try:
+        for _attempt in range(200):
+            if run(streams, "ps", "-q", "--filter", "name=silent"):
+                break
+            threading.Event().wait(0.05)
+        run(streams, "rm", "-f", "silent")
+        attached.wait(30)  # no tether ever dialled in: the removal ends the attach, nothing hangs
+    finally:
+        if attached.poll() is None:
+            attached.kill()
+            attached.wait()
+        attached.stdout.close()
+        attached.stderr.close()
