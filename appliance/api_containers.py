@@ -121,15 +121,21 @@ async def create(request):
     if name in state.reserved_names:
         raise Conflict('Conflict. The container name "/%s" is already being created.' % name)
     state.reserved_names.add(name)
-    addresses = []
+    addresses, mounts = [], []
     try:
         networks = _plan_networks(state, host, body.get("NetworkingConfig") or {}, addresses)
         requests = spec.volume_requests(body, host)
         port.check_disks(len(image.layers), len(requests))
-        mounts = await _mounts(state, requests)
+        await _mounts(state, requests, mounts)
         container_id = port.new_id()
         record = _record(state, container_id, name, image, config, host, mounts, networks)
         await _create_vm(state, record, image, mounts, networks, cpus, memory_mb)
+    except BaseException:
+        # The anonymous volumes made for a container that could not be made would be nobody's.
+        for mount in mounts:
+            if mount["anonymous"]:
+                await state.volumes.remove(mount["name"])
+        raise
     finally:
         state.reserved_names.discard(name)
         state.reserved_addresses.difference_update(addresses)
@@ -169,13 +175,12 @@ def _endpoint(state, net, wanted_ip, aliases, addresses):
             "dns": net.dns}
 
 
-async def _mounts(state, requests):
-    mounts = []
+async def _mounts(state, requests, mounts):
+    """Each requested volume, made if missing, appended to ``mounts`` as it is ready."""
     for name, target, readonly in requests:
         volume = await state.volumes.ensure(name)
         mounts.append({"name": volume.name, "destination": target, "rw": not readonly, "disk": volume.disk,
                        "capacity_kb": volume.capacity_kb, "anonymous": name is None, "store": volume.store})
-    return mounts
 
 
 def _record(state, container_id, name, image, config, host, mounts, networks):

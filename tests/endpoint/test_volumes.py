@@ -107,3 +107,17 @@ def test_a_killed_endpoint_rebuilds_the_volume_list_from_the_datastores(vol, vcs
     vol["endpoint"] = Endpoint(vcsim, "vol", port=old.port, tether_port=old.tether_port)
     assert run(vol, "volume", "inspect", "kept", "plain") == before
     assert "orphan" in run(vol, "volume", "ls", "-q").split()
+
+
+def test_a_vsphere_fault_at_create_leaves_no_anonymous_volume_behind(vol):
+    run(vol, "pull", vol["image"])
+    before, vms = listing(vol), set(container_vms(vol["sim"]))
+    vol["sim"].inject_fault("CreateChildVM_Task")
+    try:
+        failed = docker_cli(vol, "create", "-v", "/data", vol["image"], "true")
+    finally:
+        vol["sim"].clear_faults()
+    assert failed.returncode != 0
+    assert "vSphere refused creating container VM" in failed.stderr and "injected fault" in failed.stderr
+    assert "Traceback" not in failed.stderr
+    assert listing(vol) == before and set(container_vms(vol["sim"])) == vms
