@@ -61,23 +61,27 @@ async def inspect(request):
     return web.json_response(view(state, state.volumes.get(request.match_info["name"])))
 
 
-async def create(request):
-    state = _state(request)
-    body = await json_body(request)
+def _create_config(body):
+    """(name or None, driver, options, labels) of a create body, as Docker's JSON decoding would accept it."""
     unknown = sorted(set(body) - CREATE_FIELDS)
     if unknown:
         raise BadRequest("unknown field%s in the volume configuration: %s"
                          % ("s" if len(unknown) > 1 else "", ", ".join(unknown)))
+    for key in ("Name", "Driver"):
+        if not isinstance(body.get(key) or "", str):
+            raise BadRequest("%s must be a string" % key)
     for key in ("DriverOpts", "Labels"):
-        if body.get(key) is not None and not isinstance(body[key], dict):
+        value = body.get(key)
+        if value is not None and not (isinstance(value, dict) and all(isinstance(v, str) for v in value.values())):
             raise BadRequest("%s must be an object of strings" % key)
-    name = body.get("Name") or None
-    known = name is not None and name in {v.name for v in state.volumes.list()}
-    if name is None:
-        volume = await state.volumes.ensure(None, body.get("DriverOpts"), body.get("Labels"))
-    else:
-        volume = await state.volumes.create(name, body.get("Driver") or DRIVER, body.get("DriverOpts"),
-                                            body.get("Labels"))
+    return body.get("Name") or None, body.get("Driver") or DRIVER, body.get("DriverOpts"), body.get("Labels")
+
+
+async def create(request):
+    state = _state(request)
+    name, driver, options, labels = _create_config(await json_body(request))
+    known = name is not None and state.volumes.exists(name)
+    volume = await state.volumes.create(name, driver, options, labels)
     if not known:
         state.events.publish("volume", "create", volume.name, {"driver": DRIVER})
     return web.json_response(view(state, volume), status=201)
@@ -86,6 +90,8 @@ async def create(request):
 async def remove(request):
     state = _state(request)
     name = request.match_info["name"]
+    if request.query.get("force", "").lower() in ("1", "true") and not state.volumes.exists(name):
+        return web.Response(status=204)  # Docker's rm -f: a volume already gone is not an error
     await state.volumes.remove(name, state.containers.using_volume(name))
     state.events.publish("volume", "destroy", name, {"driver": DRIVER})
     return web.Response(status=204)

@@ -6,9 +6,9 @@
 Layout, as VIC had it: ``[ds] <store path>/volumes/<name>/<name>.vmdk``, with the
 volume's metadata beside it in ``<name>.json`` (driver, options, labels,
 capacity, creation time). The disk is made by ``CreateVirtualDisk_Task``
-(zeroed and thin on ESXi); the tether formats it (ext4) the first time a
-container mounts it, so creating a volume costs no guest and no upload of
-empty blocks.
+(zeroed and thin on ESXi, empty files under vcsim) with no filesystem: the
+tether is to format it (ext4) the first time a container mounts it (next
+issue), so creating a volume costs no guest and no upload of empty blocks.
 
 The disks are the truth: at start each store is listed with one datastore
 search (a folder with a disk and no metadata still lists, with defaults, so
@@ -20,12 +20,14 @@ remove = DeleteDatastoreFile + wait; ls / inspect none.
 
 import asyncio
 import json
+import logging
 import re
 import secrets
 import time
 
 from ansible_collections.vic.containers.appliance.errors import BadRequest, Conflict, NotFound
 from ansible_collections.vic.containers.plugins.module_utils import _datastore as datastore
+from ansible_collections.vic.containers.plugins.module_utils._errors import VicError
 from ansible_collections.vic.containers.plugins.module_utils import _vsphere_tasks as tasks
 
 try:
@@ -33,6 +35,7 @@ try:
 except ImportError:  # pragma: no cover - the endpoint's requirements install it
     vim = None
 
+LOG = logging.getLogger("vic.endpoint")
 DRIVER = "vsphere"
 DRIVERS = (DRIVER, "local")  # VIC took "local" as an alias: compose files name it
 DEFAULT_STORE = "default"
@@ -133,6 +136,9 @@ class VolumeStores:
     def list(self):
         return sorted(self._volumes.values(), key=lambda v: v.name)
 
+    def exists(self, name):
+        return name in self._volumes
+
     def get(self, name):
         found = self._volumes.get(name)
         if found is None:
@@ -143,15 +149,14 @@ class VolumeStores:
 
     async def ensure(self, name, driver_opts=None, labels=None):
         """The volume ``name`` (created if missing); ``None`` makes an anonymous one, as Docker names them."""
-        if name is None:
-            name = secrets.token_hex(32)
         existing = self._volumes.get(name)
         if existing is not None:
             return existing
         return await self.create(name, DRIVER, driver_opts or {}, labels or {})
 
     async def create(self, name, driver, driver_opts, labels):
-        check_name(name)
+        """``docker volume create``: ``name`` None makes an anonymous volume (64 hex digits, as Docker names them)."""
+        name = check_name(secrets.token_hex(32) if name is None else name)
         if driver not in DRIVERS:
             raise BadRequest("create %s: volume driver %r is not supported; use %s" % (name, driver, DRIVER))
         options = {str(k): str(v) for k, v in (driver_opts or {}).items()}
@@ -192,12 +197,26 @@ class VolumeStores:
         disk = datastore.ds_path(ds_name, "%s/%s.vmdk" % (path, name))
         volume = Volume(name, store, disk, size_kb, dict(labels or {}), dict(options),
                         time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-        await state.call(datastore.make_directory, state.session, state.datacenter_ref, ds_name, path)
-        await state.call(self._create_disk, disk, size_kb)
-        await state.call(datastore.upload, state.session, state.datacenter, ds_name, "%s/%s.json" % (path, name),
-                         json.dumps(volume.metadata(), sort_keys=True).encode())
+        await state.call(self._write, ds_name, path, volume)
         self._volumes[name] = volume
         return volume
+
+    def _write(self, ds_name, path, volume):
+        """Folder, disk and metadata in one worker thread: a request cancelled meanwhile cannot stop it halfway."""
+        state = self.state
+        datastore.make_directory(state.session, state.datacenter_ref, ds_name, path)
+        # A disk vSphere refused to make is not ours to clean up: it may be one already there (FileAlreadyExists).
+        self._create_disk(volume.disk, volume.capacity_kb)
+        try:
+            datastore.upload(state.session, state.datacenter, ds_name, "%s/%s.json" % (path, volume.name),
+                             json.dumps(volume.metadata(), sort_keys=True).encode())
+        except VicError:
+            # The user is told the create failed: the disk made for it must not list as a volume after a restart.
+            try:
+                self._delete_folder(ds_name, path, "cleaning up volume %s" % volume.name)
+            except VicError as exc:
+                LOG.warning("volume %s: %s", volume.name, exc)
+            raise
 
     def _create_disk(self, disk, size_kb):
         spec = vim.VirtualDiskManager.FileBackedVirtualDiskSpec(diskType="thin", adapterType="lsiLogic",
@@ -212,12 +231,10 @@ class VolumeStores:
         volume = self.get(name)
         if users:
             raise Conflict("remove %s: volume is in use - [%s]" % (name, ", ".join(users)))
-        state = self.state
-        ds_name, folder = state.volume_stores[volume.store]
+        ds_name, folder = self.state.volume_stores[volume.store]
+        await self.state.call(self._delete_folder, ds_name, "%s/%s" % (folder, name), "deleting volume %s" % name)
+        self._volumes.pop(name, None)
 
-        def delete():
-            what = "deleting volume %s" % name
-            task = datastore.start_delete(state.session, state.datacenter_ref, ds_name, "%s/%s" % (folder, name))
-            tasks.wait(state.session, {task: what}, ignore=("FileNotFound",))
-        await state.call(delete)
-        del self._volumes[name]
+    def _delete_folder(self, ds_name, path, what):
+        task = datastore.start_delete(self.state.session, self.state.datacenter_ref, ds_name, path)
+        tasks.wait(self.state.session, {task: what}, ignore=("FileNotFound",))
