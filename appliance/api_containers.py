@@ -22,7 +22,7 @@ from ansible_collections.vic.containers.appliance.errors import BadRequest, Conf
 from ansible_collections.vic.containers.appliance.events import Events
 from ansible_collections.vic.containers.appliance.filters import keep, label_matches
 from ansible_collections.vic.containers.appliance.networks import Networks
-from ansible_collections.vic.containers.appliance.persona import json_body, query_bool, query_filters
+from ansible_collections.vic.containers.appliance.persona import json_body, query_bool, query_filters, query_unix_time
 from ansible_collections.vic.containers.plugins.module_utils import _datastore as datastore
 from ansible_collections.vic.containers.plugins.module_utils import _vch_actions as actions
 from ansible_collections.vic.containers.plugins.module_utils import _vch_config as codec
@@ -245,14 +245,18 @@ async def _halt(state, container, name, timeout):
         await state.containers.halt(current)
 
 
+def _stop_settings(request, container):
+    """(signal, seconds to wait) of docker stop / restart: the request's, else the container's, else Docker's."""
+    wanted = request.query.get("signal") or container.config.get("StopSignal") or "SIGTERM"
+    return _signal_name(wanted), _int_query(request, "t", container.config.get("StopTimeout") or DEFAULT_STOP_TIMEOUT)
+
+
 async def stop(request):
     state = _state(request)
     container = _container(request)
     if not container.running:
         return web.Response(status=304)
-    timeout = _int_query(request, "t", container.config.get("StopTimeout") or DEFAULT_STOP_TIMEOUT)
-    wanted = request.query.get("signal") or container.config.get("StopSignal") or "SIGTERM"
-    await _halt(state, container, _signal_name(wanted), timeout)
+    await _halt(state, container, *_stop_settings(request, container))
     state.events.publish("container", "stop", container.id, _attributes(container))
     return web.Response(status=204)
 
@@ -276,8 +280,7 @@ async def restart(request):
     state = _state(request)
     container = _container(request)
     if container.running:
-        timeout = _int_query(request, "t", container.config.get("StopTimeout") or DEFAULT_STOP_TIMEOUT)
-        await _halt(state, container, _signal_name(container.config.get("StopSignal") or "SIGTERM"), timeout)
+        await _halt(state, container, *_stop_settings(request, container))
     await state.containers.power_on(state.containers.find(container.id))
     state.events.publish("container", "restart", container.id, _attributes(container))
     return web.Response(status=204)
@@ -361,8 +364,8 @@ async def container_logs(request):
     tail = request.query.get("tail", "all")
     if tail != "all" and not tail.isdigit():
         raise BadRequest("invalid value for tail: %r (a number or all)" % tail)
-    since = logs.unix_time(request.query.get("since"), "since")
-    until = logs.unix_time(request.query.get("until"), "until")
+    since = logs.moment(query_unix_time(request, "since"))
+    until = logs.moment(query_unix_time(request, "until"))
     timestamps = query_bool(request, "timestamps")
     ds_name, folder = container.record["folder"][1:].split("] ", 1)
     data = await state.call(datastore.download, state.session, state.datacenter, ds_name,

@@ -9,26 +9,20 @@ import time
 
 from aiohttp import web
 
-from ansible_collections.vic.containers.appliance.errors import BadRequest
 from ansible_collections.vic.containers.appliance.events import matches
-from ansible_collections.vic.containers.appliance.persona import query_filters
+from ansible_collections.vic.containers.appliance.persona import query_filters, query_unix_time
 
 
-def _time_ns(text, name):
-    """Docker's since/until: unix seconds, with an optional fraction."""
-    if text in (None, ""):
-        return None
-    try:
-        return int(float(text) * 1_000_000_000)
-    except ValueError:
-        raise BadRequest("invalid value for %s: %r (unix seconds expected)" % (name, text))
+def _time_ns(request, name):
+    seconds = query_unix_time(request, name)
+    return None if seconds is None else int(seconds * 1_000_000_000)
 
 
 async def events(request):
     state = request.app["vch"]
     filters = query_filters(request)
-    since = _time_ns(request.query.get("since"), "since")
-    until = _time_ns(request.query.get("until"), "until")
+    since = _time_ns(request, "since")
+    until = _time_ns(request, "until")
     response = web.StreamResponse(headers={"Content-Type": "application/json"})
     await response.prepare(request)
     queue = state.events.subscribe()

@@ -23,6 +23,7 @@ import logging
 import threading
 import time
 
+from ansible_collections.vic.containers.plugins.module_utils import _vch_actions as actions
 from ansible_collections.vic.containers.plugins.module_utils import _vsphere_pc as pc
 
 try:
@@ -152,6 +153,15 @@ class LiveCache:
             if name in PINNED:
                 pins[name] = (_comparable(value), deadline)
         self._notify(moid, before, after)
+
+    def put_extra_config(self, ref, values):
+        """Write through extraConfig ``values`` (key -> value) the endpoint just set on a VM it holds."""
+        current = self.vms.get(ref._moId)
+        if current is None:
+            return
+        extra = {o.key: o.value for o in current.get("config.extraConfig") or ()}
+        extra.update(values)
+        self.put(ref, {"config.extraConfig": actions.option_values(extra)})
 
     def _confirms(self, moid, values):
         """Whether a property's values in one batch may be applied (the last of them).

@@ -405,7 +405,7 @@ class Containers:
         started = started_at or container.started_at
         value = exit_value(started, now(), code)
         await self.state.call(self.vm.reconfigure, container.ref, container.name, {EXIT_KEY: value})
-        self._put_extra(container, {EXIT_KEY: value})
+        self.state.cache.put_extra_config(container.ref, {EXIT_KEY: value})
         for callback in self.on_ended:
             self.state.spawn(callback(container))
 
@@ -413,15 +413,7 @@ class Containers:
         """Write the container's record (and device changes) on its VM, and through to the cache."""
         values = record_values(record)
         await self.state.call(self.vm.reconfigure, container.ref, container.props.get("name"), values, devices)
-        self._put_extra(container, values)
-
-    def _put_extra(self, container, values):
-        current = self.state.cache.vms.get(container.moid)
-        if current is None:
-            return
-        extra = {o.key: o.value for o in current.get("config.extraConfig") or ()}
-        extra.update(values)
-        self.state.cache.put(container.ref, {"config.extraConfig": actions.option_values(extra)})
+        self.state.cache.put_extra_config(container.ref, values)
 
     def ensure_unique(self, name):
         taken = self._names.get(name)

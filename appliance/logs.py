@@ -13,7 +13,6 @@ import datetime
 import json
 import re
 
-from ansible_collections.vic.containers.appliance.errors import BadRequest
 
 STREAMS = {"stdout": 1, "stderr": 2}
 
@@ -61,11 +60,6 @@ def render(stamp, data, timestamps):
     return stamp.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f000Z").encode() + b" " + data
 
 
-def unix_time(text, name):
-    """Docker's ``since`` / ``until``: unix seconds with an optional fraction; 0 means unset."""
-    if text in (None, "", "0"):
-        return None
-    try:
-        return datetime.datetime.fromtimestamp(float(text), datetime.timezone.utc)
-    except ValueError:
-        raise BadRequest("invalid value for %s: %r (unix seconds expected)" % (name, text))
+def moment(seconds):
+    """A ``since`` / ``until`` of ``docker logs`` as a datetime; 0 (the CLI's default) means unset."""
+    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc) if seconds else None

@@ -25,6 +25,7 @@ import time
 
 from ansible_collections.vic.containers.appliance.errors import BadRequest, Conflict, Forbidden, NotFound
 from ansible_collections.vic.containers.plugins.module_utils import _vch_actions as actions
+from ansible_collections.vic.containers.plugins.module_utils import _vch_config as codec
 from ansible_collections.vic.containers.plugins.module_utils import _vsphere_tasks as tasks
 
 try:
@@ -117,7 +118,7 @@ class Networks:
     def user(self):
         """The networks made with ``docker network create``, as the endpoint VM records them."""
         endpoint = self._state.cache.vms.get(self._state.endpoint_vm_ref._moId) or {}
-        text = _extra(endpoint).get(USER_NETWORKS_KEY) or "[]"
+        text = codec.as_dict(endpoint.get("config.extraConfig")).get(USER_NETWORKS_KEY) or "[]"
         found = []
         for rec in json.loads(text):
             subnet = ipaddress.ip_network(rec["subnet"])
@@ -228,10 +229,7 @@ class Networks:
             spec = vim.vm.ConfigSpec(extraConfig=[vim.option.OptionValue(key=USER_NETWORKS_KEY, value=text)])
             tasks.wait(self._state.session, {tasks.call(what, ref.ReconfigVM_Task, spec): what})
         await self._state.call(write)
-        endpoint = self._state.cache.vms.get(ref._moId) or {}
-        extra = [o for o in endpoint.get("config.extraConfig") or () if o.key != USER_NETWORKS_KEY]
-        extra.append(vim.option.OptionValue(key=USER_NETWORKS_KEY, value=text))
-        self._state.cache.put(ref, {"config.extraConfig": extra})
+        self._state.cache.put_extra_config(ref, {USER_NETWORKS_KEY: text})
 
 
 def _address(text):
@@ -247,7 +245,3 @@ def _labels(value):
     if not isinstance(value, dict):
         raise BadRequest("Labels must be an object of strings")
     return {str(k): str(v) for k, v in value.items()}
-
-
-def _extra(props):
-    return {o.key: o.value for o in props.get("config.extraConfig") or ()}

@@ -265,6 +265,17 @@ def query_filters(request):
     return {key: list(value) if isinstance(value, (list, dict)) else [str(value)] for key, value in raw.items()}
 
 
+def query_unix_time(request, name):
+    """Docker's ``since`` / ``until`` as the CLI sends them: unix seconds, with an optional fraction."""
+    text = request.query.get(name)
+    if text in (None, ""):
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise BadRequest("invalid value for %s: %r (unix seconds expected)" % (name, text))
+
+
 def query_bool(request, name, default=False):
     """Docker's boolean query values: 1/true/True, 0/false/False."""
     value = request.query.get(name)
