@@ -6,7 +6,7 @@
 Layout in the VCH's image store folder ``[ds] <path>/VIC/<vch-uuid>`` (VIC's):
 
 * ``images/<layer-id>/<layer-id>.vmdk`` + ``<layer-id>-flat.vmdk``: one layer as
-  an ext4 disk (see layers.py), ``<layer-id>`` the hex of the layer's diff_id
+  a SquashFS disk (see layers.py), ``<layer-id>`` the hex of the layer's diff_id
   (its uncompressed digest). A layer is stored once per image store and shared
   by every image and container that uses it.
 * ``images/<layer-id>/manifest``: an empty file written last. A layer folder
@@ -38,6 +38,7 @@ Round trips (SOAP calls to vSphere, HTTP transfers to the datastore):
 import asyncio
 import datetime
 import fnmatch
+import functools
 import json
 import logging
 import os
@@ -335,7 +336,7 @@ class ImageStore:
         return layer_id, size
 
     async def _store_layer(self, client, ref, descriptor, diff_id, short, downloads, progress):
-        """Download, unpack and upload one layer; unpacking follows the download as it arrives."""
+        """Download, pack and upload one layer; packing follows the download as it arrives."""
         loop = asyncio.get_running_loop()
         workdir = tempfile.mkdtemp(prefix="vic-layer-")
         blob = _GrowingFile(os.path.join(workdir, "blob"))
@@ -346,9 +347,9 @@ class ImageStore:
             def extracting(done, total):
                 if downloaded[0]:  # as Docker shows it: extraction after "Download complete"
                     loop.call_soon_threadsafe(report, done, total)
-            # Unpacking is CPU and local disk work: the loop's default pool, not the vSphere one.
-            building = loop.run_in_executor(None, layer_disks.build, blob, diff_id, workdir, extracting,
-                                            descriptor.get("size") or 0)
+            # Packing is CPU and local disk work: the loop's default pool, not the vSphere one.
+            building = loop.run_in_executor(None, functools.partial(
+                layer_disks.build, blob.path, diff_id, workdir, extracting, descriptor.get("size") or 0, stream=blob))
             try:
                 async with downloads:
                     await client.blob_to_file(ref, descriptor, blob, _throttled(progress, "Downloading", short))
@@ -571,18 +572,22 @@ class ImageStore:
 
 
 class _GrowingFile:
-    """A layer blob being downloaded: the downloader writes, the unpacker reads behind it.
+    """A layer blob being downloaded: the downloader writes, the packer reads behind it.
 
-    Reads wait for more bytes until the download is finished (its digest checked) or failed, so
-    the unpacker never sees the end of a blob that is not all there.
+    A read waits until the whole block it asks for is there, or the download
+    is finished (its digest checked) or failed, so the packer never sees the
+    end of a blob that is not all there. Whole blocks: the packer wakes once
+    per block, not once per network read.
     """
 
     def __init__(self, path):
+        self.path = path
         # Both ends stay open across calls from two threads; close() ends them.
         self._writer = open(path, "wb", buffering=0)  # noqa: SIM115 pylint: disable=consider-using-with
         self._reader = open(path, "rb", buffering=0)  # noqa: SIM115 pylint: disable=consider-using-with
         self._changed = threading.Condition()
         self._written = 0
+        self._wanted = 0  # the offset the reader waits for
         self._finished = False
         self._failure = None
 
@@ -590,7 +595,8 @@ class _GrowingFile:
         self._writer.write(data)
         with self._changed:
             self._written += len(data)
-            self._changed.notify_all()
+            if self._written >= self._wanted:
+                self._changed.notify_all()
 
     def finish(self, failure=None):
         self._writer.close()
@@ -601,16 +607,13 @@ class _GrowingFile:
 
     def read(self, size=-1):
         size = size if size and size > 0 else 1024 * 1024
-        while True:
-            data = self._reader.read(size)
-            if data:
-                return data
-            with self._changed:
-                if self._failure is not None:
-                    raise OSError("the download of the layer failed")
-                if self._finished and self._reader.tell() >= self._written:
-                    return b""
+        with self._changed:
+            self._wanted = self._reader.tell() + size
+            while self._written < self._wanted and not self._finished:
                 self._changed.wait(1)
+            if self._failure is not None:
+                raise OSError("the download of the layer failed")
+        return self._reader.read(size)
 
     def close(self):
         self._writer.close()

@@ -1,47 +1,62 @@
 # Copyright (c) 2026 vic.containers contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""An image layer (a tarball) as a disk: an ext4 filesystem in a flat VMDK.
+"""An image layer (a tarball) as a disk: a read-only SquashFS filesystem in a flat VMDK.
 
-The layer is extracted as root into a scratch folder, so owners, modes, device
-nodes and extended attributes survive; OCI whiteouts become what overlayfs
-reads (a ``.wh.<name>`` file becomes a 0/0 character device ``<name>``, a
-``.wh..wh..opq`` file the ``trusted.overlay.opaque=y`` attribute of its folder),
-because containers stack the layer disks with overlayfs. ``mke2fs -d`` then
-copies the folder into a sparse ext4 image sized to its content, with no
-journal: layer disks are only ever attached read-only (which also makes
-discarding and zeroing the inode tables of a brand-new file wasted work).
+The blob is read once, as it downloads: decompressed, hashed (the layer's
+diff_id is checked), checked entry by entry, and rewritten into the tar stream
+that ``tar2sqfs`` (squashfs-tools-ng) packs into a zstd-compressed SquashFS
+image. Nothing is unpacked on the endpoint (no scratch folder, no root
+needed), so the disk is ready moments after the download ends. Layer disks
+are only ever attached read-only, which is what SquashFS is for.
 
-Layers are gzip-compressed or plain tarballs; zstd layers are refused with a
-clear error (Python has no zstd decoder in its standard library).
+Containers stack the layer disks with overlayfs, so the rewrite applies the
+OCI rules as overlayfs reads them: a whiteout ``.wh.<name>`` becomes a 0/0
+character device ``<name>``, an opaque marker ``.wh..wh..opq`` the
+``trusted.overlay.opaque=y`` attribute of its folder, and a whiteout of a path
+the layer itself also creates only hides the layers below (a folder becomes
+opaque). Entries apply in order, as Docker applies them: a later entry
+replaces an earlier one of the same path, a later folder entry updates the
+folder. Folders are held back and written last with their final attributes.
+A non-folder already written cannot be taken back out of the stream, so a
+layer that replaces one is packed a second time from the downloaded blob with
+only the entries that survive (rare: image builders write each path once).
 
-Entries that would land outside the layer (absolute names, ``..``, a path
-through a symbolic link, a hard link to a symbolic link or outside the layer)
-are refused: the extraction runs as root on the endpoint. Symbolic link
+Refused, with an error naming the layer and the entry: absolute names, ``..``,
+paths through a symbolic link or a file, hard links to what is not a file of
+the layer, kinds of entries a filesystem cannot hold, and zstd-compressed
+layers (Python has no zstd decoder in its standard library). Symbolic link
 targets are kept as written, since they are read inside the container.
 """
 
 import contextlib
-import gzip
+import fcntl
 import hashlib
 import math
 import os
 import posixpath
-import shutil
-import stat
 import subprocess
 import tarfile
-import uuid
+import tempfile
+import zlib
 
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
-OPAQUE_XATTR = ("trusted.overlay.opaque", b"y")
-BLOCK = 4096
-INODE_SIZE = 256
+OPAQUE_XATTR = "SCHILY.xattr.trusted.overlay.opaque"
+# zstd at level 1 packs as fast as the blob arrives and still halves typical layers.
+TAR2SQFS = ("tar2sqfs", "--quiet", "--force", "--no-skip", "--compressor", "zstd", "--comp-extra", "level=1",
+            "--num-jobs", "1")
 _MIB = 1024 * 1024
 _GZIP_MAGIC = b"\x1f\x8b"
+_GZIP_WBITS = zlib.MAX_WBITS | 16
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-_XATTR_PREFIX = "SCHILY.xattr."
+_XATTR_PREFIXES = ("SCHILY.xattr.", "LIBARCHIVE.xattr.")
+ROOT = "."
+
+# What an entry is, once rewritten.
+DIR, FILE, SYMLINK, LINK, SPECIAL, WHITEOUT_NODE, OPAQUE_MARK = (
+    "folder", "file", "symbolic link", "hard link", "special file", "whiteout", "opaque marker")
+_LINK_TARGETS = (FILE, LINK, SPECIAL)
 
 
 class LayerError(Exception):
@@ -65,249 +80,381 @@ class Layer:
         return vmdk_descriptor(self.id, self.capacity_bytes)
 
 
-def build(source, diff_id, workdir, progress=None, total=0):
-    """Make the disk of the layer ``source`` (a compressed blob: a path, or a readable file object) whose
-    uncompressed digest is ``diff_id``.
+def build(blob_path, diff_id, workdir, progress=None, total=0, stream=None):
+    """Make the disk of the layer whose compressed blob is at ``blob_path`` and whose uncompressed digest is
+    ``diff_id``.
 
-    Returns a Layer whose flat extent is ``<workdir>/<id>-flat.vmdk``;
-    ``progress(done, total)`` follows the compressed bytes read.
+    ``stream`` (a readable file object) is read instead of the file for the
+    first pass, so the disk is made while the blob still downloads;
+    ``progress(done, total)`` follows the compressed bytes read. Returns a
+    Layer whose flat extent is ``<workdir>/<id>-flat.vmdk``.
     """
     layer_id = diff_id.split(":", 1)[-1]
-    root = os.path.join(workdir, "root")
-    os.mkdir(root, 0o755)
-    try:
-        stats = extract(source, root, diff_id, progress, total)
-        flat = os.path.join(workdir, "%s-flat.vmdk" % layer_id)
-        capacity = make_ext4(root, flat, stats, layer_id)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-    return Layer(layer_id, flat, capacity, stats["size"])
+    image = os.path.join(workdir, "%s-flat.vmdk" % layer_id)
+    tree = _Tree(diff_id)
+    with contextlib.ExitStack() as stack:
+        raw = stream if stream is not None else stack.enter_context(open(blob_path, "rb"))
+        squasher = stack.enter_context(_Squasher(image, diff_id))
+        _first_pass(raw, diff_id, tree, squasher, progress, total or (0 if stream else os.path.getsize(blob_path)))
+    if tree.replaced:
+        with open(blob_path, "rb") as raw, _Squasher(image, diff_id) as squasher:
+            _second_pass(raw, diff_id, tree, squasher)
+    return Layer(layer_id, image, _pad(image), sum(tree.sizes.values()))
 
 
-# -- extraction -----------------------------------------------------------------------------
-
-
-class _Counting:
-    """A read-only file wrapper that reports how far it got and hashes what it returns."""
-
-    def __init__(self, raw, hasher=None, progress=None, total=0):
-        self.raw = raw
-        self.hasher = hasher
-        self.progress = progress
-        self.total = total
-        self.done = 0
-
-    def read(self, size=-1):
-        data = self.raw.read(size)
-        self.done += len(data)
-        if self.hasher is not None:
-            self.hasher.update(data)
-        if self.progress is not None and data:
-            self.progress(self.done, self.total)
-        return data
-
-
-class _Prefixed:
-    """A stream whose first bytes were already read (to tell the compression)."""
-
-    def __init__(self, prefix, raw):
-        self.prefix = prefix
-        self.raw = raw
-
-    def read(self, size=-1):
-        if self.prefix:
-            if size is None or size < 0:
-                data, self.prefix = self.prefix + self.raw.read(), b""
-                return data
-            data, self.prefix = self.prefix[:size], self.prefix[size:]
-            return data
-        return self.raw.read(size)
-
-
-def extract(source, root, diff_id=None, progress=None, total=0):
-    """Extract the layer tarball ``source`` (a path or a readable file object) into ``root`` (as root);
-    whiteouts become overlayfs ones.
-
-    Checks the uncompressed digest against ``diff_id`` when given. Returns
-    {"size": bytes of file content, "entries": count, "blocks": data blocks}.
-    """
-    algorithm = (diff_id or "sha256:").split(":", 1)[0]
+def _first_pass(raw, diff_id, tree, squasher, progress, total):
+    """Hash and check every entry; pack them as they come, unless the layer replaces an entry already packed."""
+    algorithm = diff_id.split(":", 1)[0] if ":" in diff_id else ""
     if algorithm not in ("sha256", "sha384", "sha512"):
         raise LayerError("layer %s: unknown digest algorithm %r" % (diff_id, algorithm))
     hasher = hashlib.new(algorithm)
-    name = diff_id or str(source)
-    with contextlib.ExitStack() as stack:
-        raw = stack.enter_context(open(source, "rb")) if isinstance(source, str) else source
-        total = total or (os.fstat(raw.fileno()).st_size if isinstance(source, str) else 0)
-        magic = raw.read(4)
-        if magic.startswith(_ZSTD_MAGIC):
+    content = _Uncompressed(raw, diff_id, hasher, progress, total)
+    with _reading(diff_id):
+        with tarfile.open(fileobj=content, mode="r|", bufsize=_MIB) as tar:
+            for index, member in enumerate(tar):
+                info = tree.apply(index, member)
+                if tree.replaced:
+                    squasher.abandon()
+                elif info is not None:
+                    squasher.add(info, tar.extractfile(member) if info.isreg() else None)
+        content.drain()  # the tar's trailing padding counts in the digest too
+    digest = "%s:%s" % (algorithm, hasher.hexdigest())
+    if digest != diff_id:
+        raise LayerError("layer %s: the uncompressed content has digest %s, not the one the image config names"
+                         % (diff_id, digest))
+    if not tree.replaced:
+        squasher.finish(tree.folders.values())
+
+
+def _second_pass(raw, diff_id, tree, squasher):
+    """Pack only the entries that survive the layer's own replacements."""
+    survivors = tree.survivors()
+    with _reading(diff_id):
+        with tarfile.open(fileobj=_Uncompressed(raw, diff_id), mode="r|", bufsize=_MIB) as tar:
+            for index, member in enumerate(tar):
+                if index in survivors:
+                    info = _rewrite(member, diff_id)[1]
+                    squasher.add(info, tar.extractfile(member) if info.isreg() else None)
+    squasher.finish(tree.folders.values())
+
+
+@contextlib.contextmanager
+def _reading(name):
+    try:
+        yield
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+        raise LayerError("layer %s cannot be unpacked: %s" % (name, exc))
+
+
+def _pad(image):
+    """Grow the image to a whole MiB (sparse); returns its size."""
+    capacity = max(1, math.ceil(os.path.getsize(image) / _MIB)) * _MIB
+    os.truncate(image, capacity)
+    return capacity
+
+
+# -- the blob -------------------------------------------------------------------------------
+
+
+class _Uncompressed:
+    """The tar bytes of a blob (gzip with one member or several, or plain), hashed as they are read."""
+
+    def __init__(self, raw, name, hasher=None, progress=None, total=0):
+        self._raw = raw
+        self._name = name
+        self._hasher = hasher
+        self._progress = progress
+        self._total = total
+        self._done = 0
+        self._input = self._read_raw(4)
+        if self._input.startswith(_ZSTD_MAGIC):
             raise LayerError("layer %s is zstd-compressed; the VCH reads gzip-compressed and uncompressed layers"
                              % name)
-        counted = _Counting(_Prefixed(magic, raw), progress=progress, total=total)
-        stream = gzip.GzipFile(fileobj=counted, mode="rb") if magic.startswith(_GZIP_MAGIC) else counted
-        hashed = _Counting(stream, hasher=hasher)
-        unpacker = _Unpacker(root, name)
-        try:
-            with tarfile.open(fileobj=hashed, mode="r|", errorlevel=1) as tar:
-                tar.extractall(root, numeric_owner=True, filter=unpacker.check)
-            while hashed.read(_MIB):  # the tar's trailing padding counts in the digest too
-                pass
-        except (tarfile.TarError, EOFError, OSError, gzip.BadGzipFile) as exc:
-            raise LayerError("layer %s cannot be unpacked: %s" % (name, exc))
-    if diff_id and "%s:%s" % (algorithm, hasher.hexdigest()) != diff_id:
-        raise LayerError("layer %s: the uncompressed content has digest %s:%s, not the one the image config "
-                         "names" % (diff_id, algorithm, hasher.hexdigest()))
-    unpacker.finish()
-    return unpacker.stats
+        self._inflater = zlib.decompressobj(_GZIP_WBITS) if self._input.startswith(_GZIP_MAGIC) else None
+        self._in_member = False
+
+    def read(self, size=-1):
+        size = size if size is not None and size >= 0 else _MIB
+        chunks, have = [], 0
+        while have < size:
+            chunk = self._chunk(size - have)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            have += len(chunk)
+        data = b"".join(chunks)
+        if self._hasher is not None:
+            self._hasher.update(data)
+        return data
+
+    def drain(self):
+        while self.read(_MIB):
+            pass
+
+    def _read_raw(self, size):
+        data = self._raw.read(size)
+        self._done += len(data)
+        if self._progress is not None and data:
+            self._progress(self._done, self._total)
+        return data
+
+    def _chunk(self, limit):
+        if self._inflater is None:
+            data, self._input = self._input[:limit], self._input[limit:]
+            return data or self._read_raw(min(limit, _MIB))
+        while True:
+            if not self._input:
+                self._input = self._read_raw(_MIB)
+                if not self._input:
+                    if self._in_member:
+                        raise EOFError("the compressed stream ends in the middle")
+                    return b""
+            self._in_member = True
+            # A bounded output keeps a small blob of zeros from inflating into memory all at once.
+            data = self._inflater.decompress(self._input, limit)
+            if self._inflater.eof:  # the next gzip member, if any, starts right after
+                self._input = self._inflater.unused_data
+                self._inflater = zlib.decompressobj(_GZIP_WBITS)
+                self._in_member = False
+            else:
+                self._input = self._inflater.unconsumed_tail
+            if data:
+                return data
 
 
-class _Unpacker:
-    """The tarfile extraction filter: safety checks, whiteouts set aside, sizes counted."""
+# -- the entries ----------------------------------------------------------------------------
 
-    def __init__(self, root, name):
-        self.root = os.path.realpath(root)
-        self.name = name
-        self.whiteouts = []
-        self.xattrs = []
-        self.stats = {"size": 0, "entries": 1, "blocks": 1}
 
-    def check(self, member, unused_dest):
-        path = self._clean(member.name)
-        if path is None:
-            return None  # the layer's root folder itself
-        parent, base = posixpath.split(path)
-        self._no_symlink_on_the_way(parent, member.name)
-        if base.startswith(WHITEOUT):
-            self.whiteouts.append((parent, base, member.uid, member.gid))
+def _clean(name, layer):
+    """The entry's path relative to the layer root (ROOT for the root itself); refuses escapes."""
+    text = name
+    while text.startswith("./"):
+        text = text[2:]
+    if text.startswith("/"):
+        raise LayerError("layer %s: entry %s has an absolute path" % (layer, name))
+    path = posixpath.normpath(text) if text else ROOT
+    if path == ".." or path.startswith("../"):
+        raise LayerError("layer %s: entry %s points outside the layer (path traversal)" % (layer, name))
+    return path
+
+
+def _kind(member, layer):
+    if member.isdir():
+        return DIR
+    if member.issym():
+        return SYMLINK
+    if member.islnk():
+        return LINK
+    if member.isreg():
+        return FILE
+    if member.ischr() or member.isblk() or member.isfifo():
+        return SPECIAL
+    raise LayerError("layer %s: %s is of a kind of tar entry the VCH cannot store (type %r)"
+                     % (layer, member.name, member.type))
+
+
+def _rewrite(member, layer):
+    """(kind, the header to pack) for ``member``; an opaque marker's header is its folder's."""
+    path = _clean(member.name, layer)
+    parent, base = posixpath.split(path)
+    parent = parent or ROOT
+    if base == OPAQUE:
+        return OPAQUE_MARK, _folder_header(parent)
+    if base.startswith(WHITEOUT):
+        hidden = base[len(WHITEOUT):]
+        if hidden in ("", ".", ".."):
+            raise LayerError("layer %s: %s is not a valid whiteout" % (layer, member.name))
+        info = tarfile.TarInfo(posixpath.join(parent, hidden) if parent != ROOT else hidden)
+        info.type, info.mode, info.uid, info.gid, info.mtime = tarfile.CHRTYPE, 0, member.uid, member.gid, member.mtime
+        return WHITEOUT_NODE, info
+    kind = _kind(member, layer)
+    if path == ROOT and kind != DIR:
+        raise LayerError("layer %s: entry %s names the layer's root folder but is a %s" % (layer, member.name, kind))
+    info = tarfile.TarInfo(path)
+    info.type = tarfile.REGTYPE if kind == FILE else member.type
+    info.mode, info.uid, info.gid, info.mtime = member.mode, member.uid, member.gid, member.mtime
+    info.size = member.size if kind == FILE else 0
+    info.linkname = _clean(member.linkname, layer) if kind == LINK else member.linkname
+    info.devmajor, info.devminor = member.devmajor, member.devminor
+    info.pax_headers = {k: v for k, v in member.pax_headers.items() if k.startswith(_XATTR_PREFIXES)}
+    return kind, info
+
+
+def _folder_header(path):
+    info = tarfile.TarInfo(path)
+    info.type, info.mode = tarfile.DIRTYPE, 0o755
+    return info
+
+
+class _Tree:
+    """The layer's paths as Docker leaves them after applying its entries in order.
+
+    ``nodes`` maps each path to (kind, index of the entry that made it; None
+    for a folder made because something lies in it); ``folders`` holds the
+    headers of the folders the layer names or makes opaque, packed last.
+    ``replaced`` tells that a non-folder already packed was replaced or removed.
+    """
+
+    def __init__(self, layer):
+        self.layer = layer
+        self.nodes = {ROOT: (DIR, None)}
+        self.folders = {}
+        self.sizes = {}
+        self.links = {}
+        self.replaced = False
+
+    def apply(self, index, member):
+        """Record entry ``index``; returns the header to pack now, or None (folders wait, some entries vanish)."""
+        kind, info = _rewrite(member, self.layer)
+        path = info.name
+        if kind == OPAQUE_MARK:
+            self._make_folders(path, member.name)
+            self._folder(path).pax_headers[OPAQUE_XATTR] = "y"
             return None
-        if member.islnk():
-            target = self._clean(member.linkname)
-            if target is None or os.path.islink(self._host(target)) or not os.path.lexists(self._host(target)):
-                raise LayerError("layer %s: hard link %s points to %s, which is not a file of the layer"
-                                 % (self.name, member.name, member.linkname))
-            self._no_symlink_on_the_way(posixpath.dirname(target), member.linkname)
-        elif not (member.isreg() or member.isdir() or member.issym() or member.ischr() or member.isblk()
-                  or member.isfifo()):
-            raise LayerError("layer %s: %s is of a kind of tar entry the VCH cannot store (type %r)"
-                             % (self.name, member.name, member.type))
-        self._replace_existing(path, member)
-        self._count(member)
-        xattrs = {k[len(_XATTR_PREFIX):]: v for k, v in member.pax_headers.items() if k.startswith(_XATTR_PREFIX)}
-        if xattrs:
-            self.xattrs.append((path, xattrs))
-        if member.islnk():
-            # A hard link shares its target's inode: keep the target's owner and mode, whatever the header says.
-            target = os.lstat(self._host(self._clean(member.linkname)))
-            return member.replace(name=path, linkname=self._clean(member.linkname), mode=stat.S_IMODE(target.st_mode),
-                                  uid=target.st_uid, gid=target.st_gid, mtime=target.st_mtime, deep=False)
-        return member.replace(name=path, deep=False)
+        self._make_folders(posixpath.dirname(path) or ROOT, member.name)
+        node = self.nodes.get(path)
+        if kind == WHITEOUT_NODE and node is not None:
+            # A whiteout hides only the layers below: what this layer makes at the path stays, a folder opaque.
+            if node[0] == DIR:
+                self._folder(path).pax_headers[OPAQUE_XATTR] = "y"
+            return None
+        if kind == DIR and node is not None and node[0] == DIR:
+            self._update_folder(path, info)
+            return None
+        if kind == LINK:
+            self._check_link(path, info.linkname, member.name)
+        self._remove(path)
+        self.nodes[path] = (kind, index)
+        if kind == DIR:
+            if node is not None and node[0] == WHITEOUT_NODE:
+                info.pax_headers[OPAQUE_XATTR] = "y"  # it stands where the layer hid the one below
+            self._update_folder(path, info)
+            return None
+        if kind == LINK:
+            self.links[path] = info.linkname
+        if kind == FILE:
+            self.sizes[path] = info.size
+        return info
 
-    def _clean(self, name):
-        """The entry's path relative to the layer root, or None for the root; refuses escapes."""
-        text = name
-        while text.startswith("./"):
-            text = text[2:]
-        if text.startswith("/"):
-            raise LayerError("layer %s: entry %s has an absolute path" % (self.name, name))
-        path = posixpath.normpath(text) if text else "."
-        if path == "..":
-            raise LayerError("layer %s: entry %s points outside the layer" % (self.name, name))
-        if path.startswith("../"):
-            raise LayerError("layer %s: entry %s points outside the layer (path traversal)" % (self.name, name))
-        return None if path == "." else path
+    def survivors(self):
+        """The indexes of the non-folder entries left when the layer is applied."""
+        found = {path: node[1] for path, node in self.nodes.items() if node[0] != DIR}
+        for path, target in self.links.items():
+            if path in found and found.get(target, math.inf) > found[path]:
+                raise LayerError("layer %s: hard link %s points to %s, which the layer replaces or removes after "
+                                 "the link" % (self.layer, path, target))
+        return set(found.values())
 
-    def _host(self, path):
-        return os.path.join(self.root, path)
+    def _make_folders(self, path, name):
+        """Make ``path`` and the folders above it folders, as extracting ``name`` would."""
+        walked = []
+        for part in [] if path == ROOT else path.split("/"):
+            walked.append(part)
+            here = "/".join(walked)
+            node = self.nodes.get(here)
+            if node is None:
+                self.nodes[here] = (DIR, None)
+            elif node[0] == WHITEOUT_NODE:
+                self._remove(here)  # a folder of this layer where a whiteout was: it hides the one below
+                self.nodes[here] = (DIR, None)
+                self._folder(here).pax_headers[OPAQUE_XATTR] = "y"
+            elif node[0] == SYMLINK:
+                raise LayerError("layer %s: entry %s passes through the symbolic link %s" % (self.layer, name, here))
+            elif node[0] != DIR:
+                raise LayerError("layer %s: entry %s lies inside %s, which is a %s, not a folder"
+                                 % (self.layer, name, here, node[0]))
 
-    def _no_symlink_on_the_way(self, parent, name):
-        walked = self.root
-        for part in [p for p in parent.split("/") if p]:
-            walked = os.path.join(walked, part)
-            if os.path.islink(walked):
-                raise LayerError("layer %s: entry %s passes through the symbolic link %s"
-                                 % (self.name, name, os.path.relpath(walked, self.root)))
+    def _folder(self, path):
+        return self.folders.setdefault(path, _folder_header(path))
 
-    def _replace_existing(self, path, member):
-        # A later entry replaces an earlier one, as Docker applies layers; never write through a link.
-        target = self._host(path)
-        if not os.path.lexists(target):
+    def _update_folder(self, path, info):
+        """A later header of a folder sets its attributes; extended attributes add up, the later winning."""
+        held = self.folders.get(path)
+        if held is not None:
+            info.pax_headers = dict(held.pax_headers, **info.pax_headers)
+        self.folders[path] = info
+
+    def _check_link(self, path, target, name):
+        node = self.nodes.get(target)
+        if node is None or node[0] not in _LINK_TARGETS:
+            raise LayerError("layer %s: hard link %s points to %s, which is not a file of the layer"
+                             % (self.layer, name, target))
+        if target == path:
+            raise LayerError("layer %s: hard link %s points to itself" % (self.layer, name))
+
+    def _remove(self, path):
+        """Remove ``path`` and, for a folder replaced by a non-folder, all it held."""
+        node = self.nodes.get(path)
+        if node is None:
             return
-        if os.path.isdir(target) and not os.path.islink(target):
-            if not member.isdir():
-                shutil.rmtree(target)
-        else:
-            os.unlink(target)
-
-    def _count(self, member):
-        self.stats["entries"] += 1
-        if member.isreg():
-            self.stats["size"] += member.size
-            self.stats["blocks"] += math.ceil(member.size / BLOCK)
-        elif member.isdir() or (member.issym() and len(member.linkname) >= 60):
-            self.stats["blocks"] += 1
-
-    def finish(self):
-        """Whiteouts and extended attributes, once every entry is in place (chown clears capabilities)."""
-        for parent, base, uid, gid in self.whiteouts:
-            folder = self._host(parent)
-            os.makedirs(folder, 0o755, exist_ok=True)
-            if base == OPAQUE:
-                os.setxattr(folder, *OPAQUE_XATTR)
-                self.stats["blocks"] += 1
-                continue
-            target = os.path.join(folder, base[len(WHITEOUT):])
-            if os.path.isdir(target) and not os.path.islink(target):
-                shutil.rmtree(target)
-            elif os.path.lexists(target):
-                os.unlink(target)
-            os.mknod(target, stat.S_IFCHR, os.makedev(0, 0))
-            os.chown(target, uid, gid, follow_symlinks=False)
-            self.stats["entries"] += 1
-        for path, xattrs in self.xattrs:
-            for key, value in xattrs.items():
-                data = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else value
-                try:
-                    os.setxattr(self._host(path), key, data, follow_symlinks=False)
-                except OSError as exc:
-                    raise LayerError("layer %s: cannot set the extended attribute %s of %s: %s"
-                                     % (self.name, key, path, exc.strerror))
-            self.stats["blocks"] += 1
+        gone = [path]
+        if node[0] == DIR:
+            gone += [p for p in self.nodes if p.startswith(path + "/")]
+        for here in gone:
+            self.replaced |= self.nodes.pop(here)[0] != DIR
+            self.folders.pop(here, None)
+            self.sizes.pop(here, None)
+            self.links.pop(here, None)
 
 
-# -- the disk -------------------------------------------------------------------------------
+class _Squasher:
+    """``tar2sqfs`` packing a tar stream written to it entry by entry into a SquashFS image."""
+
+    def __init__(self, image, layer):
+        self.layer = layer
+        self._errors = tempfile.TemporaryFile()  # noqa: SIM115 pylint: disable=consider-using-with
+        # stderr to a file, not a pipe nobody reads while the tar is written.
+        self._process = subprocess.Popen(  # pylint: disable=consider-using-with
+            TAR2SQFS + (image,), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._errors)
+        with contextlib.suppress(OSError):  # fewer, larger hand-overs to tar2sqfs; the default pipe is 64 KiB
+            fcntl.fcntl(self._process.stdin.fileno(), fcntl.F_SETPIPE_SZ, _MIB)
+        self._tar = tarfile.open(fileobj=self._process.stdin, mode="w|", format=tarfile.PAX_FORMAT, bufsize=_MIB,
+                                 copybufsize=_MIB)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *unused):
+        self.abandon()
+        self._errors.close()
+
+    def add(self, info, data=None):
+        try:
+            self._tar.addfile(info, data)
+        except BrokenPipeError:
+            self._fail()
+
+    def finish(self, folders=()):
+        """Pack ``folders`` last and wait for the image."""
+        try:
+            for info in sorted(folders, key=lambda folder: folder.name):
+                self._tar.addfile(info)
+            self._tar.close()
+            self._process.stdin.close()
+        except BrokenPipeError:
+            self._fail()
+        if self._process.wait() != 0:
+            self._fail()
+
+    def abandon(self):
+        """Stop packing; the image, if any, is not to be used."""
+        if self._process.poll() is None:
+            self._process.kill()
+        self._process.wait()
+        # Closed now, the tar stream does not try to flush into the dead pipe when it is collected.
+        with contextlib.suppress(OSError, ValueError):
+            self._tar.fileobj.close()
+        with contextlib.suppress(OSError):
+            self._process.stdin.close()
+
+    def _fail(self):
+        self.abandon()
+        self._errors.seek(0)
+        message = self._errors.read().decode("utf-8", "replace").strip() or "exit code %d" % self._process.returncode
+        raise LayerError("layer %s: tar2sqfs could not pack the disk: %s" % (self.layer, message))
 
 
-def make_ext4(root, flat_path, stats, layer_id):
-    """Make ``flat_path`` a sparse ext4 image of ``root``; returns its size in bytes (a whole MiB)."""
-    inodes = int(stats["entries"] * 1.2) + 64
-    size = _estimate(stats, inodes)
-    for unused_attempt in range(4):
-        if os.path.exists(flat_path):
-            os.unlink(flat_path)
-        command = ["mke2fs", "-q", "-F", "-t", "ext4", "-O", "^has_journal", "-b", str(BLOCK), "-I",
-                   str(INODE_SIZE), "-N", str(inodes), "-m", "0", "-U", _fs_uuid(layer_id), "-E",
-                   "root_owner=0:0,nodiscard,lazy_itable_init=1", "-d", root, flat_path, "%dk" % (size // 1024)]
-        result = subprocess.run(command, capture_output=True, text=True, check=False, env=dict(os.environ, LC_ALL="C"))
-        if result.returncode == 0:
-            return size
-        message = (result.stderr or result.stdout).strip()
-        if "space" not in message.lower() and "allocate" not in message.lower():
-            raise LayerError("mke2fs could not make the disk of layer %s: %s" % (layer_id, message))
-        size *= 2  # the estimate was short for this layer's shape of files
-    raise LayerError("mke2fs could not fit layer %s into %d MiB" % (layer_id, size // _MIB))
-
-
-def _estimate(stats, inodes):
-    data = stats["blocks"] * BLOCK
-    metadata = inodes * INODE_SIZE + data // 64
-    # Tight on purpose: every byte of the extent crosses the network to the datastore; a short
-    # estimate costs one more mke2fs run (make_ext4 doubles it), never a broken disk.
-    return max(2 * _MIB, math.ceil((data * 1.03 + metadata + _MIB) / _MIB) * _MIB)
-
-
-def _fs_uuid(layer_id):
-    # The same layer gives the same filesystem UUID wherever it is made.
-    return str(uuid.UUID(bytes=bytes.fromhex(layer_id[:32].ljust(32, "0"))))
+# -- the descriptor -------------------------------------------------------------------------
 
 
 def vmdk_descriptor(layer_id, capacity_bytes):

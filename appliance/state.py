@@ -43,7 +43,7 @@ class VchState:
         self._background = set()
 
     async def call(self, func, *args, **kwargs):
-        """Run a blocking call (pyvmomi, datastore transfer, mke2fs) off the event loop."""
+        """Run a blocking call (pyvmomi, datastore transfer) off the event loop."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, functools.partial(func, *args, **kwargs))
 

@@ -1,5 +1,5 @@
 """The image store through the endpoint: pulls from local registries (tests/registry_harness.py) with
-the real docker CLI and Docker SDK, layers checked as ext4 disks where vSphere (vcsim) keeps them.
+the real docker CLI and Docker SDK, layers checked as SquashFS disks where vSphere (vcsim) keeps them.
 
 One VCH ("img") trusts the registries' CA and lists the plain-HTTP registry as insecure; a second
 ("wl") has a whitelist and no CA. Tests in this module build on each other's pulls, in order.
@@ -15,6 +15,7 @@ import pytest
 
 from endpoint_harness import Endpoint, deploy, docker_cli, sdk, spec_validator
 from registry_harness import PASSWORD, USER, OciLayout, app_layer, busybox_layer
+from squashfs_reader import cat, listing, stat, xattrs
 
 
 @pytest.fixture(scope="module")
@@ -34,18 +35,13 @@ def store_dir(vch):
     return Path(vch["sim"].datastores[datastore.lstrip("[")]) / path
 
 
-def debugfs(disk, command):
-    result = subprocess.run(["debugfs", "-R", command, str(disk)], capture_output=True, text=True, check=True)
-    return result.stdout
-
-
 def image_json(vch):
     result = docker_cli(vch, "images", "--no-trunc", "--format", "{{json .}}")
     assert result.returncode == 0, result.stderr
     return sorted(result.stdout.splitlines())
 
 
-def test_docker_pull_streams_progress_and_stores_layers_as_ext4_disks(img, registries):
+def test_docker_pull_streams_progress_and_stores_layers_as_squashfs_disks(img, registries):
     anonymous = registries.get("anonymous")
     layout = registries.images["busybox"]
     result = docker_cli(img, "pull", anonymous.host + "/library/busybox")
@@ -65,16 +61,17 @@ def test_docker_pull_streams_progress_and_stores_layers_as_ext4_disks(img, regis
         assert 'createType="vmfs"' in descriptor
         assert 'RW %d VMFS "%s-flat.vmdk"' % (sectors, layer) in descriptor
     lower = store_dir(img) / layers[0] / (layers[0] + "-flat.vmdk")
-    listing = debugfs(lower, "ls -l /bin")
-    assert "busybox" in listing and "sh" in listing
-    assert "41777" in debugfs(lower, "stat /tmp") or "1777" in debugfs(lower, "stat /tmp")
+    names = listing(lower, "/bin")
+    assert "busybox" in names and "sh" in names
+    assert stat(lower, "/tmp")["Access"] == "01777"
     upper = store_dir(img) / layers[1] / (layers[1] + "-flat.vmdk")
-    assert "hello from layer 2" in debugfs(upper, "cat /etc/motd")
+    assert cat(upper, "/etc/motd") == "hello from layer 2\n"
     # The whiteout of /etc/removed is overlayfs's: a character device 0/0; /data is opaque.
-    removed = debugfs(upper, "stat /etc/removed")
-    assert "Type: character special" in removed and "Device major/minor number: 00:00" in removed
-    assert "trusted.overlay.opaque" in debugfs(upper, "ea_list /data")
-    assert ".wh." not in debugfs(upper, "ls -l /etc") + debugfs(upper, "ls -l /data")
+    removed = stat(upper, "/etc/removed")
+    assert removed["Inode type"] == "character device" and removed["Device number"].startswith("0:0")
+    assert xattrs(upper, "/data") == {"trusted.overlay.opaque": "y"}
+    assert not [name for name in list(listing(upper, "/etc")) + list(listing(upper, "/data"))
+                if name.startswith(".wh.")]
 
     again = sdk(img)
     try:
