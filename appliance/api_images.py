@@ -21,7 +21,11 @@ def setup(app):
 
     async def load_images(app):
         await state.images.load()
+
+    async def close_images(app):
+        await state.images.close()
     app.on_startup.append(load_images)
+    app.on_cleanup.append(close_images)
 
 
 def _store(request):
@@ -127,8 +131,7 @@ async def auth(request):
     body = await json_body(request)
     creds = registry.credentials(body)
     host = registry.registry_of(body.get("serveraddress"))
-    settings = registry.RegistrySettings(request.app["vch"].config.get("registry"))
-    async with registry.RegistryClient(settings, creds) as client:
+    async with _store(request).registry_client(creds) as client:
         await client.login(host)
     return web.json_response({"Status": "Login Succeeded", "IdentityToken": ""})
 

@@ -41,12 +41,15 @@ import fnmatch
 import functools
 import json
 import logging
+import math
 import os
 import re
 import shutil
 import tempfile
 import threading
 import time
+
+import aiohttp
 
 from ansible_collections.vic.containers.appliance import layers as layer_disks
 from ansible_collections.vic.containers.appliance import registry
@@ -62,6 +65,8 @@ MARKER = "manifest"
 # Docker's default max-concurrent-downloads.
 DOWNLOADS = 3
 _PROGRESS_STEP = 512 * 1024
+_PROGRESS_PERIOD = 0.1
+_KEEP_REGISTRY_CONNECTIONS = 30  # seconds an idle registry connection is kept
 _HEX = re.compile(r"^[a-f0-9]{64}$")
 _SHORT_HEX = re.compile(r"^(sha256:)?[a-f0-9]{1,64}$")
 
@@ -134,6 +139,17 @@ class ImageStore:
         self._lock = asyncio.Lock()
         self.uploaded_layer_bytes = 0
         self.registry_settings = registry.RegistrySettings(state.config.get("registry"))
+        self._connector = None
+
+    def registry_client(self, creds):
+        """A conversation with registries as this VCH trusts them, on connections kept between pulls."""
+        if self._connector is None:
+            self._connector = aiohttp.TCPConnector(keepalive_timeout=_KEEP_REGISTRY_CONNECTIONS)
+        return registry.RegistryClient(self.registry_settings, creds, self._connector)
+
+    async def close(self):
+        if self._connector is not None:
+            await self._connector.close()
 
     # -- paths ----------------------------------------------------------------------------------
 
@@ -263,7 +279,7 @@ class ImageStore:
         Errors raised before the first message are the request's error; later
         ones belong in the stream.
         """
-        async with registry.RegistryClient(self.registry_settings, creds) as client:
+        async with self.registry_client(creds) as client:
             manifest = await client.manifest(ref)
             config = await self._config(client, ref, manifest)
             diff_ids = config["rootfs"]["diff_ids"]
@@ -655,13 +671,15 @@ def _step(status, short):
 
 
 def _throttled(progress, status, short):
-    """A (done, total) callback sending Docker's progress messages, one per half MiB at most."""
-    last = [-_PROGRESS_STEP]
+    """A (done, total) callback sending Docker's progress messages as dockerd paces them: after half a MiB
+    more and a tenth of a second at the soonest, and always the last one."""
+    last = {"done": -_PROGRESS_STEP, "at": -math.inf}
 
     def report(done, total):
-        if done - last[0] < _PROGRESS_STEP and done != total:
+        now = time.monotonic()
+        if done != total and (done - last["done"] < _PROGRESS_STEP or now - last["at"] < _PROGRESS_PERIOD):
             return
-        last[0] = done
+        last.update(done=done, at=now)
         message = {"status": status, "progressDetail": {"current": done, "total": total}, "id": short,
                    "progress": _bar(done, total)}
         progress(message)

@@ -250,11 +250,13 @@ class Manifest:
 
 
 class RegistryClient:
-    """One registry conversation (``async with``): a connection pool, the scheme found per host, tokens."""
+    """One registry conversation (``async with``): the scheme found per host, tokens; connections from
+    ``connector`` when given (kept for later conversations), else a pool of its own."""
 
-    def __init__(self, settings, creds=None):
+    def __init__(self, settings, creds=None, connector=None):
         self.settings = settings
         self._creds = creds
+        self._connector = connector
         self._session = None
         self._schemes = {}
         self._tokens = {}
@@ -262,7 +264,10 @@ class RegistryClient:
 
     async def __aenter__(self):
         # A 1 MiB read buffer: blobs arrive about half again as fast as with aiohttp's 64 KiB default.
-        self._session = aiohttp.ClientSession(timeout=_TIMEOUT, auto_decompress=False, read_bufsize=_CHUNK)
+        # A shared connector keeps registry connections (and their TLS handshakes) across conversations:
+        # credentials travel in each request's headers, never with the connection.
+        self._session = aiohttp.ClientSession(timeout=_TIMEOUT, auto_decompress=False, read_bufsize=_CHUNK,
+                                              connector=self._connector, connector_owner=self._connector is None)
         return self
 
     async def __aexit__(self, *exc):

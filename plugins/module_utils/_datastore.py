@@ -9,10 +9,7 @@ from __future__ import annotations
 import http.client
 import os
 import threading
-import urllib.error
 import urllib.parse
-
-from ansible.module_utils.urls import open_url
 
 from ansible_collections.vic.containers.plugins.module_utils._errors import VSphereError
 from ansible_collections.vic.containers.plugins.module_utils import _vsphere_pc as pc
@@ -49,40 +46,20 @@ def start_delete(session, datacenter_ref, datastore, path):
                       name=ds_path(datastore, path), datacenter=datacenter_ref)
 
 
-def _url(session, datacenter, datastore, path):
-    query = urllib.parse.urlencode({"dcPath": datacenter, "dsName": datastore})
-    return "https://%s:%s/folder/%s?%s" % (session.hostname, session.port, urllib.parse.quote(path.strip("/")), query)
-
-
-def _request(session, method, url, data=None):
-    # The SOAP session cookie authorizes the datastore file service too.
-    headers = {"Cookie": session.session_cookie()}
-    if data is not None:
-        headers["Content-Type"] = "application/octet-stream"
-    return open_url(url, data=data, method=method, headers=headers, validate_certs=session.validate_certs,
-                    timeout=60)
-
-
 def upload(session, datacenter, datastore, path, data):
     """Write ``data`` (bytes) to ``[datastore] path`` over HTTPS."""
-    try:
-        with _request(session, "PUT", _url(session, datacenter, datastore, path), data):
-            pass
-    except (urllib.error.URLError, OSError) as exc:
-        raise VSphereError("Cannot upload %s: %s." % (ds_path(datastore, path), getattr(exc, "reason", exc)))
+    put(session, datacenter, datastore, path, lambda: data, len(data))
 
 
 def download(session, datacenter, datastore, path):
     """The bytes of ``[datastore] path``, or None when the file does not exist."""
-    try:
-        with _request(session, "GET", _url(session, datacenter, datastore, path)) as response:
-            return response.read()
-    except urllib.error.HTTPError as exc:
-        if exc.code == 404:
-            return None
-        raise VSphereError("Cannot download %s: HTTP %s." % (ds_path(datastore, path), exc.code))
-    except (urllib.error.URLError, OSError) as exc:
-        raise VSphereError("Cannot download %s: %s." % (ds_path(datastore, path), getattr(exc, "reason", exc)))
+    failure = "Cannot download %s" % ds_path(datastore, path)
+    status, reason, data = _exchange(session, "GET", _path(datacenter, datastore, path), {}, None, failure)
+    if status == 404:
+        return None
+    if status != 200:
+        raise VSphereError("%s: HTTP %d %s." % (failure, status, reason))
+    return data
 
 
 def _path(datacenter, datastore, path):
@@ -118,26 +95,36 @@ def _forget_connection():
 def put(session, datacenter, datastore, path, body, size):
     """Write ``[datastore] path`` over a kept-alive connection; ``body()`` gives the bytes or an iterable of them.
 
-    Returns the number of bytes sent. A connection the server closed meanwhile is reopened once.
+    Returns the number of bytes sent.
     """
-    headers = {"Cookie": session.session_cookie(), "Content-Type": "application/octet-stream",
-               "Content-Length": str(size)}
-    for attempt in (1, 2):
+    headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
+    failure = "Cannot upload %s" % ds_path(datastore, path)
+    status, reason, unused_body = _exchange(session, "PUT", _path(datacenter, datastore, path), headers, body, failure)
+    if status not in (200, 201, 204):
+        raise VSphereError("%s: HTTP %d %s." % (failure, status, reason))
+    return size
+
+
+def _exchange(session, method, path, headers, body, failure):
+    """One request on this thread's kept-alive connection: (status, reason, response body).
+
+    The SOAP session cookie authorizes the datastore file service too. A
+    connection the server closed meanwhile is reopened once; ``body()`` is
+    called again for the second try.
+    """
+    headers = dict(headers, Cookie=session.session_cookie())
+    retried = False
+    while True:
         connection = _kept_alive(session)
         try:
-            connection.request("PUT", _path(datacenter, datastore, path), body=body(), headers=headers)
+            connection.request(method, path, body=body() if body is not None else None, headers=headers)
             response = connection.getresponse()
-            response.read()
+            return response.status, response.reason, response.read()
         except (http.client.HTTPException, OSError) as exc:
             _forget_connection()
-            if attempt == 2:
-                raise VSphereError("Cannot upload %s: %s." % (ds_path(datastore, path), exc))
-            continue
-        if response.status not in (200, 201, 204):
-            raise VSphereError("Cannot upload %s: HTTP %d %s."
-                               % (ds_path(datastore, path), response.status, response.reason))
-        return size
-    return size  # not reached
+            if retried:
+                raise VSphereError("%s: %s." % (failure, exc))
+            retried = True
 
 
 def upload_file(session, datacenter, datastore, path, local_path, chunk_size=1024 * 1024):
