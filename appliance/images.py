@@ -66,6 +66,7 @@ MARKER = "manifest"
 DOWNLOADS = 3
 _PROGRESS_STEP = 512 * 1024
 _PROGRESS_PERIOD = 0.1
+_GROWING_BLOCK = 256 * 1024
 _KEEP_REGISTRY_CONNECTIONS = 30  # seconds an idle registry connection is kept
 _HEX = re.compile(r"^[a-f0-9]{64}$")
 _SHORT_HEX = re.compile(r"^(sha256:)?[a-f0-9]{1,64}$")
@@ -356,6 +357,13 @@ class ImageStore:
         loop = asyncio.get_running_loop()
         workdir = tempfile.mkdtemp(prefix="vic-layer-")
         blob = _GrowingFile(os.path.join(workdir, "blob"))
+        state = self.state
+        folder = "%s/%s" % (self.folder, diff_id.split(":", 1)[-1])
+        # The layer's folder is made while the blob downloads, off the pull's critical path; a pull that
+        # fails leaves it empty, for the next pull of the layer or the next start's clean-up.
+        folder_made = asyncio.ensure_future(state.call(datastore.make_directory, state.session,
+                                                       state.datacenter_ref, self.datastore, folder))
+        started = time.perf_counter()
         try:
             downloaded = [False]
             report = _throttled(progress, "Extracting", short)
@@ -374,6 +382,7 @@ class ImageStore:
                 await asyncio.gather(building, return_exceptions=True)
                 raise
             blob.finish()
+            fetched = time.perf_counter()
             downloaded[0] = True
             progress(_step("Verifying Checksum", short))
             progress(_step("Download complete", short))
@@ -381,18 +390,23 @@ class ImageStore:
                 disk = await building
             except layer_disks.LayerError as exc:
                 raise ApiError(str(exc))
-            await self._upload(disk)
+            packed = time.perf_counter()
+            await folder_made
+            await self._upload(folder, disk)
             self._layers[disk.id] = disk.capacity_kb
+            LOG.info("layer %s stored: downloaded in %.3f s, its disk (%d bytes) packed %.3f s after, uploaded in "
+                     "%.3f s", disk.id, fetched - started, disk.capacity_bytes, packed - fetched,
+                     time.perf_counter() - packed)
             return disk.size
         finally:
+            await asyncio.gather(folder_made, return_exceptions=True)
             blob.close()
-            await loop.run_in_executor(None, shutil.rmtree, workdir, True)
+            # Deleting a layer's scratch files can take a while; the pull does not wait for it.
+            loop.run_in_executor(None, shutil.rmtree, workdir, True)
 
-    async def _upload(self, disk):
+    async def _upload(self, folder, disk):
         state = self.state
-        folder = "%s/%s" % (self.folder, disk.id)
         descriptor = disk.descriptor().encode()
-        await state.call(datastore.make_directory, state.session, state.datacenter_ref, self.datastore, folder)
         try:
             sent = await state.call(datastore.upload_file, state.session, state.datacenter, self.datastore,
                                     "%s/%s-flat.vmdk" % (folder, disk.id), disk.flat_path)
@@ -590,10 +604,11 @@ class ImageStore:
 class _GrowingFile:
     """A layer blob being downloaded: the downloader writes, the packer reads behind it.
 
-    A read waits until the whole block it asks for is there, or the download
-    is finished (its digest checked) or failed, so the packer never sees the
-    end of a blob that is not all there. Whole blocks: the packer wakes once
-    per block, not once per network read.
+    A read waits until a block (_GROWING_BLOCK, or what it asks for if less)
+    is there, or the download is finished (its digest checked) or failed, so
+    the packer never sees the end of a blob that is not all there. Blocks: the
+    packer wakes once per block, not once per network read, and still starts
+    on a small layer before its download ends.
     """
 
     def __init__(self, path):
@@ -624,7 +639,7 @@ class _GrowingFile:
     def read(self, size=-1):
         size = size if size and size > 0 else 1024 * 1024
         with self._changed:
-            self._wanted = self._reader.tell() + size
+            self._wanted = self._reader.tell() + min(size, _GROWING_BLOCK)
             while self._written < self._wanted and not self._finished:
                 self._changed.wait(1)
             if self._failure is not None:

@@ -5,14 +5,17 @@ Everything runs locally: vcsim, a Distribution registry (Debian's docker-registr
 here), the endpoint process, the docker CLI and skopeo. For each image, in the same run: ``docker pull``
 through the endpoint (registry -> layer disks on the datastore; the image removed again between runs)
 against ``skopeo copy docker://... dir:`` (registry -> local files). Ratio = skopeo time / pull time
-(target >= 0.8). Then a second image sharing the lower layer: the layer bytes it uploads to the
-datastore (target: none for the shared layer) and its vSphere round trips, from the simulator's log.
+(target >= 0.8). The phases of each layer a pull stores (download, packing after it, upload of the
+disk) come from the endpoint's log. Then a second image sharing the lower layer: the layer bytes it
+uploads to the datastore (target: none for the shared layer) and its vSphere round trips, from the
+simulator's log.
 
     python3 benchmarks/bench_pull.py [--large-mb 64] [--repeat 3]
 """
 
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -82,6 +85,24 @@ def compare(vch, sim, registry, name, repeat, scratch):
     return statistics.median(copies), statistics.median(pulls), soap, http
 
 
+PHASES = re.compile(r"layer (\w+) stored: downloaded in ([\d.]+) s, its disk \((\d+) bytes\) packed ([\d.]+) s "
+                    r"after, uploaded in ([\d.]+) s")
+
+
+def layer_phases(log, layout):
+    """Median (download, packing after it, upload) seconds and the disk size of each layer of ``layout``."""
+    found = {}
+    for match in PHASES.finditer(log):
+        found.setdefault(match.group(1), []).append(match.groups()[1:])
+    phases = []
+    for diff_id in layout.diff_ids:
+        runs = found.get(diff_id.split(":")[1], [])
+        if runs:
+            phases.append((statistics.median(float(r[0]) for r in runs), statistics.median(float(r[2]) for r in runs),
+                           statistics.median(float(r[3]) for r in runs), int(runs[0][1])))
+    return phases
+
+
 def image_size(layout):
     return sum(d["size"] for d in layout.layers)
 
@@ -124,6 +145,7 @@ def main():
                     copy_s, pull_s, soap, http = compare(vch, sim, registry, name, args.repeat, scratch)
                     rows.append((name, image_size(registries.images[name]), copy_s, pull_s, soap, http))
                 shared = shared_pull(vch, sim, registry)
+                phases = {name: layer_phases(endpoint.log(), registries.images[name]) for name in ("busybox", "large")}
             finally:
                 endpoint.stop()
         finally:
@@ -140,6 +162,11 @@ def main():
         verdict = "ok" if ratio >= TARGET_RATIO else "MISSED"
         print("%-8s %10.1fMB %10.3f %10.3f %6.2fx %6s %6d %6d %s"
               % (name, size / 1e6, copy_s, pull_s, ratio, ">=%.1f" % TARGET_RATIO, soap, http, verdict))
+    print("\nwhere a pull's time goes, per layer (medians, from the endpoint's log):")
+    for name, layers in phases.items():
+        for download, packing, upload, disk in layers:
+            print("  %-8s download %.3f s, disk packed %.3f s after it, upload of the %.1f MB disk %.3f s"
+                  % (name, download, packing, disk / 1e6, upload))
     print("\nsecond image sharing the lower layer (shared after busybox): %.3f s" % shared["seconds"])
     base, top = (d.split(":")[1] for d in registries.images["shared"].diff_ids)
     puts = shared["layer_puts"]
