@@ -4,7 +4,6 @@
 """The Docker API routes of containers, served from the port layer (containers as VMs)."""
 
 import asyncio
-import ipaddress
 import json
 import logging
 import random
@@ -157,22 +156,8 @@ def _plan_networks(state, host, networking, addresses):
         net = state.networks.find(ref)
         endpoint = endpoint or {}
         ipam = endpoint.get("IPAMConfig") or {}
-        planned[net.name] = _endpoint(state, net, ipam.get("IPv4Address"), endpoint.get("Aliases"), addresses)
+        planned[net.name] = state.networks.endpoint(net, ipam.get("IPv4Address"), endpoint.get("Aliases"), addresses)
     return planned
-
-
-def _endpoint(state, net, wanted_ip, aliases, addresses):
-    taken = {str(ep.get("ip")) for c in state.containers.all()
-             for ep in c.record.get("networks", {}).values() if ep.get("ip")}
-    taken |= state.reserved_addresses
-    address = state.networks.allocate(net, {ipaddress.ip_address(a) for a in taken}, wanted_ip)
-    if address is not None:
-        state.reserved_addresses.add(str(address))
-        addresses.append(str(address))
-    return {"network_id": net.id, "port_group": net.port_group, "ip": str(address) if address else None,
-            "gateway": str(net.gateway) if net.gateway else None,
-            "prefix": net.subnet.prefixlen if net.subnet else 0, "aliases": list(aliases or ()),
-            "dns": net.dns}
 
 
 async def _mounts(state, requests, mounts):

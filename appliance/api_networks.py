@@ -5,7 +5,6 @@
 
 from aiohttp import web
 
-from ansible_collections.vic.containers.appliance.api_containers import _endpoint
 from ansible_collections.vic.containers.appliance.errors import BadRequest, Conflict, Forbidden
 from ansible_collections.vic.containers.appliance.filters import keep, label_matches
 from ansible_collections.vic.containers.appliance.persona import json_body, query_bool, query_filters
@@ -109,8 +108,8 @@ async def connect(request):
     settings = body.get("EndpointConfig") or {}
     addresses = []
     try:
-        endpoint = _endpoint(state, net, (settings.get("IPAMConfig") or {}).get("IPv4Address"),
-                             settings.get("Aliases"), addresses)
+        endpoint = state.networks.endpoint(net, (settings.get("IPAMConfig") or {}).get("IPv4Address"),
+                                           settings.get("Aliases"), addresses)
         networks = dict(container.record.get("networks", {}), **{net.name: endpoint})
         devices = actions.nic_specs([state.networks.backing(net.port_group)])
         await state.containers.rewrite(container, dict(container.record, networks=networks), devices)

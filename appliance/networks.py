@@ -153,6 +153,22 @@ class Networks:
             self._backings[port_group] = (port_group, dv[0] if dv else None, dv[1] if dv else None)
         return self._backings[port_group]
 
+    def endpoint(self, net, wanted_ip, aliases, reserved):
+        """A container's endpoint on ``net``: its address is reserved (and appended to ``reserved``) until the
+        caller releases it, once the container's record holds it."""
+        state = self._state
+        taken = {str(ep.get("ip")) for c in state.containers.all()
+                 for ep in c.record.get("networks", {}).values() if ep.get("ip")}
+        taken |= state.reserved_addresses
+        address = self.allocate(net, {ipaddress.ip_address(a) for a in taken}, wanted_ip)
+        if address is not None:
+            state.reserved_addresses.add(str(address))
+            reserved.append(str(address))
+        return {"network_id": net.id, "port_group": net.port_group, "ip": str(address) if address else None,
+                "gateway": str(net.gateway) if net.gateway else None,
+                "prefix": net.subnet.prefixlen if net.subnet else 0, "aliases": list(aliases or ()),
+                "dns": net.dns}
+
     def allocate(self, net, taken, wanted=None):
         """An address on ``net`` not in ``taken`` (a set of addresses), or ``wanted`` if it is free."""
         if wanted:
