@@ -14,7 +14,7 @@ import docker
 import pytest
 
 from endpoint_harness import Endpoint, deploy, docker_cli, sdk, spec_validator
-from registry_harness import PASSWORD, USER, OciLayout, app_layer, busybox_layer
+from registry_harness import PASSWORD, USER, OciLayout, app_layer, busybox_layer, tar_bytes
 from squashfs_reader import cat, listing, stat, xattrs
 
 
@@ -215,6 +215,20 @@ def test_pull_errors_are_docker_style(img, registries):
         assert pushed.status_code == 501
     finally:
         client.close()
+
+
+def test_a_layer_that_escapes_is_refused_in_the_stream_and_nothing_of_it_is_kept(img, registries, tmp_path):
+    anonymous = registries.get("anonymous")
+    evil = OciLayout(tmp_path / "evil", "latest", [busybox_layer(), tar_bytes([("../escape", "file", b"x", 0o644)])])
+    anonymous.push(evil.folder, "latest", "evil")
+    before = image_json(img)
+    pulled = docker_cli(img, "pull", anonymous.host + "/library/evil")
+    assert pulled.returncode != 0
+    assert "entry ../escape points outside the layer" in pulled.stderr
+    assert image_json(img) == before
+    top = evil.diff_ids[1].split(":")[1]
+    # The folder made while the blob downloaded is left empty: not a layer (no disk, no marker).
+    assert not (store_dir(img) / top).exists() or not os.listdir(store_dir(img) / top)
 
 
 def test_a_manifest_list_resolves_to_linux_amd64(img, registries, tmp_path):
