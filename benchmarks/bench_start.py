@@ -88,7 +88,7 @@ def fresh_connection_reads(sim, paths):
         for path in paths:
             if datastore.download(session, DATACENTER, DATASTORE, path) is None:
                 raise RuntimeError("%s is gone" % path)
-            datastore._forget_connection()  # pylint: disable=protected-access
+            session.forget_connection()
         return time.perf_counter() - start
 
 

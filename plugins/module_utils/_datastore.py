@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import http.client
 import os
-import threading
 import urllib.parse
 
 from ansible_collections.vic.containers.plugins.module_utils._errors import VSphereError
@@ -19,8 +18,6 @@ try:
     from pyVmomi import vim, vmodl
 except ImportError:  # pragma: no cover - reported by the module
     vim = vmodl = None
-
-_LOCAL = threading.local()
 
 
 def ds_path(datastore, path=""):
@@ -67,31 +64,6 @@ def _path(datacenter, datastore, path):
     return "/folder/%s?%s" % (urllib.parse.quote(path.strip("/")), query)
 
 
-def _kept_alive(session):
-    """This thread's HTTPS connection to the datastore file service, opened once and reused.
-
-    A TLS handshake (and loading the CA store) per file costs more than a small file's transfer;
-    a pull writes several files per layer.
-    """
-    connections = _LOCAL.__dict__.setdefault("connections", {})
-    key = (session.hostname, session.port, session.session_cookie())
-    connection = connections.get(key)
-    if connection is None:
-        for stale in connections.values():
-            stale.close()
-        connections.clear()
-        connection = http.client.HTTPSConnection(session.hostname, session.port, timeout=300,
-                                                 context=session.ssl_context())
-        connections[key] = connection
-    return connection
-
-
-def _forget_connection():
-    for connection in _LOCAL.__dict__.get("connections", {}).values():
-        connection.close()
-    _LOCAL.__dict__["connections"] = {}
-
-
 def put(session, datacenter, datastore, path, body, size):
     """Write ``[datastore] path`` over a kept-alive connection; ``body()`` gives the bytes or an iterable of them.
 
@@ -106,7 +78,7 @@ def put(session, datacenter, datastore, path, body, size):
 
 
 def _exchange(session, method, path, headers, body, failure):
-    """One request on this thread's kept-alive connection: (status, reason, response body).
+    """One request on the session's kept-alive connection of this thread: (status, reason, response body).
 
     The SOAP session cookie authorizes the datastore file service too. A
     connection the server closed meanwhile is reopened once; ``body()`` is
@@ -115,13 +87,13 @@ def _exchange(session, method, path, headers, body, failure):
     headers = dict(headers, Cookie=session.session_cookie())
     retried = False
     while True:
-        connection = _kept_alive(session)
+        connection = session.connection()
         try:
             connection.request(method, path, body=body() if body is not None else None, headers=headers)
             response = connection.getresponse()
             return response.status, response.reason, response.read()
         except (http.client.HTTPException, OSError) as exc:
-            _forget_connection()
+            session.forget_connection()
             if retried:
                 raise VSphereError("%s: %s." % (failure, exc))
             retried = True

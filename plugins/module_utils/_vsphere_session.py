@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
+import http.client
 import ssl
+import threading
 
 from ansible_collections.vic.containers.plugins.module_utils._errors import VSphereError
 
@@ -35,6 +37,9 @@ class Session:
         self._content = None
         self._username = username
         self._password = password
+        self._local = threading.local()
+        self._connections = []
+        self._connections_lock = threading.Lock()
 
     def __enter__(self):
         self.login()
@@ -67,6 +72,7 @@ class Session:
         return self
 
     def logout(self):
+        self.close_connections()
         if self._si is None:
             return
         try:
@@ -108,6 +114,32 @@ class Session:
     def session_cookie(self):
         # pyVmomi keeps the whole Set-Cookie line; a request sends only name=value.
         return self.stub.cookie.split(";")[0]
+
+    def connection(self):
+        """This thread's kept-alive HTTPS connection to the server (its datastore file service): a TLS handshake
+        per file costs more than a small file's transfer. Closed at logout."""
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = http.client.HTTPSConnection(self.hostname, self.port, timeout=300,
+                                                     context=self.ssl_context())
+            self._local.connection = connection
+            with self._connections_lock:
+                self._connections.append(connection)
+        return connection
+
+    def forget_connection(self):
+        """Close this thread's connection (the server closed it, or a request on it failed)."""
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._local.connection = None
+
+    def close_connections(self):
+        with self._connections_lock:
+            connections, self._connections = self._connections, []
+        for connection in connections:
+            connection.close()
+        self._local = threading.local()
 
     def ssl_context(self):
         context = ssl.create_default_context()
