@@ -29,6 +29,7 @@ layers (Python has no zstd decoder in its standard library). Symbolic link
 targets are kept as written, since they are read inside the container.
 """
 
+import collections
 import contextlib
 import fcntl
 import hashlib
@@ -52,6 +53,12 @@ _MIB = 1024 * 1024
 # tarfile's stream reader slices its whole buffer on every read, headers included: small keeps
 # layers of many small files cheap; large reads of file data loop over it.
 _TAR_READ_BUFFER = 32 * 1024
+# What the reader keeps of its latest reads: enough for an entry's headers (pax ones included) behind
+# tarfile's read-ahead. Making a header again costs about as much as parsing it.
+_RECENT = 256 * 1024
+# Entries whose header goes on unchanged when it names the same path and target the rewrite would.
+_VERBATIM_TYPES = (tarfile.REGTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.CHRTYPE, tarfile.BLKTYPE,
+                   tarfile.FIFOTYPE)
 _GZIP_MAGIC = b"\x1f\x8b"
 _GZIP_WBITS = isal_zlib.MAX_WBITS | 16
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -121,7 +128,7 @@ def _first_pass(raw, diff_id, tree, squasher, progress, total):
                 if tree.replaced:
                     squasher.abandon()
                 elif info is not None:
-                    squasher.add(info, tar.extractfile(member) if info.isreg() else None)
+                    _pack(squasher, tar, content, member, info)
         content.drain()  # the tar's trailing padding counts in the digest too
     digest = "%s:%s" % (algorithm, hasher.hexdigest())
     if digest != diff_id:
@@ -134,13 +141,22 @@ def _first_pass(raw, diff_id, tree, squasher, progress, total):
 def _second_pass(raw, diff_id, tree, squasher):
     """Pack only the entries that survive the layer's own replacements."""
     survivors = tree.survivors()
+    content = _Uncompressed(raw, diff_id)
     with _reading(diff_id):
-        with tarfile.open(fileobj=_Uncompressed(raw, diff_id), mode="r|", bufsize=_TAR_READ_BUFFER) as tar:
+        with tarfile.open(fileobj=content, mode="r|", bufsize=_TAR_READ_BUFFER) as tar:
             for index, member in enumerate(tar):
                 if index in survivors:
-                    info = _rewrite(member, diff_id)[1]
-                    squasher.add(info, tar.extractfile(member) if info.isreg() else None)
+                    _pack(squasher, tar, content, member, _rewrite(member, diff_id)[1])
     squasher.finish(tree.folders.values())
+
+
+def _pack(squasher, tar, content, member, info):
+    """Pack the entry ``member`` as ``info`` says; its own header bytes go on when they say the same."""
+    header = None
+    if (member.type in _VERBATIM_TYPES and member.sparse is None and member.name == info.name
+            and member.linkname == info.linkname and not tar.pax_headers):
+        header = content.span(member.offset, member.offset_data)
+    squasher.add(info, tar.extractfile(member) if info.isreg() else None, header)
 
 
 @contextlib.contextmanager
@@ -177,6 +193,9 @@ class _Uncompressed:
                              % name)
         self._inflater = isal_zlib.decompressobj(_GZIP_WBITS) if self._input.startswith(_GZIP_MAGIC) else None
         self._in_member = False
+        self._position = 0  # tar bytes returned so far
+        self._recent = collections.deque()  # (position, bytes) of the latest reads, _RECENT bytes or so
+        self._recent_size = 0
 
     def read(self, size=-1):
         size = size if size is not None and size >= 0 else _MIB
@@ -190,7 +209,22 @@ class _Uncompressed:
         data = b"".join(chunks)
         if self._hasher is not None:
             self._hasher.update(data)
+        self._keep(data)
         return data
+
+    def span(self, start, end):
+        """The tar bytes from ``start`` to ``end`` if still kept (an entry's header just read), else None."""
+        if not self._recent or start < self._recent[0][0] or end > self._position:
+            return None
+        parts = [data[max(0, start - at):end - at] for at, data in self._recent if at < end and at + len(data) > start]
+        return b"".join(parts)
+
+    def _keep(self, data):
+        self._recent.append((self._position, data))
+        self._position += len(data)
+        self._recent_size += len(data)
+        while self._recent_size - len(self._recent[0][1]) >= _RECENT:
+            self._recent_size -= len(self._recent.popleft()[1])
 
     def drain(self):
         while self.read(_MIB):
@@ -427,11 +461,12 @@ class _Squasher:
         self.abandon()
         self._errors.close()
 
-    def add(self, info, data=None):
-        """Write ``info``'s header and, for a regular file, its ``info.size`` bytes read from ``data``."""
+    def add(self, info, data=None, header=None):
+        """Write ``header`` (``info``'s, made here when not given) and, for a regular file, its ``info.size``
+        bytes read from ``data``."""
         out = self._process.stdin
         try:
-            out.write(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
+            out.write(header or info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
             if not info.isreg():
                 return
             left = info.size

@@ -34,6 +34,7 @@ from endpoint_harness import Endpoint, deploy, docker_cli  # noqa: E402
 from registry_harness import OciLayout, Registries, busybox_layer, tar_bytes  # noqa: E402
 
 TARGET_RATIO = 0.8
+IMAGES = ("busybox", "large", "files")
 
 
 def large_layer(size_mb):
@@ -42,6 +43,19 @@ def large_layer(size_mb):
     per_file = max(1, size_mb // 4)
     for i in range(0, size_mb, per_file):
         files.append(("big/part%d" % i, "file", os.urandom(per_file * 1024 * 1024), 0o644))
+    return tar_bytes(files)
+
+
+def files_layer(count):
+    """``count`` small text files in folders of 200, as a package manager's tree is: the entries, not
+    the bytes, are the cost."""
+    files = []
+    for index in range(count):
+        folder = "app/node_modules/pkg%03d" % (index // 200)
+        if index % 200 == 0:
+            files.append((folder, "dir", None, 0o755))
+        text = ("module.exports = function f%d(x) { return x + %d; };\n" % (index, index)) * 8
+        files.append(("%s/file%05d.js" % (folder, index), "file", text.encode(), 0o644))
     return tar_bytes(files)
 
 
@@ -123,6 +137,7 @@ def shared_pull(vch, sim, registry):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--large-mb", type=int, default=64, help="size of the large test layer")
+    parser.add_argument("--files", type=int, default=10000, help="small files in the files test layer")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch, Simulator() as sim:
@@ -134,6 +149,9 @@ def main():
                               level=1)
             registries.images.add("large", large)
             registries.images.push(registry, "large")
+            many = OciLayout(Path(scratch) / "files", "latest", [busybox_layer(), files_layer(args.files)], level=6)
+            registries.images.add("files", many)
+            registries.images.push(registry, "files")
             certs = Path(scratch) / "certs"
             summary = deploy(sim, "bench", certs, registry={"ca_certs": [str(registries.ca.ca_path)],
                                                             "insecure": [], "whitelist": []})
@@ -141,11 +159,11 @@ def main():
             vch = {"summary": summary, "certs": certs, "host": "tcp://127.0.0.1:%d" % endpoint.port}
             try:
                 rows = []
-                for name in ("busybox", "large"):
+                for name in IMAGES:
                     copy_s, pull_s, soap, http = compare(vch, sim, registry, name, args.repeat, scratch)
                     rows.append((name, image_size(registries.images[name]), copy_s, pull_s, soap, http))
                 shared = shared_pull(vch, sim, registry)
-                phases = {name: layer_phases(endpoint.log(), registries.images[name]) for name in ("busybox", "large")}
+                phases = {name: layer_phases(endpoint.log(), registries.images[name]) for name in IMAGES}
             finally:
                 endpoint.stop()
         finally:
@@ -157,14 +175,17 @@ def main():
     print("-" * len(header))
     ok = True
     for name, size, copy_s, pull_s, soap, http in rows:
+        # The target is the issue's, for an image of ordinary size and for a large layer; the many-files
+        # image shows the cost per entry and is not judged.
+        judged = name != "files"
         ratio = copy_s / pull_s
-        ok &= ratio >= TARGET_RATIO
-        verdict = "ok" if ratio >= TARGET_RATIO else "MISSED"
+        ok &= ratio >= TARGET_RATIO or not judged
+        verdict = ("ok" if ratio >= TARGET_RATIO else "MISSED") if judged else "(not judged)"
         print("%-8s %10.1fMB %10.3f %10.3f %6.2fx %6s %6d %6d %s"
               % (name, size / 1e6, copy_s, pull_s, ratio, ">=%.1f" % TARGET_RATIO, soap, http, verdict))
     print("\nwhere a pull's time goes, per layer (medians, from the endpoint's log):")
     for name, layers in phases.items():
-        for download, packing, upload, disk in layers:
+        for download, packing, upload, disk in layers[1:] if name != "busybox" else layers:
             print("  %-8s download %.3f s, disk packed %.3f s after it, upload of the %.1f MB disk %.3f s"
                   % (name, download, packing, disk / 1e6, upload))
     print("\nsecond image sharing the lower layer (shared after busybox): %.3f s" % shared["seconds"])

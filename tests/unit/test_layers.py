@@ -168,3 +168,33 @@ def test_an_attribute_squashfs_cannot_hold_is_reported_with_tar2sqfs_own_words(t
     raw = tar_of(entry("f", xattrs_={"system.posix_acl_access": "x"}))
     with pytest.raises(layers.LayerError, match="tar2sqfs could not pack the disk"):
         build(tmp_path, raw)
+
+
+def test_headers_passed_on_as_they_came_make_the_same_disk_as_headers_made_again(tmp_path, monkeypatch):
+    """Entries whose own header already says what the rewrite would are packed with that header."""
+    long_name = "deep/" + "x" * 120 + "/file"
+    raw = tar_of(entry("deep", tarfile.DIRTYPE), entry(long_name, xattrs_={"user.note": "kept"}),
+                 entry("deep/link", tarfile.SYMTYPE, 0o777, link="/" + long_name), entry("./dotted"),
+                 entry("deep/hard", tarfile.LNKTYPE, link=long_name), entry("deep/.wh.gone"),
+                 entry("deep/fifo", tarfile.FIFOTYPE))
+    path, diff_id = blob(tmp_path, raw)
+    passed_on = []
+    add = layers._Squasher.add
+
+    def spy(self, info, data=None, header=None):
+        if header is not None:
+            passed_on.append(info.name)
+        return add(self, info, data, header)
+    monkeypatch.setattr(layers._Squasher, "add", spy)
+    disks = []
+    for name in ("verbatim", "made"):
+        if name == "made":
+            monkeypatch.setattr(layers, "_VERBATIM_TYPES", ())
+        (tmp_path / name).mkdir()
+        disks.append(layers.build(path, diff_id, str(tmp_path / name)).flat_path)
+    assert sorted(passed_on) == sorted([long_name, "deep/link", "deep/hard", "deep/fifo"])
+    with open(disks[0], "rb") as verbatim, open(disks[1], "rb") as made:
+        assert verbatim.read() == made.read()
+    assert xattrs(disks[0], "/" + long_name) == {"user.note": "kept"}
+    assert stat(disks[0], "/deep/hard")["Hard link count"] == "2"
+    assert stat(disks[0], "/deep/gone")["Inode type"] == "character device"
