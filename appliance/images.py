@@ -36,13 +36,13 @@ Round trips (SOAP calls to vSphere, HTTP transfers to the datastore):
 """
 
 import asyncio
+import collections
 import datetime
 import fnmatch
 import functools
 import json
 import logging
 import math
-import os
 import re
 import shutil
 import tempfile
@@ -66,7 +66,8 @@ MARKER = "manifest"
 DOWNLOADS = 3
 _PROGRESS_STEP = 512 * 1024
 _PROGRESS_PERIOD = 0.1
-_GROWING_BLOCK = 256 * 1024
+_FEED_BLOCK = 256 * 1024
+_FEED_LIMIT = 64 * 1024 * 1024
 _KEEP_REGISTRY_CONNECTIONS = 30  # seconds an idle registry connection is kept
 _HEX = re.compile(r"^[a-f0-9]{64}$")
 _SHORT_HEX = re.compile(r"^(sha256:)?[a-f0-9]{1,64}$")
@@ -356,7 +357,6 @@ class ImageStore:
         """Download, pack and upload one layer; packing follows the download as it arrives."""
         loop = asyncio.get_running_loop()
         workdir = tempfile.mkdtemp(prefix="vic-layer-")
-        blob = _GrowingFile(os.path.join(workdir, "blob"))
         state = self.state
         folder = "%s/%s" % (self.folder, diff_id.split(":", 1)[-1])
         # The layer's folder is made while the blob downloads, off the pull's critical path; a pull that
@@ -371,23 +371,20 @@ class ImageStore:
             def extracting(done, total):
                 if downloaded[0]:  # as Docker shows it: extraction after "Download complete"
                     loop.call_soon_threadsafe(report, done, total)
-            # Packing is CPU and local disk work: the loop's default pool, not the vSphere one.
-            building = loop.run_in_executor(None, functools.partial(
-                layer_disks.build, blob.path, diff_id, workdir, extracting, descriptor.get("size") or 0, stream=blob))
-            try:
-                async with downloads:
-                    await client.blob_to_file(ref, descriptor, blob, _throttled(progress, "Downloading", short))
-            except BaseException as exc:
-                blob.finish(exc)
-                await asyncio.gather(building, return_exceptions=True)
-                raise
-            blob.finish()
+            packing = await self._download_into(client, ref, descriptor, downloads, functools.partial(
+                layer_disks.build, diff_id=diff_id, workdir=workdir, progress=extracting,
+                total=descriptor.get("size") or 0), _throttled(progress, "Downloading", short))
             fetched = time.perf_counter()
             downloaded[0] = True
             progress(_step("Verifying Checksum", short))
             progress(_step("Download complete", short))
             try:
-                disk = await building
+                try:
+                    disk = await packing
+                except layer_disks.Repack as again:
+                    LOG.info("layer %s replaces entries it packed already: packing it again", diff_id)
+                    disk = await (await self._download_into(client, ref, descriptor, downloads, functools.partial(
+                        layer_disks.repack, diff_id=diff_id, workdir=workdir, tree=again.tree)))
             except layer_disks.LayerError as exc:
                 raise ApiError(str(exc))
             packed = time.perf_counter()
@@ -400,9 +397,29 @@ class ImageStore:
             return disk.size
         finally:
             await asyncio.gather(folder_made, return_exceptions=True)
-            blob.close()
             # Deleting a layer's scratch files can take a while; the pull does not wait for it.
             loop.run_in_executor(None, shutil.rmtree, workdir, True)
+
+    @staticmethod
+    async def _download_into(client, ref, descriptor, downloads, pack, progress=None):
+        """Stream the blob of ``descriptor`` into ``pack(feed)``, run in the loop's default pool (packing is
+        CPU and local disk work, not vSphere's); returns the packing, once the whole blob is in and checked."""
+        loop = asyncio.get_running_loop()
+        feed = _BlobFeed(loop)
+        packing = loop.run_in_executor(None, pack, feed)
+        # A packer that stopped early (a refused layer) reads no more: the download stops too.
+        packing.add_done_callback(lambda unused: feed.close())
+        try:
+            async with downloads:
+                await client.stream_blob(ref, descriptor, feed, progress)
+        except _PackerStopped:
+            return packing  # its own error says why
+        except BaseException as exc:
+            feed.finish(exc)
+            await asyncio.gather(packing, return_exceptions=True)
+            raise
+        feed.finish()
+        return packing
 
     async def _upload(self, folder, disk):
         state = self.state
@@ -601,54 +618,93 @@ class ImageStore:
         return images
 
 
-class _GrowingFile:
-    """A layer blob being downloaded: the downloader writes, the packer reads behind it.
+class _BlobFeed:
+    """A layer blob on its way from the registry to the packer, in memory: the event loop writes, the
+    packer's thread reads.
 
-    A read waits until a block (_GROWING_BLOCK, or what it asks for if less)
-    is there, or the download is finished (its digest checked) or failed, so
-    the packer never sees the end of a blob that is not all there. Blocks: the
-    packer wakes once per block, not once per network read, and still starts
-    on a small layer before its download ends.
+    A read waits until a block (_FEED_BLOCK, or what it asks for if less) is
+    there, or the download is finished (its digest checked) or failed, so the
+    packer never sees the end of a blob that is not all there. Blocks: the
+    packer wakes once per block, not once per network read. The downloader
+    awaits ``drain()`` after each write, which holds it back while more than
+    _FEED_LIMIT bytes wait for the packer. Nothing goes to disk: writing the
+    blob to a file and reading it back was the event loop's largest cost in a
+    pull.
     """
 
-    def __init__(self, path):
-        self.path = path
-        # Both ends stay open across calls from two threads; close() ends them.
-        self._writer = open(path, "wb", buffering=0)  # noqa: SIM115 pylint: disable=consider-using-with
-        self._reader = open(path, "rb", buffering=0)  # noqa: SIM115 pylint: disable=consider-using-with
+    def __init__(self, loop):
+        self._loop = loop
+        self._chunks = collections.deque()
+        self._buffered = 0
+        self._wanted = 0  # the bytes the reader waits for
         self._changed = threading.Condition()
-        self._written = 0
-        self._wanted = 0  # the offset the reader waits for
+        self._room = None  # the future the downloader waits on while too much is buffered
         self._finished = False
         self._failure = None
+        self._closed = False
 
     def write(self, data):
-        self._writer.write(data)
         with self._changed:
-            self._written += len(data)
-            if self._written >= self._wanted:
+            if self._closed:
+                raise _PackerStopped()
+            self._chunks.append(data)
+            self._buffered += len(data)
+            if self._buffered >= self._wanted:
                 self._changed.notify_all()
 
+    async def drain(self):
+        with self._changed:
+            if self._buffered <= _FEED_LIMIT or self._closed:
+                return
+            self._room = room = self._loop.create_future()
+        await room
+
+    def close(self):
+        """The packer is done (or failed): drop what it did not read, hold the downloader back no more."""
+        with self._changed:
+            self._closed = True
+            self._chunks.clear()
+            self._buffered = 0
+            room, self._room = self._room, None
+        if room is not None:
+            _release(room)
+
     def finish(self, failure=None):
-        self._writer.close()
         with self._changed:
             self._finished = True
             self._failure = failure
             self._changed.notify_all()
 
     def read(self, size=-1):
-        size = size if size and size > 0 else 1024 * 1024
+        size = size if size and size > 0 else _FEED_BLOCK
         with self._changed:
-            self._wanted = self._reader.tell() + min(size, _GROWING_BLOCK)
-            while self._written < self._wanted and not self._finished:
+            self._wanted = min(size, _FEED_BLOCK)
+            while self._buffered < self._wanted and not self._finished:
                 self._changed.wait(1)
             if self._failure is not None:
                 raise OSError("the download of the layer failed")
-        return self._reader.read(size)
+            parts, taken = [], 0
+            while self._chunks and taken < size:
+                chunk = self._chunks.popleft()
+                if taken + len(chunk) > size:
+                    self._chunks.appendleft(chunk[size - taken:])
+                    chunk = chunk[:size - taken]
+                parts.append(chunk)
+                taken += len(chunk)
+            self._buffered -= taken
+            if self._room is not None and self._buffered <= _FEED_LIMIT // 2:
+                room, self._room = self._room, None
+                self._loop.call_soon_threadsafe(_release, room)
+        return b"".join(parts)
 
-    def close(self):
-        self._writer.close()
-        self._reader.close()
+
+class _PackerStopped(Exception):
+    """The packer stopped reading before the blob's end."""
+
+
+def _release(room):
+    if not room.done():
+        room.set_result(None)
 
 
 def _reference_matches(pattern, image):

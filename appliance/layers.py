@@ -19,8 +19,8 @@ opaque). Entries apply in order, as Docker applies them: a later entry
 replaces an earlier one of the same path, a later folder entry updates the
 folder. Folders are held back and written last with their final attributes.
 A non-folder already written cannot be taken back out of the stream, so a
-layer that replaces one is packed a second time from the downloaded blob with
-only the entries that survive (rare: image builders write each path once).
+layer that replaces one is packed a second time, from its blob read again,
+with only the entries that survive (rare: image builders write each path once).
 
 Refused, with an error naming the layer and the entry: absolute names, ``..``,
 paths through a symbolic link or a file, hard links to what is not a file of
@@ -92,35 +92,49 @@ class Layer:
         return vmdk_descriptor(self.id, self.capacity_bytes)
 
 
-def build(blob_path, diff_id, workdir, progress=None, total=0, stream=None):
-    """Make the disk of the layer whose compressed blob is at ``blob_path`` and whose uncompressed digest is
-    ``diff_id``.
+class Repack(Exception):
+    """The layer replaces an entry already packed (rare): ``repack`` makes its disk from the blob read again."""
 
-    ``stream`` (a readable file object) is read instead of the file for the
-    first pass, so the disk is made while the blob still downloads;
+    def __init__(self, tree):
+        super().__init__("layer %s replaces an entry already packed" % tree.layer)
+        self.tree = tree
+
+
+def build(stream, diff_id, workdir, progress=None, total=0):
+    """Make the disk of the layer whose compressed blob ``stream`` gives (as it downloads) and whose
+    uncompressed digest is ``diff_id``.
+
     ``progress(done, total)`` follows the compressed bytes read. Returns a
-    Layer whose flat extent is ``<workdir>/<id>-flat.vmdk``.
+    Layer whose flat extent is ``<workdir>/<id>-flat.vmdk``, or raises
+    Repack.
     """
-    layer_id = diff_id.split(":", 1)[-1]
-    image = os.path.join(workdir, "%s-flat.vmdk" % layer_id)
     tree = _Tree(diff_id)
-    with contextlib.ExitStack() as stack:
-        raw = stream if stream is not None else stack.enter_context(open(blob_path, "rb"))
-        squasher = stack.enter_context(_Squasher(image, diff_id))
-        _first_pass(raw, diff_id, tree, squasher, progress, total or (0 if stream else os.path.getsize(blob_path)))
+    with _Squasher(_image_path(workdir, diff_id), diff_id) as squasher:
+        _first_pass(stream, diff_id, tree, squasher, progress, total)
     if tree.replaced:
-        with open(blob_path, "rb") as raw, _Squasher(image, diff_id) as squasher:
-            _second_pass(raw, diff_id, tree, squasher)
-    return Layer(layer_id, image, _pad(image), sum(tree.sizes.values()))
+        raise Repack(tree)
+    return _finished(workdir, diff_id, tree)
+
+
+def repack(stream, diff_id, workdir, tree):
+    """The disk of a layer ``build`` raised Repack for, ``tree`` from it, the blob read again from ``stream``."""
+    with _Squasher(_image_path(workdir, diff_id), diff_id) as squasher:
+        _second_pass(stream, diff_id, tree, squasher)
+    return _finished(workdir, diff_id, tree)
+
+
+def _image_path(workdir, diff_id):
+    return os.path.join(workdir, "%s-flat.vmdk" % diff_id.split(":", 1)[-1])
+
+
+def _finished(workdir, diff_id, tree):
+    image = _image_path(workdir, diff_id)
+    return Layer(diff_id.split(":", 1)[-1], image, _pad(image), sum(tree.sizes.values()))
 
 
 def _first_pass(raw, diff_id, tree, squasher, progress, total):
     """Hash and check every entry; pack them as they come, unless the layer replaces an entry already packed."""
-    algorithm = diff_id.split(":", 1)[0] if ":" in diff_id else ""
-    if algorithm not in ("sha256", "sha384", "sha512"):
-        raise LayerError("layer %s: unknown digest algorithm %r" % (diff_id, algorithm))
-    hasher = hashlib.new(algorithm)
-    content = _Uncompressed(raw, diff_id, hasher, progress, total)
+    content = _Uncompressed(raw, diff_id, progress, total)
     with _reading(diff_id):
         with tarfile.open(fileobj=content, mode="r|", bufsize=_TAR_READ_BUFFER) as tar:
             for index, member in enumerate(tar):
@@ -129,11 +143,7 @@ def _first_pass(raw, diff_id, tree, squasher, progress, total):
                     squasher.abandon()
                 elif info is not None:
                     _pack(squasher, tar, content, member, info)
-        content.drain()  # the tar's trailing padding counts in the digest too
-    digest = "%s:%s" % (algorithm, hasher.hexdigest())
-    if digest != diff_id:
-        raise LayerError("layer %s: the uncompressed content has digest %s, not the one the image config names"
-                         % (diff_id, digest))
+        content.check_digest()
     if not tree.replaced:
         squasher.finish(tree.folders.values())
 
@@ -147,6 +157,7 @@ def _second_pass(raw, diff_id, tree, squasher):
             for index, member in enumerate(tar):
                 if index in survivors:
                     _pack(squasher, tar, content, member, _rewrite(member, diff_id)[1])
+        content.check_digest()  # the blob was read again: it must still be the layer
     squasher.finish(tree.folders.values())
 
 
@@ -178,12 +189,16 @@ def _pad(image):
 
 
 class _Uncompressed:
-    """The tar bytes of a blob (gzip with one member or several, or plain), hashed as they are read."""
+    """The tar bytes of a blob (gzip with one member or several, or plain), hashed as they are read;
+    ``name`` is the layer's diff_id, which ``check_digest`` checks them against."""
 
-    def __init__(self, raw, name, hasher=None, progress=None, total=0):
+    def __init__(self, raw, name, progress=None, total=0):
         self._raw = raw
         self._name = name
-        self._hasher = hasher
+        algorithm = name.split(":", 1)[0] if ":" in name else ""
+        if algorithm not in ("sha256", "sha384", "sha512"):
+            raise LayerError("layer %s: unknown digest algorithm %r" % (name, algorithm))
+        self._hasher = hashlib.new(algorithm)
         self._progress = progress
         self._total = total
         self._done = 0
@@ -207,10 +222,18 @@ class _Uncompressed:
             chunks.append(chunk)
             have += len(chunk)
         data = b"".join(chunks)
-        if self._hasher is not None:
-            self._hasher.update(data)
+        self._hasher.update(data)
         self._keep(data)
         return data
+
+    def check_digest(self):
+        """Read to the end (the tar's trailing padding counts in the digest too) and check the digest."""
+        while self.read(_MIB):
+            pass
+        digest = "%s:%s" % (self._hasher.name, self._hasher.hexdigest())
+        if digest != self._name:
+            raise LayerError("layer %s: the uncompressed content has digest %s, not the one the image config names"
+                             % (self._name, digest))
 
     def span(self, start, end):
         """The tar bytes from ``start`` to ``end`` if still kept (an entry's header just read), else None."""
@@ -225,10 +248,6 @@ class _Uncompressed:
         self._recent_size += len(data)
         while self._recent_size - len(self._recent[0][1]) >= _RECENT:
             self._recent_size -= len(self._recent.popleft()[1])
-
-    def drain(self):
-        while self.read(_MIB):
-            pass
 
     def _read_raw(self, size):
         data = self._raw.read(size)

@@ -436,8 +436,9 @@ class RegistryClient:
                            % (descriptor["digest"], ref.familiar()))
         return body
 
-    async def blob_to_file(self, ref, descriptor, handle, progress=None):
-        """Stream a blob into the open binary file ``handle``, checking its digest; ``progress(done, total)``."""
+    async def stream_blob(self, ref, descriptor, sink, progress=None):
+        """Stream a blob into ``sink`` (``write(chunk)``, then ``await sink.drain()``), checking its digest at the
+        end; ``progress(done, total)``."""
         algorithm = descriptor["digest"].split(":", 1)[0]
         hasher = hashlib.new(algorithm)
         done = 0
@@ -447,7 +448,8 @@ class RegistryClient:
             try:
                 async for chunk in response.content.iter_chunked(_CHUNK):
                     hasher.update(chunk)
-                    handle.write(chunk)
+                    sink.write(chunk)
+                    await sink.drain()
                     done += len(chunk)
                     if progress:
                         progress(done, total)

@@ -231,6 +231,19 @@ def test_a_layer_that_escapes_is_refused_in_the_stream_and_nothing_of_it_is_kept
     assert not (store_dir(img) / top).exists() or not os.listdir(store_dir(img) / top)
 
 
+def test_a_layer_that_replaces_its_own_entries_is_packed_again_from_the_blob(img, registries, tmp_path):
+    anonymous = registries.get("anonymous")
+    twice = OciLayout(tmp_path / "twice", "latest", [busybox_layer(), tar_bytes(
+        [("etc", "dir", None, 0o755), ("etc/motd", "file", b"first\n", 0o644), ("etc/motd", "file", b"second\n", 0o644)])])
+    anonymous.push(twice.folder, "latest", "twice")
+    pulled = docker_cli(img, "pull", anonymous.host + "/library/twice")
+    assert pulled.returncode == 0, pulled.stderr
+    top = twice.diff_ids[1].split(":")[1]
+    disk = store_dir(img) / top / (top + "-flat.vmdk")
+    assert cat(disk, "/etc/motd") == "second\n"
+    assert "replaces entries it packed already" in img["endpoint"].log()
+
+
 def test_a_manifest_list_resolves_to_linux_amd64(img, registries, tmp_path):
     anonymous = registries.get("anonymous")
     amd64 = registries.images["busybox"]

@@ -1,0 +1,64 @@
+"""The in-memory feed between a layer's download and its packer (appliance/images.py): blocks,
+back-pressure on the downloader, and what a failed download or a stopped packer does."""
+
+import asyncio
+import threading
+
+import pytest
+
+from ansible_collections.vic.containers.appliance import images
+
+
+def test_the_packer_reads_whole_blocks_and_the_end_only_once_the_download_is_finished(monkeypatch):
+    monkeypatch.setattr(images, "_FEED_BLOCK", 8)
+
+    async def scenario():
+        feed = images._BlobFeed(asyncio.get_running_loop())
+        reads = []
+        reader = threading.Thread(target=lambda: reads.extend(iter(lambda: feed.read(100), b"")))
+        reader.start()
+        for chunk in (b"abc", b"defgh", b"ij"):
+            feed.write(chunk)
+            await asyncio.sleep(0.05)
+        feed.finish()
+        await asyncio.get_running_loop().run_in_executor(None, reader.join)
+        return reads
+    reads = asyncio.run(scenario())
+    # The first read waited for a whole block (a slow reader may get more); nothing is lost or added.
+    assert len(reads[0]) >= 8 and b"".join(reads) == b"abcdefghij"
+
+
+def test_the_downloader_waits_while_the_packer_is_behind(monkeypatch):
+    monkeypatch.setattr(images, "_FEED_LIMIT", 10)
+
+    async def scenario():
+        feed = images._BlobFeed(asyncio.get_running_loop())
+        feed.write(b"x" * 25)
+        draining = asyncio.ensure_future(feed.drain())
+        await asyncio.sleep(0.05)
+        held = not draining.done()
+        await asyncio.get_running_loop().run_in_executor(None, feed.read, 20)  # 5 left: below half the limit
+        await asyncio.wait_for(draining, 1)
+        return held
+    assert asyncio.run(scenario())
+
+
+def test_a_failed_download_fails_the_packer_and_a_stopped_packer_stops_the_download(monkeypatch):
+    monkeypatch.setattr(images, "_FEED_LIMIT", 10)
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        failed = images._BlobFeed(loop)
+        failed.write(b"abc")
+        failed.finish(RuntimeError("connection reset"))
+        with pytest.raises(OSError, match="the download of the layer failed"):
+            failed.read(100)
+        stopped = images._BlobFeed(loop)
+        stopped.write(b"y" * 25)
+        draining = asyncio.ensure_future(stopped.drain())
+        await asyncio.sleep(0.01)
+        stopped.close()
+        await asyncio.wait_for(draining, 1)
+        with pytest.raises(images._PackerStopped):
+            stopped.write(b"more")
+    asyncio.run(scenario())
