@@ -96,11 +96,16 @@ async def remove(request):
     return web.Response(status=204)
 
 
-async def connect(request):
+async def _membership(request):
+    """(state, the network, the request body, the container it names) of a connect or disconnect."""
     state = _state(request)
     net = state.networks.find(request.match_info["id"])
     body = await json_body(request)
-    container = state.containers.find(body.get("Container") or "")
+    return state, net, body, state.containers.find(body.get("Container") or "")
+
+
+async def connect(request):
+    state, net, body, container = await _membership(request)
     if net.name in container.record.get("networks", {}):
         raise Forbidden("endpoint with name %s already exists in network %s" % (container.name, net.name))
     if not container.record.get("networks") and container.host_config.get("NetworkMode") == "none":
@@ -121,10 +126,7 @@ async def connect(request):
 
 
 async def disconnect(request):
-    state = _state(request)
-    net = state.networks.find(request.match_info["id"])
-    body = await json_body(request)
-    container = state.containers.find(body.get("Container") or "")
+    state, net, body, container = await _membership(request)
     networks = dict(container.record.get("networks", {}))
     if net.name not in networks:
         raise Forbidden("container %s is not connected to network %s" % (container.name, net.name))

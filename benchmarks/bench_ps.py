@@ -20,9 +20,7 @@ import os
 import statistics
 import sys
 import tempfile
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,7 +34,7 @@ os.environ.pop("REQUESTS_CA_BUNDLE", None)
 os.environ.pop("CURL_CA_BUNDLE", None)
 
 from vcsim import Simulator, build  # noqa: E402
-from endpoint_harness import Endpoint, deploy, docker_cli, sdk  # noqa: E402
+from endpoint_harness import Endpoint, deploy, docker_cli, sdk, sdk_in_parallel  # noqa: E402
 from registry_harness import Registries  # noqa: E402
 
 NAME = "bench-ps"
@@ -108,25 +106,9 @@ def start_endpoint(sim, certs, old=None):
 def create_containers(vch, sim, image, count):
     """N containers created through the SDK by WORKERS threads (a client each):
     seconds, and the SOAP calls until the feed has settled."""
-    local = threading.local()
-    clients = []
-    lock = threading.Lock()
-
-    def create(index):
-        if not hasattr(local, "client"):
-            local.client = sdk(vch)
-            with lock:
-                clients.append(local.client)
-        local.client.api.create_container(image, ["sleep", "600"],
-                                          name="ps-%05d" % index)
-
     mark = sim.mark()
-    try:
-        with ThreadPoolExecutor(WORKERS) as pool:
-            seconds = timed(lambda: list(pool.map(create, range(count))))[0]
-    finally:
-        for client in clients:
-            client.close()
+    seconds = sdk_in_parallel(vch, count, lambda client, index: client.api.create_container(
+        image, ["sleep", "600"], name="ps-%05d" % index), WORKERS)
     time.sleep(SETTLE_SECONDS)
     return seconds, soap_methods(sim, mark)
 

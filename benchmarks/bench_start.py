@@ -15,9 +15,7 @@ import collections
 import os
 import sys
 import tempfile
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,7 +28,7 @@ os.environ.pop("REQUESTS_CA_BUNDLE", None)
 os.environ.pop("CURL_CA_BUNDLE", None)
 
 from vcsim import Simulator  # noqa: E402
-from endpoint_harness import Endpoint, deploy, sdk  # noqa: E402
+from endpoint_harness import Endpoint, deploy, sdk, sdk_in_parallel  # noqa: E402
 from ansible_collections.vic.containers.plugins.module_utils import _datastore as datastore  # noqa: E402
 from ansible_collections.vic.containers.plugins.module_utils._vsphere_session import Session  # noqa: E402
 
@@ -47,23 +45,8 @@ def timed(func):
 
 
 def create_volumes(vch, count):
-    local = threading.local()
-    clients = []
-    lock = threading.Lock()
-
-    def create(index):
-        if not hasattr(local, "client"):
-            local.client = sdk(vch)
-            with lock:
-                clients.append(local.client)
-        local.client.api.create_volume("vol-%05d" % index, labels={"n": str(index)})
-
-    try:
-        with ThreadPoolExecutor(WORKERS) as pool:
-            return timed(lambda: list(pool.map(create, range(count))))[0]
-    finally:
-        for client in clients:
-            client.close()
+    return sdk_in_parallel(vch, count, lambda client, index: client.api.create_volume(
+        "vol-%05d" % index, labels={"n": str(index)}), WORKERS)
 
 
 def volume_names(vch):

@@ -8,6 +8,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import docker
@@ -100,6 +103,30 @@ def sdk(vch, certs=None):
     tls = docker.tls.TLSConfig(client_cert=(str(certs / "cert.pem"), str(certs / "key.pem")),
                                ca_cert=str(vch["certs"] / "ca.pem"), verify=True)
     return docker.DockerClient(base_url=vch["host"].replace("tcp://", "https://"), tls=tls, version="auto")
+
+
+def sdk_in_parallel(vch, count, call, workers=8):
+    """``call(client, index)`` for each index below ``count``, by ``workers`` threads with a Docker SDK client
+    each; returns the seconds it took. The clients are closed afterwards."""
+    local = threading.local()
+    clients = []
+    lock = threading.Lock()
+
+    def run(index):
+        if not hasattr(local, "client"):
+            local.client = sdk(vch)
+            with lock:
+                clients.append(local.client)
+        call(local.client, index)
+
+    start = time.perf_counter()
+    try:
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(run, range(count)))
+        return time.perf_counter() - start
+    finally:
+        for client in clients:
+            client.close()
 
 
 def _spec():
