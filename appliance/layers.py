@@ -59,6 +59,12 @@ _RECENT = 256 * 1024
 # Entries whose header goes on unchanged when it names the same path and target the rewrite would.
 _VERBATIM_TYPES = (tarfile.REGTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.CHRTYPE, tarfile.BLKTYPE,
                    tarfile.FIFOTYPE)
+# File data is copied in pieces that stay in the CPU's cache through tarfile's reader, the hash and
+# the pipe: 1 MiB pieces made packing a 64 MB layer cost 0.15 CPU-seconds, 256 KiB ones 0.09.
+_DATA_READ = 256 * 1024
+# Compressed input goes to inflate in small pieces: each bounded inflate call copies the input it has
+# not consumed yet, so a large piece is copied over and over.
+_RAW_READ = 64 * 1024
 _GZIP_MAGIC = b"\x1f\x8b"
 _GZIP_WBITS = isal_zlib.MAX_WBITS | 16
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -262,7 +268,7 @@ class _Uncompressed:
             return data or self._read_raw(min(limit, _MIB))
         while True:
             if not self._input:
-                self._input = self._read_raw(_MIB)
+                self._input = self._read_raw(_RAW_READ)
                 if not self._input:
                     if self._in_member:
                         raise EOFError("the compressed stream ends in the middle")
@@ -490,7 +496,7 @@ class _Squasher:
                 return
             left = info.size
             while left:
-                chunk = data.read(min(left, _MIB))
+                chunk = data.read(min(left, _DATA_READ))
                 if not chunk:
                     raise tarfile.ReadError("%s: unexpected end of data" % info.name)
                 out.write(chunk)
