@@ -138,6 +138,8 @@ class ImageStore:
         self._tags = {}        # full "registry/repo:tag" -> image id
         self._layers = {}      # layer id (hex) -> capacity_kb of a complete layer on the datastore
         self._inflight = {}    # layer id -> the task storing it
+        self._fetches = {}     # blob digest -> the _Fetch downloading and packing it
+        self._blob_layers = {}  # blob digest -> the layer id its content has, from pulls so far
         self._lock = asyncio.Lock()
         self.uploaded_layer_bytes = 0
         self.registry_settings = registry.RegistrySettings(state.config.get("registry"))
@@ -224,7 +226,7 @@ class ImageStore:
                     continue
                 del holder.record["tags"][name]
             self._tags[name] = record["id"]
-        self._images[record["id"]] = Image(record, self.disk_of)
+        self._take(record)
 
     # -- reads ----------------------------------------------------------------------------------
 
@@ -283,31 +285,44 @@ class ImageStore:
         """
         async with self.registry_client(creds) as client:
             manifest = await client.manifest(ref)
-            config = await self._config(client, ref, manifest)
-            diff_ids = config["rootfs"]["diff_ids"]
-            progress({"status": "Pulling from %s" % _familiar_path(ref), "id": ref.tag or ref.digest})
-            pending = []
-            for descriptor, diff_id in zip(manifest.layers, diff_ids):
-                short = descriptor["digest"].split(":", 1)[-1][:12]
-                layer_id = diff_id.split(":", 1)[-1]
-                if layer_id in self._layers:
-                    progress(_step("Already exists", short))
-                else:
-                    progress(_step("Pulling fs layer", short))
-                    pending.append((descriptor, diff_id, short))
+            held = _HeldProgress(progress)
             downloads = asyncio.Semaphore(DOWNLOADS)
-            stored = await asyncio.gather(*[self._layer(client, ref, d, diff_id, short, downloads, progress)
-                                            for d, diff_id, short in pending])
+            # As dockerd does, the layers the store may lack start downloading while the image config, which
+            # names their content, is fetched: a registry round trip less before the first layer byte.
+            fetches = {}
+            for descriptor in manifest.layers:
+                if self._blob_layers.get(descriptor["digest"]) not in self._layers:
+                    self._fetch_once(fetches, client, ref, descriptor, downloads, held)
+            try:
+                config = await self._config(client, ref, manifest)
+                diff_ids = config["rootfs"]["diff_ids"]
+                progress({"status": "Pulling from %s" % _familiar_path(ref), "id": ref.tag or ref.digest})
+                stores = []
+                for descriptor, diff_id in zip(manifest.layers, diff_ids):
+                    short = descriptor["digest"].split(":", 1)[-1][:12]
+                    if diff_id.split(":", 1)[-1] in self._layers:
+                        progress(_step("Already exists", short))
+                        continue
+                    progress(_step("Pulling fs layer", short))
+                    fetch = self._fetch_once(fetches, client, ref, descriptor, downloads, held)
+                    stores.append((self._store(diff_id, fetch, short, progress), short))
+            finally:
+                # Layer stores hold the fetches they need; any other is stopped.
+                for fetch in fetches.values():
+                    fetch.release()
+            held.open()
+            stored = await asyncio.gather(*[self._layer(task, short, progress) for task, short in stores])
         record_layers = []
         sizes = dict(stored)
-        for diff_id in diff_ids:
+        for descriptor, diff_id in zip(manifest.layers, diff_ids):
             layer_id = diff_id.split(":", 1)[-1]
             record_layers.append({"id": layer_id, "capacity_kb": self._layers.get(layer_id, 0),
-                                  "size": sizes.get(layer_id, self._known_size(layer_id))})
+                                  "size": sizes.get(layer_id, self._known_size(layer_id)),
+                                  "digest": descriptor["digest"]})
         image_id = manifest.config["digest"]
         updated = await self._record_pull(ref, image_id, config, manifest, record_layers)
         progress({"status": "Digest: %s" % manifest.reference_digest})
-        verb = "Downloaded newer image for" if (pending or updated) else "Image is up to date for"
+        verb = "Downloaded newer image for" if (stores or updated) else "Image is up to date for"
         progress({"status": "Status: %s %s" % (verb, ref.familiar())})
         self._publish("pull", ref.familiar(), {"name": ref.familiar()})
         return self._images[image_id]
@@ -337,68 +352,98 @@ class ImageStore:
                     return layer.get("size", 0)
         return 0
 
-    async def _layer(self, client, ref, descriptor, diff_id, short, downloads, progress):
-        """Store one layer (or wait for the pull already storing it); returns (layer id, content size)."""
+    def _fetch_once(self, fetches, client, ref, descriptor, downloads, progress):
+        """The fetch of ``descriptor``'s blob this pull holds (in ``fetches``): joined when one is under way."""
+        digest = descriptor["digest"]
+        if digest not in fetches:
+            fetch = self._fetches.get(digest)
+            if fetch is None:
+                workdir = tempfile.mkdtemp(prefix="vic-layer-")
+                task = asyncio.ensure_future(self._fetch_layer(client, ref, descriptor, downloads, progress, workdir))
+                fetch = self._fetches[digest] = _Fetch(task, digest, workdir, self._forget_fetch)
+            else:
+                fetch.acquire()
+            fetches[digest] = fetch
+        return fetches[digest]
+
+    def _forget_fetch(self, fetch):
+        if self._fetches.get(fetch.digest) is fetch:
+            del self._fetches[fetch.digest]
+
+    def _store(self, diff_id, fetch, short, progress):
+        """The task storing layer ``diff_id`` from ``fetch``, or the one already storing it (for another pull)."""
         layer_id = diff_id.split(":", 1)[-1]
         task = self._inflight.get(layer_id)
         if task is None:
-            # One task per layer, awaited by every pull that needs the layer meanwhile.
-            task = asyncio.ensure_future(self._store_layer(client, ref, descriptor, diff_id, short, downloads,
-                                                           progress))
+            fetch.acquire()
+            task = asyncio.ensure_future(self._store_layer(layer_id, diff_id, fetch))
             self._inflight[layer_id] = task
             task.add_done_callback(lambda unused: self._inflight.pop(layer_id, None))
         else:
             progress(_step("Waiting", short))
-        size = await asyncio.shield(task)
+        return task
+
+    @staticmethod
+    async def _layer(task, short, progress):
+        """Wait for a layer's store (which goes on should this pull stop); returns (layer id, content size)."""
+        layer_id, size = await asyncio.shield(task)
         progress(_step("Pull complete", short))
         return layer_id, size
 
-    async def _store_layer(self, client, ref, descriptor, diff_id, short, downloads, progress):
-        """Download, pack and upload one layer; packing follows the download as it arrives."""
-        loop = asyncio.get_running_loop()
-        workdir = tempfile.mkdtemp(prefix="vic-layer-")
+    async def _store_layer(self, layer_id, diff_id, fetch):
+        """Check the fetched disk against the image config's ``diff_id`` and upload it; holds ``fetch``."""
         state = self.state
-        folder = "%s/%s" % (self.folder, diff_id.split(":", 1)[-1])
+        folder = "%s/%s" % (self.folder, layer_id)
         # The layer's folder is made while the blob downloads, off the pull's critical path; a pull that
         # fails leaves it empty, for the next pull of the layer or the next start's clean-up.
         folder_made = asyncio.ensure_future(state.call(datastore.make_directory, state.session,
                                                        state.datacenter_ref, self.datastore, folder))
-        started = time.perf_counter()
         try:
-            downloaded = [False]
-            report = _throttled(progress, "Extracting", short)
-
-            def extracting(done, total):
-                if downloaded[0]:  # as Docker shows it: extraction after "Download complete"
-                    loop.call_soon_threadsafe(report, done, total)
-            packing = await self._download_into(client, ref, descriptor, downloads, functools.partial(
-                layer_disks.build, diff_id=diff_id, workdir=workdir, progress=extracting,
-                total=descriptor.get("size") or 0), _throttled(progress, "Downloading", short))
-            fetched = time.perf_counter()
-            downloaded[0] = True
-            progress(_step("Verifying Checksum", short))
-            progress(_step("Download complete", short))
+            fetched = await asyncio.shield(fetch.task)
             try:
-                try:
-                    disk = await packing
-                except layer_disks.Repack as again:
-                    LOG.info("layer %s replaces entries it packed already: packing it again", diff_id)
-                    disk = await (await self._download_into(client, ref, descriptor, downloads, functools.partial(
-                        layer_disks.repack, diff_id=diff_id, workdir=workdir, tree=again.tree)))
+                layer_disks.check_diff_id(fetched.disk, diff_id)
             except layer_disks.LayerError as exc:
                 raise ApiError(str(exc))
-            packed = time.perf_counter()
             await folder_made
-            await self._upload(folder, disk)
-            self._layers[disk.id] = disk.capacity_kb
+            started = time.perf_counter()
+            await self._upload(folder, fetched.disk)
+            self._layers[layer_id] = fetched.disk.capacity_kb
             LOG.info("layer %s stored: downloaded in %.3f s, its disk (%d bytes) packed %.3f s after, uploaded in "
-                     "%.3f s", disk.id, fetched - started, disk.capacity_bytes, packed - fetched,
-                     time.perf_counter() - packed)
-            return disk.size
+                     "%.3f s", layer_id, fetched.download_s, fetched.disk.capacity_bytes, fetched.pack_s,
+                     time.perf_counter() - started)
+            return layer_id, fetched.disk.size
         finally:
             await asyncio.gather(folder_made, return_exceptions=True)
-            # Deleting a layer's scratch files can take a while; the pull does not wait for it.
-            loop.run_in_executor(None, shutil.rmtree, workdir, True)
+            fetch.release()
+
+    async def _fetch_layer(self, client, ref, descriptor, downloads, progress, workdir):
+        """Download a layer blob and pack it into a disk in ``workdir`` as it arrives; returns _Fetched."""
+        loop = asyncio.get_running_loop()
+        short = descriptor["digest"].split(":", 1)[-1][:12]
+        started = time.perf_counter()
+        downloaded = [False]
+        report = _throttled(progress, "Extracting", short)
+
+        def extracting(done, total):
+            if downloaded[0]:  # as Docker shows it: extraction after "Download complete"
+                loop.call_soon_threadsafe(report, done, total)
+        packing = await self._download_into(client, ref, descriptor, downloads, functools.partial(
+            layer_disks.build, name=descriptor["digest"], workdir=workdir, progress=extracting,
+            total=descriptor.get("size") or 0), _throttled(progress, "Downloading", short))
+        fetched = time.perf_counter()
+        downloaded[0] = True
+        progress(_step("Verifying Checksum", short))
+        progress(_step("Download complete", short))
+        try:
+            try:
+                disk = await _packed(packing)
+            except layer_disks.Repack as again:
+                LOG.info("layer %s replaces entries it packed already: packing it again", descriptor["digest"])
+                disk = await _packed(await self._download_into(client, ref, descriptor, downloads, functools.partial(
+                    layer_disks.repack, workdir=workdir, tree=again.tree)))
+        except layer_disks.LayerError as exc:
+            raise ApiError(str(exc))
+        return _Fetched(disk, fetched - started, time.perf_counter() - fetched)
 
     @staticmethod
     async def _download_into(client, ref, descriptor, downloads, pack, progress=None):
@@ -491,9 +536,17 @@ class ImageStore:
             moves[task] = datastore.ds_path(self.datastore, path)
         await state.call(tasks.wait, state.session, moves)
         for record in records:
-            self._images[record["id"]] = Image(record, self.disk_of)
+            self._take(record)
             for name in record["tags"]:
                 self._tags[name] = record["id"]
+
+    def _take(self, record):
+        """Hold ``record``'s image in memory; learn which layer each of its blobs holds (older records
+        do not say)."""
+        self._images[record["id"]] = Image(record, self.disk_of)
+        for layer in record["layers"]:
+            if layer.get("digest"):
+                self._blob_layers[layer["digest"]] = layer["id"]
 
     async def _delete(self, paths):
         state = self.state
@@ -696,6 +749,78 @@ class _BlobFeed:
                 room, self._room = self._room, None
                 self._loop.call_soon_threadsafe(_release, room)
         return b"".join(parts)
+
+
+class _Fetch:
+    """A layer blob downloading and packing into a disk in ``workdir`` (``task``), held by the pulls and
+    layer stores that need it: when the last lets go, an unfinished fetch is cancelled, and a finished
+    one's disk removed."""
+
+    def __init__(self, task, digest, workdir, forget):
+        self.task = task
+        self.digest = digest
+        self._workdir = workdir
+        self._forget = forget  # forget(fetch): no later pull joins this fetch
+        self._holders = 1
+        task.add_done_callback(self._done)
+
+    def acquire(self):
+        self._holders += 1
+
+    def release(self):
+        self._holders -= 1
+        if self._holders:
+            return
+        self._forget(self)
+        if self.task.done():
+            self._remove()
+        else:
+            LOG.info("layer blob %s: no pull needs it any more; its download stops", self.digest)
+            self.task.cancel()  # its end (_done) removes the disk
+
+    def _done(self, task):
+        if task.cancelled() or task.exception() is not None:
+            self._forget(self)  # a failed fetch is not joined again
+        if not self._holders:
+            self._remove()
+
+    def _remove(self):
+        # Deleting a layer's scratch files can take a while; nothing waits for it.
+        asyncio.get_running_loop().run_in_executor(None, shutil.rmtree, self._workdir, True)
+
+
+# A fetched layer: its disk, and how long the download and the packing after it took.
+_Fetched = collections.namedtuple("_Fetched", "disk download_s pack_s")
+
+
+async def _packed(packing):
+    """The disk ``packing`` makes; when the wait is cancelled, the packer still ends first, since its
+    files are removed next."""
+    try:
+        return await asyncio.shield(packing)
+    except asyncio.CancelledError:
+        await asyncio.gather(packing, return_exceptions=True)
+        raise
+
+
+class _HeldProgress:
+    """Progress messages held back until ``open()``: layers download while the pull still checks the image
+    config, and a refused config must be the request's error, sent before any message."""
+
+    def __init__(self, progress):
+        self._progress = progress
+        self._held = []  # None once open
+
+    def __call__(self, message):
+        if self._held is None:
+            self._progress(message)
+        else:
+            self._held.append(message)
+
+    def open(self):
+        held, self._held = self._held, None
+        for message in held:
+            self._progress(message)
 
 
 class _PackerStopped(Exception):

@@ -3,12 +3,14 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """An image layer (a tarball) as a disk: a read-only SquashFS filesystem in a flat VMDK.
 
-The blob is read once, as it downloads: decompressed, hashed (the layer's
-diff_id is checked), checked entry by entry, and rewritten into the tar stream
-that ``tar2sqfs`` (squashfs-tools-ng) packs into a zstd-compressed SquashFS
-image. Nothing is unpacked on the endpoint (no scratch folder, no root
-needed), so the disk is ready moments after the download ends. Layer disks
-are only ever attached read-only, which is what SquashFS is for.
+The blob is read once, as it downloads: decompressed, hashed into the
+layer's diff_id (which the pull compares with the image config's: the blob
+may arrive before the config does), checked entry by entry, and rewritten
+into the tar stream that ``tar2sqfs`` (squashfs-tools-ng) packs into a
+zstd-compressed SquashFS image. Nothing is unpacked on the endpoint (no
+scratch folder, no root needed), so the disk is ready moments after the
+download ends. Layer disks are only ever attached read-only, which is what
+SquashFS is for.
 
 Containers stack the layer disks with overlayfs, so the rewrite applies the
 OCI rules as overlayfs reads them: a whiteout ``.wh.<name>`` becomes a 0/0
@@ -82,10 +84,16 @@ class LayerError(Exception):
 
 
 class Layer:
-    """A finished layer disk: the flat extent on local disk, its descriptor text and sizes."""
+    """A finished layer disk: the flat extent on local disk, its descriptor text and sizes.
 
-    def __init__(self, layer_id, flat_path, capacity_bytes, size):
-        self.id = layer_id
+    ``diff_id`` is the digest of the layer's uncompressed content, as read
+    (``id`` its hex); ``check_diff_id`` compares it to what an image config
+    names.
+    """
+
+    def __init__(self, diff_id, flat_path, capacity_bytes, size):
+        self.diff_id = diff_id
+        self.id = diff_id.split(":", 1)[-1]
         self.flat_path = flat_path
         self.capacity_bytes = capacity_bytes
         self.size = size
@@ -106,42 +114,49 @@ class Repack(Exception):
         self.tree = tree
 
 
-def build(stream, diff_id, workdir, progress=None, total=0):
-    """Make the disk of the layer whose compressed blob ``stream`` gives (as it downloads) and whose
-    uncompressed digest is ``diff_id``.
+def build(stream, name, workdir, progress=None, total=0):
+    """Make the disk of the layer whose compressed blob ``stream`` gives, as it downloads; ``name`` (its blob
+    digest) names it in errors.
 
     ``progress(done, total)`` follows the compressed bytes read. Returns a
-    Layer whose flat extent is ``<workdir>/<id>-flat.vmdk``, or raises
-    Repack.
+    Layer whose flat extent is in ``workdir``, with the digest its content
+    has (the caller checks it against the image config), or raises Repack.
     """
-    tree = _Tree(diff_id)
-    with _Squasher(_image_path(workdir, diff_id), diff_id) as squasher:
-        _first_pass(stream, diff_id, tree, squasher, progress, total)
+    tree = _Tree(name)
+    with _Squasher(_image_path(workdir), name) as squasher:
+        _first_pass(stream, tree, squasher, progress, total)
     if tree.replaced:
         raise Repack(tree)
-    return _finished(workdir, diff_id, tree)
+    return _finished(workdir, tree)
 
 
-def repack(stream, diff_id, workdir, tree):
+def repack(stream, workdir, tree):
     """The disk of a layer ``build`` raised Repack for, ``tree`` from it, the blob read again from ``stream``."""
-    with _Squasher(_image_path(workdir, diff_id), diff_id) as squasher:
-        _second_pass(stream, diff_id, tree, squasher)
-    return _finished(workdir, diff_id, tree)
+    with _Squasher(_image_path(workdir), tree.layer) as squasher:
+        _second_pass(stream, tree, squasher)
+    return _finished(workdir, tree)
 
 
-def _image_path(workdir, diff_id):
-    return os.path.join(workdir, "%s-flat.vmdk" % diff_id.split(":", 1)[-1])
+def check_diff_id(layer, diff_id):
+    """Refuse a layer whose content is not the one ``diff_id`` (from the image config) names."""
+    if layer.diff_id != diff_id:
+        raise LayerError("layer %s: the uncompressed content has digest %s, not the one the image config names"
+                         % (diff_id, layer.diff_id))
 
 
-def _finished(workdir, diff_id, tree):
-    image = _image_path(workdir, diff_id)
-    return Layer(diff_id.split(":", 1)[-1], image, _pad(image), sum(tree.sizes.values()))
+def _image_path(workdir):
+    return os.path.join(workdir, "layer-flat.vmdk")
 
 
-def _first_pass(raw, diff_id, tree, squasher, progress, total):
+def _finished(workdir, tree):
+    image = _image_path(workdir)
+    return Layer(tree.diff_id, image, _pad(image), sum(tree.sizes.values()))
+
+
+def _first_pass(raw, tree, squasher, progress, total):
     """Hash and check every entry; pack them as they come, unless the layer replaces an entry already packed."""
-    content = _Uncompressed(raw, diff_id, progress, total)
-    with _reading(diff_id):
+    content = _Uncompressed(raw, tree.layer, progress, total)
+    with _reading(tree.layer):
         with tarfile.open(fileobj=content, mode="r|", bufsize=_TAR_READ_BUFFER) as tar:
             for index, member in enumerate(tar):
                 info = tree.apply(index, member)
@@ -149,21 +164,24 @@ def _first_pass(raw, diff_id, tree, squasher, progress, total):
                     squasher.abandon()
                 elif info is not None:
                     _pack(squasher, tar, content, member, info)
-        content.check_digest()
+        tree.diff_id = content.digest()
     if not tree.replaced:
         squasher.finish(tree.folders.values())
 
 
-def _second_pass(raw, diff_id, tree, squasher):
+def _second_pass(raw, tree, squasher):
     """Pack only the entries that survive the layer's own replacements."""
     survivors = tree.survivors()
-    content = _Uncompressed(raw, diff_id)
-    with _reading(diff_id):
+    content = _Uncompressed(raw, tree.layer)
+    with _reading(tree.layer):
         with tarfile.open(fileobj=content, mode="r|", bufsize=_TAR_READ_BUFFER) as tar:
             for index, member in enumerate(tar):
                 if index in survivors:
-                    _pack(squasher, tar, content, member, _rewrite(member, diff_id)[1])
-        content.check_digest()  # the blob was read again: it must still be the layer
+                    _pack(squasher, tar, content, member, _rewrite(member, tree.layer)[1])
+        digest = content.digest()
+    if digest != tree.diff_id:  # the blob was read again: it must still be the layer
+        raise LayerError("layer %s: read again, its content has digest %s, not %s as the first time"
+                         % (tree.layer, digest, tree.diff_id))
     squasher.finish(tree.folders.values())
 
 
@@ -195,16 +213,12 @@ def _pad(image):
 
 
 class _Uncompressed:
-    """The tar bytes of a blob (gzip with one member or several, or plain), hashed as they are read;
-    ``name`` is the layer's diff_id, which ``check_digest`` checks them against."""
+    """The tar bytes of a blob (gzip with one member or several, or plain), hashed as they are read into
+    the layer's diff_id (sha256, as image configs name layers); ``name`` names the layer in errors."""
 
     def __init__(self, raw, name, progress=None, total=0):
         self._raw = raw
-        self._name = name
-        algorithm = name.split(":", 1)[0] if ":" in name else ""
-        if algorithm not in ("sha256", "sha384", "sha512"):
-            raise LayerError("layer %s: unknown digest algorithm %r" % (name, algorithm))
-        self._hasher = hashlib.new(algorithm)
+        self._hasher = hashlib.sha256()
         self._progress = progress
         self._total = total
         self._done = 0
@@ -232,14 +246,11 @@ class _Uncompressed:
         self._keep(data)
         return data
 
-    def check_digest(self):
-        """Read to the end (the tar's trailing padding counts in the digest too) and check the digest."""
+    def digest(self):
+        """Read to the end (the tar's trailing padding counts in the digest too): the content's digest."""
         while self.read(_MIB):
             pass
-        digest = "%s:%s" % (self._hasher.name, self._hasher.hexdigest())
-        if digest != self._name:
-            raise LayerError("layer %s: the uncompressed content has digest %s, not the one the image config names"
-                             % (self._name, digest))
+        return "sha256:%s" % self._hasher.hexdigest()
 
     def span(self, start, end):
         """The tar bytes from ``start`` to ``end`` if still kept (an entry's header just read), else None."""
@@ -366,6 +377,7 @@ class _Tree:
         self.sizes = {}
         self.links = {}
         self.replaced = False
+        self.diff_id = None  # the content's digest, once read
 
     def apply(self, index, member):
         """Record entry ``index``; returns the header to pack now, or None (folders wait, some entries vanish)."""

@@ -203,7 +203,8 @@ class Registry:
     def start(self):
         config = {
             "version": 0.1,
-            "log": {"level": "warn", "accesslog": {"disabled": True}},
+            # The access log tells which blobs a pull fetched (blob_gets).
+            "log": {"level": "warn", "accesslog": {"disabled": False}},
             "storage": {"filesystem": {"rootdirectory": str(self.folder / "data")}, "delete": {"enabled": True}},
             "http": {"addr": self.host, "secret": secrets.token_hex(16)},
         }
@@ -256,6 +257,11 @@ class Registry:
 
     def creds(self):
         return None if self.kind in ("anonymous", "plain") else "%s:%s" % (USER, PASSWORD)
+
+    def blob_gets(self, digest):
+        """How many times the blob ``digest`` was asked for (GET) so far, from the access log."""
+        log = (self.folder / "registry.log").read_text(errors="replace")
+        return sum(1 for line in log.splitlines() if '"GET /v2/' in line and "/blobs/%s " % digest in line)
 
     def push(self, layout, tag, name, fmt=None):
         """skopeo copy an OCI layout's ``tag`` to ``library/<name>:<tag>`` here; returns the reference."""
@@ -374,19 +380,21 @@ def app_layer(text):
 
 
 class OciLayout:
-    """An OCI image layout directory with one image under ``tag``."""
+    """An OCI image layout directory with one image under ``tag``; its config names ``diff_ids`` when
+    given (an image that lies), else the layers' own digests."""
 
-    def __init__(self, folder, tag, layer_tars, cmd=("sh",), labels=None, architecture="amd64", level=9):
+    def __init__(self, folder, tag, layer_tars, cmd=("sh",), labels=None, architecture="amd64", level=9,
+                 diff_ids=None):
         self.folder = Path(folder)
         blobs = self.folder / "blobs" / "sha256"
         blobs.mkdir(parents=True, exist_ok=True)
         self.diff_ids, descriptors = [], []
         for raw in layer_tars:
-            self.diff_ids.append("sha256:" + hashlib.sha256(raw).hexdigest())
+            self.diff_ids.append(self.digest_of(raw))
             descriptors.append(self._blob(blobs, gzip.compress(raw, compresslevel=level, mtime=0), OCI_LAYER))
         config = {"created": "2024-01-02T03:04:05.123456789Z", "architecture": architecture, "os": "linux",
                   "config": {"Env": ["PATH=/bin"], "Cmd": list(cmd), "WorkingDir": "/", "Labels": labels or {}},
-                  "rootfs": {"type": "layers", "diff_ids": self.diff_ids},
+                  "rootfs": {"type": "layers", "diff_ids": diff_ids or self.diff_ids},
                   "history": [{"created": "2024-01-02T03:04:05Z", "created_by": "vic test"} for _raw in layer_tars]}
         self.config = config
         self.config_descriptor = self._blob(blobs, json.dumps(config).encode(), OCI_CONFIG)
@@ -400,6 +408,10 @@ class OciLayout:
                                                             "manifests": [self.manifest_descriptor]}))
         (self.folder / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
         self.tag = tag
+
+    @staticmethod
+    def digest_of(raw):
+        return "sha256:" + hashlib.sha256(raw).hexdigest()
 
     @staticmethod
     def _blob(blobs, data, media_type):

@@ -8,6 +8,8 @@ One VCH ("img") trusts the registries' CA and lists the plain-HTTP registry as i
 import json
 import os
 import subprocess
+import tempfile
+import time
 from pathlib import Path
 
 import docker
@@ -121,6 +123,8 @@ def test_a_second_image_sharing_a_layer_uploads_only_its_own(img, registries):
     anonymous = registries.get("anonymous")
     base, top = [d.split(":")[1] for d in registries.images["shared"].diff_ids]
     before = (store_dir(img) / base / (base + "-flat.vmdk")).stat()
+    base_blob = registries.images["shared"].layers[0]["digest"]
+    fetched = anonymous.blob_gets(base_blob)
     mark = img["sim"].mark()
     result = docker_cli(img, "pull", anonymous.host + "/library/shared")
     assert result.returncode == 0, result.stderr
@@ -132,6 +136,8 @@ def test_a_second_image_sharing_a_layer_uploads_only_its_own(img, registries):
     assert any(top in path for path in puts)
     after = (store_dir(img) / base / (base + "-flat.vmdk")).stat()
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    # Known from the first pull to hold a stored layer, the shared blob was not even downloaded.
+    assert fetched and anonymous.blob_gets(base_blob) == fetched
 
 
 def test_tag_and_rmi_keep_layers_other_images_use(img, registries):
@@ -181,7 +187,7 @@ def test_rmi_refuses_an_image_a_container_uses(img, registries):
         assert sorted(os.listdir(store_dir(img) / layer)) == sorted([layer + ".vmdk", layer + "-flat.vmdk", "manifest"])
 
 
-def test_a_killed_endpoint_restarts_with_the_same_images_and_drops_incomplete_layers(img, registries):
+def test_a_killed_endpoint_restarts_with_the_same_images_and_drops_incomplete_layers(img, registries, tmp_path):
     before = image_json(img)
     assert len(before) == 2
     leftover = store_dir(img) / ("ab" * 32)
@@ -194,6 +200,17 @@ def test_a_killed_endpoint_restarts_with_the_same_images_and_drops_incomplete_la
     assert image_json(img) == before
     assert not leftover.exists()
     assert PASSWORD not in log
+    # Which blob holds which stored layer comes back from the image files: a known blob is not fetched again.
+    anonymous = registries.get("anonymous")
+    third = OciLayout(tmp_path / "third", "latest", [busybox_layer(), app_layer("third\n")])
+    anonymous.push(third.folder, "latest", "third")
+    base_blob = third.layers[0]["digest"]
+    fetched = anonymous.blob_gets(base_blob)
+    pulled = docker_cli(img, "pull", anonymous.host + "/library/third")
+    assert pulled.returncode == 0, pulled.stderr
+    assert "Already exists" in pulled.stdout
+    assert fetched and anonymous.blob_gets(base_blob) == fetched
+    assert docker_cli(img, "rmi", anonymous.host + "/library/third").returncode == 0
 
 
 def test_pull_errors_are_docker_style(img, registries):
@@ -242,6 +259,57 @@ def test_a_layer_that_replaces_its_own_entries_is_packed_again_from_the_blob(img
     disk = store_dir(img) / top / (top + "-flat.vmdk")
     assert cat(disk, "/etc/motd") == "second\n"
     assert "replaces entries it packed already" in img["endpoint"].log()
+
+
+def test_a_config_that_names_other_content_is_refused_and_nothing_of_it_is_kept(img, registries, tmp_path):
+    """Layers download while the config is fetched; each is checked against the config before it is stored."""
+    anonymous = registries.get("anonymous")
+    base, top = busybox_layer(), app_layer("not what the config says\n")
+    claimed = "sha256:" + "0" * 64
+    liar = OciLayout(tmp_path / "liar", "latest", [base, top], diff_ids=[OciLayout.digest_of(base), claimed])
+    anonymous.push(liar.folder, "latest", "liar")
+    before = image_json(img)
+    pulled = docker_cli(img, "pull", anonymous.host + "/library/liar")
+    assert pulled.returncode != 0
+    assert "layer %s: the uncompressed content has digest %s, not the one the image config names" \
+        % (claimed, liar.diff_ids[1]) in pulled.stderr
+    assert image_json(img) == before
+    assert not (store_dir(img) / liar.diff_ids[1].split(":")[1]).exists()
+    assert not (store_dir(img) / claimed.split(":")[1]).exists() or not os.listdir(store_dir(img) / claimed[7:])
+
+
+def test_an_image_for_another_platform_is_refused_before_any_progress_and_its_downloads_stop(img, registries,
+                                                                                             tmp_path):
+    anonymous = registries.get("anonymous")
+    arm = OciLayout(tmp_path / "arm", "latest", [tar_bytes([("big", "file", os.urandom(32 << 20), 0o644)])],
+                    architecture="arm64", level=1)
+    anonymous.push(arm.folder, "latest", "arm-only")
+    scratch = set(Path(tempfile.gettempdir()).glob("vic-layer-*"))
+    client = sdk(img)
+    try:
+        response = client.api._post(client.api._url("/images/create"),
+                                    params={"fromImage": anonymous.host + "/library/arm-only", "tag": "latest"})
+    finally:
+        client.close()
+    assert response.status_code == 400, response.text
+    assert "is for linux/arm64; a VCH runs linux/amd64 containers" in response.json()["message"]
+    blob = arm.layers[0]["digest"]
+    # It started downloading while the config was fetched (the registry logs a request once it ends).
+    assert _eventually(lambda: anonymous.blob_gets(blob) == 1)
+    assert _eventually(lambda: "layer blob %s: no pull needs it any more; its download stops" % blob
+                       in img["endpoint"].log())
+    # The scratch folder the layer was being packed in goes too.
+    assert _eventually(lambda: not set(Path(tempfile.gettempdir()).glob("vic-layer-*")) - scratch)
+    assert not (store_dir(img) / arm.diff_ids[0].split(":")[1]).exists()
+
+
+def _eventually(check, seconds=10):
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def test_a_manifest_list_resolves_to_linux_amd64(img, registries, tmp_path):

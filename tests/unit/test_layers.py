@@ -21,14 +21,16 @@ def blob(tmp_path, raw, compress=True, name="blob"):
 
 
 def build_file(path, diff_id, workdir):
-    """A layer's disk from its blob file, read a second time when the layer asks to be packed again."""
+    """A layer's disk from its blob file (read a second time when the layer asks to be packed again),
+    checked against ``diff_id`` as a pull checks it against the image config."""
     with open(path, "rb") as stream:
         try:
-            return layers.build(stream, diff_id, str(workdir))
+            disk = layers.build(stream, diff_id, str(workdir))
         except layers.Repack as again:
-            tree = again.tree
-    with open(path, "rb") as stream:
-        return layers.repack(stream, diff_id, str(workdir), tree)
+            with open(path, "rb") as second:
+                disk = layers.repack(second, str(workdir), again.tree)
+    layers.check_diff_id(disk, diff_id)
+    return disk
 
 
 def build(tmp_path, raw, **kwargs):
@@ -106,6 +108,17 @@ def test_later_entries_replace_earlier_ones_as_docker_applies_them(tmp_path):
     folder = stat(disk.flat_path, "/g")
     assert folder["Access"] == "0750" and folder["UID"].startswith("7 ")
     assert disk.size == 2
+
+
+def test_a_blob_that_reads_differently_the_second_time_is_refused(tmp_path):
+    """A layer packed again reads its blob again: the content must be what the first read hashed."""
+    first, diff_id = blob(tmp_path, tar_of(entry("f"), entry("f", mode=0o600)), name="first")
+    second = blob(tmp_path, tar_of(entry("f"), entry("f", mode=0o640)), name="second")[0]
+    with open(first, "rb") as stream, pytest.raises(layers.Repack) as again:
+        layers.build(stream, diff_id, str(tmp_path))
+    assert again.value.tree.diff_id == diff_id
+    with open(second, "rb") as stream, pytest.raises(layers.LayerError, match="read again, its content has digest"):
+        layers.repack(stream, str(tmp_path), again.value.tree)
 
 
 def test_a_whiteout_of_a_path_the_layer_also_makes_only_hides_the_layers_below(tmp_path):

@@ -1,0 +1,95 @@
+"""A layer blob's fetch shared by pulls and layer stores (appliance/images.py): the last holder to let go
+stops an unfinished fetch, and its scratch folder goes once the fetch has ended; progress held back
+while a pull still checks the image config."""
+
+import asyncio
+import os
+
+from ansible_collections.vic.containers.appliance import images
+
+
+async def _until_gone(path):
+    for unused in range(100):
+        if not os.path.exists(path):
+            return True
+        await asyncio.sleep(0.01)
+    return False
+
+
+def _fetch(work, body):
+    forgotten = []
+    task = asyncio.ensure_future(body())
+    return images._Fetch(task, "sha256:blob", str(work), forgotten.append), forgotten
+
+
+def test_the_last_holder_letting_go_stops_the_fetch_and_its_folder_goes_after_it_ends(tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    ended = []
+
+    async def fetching():
+        try:
+            await asyncio.sleep(60)
+        finally:
+            (work / "disk").write_bytes(b"still writing while it stops")
+            ended.append(True)
+
+    async def scenario():
+        fetch, forgotten = _fetch(work, fetching)
+        fetch.acquire()  # a layer store takes it over
+        await asyncio.sleep(0)
+        fetch.release()  # the pull lets go; the store still holds it
+        await asyncio.sleep(0.05)
+        running = not fetch.task.done() and work.exists() and not forgotten
+        fetch.release()
+        gone = await _until_gone(work)
+        return running, fetch.task.cancelled(), forgotten[:1] == [fetch], gone
+    running, cancelled, forgotten, gone = asyncio.run(scenario())
+    assert running and cancelled and forgotten and gone and ended
+
+
+def test_a_finished_fetch_keeps_its_disk_until_released(tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+
+    async def fetched():
+        (work / "disk").write_bytes(b"packed")
+        return "disk"
+
+    async def scenario():
+        fetch, forgotten = _fetch(work, fetched)
+        result = await fetch.task
+        await asyncio.sleep(0.05)
+        kept = (work / "disk").exists() and not forgotten
+        fetch.release()
+        return result, kept, not fetch.task.cancelled(), forgotten[:1] == [fetch], await _until_gone(work)
+    assert asyncio.run(scenario()) == ("disk", True, True, True, True)
+
+
+def test_a_failed_fetch_is_forgotten_at_once_so_no_later_pull_joins_it(tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+
+    async def failing():
+        raise OSError("registry gone")
+
+    async def scenario():
+        fetch, forgotten = _fetch(work, failing)
+        await asyncio.gather(fetch.task, return_exceptions=True)
+        await asyncio.sleep(0)
+        early = forgotten == [fetch] and work.exists()
+        fetch.release()
+        return early, await _until_gone(work)
+    assert asyncio.run(scenario()) == (True, True)
+
+
+def test_progress_is_held_until_the_pull_opens_it_and_keeps_its_order():
+    sent = []
+    held = images._HeldProgress(sent.append)
+    held({"status": "Downloading", "id": "a"})
+    held({"status": "Download complete", "id": "a"})
+    assert sent == []
+    sent.append({"status": "Pulling fs layer", "id": "a"})
+    held.open()
+    held({"status": "Extracting", "id": "a"})
+    assert [m["status"] for m in sent] == ["Pulling fs layer", "Downloading", "Download complete", "Extracting"]
