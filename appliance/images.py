@@ -5,18 +5,23 @@
 
 Layout in the VCH's image store folder ``[ds] <path>/VIC/<vch-uuid>`` (VIC's):
 
-* ``images/<layer-id>/<layer-id>.vmdk`` + ``<layer-id>-flat.vmdk``: one layer as
+* ``images/<layer-id>/<layer-id>-flat.vmdk`` + ``<layer-id>.vmdk``: one layer as
   a SquashFS disk (see layers.py), ``<layer-id>`` the hex of the layer's diff_id
   (its uncompressed digest). A layer is stored once per image store and shared
-  by every image and container that uses it.
-* ``images/<layer-id>/manifest``: an empty file written last. A layer folder
-  without it is incomplete (the endpoint stopped mid-upload) and is removed at
-  start.
+  by every image and container that uses it. The descriptor is written after
+  the extent and marks the layer complete: a folder without it, or with a
+  descriptor of another length than the extent's size makes (one cut short),
+  is what an endpoint stopped mid-upload left, and is removed at start.
+  (VIC wrote an empty ``manifest`` file last instead: one more datastore
+  request per layer. Such a file is ignored.)
 * ``images/imageMetadata/<image-id>.json``: one image (id = the digest of its
   config): the image config, its tags (each with the time it was set, so the
   latest claim wins should two files ever name the same tag), its repository
-  digests and its layers in order. Written to ``.json.tmp`` and moved over the
-  old file, so an endpoint killed mid-write never leaves a half-written image.
+  digests and its layers in order, each with the blob digest it was pulled
+  from. A new image's file is written in place, after its layers: a write cut
+  short leaves a file that does not parse, removed at start (the layers stay,
+  for the next pull of the image). A file that changes is written to
+  ``.json.tmp`` and moved over the old one, so a good file is never lost.
 
 The datastore is the only state (decision 1): at start the store lists the
 image folder and reads every image file; nothing is kept elsewhere.
@@ -26,10 +31,11 @@ Round trips (SOAP calls to vSphere, HTTP transfers to the datastore):
 * start: 3 SOAP (folder creation, datastore browser look-up, one search of the
   whole image folder) + the search's wait (1 poll when it is quick), then one
   HTTP GET per image; removing leftovers costs one SOAP call each + one wait.
-* pull: per new layer 1 SOAP (its folder) + 3 HTTP PUTs (extent, descriptor,
-  marker); per image 1 HTTP PUT + 1 SOAP move + its wait. A layer already in
-  the store costs nothing; pulling an image already present with the same tag
-  costs no vSphere call at all.
+* pull: per new layer 1 SOAP (its folder, made while the blob downloads) + 2
+  HTTP PUTs (extent, descriptor); per new image 1 HTTP PUT; per changed image
+  file (a tag moved to the new image) 1 HTTP PUT + 1 SOAP move, + one wait for
+  all moves. A layer already in the store costs nothing; pulling an image
+  already present with the same tag costs no vSphere call at all.
 * tag: 1 HTTP PUT + 1 move + wait per image file changed. rmi: 1 SOAP delete per
   file or unused layer folder, + one wait for all.
 * ``docker images`` / inspect / resolve: none (memory).
@@ -61,7 +67,6 @@ from ansible_collections.vic.containers.plugins.module_utils._errors import VicE
 
 LOG = logging.getLogger("vic.endpoint.images")
 METADATA = "imageMetadata"
-MARKER = "manifest"
 # Docker's default max-concurrent-downloads.
 DOWNLOADS = 3
 _PROGRESS_STEP = 512 * 1024
@@ -183,13 +188,16 @@ class ImageStore:
             if not _HEX.match(name):
                 continue
             flat = files.get("%s-flat.vmdk" % name)
-            if MARKER in files and flat and "%s.vmdk" % name in files:
+            if flat and files.get("%s.vmdk" % name) == len(layer_disks.vmdk_descriptor(name, flat).encode()):
                 self._layers[name] = flat // 1024
             else:
                 leftovers.append("%s/%s" % (self.folder, name))
         metadata = folders.get("%s/%s" % (self.folder, METADATA), {})
         leftovers += ["%s/%s/%s" % (self.folder, METADATA, f) for f in metadata if f.endswith(".tmp")]
-        records = await asyncio.gather(*[self._read_record(f) for f in metadata if f.endswith(".json")])
+        names = [f for f in metadata if f.endswith(".json")]
+        records = await asyncio.gather(*[self._read_record(f) for f in names])
+        # A file that does not parse is a new image's file whose write was cut short (see the layout).
+        leftovers += ["%s/%s/%s" % (self.folder, METADATA, f) for f, record in zip(names, records) if record is None]
         for record in sorted(filter(None, records), key=lambda r: r.get("pulled", 0)):
             self._adopt(record)
         if leftovers:
@@ -208,7 +216,7 @@ class ImageStore:
                 raise ValueError("bad image id")
             return record
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            LOG.warning("image store: skipping unreadable image file %s: %s", name, exc)
+            LOG.warning("image store: removing unreadable image file %s: %s", name, exc)
             return None
 
     def _adopt(self, record):
@@ -472,12 +480,11 @@ class ImageStore:
         try:
             sent = await state.call(datastore.upload_file, state.session, state.datacenter, self.datastore,
                                     "%s/%s-flat.vmdk" % (folder, disk.id), disk.flat_path)
+            # The descriptor, last, marks the layer complete (see load).
             sent += await state.call(datastore.put, state.session, state.datacenter, self.datastore,
                                      "%s/%s.vmdk" % (folder, disk.id), lambda: descriptor, len(descriptor))
-            await state.call(datastore.put, state.session, state.datacenter, self.datastore,
-                             "%s/%s" % (folder, MARKER), lambda: b"", 0)
         except Exception:
-            # Without its marker the folder is ignored anyway; removing it now saves the next start the work.
+            # Without its descriptor the folder is ignored anyway; removing it now saves the next start the work.
             try:
                 await self._delete([folder])
             except VicError as exc:
@@ -523,18 +530,22 @@ class ImageStore:
         return record
 
     async def _save(self, records):
-        """Write image files (temporary name, then moved over the old one), then take them into memory."""
+        """Write image files (a new one in place; one that changes under a temporary name, then moved over
+        the old one: see the layout above), then take them into memory."""
         state = self.state
         moves = {}
         for record in records:
             path = self._metadata_path(record["id"])
             data = json.dumps(record, sort_keys=True).encode()
-            await state.call(datastore.put, state.session, state.datacenter, self.datastore, path + ".tmp",
-                             lambda data=data: data, len(data))
-            task = await state.call(datastore.start_move, state.session, state.datacenter_ref, self.datastore,
-                                    path + ".tmp", path)
-            moves[task] = datastore.ds_path(self.datastore, path)
-        await state.call(tasks.wait, state.session, moves)
+            new = record["id"] not in self._images
+            await state.call(datastore.put, state.session, state.datacenter, self.datastore,
+                             path if new else path + ".tmp", lambda data=data: data, len(data))
+            if not new:
+                task = await state.call(datastore.start_move, state.session, state.datacenter_ref, self.datastore,
+                                        path + ".tmp", path)
+                moves[task] = datastore.ds_path(self.datastore, path)
+        if moves:
+            await state.call(tasks.wait, state.session, moves)
         for record in records:
             self._take(record)
             for name in record["tags"]:

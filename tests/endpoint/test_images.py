@@ -57,7 +57,7 @@ def test_docker_pull_streams_progress_and_stores_layers_as_squashfs_disks(img, r
     layers = [d.split(":")[1] for d in layout.diff_ids]
     for layer in layers:
         folder = store_dir(img) / layer
-        assert sorted(os.listdir(folder)) == sorted([layer + ".vmdk", layer + "-flat.vmdk", "manifest"])
+        assert sorted(os.listdir(folder)) == sorted([layer + ".vmdk", layer + "-flat.vmdk"])
         descriptor = (folder / (layer + ".vmdk")).read_text()
         sectors = (folder / (layer + "-flat.vmdk")).stat().st_size // 512
         assert 'createType="vmfs"' in descriptor
@@ -129,11 +129,14 @@ def test_a_second_image_sharing_a_layer_uploads_only_its_own(img, registries):
     result = docker_cli(img, "pull", anonymous.host + "/library/shared")
     assert result.returncode == 0, result.stderr
     assert "Already exists" in result.stdout
-    puts = [c["path"] for c in img["sim"].calls_since(mark) if c.get("http") == "PUT"]
-    # The shared lower layer is not sent again; only the new top layer and the image's record are.
+    calls = img["sim"].calls_since(mark)
+    puts = [c["path"].split("?")[0] for c in calls if c.get("http") == "PUT"]
+    # The shared lower layer is not sent again; only the new top layer (its extent, then its descriptor)
+    # and the new image's file, in place; the only SOAP call makes the layer's folder.
     assert not any(base in path for path in puts)
-    assert sum(1 for path in puts if path.endswith("-flat.vmdk")) == 1
-    assert any(top in path for path in puts)
+    assert [path.rsplit("/", 1)[-1] for path in puts] == [
+        top + "-flat.vmdk", top + ".vmdk", registries.images["shared"].image_id.split(":")[1] + ".json"]
+    assert [c["method"] for c in calls if "method" in c] == ["MakeDirectory"]
     after = (store_dir(img) / base / (base + "-flat.vmdk")).stat()
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
     # Known from the first pull to hold a stored layer, the shared blob was not even downloaded.
@@ -159,7 +162,7 @@ def test_tag_and_rmi_keep_layers_other_images_use(img, registries):
     assert "Deleted: %s" % busybox.image_id in removed.stdout
     assert not metadata.exists()
     assert not (store_dir(img) / top).exists()
-    assert (store_dir(img) / base / "manifest").exists()  # the shared image still uses it
+    assert (store_dir(img) / base / (base + ".vmdk")).exists()  # the shared image still uses it
     missing = docker_cli(img, "rmi", host + "/library/busybox")
     assert missing.returncode != 0 and "No such image" in missing.stderr
     assert docker_cli(img, "pull", host + "/library/busybox").returncode == 0
@@ -184,7 +187,7 @@ def test_rmi_refuses_an_image_a_container_uses(img, registries):
     assert docker_cli(img, "rm", "-f", container).returncode == 0
     for diff_id in registries.images["shared"].diff_ids:
         layer = diff_id.split(":")[1]
-        assert sorted(os.listdir(store_dir(img) / layer)) == sorted([layer + ".vmdk", layer + "-flat.vmdk", "manifest"])
+        assert sorted(os.listdir(store_dir(img) / layer)) == sorted([layer + ".vmdk", layer + "-flat.vmdk"])
 
 
 def test_a_killed_endpoint_restarts_with_the_same_images_and_drops_incomplete_layers(img, registries, tmp_path):
@@ -192,13 +195,21 @@ def test_a_killed_endpoint_restarts_with_the_same_images_and_drops_incomplete_la
     assert len(before) == 2
     leftover = store_dir(img) / ("ab" * 32)
     leftover.mkdir()
-    (leftover / ("ab" * 32 + "-flat.vmdk")).write_bytes(b"\0" * 4096)  # an upload cut short: no marker
+    (leftover / ("ab" * 32 + "-flat.vmdk")).write_bytes(b"\0" * 4096)  # an upload cut short: no descriptor
+    cut = store_dir(img) / ("cd" * 32)
+    cut.mkdir()
+    (cut / ("cd" * 32 + "-flat.vmdk")).write_bytes(b"\0" * 1048576)
+    (cut / ("cd" * 32 + ".vmdk")).write_text("# Disk DescriptorFile\nversion=1\n")  # its descriptor cut short
+    unreadable = store_dir(img) / "imageMetadata" / ("ef" * 32 + ".json")
+    unreadable.write_text('{"id": "sha256:' + "ef" * 32 + '", "config"')  # a new image's file cut short
     old = img["endpoint"]
     log = old.log()
     old.kill()
     img["endpoint"] = Endpoint(img["sim"], "img", port=old.port, tether_port=old.tether_port)
     assert image_json(img) == before
-    assert not leftover.exists()
+    assert not leftover.exists() and not cut.exists()
+    assert "removing unreadable image file %s.json" % ("ef" * 32) in img["endpoint"].log()
+    assert not unreadable.exists()
     assert PASSWORD not in log
     # Which blob holds which stored layer comes back from the image files: a known blob is not fetched again.
     anonymous = registries.get("anonymous")
@@ -244,7 +255,7 @@ def test_a_layer_that_escapes_is_refused_in_the_stream_and_nothing_of_it_is_kept
     assert "entry ../escape points outside the layer" in pulled.stderr
     assert image_json(img) == before
     top = evil.diff_ids[1].split(":")[1]
-    # The folder made while the blob downloaded is left empty: not a layer (no disk, no marker).
+    # The folder made while the blob downloaded is left empty: not a layer (no disk, no descriptor).
     assert not (store_dir(img) / top).exists() or not os.listdir(store_dir(img) / top)
 
 
