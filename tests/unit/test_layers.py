@@ -110,6 +110,17 @@ def test_later_entries_replace_earlier_ones_as_docker_applies_them(tmp_path):
     assert disk.size == 2
 
 
+def test_a_folder_replaced_by_a_file_takes_its_whole_subtree_and_only_it(tmp_path):
+    raw = tar_of(entry("d", tarfile.DIRTYPE), entry("d/sub", tarfile.DIRTYPE), entry("d/sub/deep"),
+                 entry("d/sub/deeper/deepest"), entry("d/kept-not"), entry("dx"), entry("d2/file"),
+                 entry("d"), entry("d/../d2/later"))
+    disk = build(tmp_path, raw)
+    assert stat(disk.flat_path, "/d")["Inode type"] == "file" and cat(disk.flat_path, "/d") == "d"
+    assert sorted(listing(disk.flat_path)) == ["d", "d2", "dx"]
+    assert sorted(listing(disk.flat_path, "/d2")) == ["file", "later"]
+    assert disk.size == len("d") + len("dx") + len("d2/file") + len("d/../d2/later")
+
+
 def test_a_blob_that_reads_differently_the_second_time_is_refused(tmp_path):
     """A layer packed again reads its blob again: the content must be what the first read hashed."""
     first, diff_id = blob(tmp_path, tar_of(entry("f"), entry("f", mode=0o600)), name="first")
