@@ -386,10 +386,17 @@ class ImageStore:
             fetch.acquire()
             task = asyncio.ensure_future(self._store_layer(layer_id, diff_id, fetch))
             self._inflight[layer_id] = task
-            task.add_done_callback(lambda unused: self._inflight.pop(layer_id, None))
+            task.add_done_callback(functools.partial(self._stored, layer_id))
         else:
             progress(_step("Waiting", short))
         return task
+
+    def _stored(self, layer_id, task):
+        self._inflight.pop(layer_id, None)
+        # The pulls that wait for a store report its failure; one whose pulls all stopped (their clients
+        # went away) is logged here, not left to asyncio's "exception never retrieved".
+        if not task.cancelled() and task.exception() is not None and not isinstance(task.exception(), ApiError):
+            LOG.warning("storing layer %s failed: %r", layer_id, task.exception())
 
     @staticmethod
     async def _layer(task, short, progress):
