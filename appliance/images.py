@@ -298,10 +298,10 @@ class ImageStore:
             # As dockerd does, the layers the store may lack start downloading while the image config, which
             # names their content, is fetched: a registry round trip less before the first layer byte.
             fetches = {}
-            for descriptor in manifest.layers:
-                if self._blob_layers.get(descriptor["digest"]) not in self._layers:
-                    self._fetch_once(fetches, client, ref, descriptor, downloads, held)
             try:
+                for descriptor in manifest.layers:
+                    if self._blob_layers.get(descriptor["digest"]) not in self._layers:
+                        self._fetch_once(fetches, client, ref, descriptor, downloads, held)
                 config = await self._config(client, ref, manifest)
                 diff_ids = config["rootfs"]["diff_ids"]
                 progress({"status": "Pulling from %s" % _familiar_path(ref), "id": ref.tag or ref.digest})

@@ -10,6 +10,7 @@ import os
 import subprocess
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import docker
@@ -312,6 +313,27 @@ def test_an_image_for_another_platform_is_refused_before_any_progress_and_its_do
     # The scratch folder the layer was being packed in goes too.
     assert _eventually(lambda: not set(Path(tempfile.gettempdir()).glob("vic-layer-*")) - scratch)
     assert not (store_dir(img) / arm.diff_ids[0].split(":")[1]).exists()
+
+
+def test_two_pulls_needing_the_same_new_blob_share_its_download_and_its_store(img, registries, tmp_path):
+    anonymous = registries.get("anonymous")
+    base = tar_bytes([("opt", "dir", None, 0o755), ("opt/shared.bin", "file", os.urandom(16 << 20), 0o644)])
+    for name in ("pair-a", "pair-b"):
+        layout = OciLayout(tmp_path / name, "latest", [base, app_layer(name + "\n")], level=1)
+        anonymous.push(layout.folder, "latest", name)
+    blob, layer = layout.layers[0]["digest"], layout.diff_ids[0].split(":")[1]
+    with ThreadPoolExecutor(2) as pool:
+        pulls = list(pool.map(lambda name: docker_cli(img, "pull", "%s/library/%s" % (anonymous.host, name)),
+                              ("pair-a", "pair-b")))
+    assert all(p.returncode == 0 for p in pulls), [p.stderr for p in pulls]
+    # Pulled at once: the later of the two waits for the layer the other is storing.
+    assert sum(1 for p in pulls if "Waiting" in p.stdout) == 1, [p.stdout for p in pulls]
+    assert _eventually(lambda: anonymous.blob_gets(blob) == 1)
+    assert sorted(os.listdir(store_dir(img) / layer)) == sorted([layer + ".vmdk", layer + "-flat.vmdk"])
+    assert stat(store_dir(img) / layer / (layer + "-flat.vmdk"), "/opt/shared.bin")["Inode type"] == "file"
+    for name in ("pair-a", "pair-b"):
+        assert docker_cli(img, "rmi", "%s/library/%s" % (anonymous.host, name)).returncode == 0
+    assert not (store_dir(img) / layer).exists()
 
 
 def _eventually(check, seconds=10):
