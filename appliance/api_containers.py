@@ -21,7 +21,8 @@ from ansible_collections.vic.containers.appliance.errors import BadRequest, Conf
 from ansible_collections.vic.containers.appliance.events import Events
 from ansible_collections.vic.containers.appliance.filters import keep, label_matches
 from ansible_collections.vic.containers.appliance.networks import Networks
-from ansible_collections.vic.containers.appliance.persona import json_body, query_bool, query_filters, query_unix_time
+from ansible_collections.vic.containers.appliance.persona import (json_body, query_bool, query_filters, query_int,
+                                                                  query_unix_time)
 from ansible_collections.vic.containers.plugins.module_utils import _datastore as datastore
 from ansible_collections.vic.containers.plugins.module_utils import _vch_actions as actions
 from ansible_collections.vic.containers.plugins.module_utils import _vch_config as codec
@@ -233,7 +234,7 @@ async def _halt(state, container, name, timeout):
 def _stop_settings(request, container):
     """(signal, seconds to wait) of docker stop / restart: the request's, else the container's, else Docker's."""
     wanted = request.query.get("signal") or container.config.get("StopSignal") or "SIGTERM"
-    return _signal_name(wanted), _int_query(request, "t", container.config.get("StopTimeout") or DEFAULT_STOP_TIMEOUT)
+    return _signal_name(wanted), query_int(request, "t", container.config.get("StopTimeout") or DEFAULT_STOP_TIMEOUT)
 
 
 async def stop(request):
@@ -442,7 +443,7 @@ async def list_containers(request):
     everything = query_bool(request, "all") or bool(filters.get("status"))
     found = [c for c in state.containers.all() if (everything or c.running) and _matches(state, c, filters)]
     found.sort(key=lambda c: c.record["created"], reverse=True)
-    limit = _int_query(request, "limit", -1)
+    limit = query_int(request, "limit", -1)
     if limit > 0:
         found = found[:limit]
     return web.Response(body=b"[" + b",".join(row(c) for c in found) + b"]", content_type="application/json")
@@ -564,16 +565,6 @@ async def inspect(request):
 
 def _attributes(container):
     return dict(container.config.get("Labels") or {}, name=container.name, image=container.config.get("Image"))
-
-
-def _int_query(request, name, default):
-    value = request.query.get(name)
-    if value in (None, ""):
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise BadRequest("invalid value for %s: %r is not an integer" % (name, value))
 
 
 def _signal_name(text):

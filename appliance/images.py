@@ -395,8 +395,9 @@ class ImageStore:
         self._inflight.pop(layer_id, None)
         # The pulls that wait for a store report its failure; one whose pulls all stopped (their clients
         # went away) is logged here, not left to asyncio's "exception never retrieved".
-        if not task.cancelled() and task.exception() is not None and not isinstance(task.exception(), ApiError):
-            LOG.warning("storing layer %s failed: %r", layer_id, task.exception())
+        failure = None if task.cancelled() else task.exception()
+        if failure is not None and not isinstance(failure, ApiError):
+            LOG.warning("storing layer %s failed: %r", layer_id, failure)
 
     @staticmethod
     async def _layer(task, short, progress):

@@ -267,13 +267,23 @@ def query_filters(request):
 
 def query_unix_time(request, name):
     """Docker's ``since`` / ``until`` as the CLI sends them: unix seconds, with an optional fraction."""
+    return _query_number(request, name, float, None, " (unix seconds expected)")
+
+
+def query_int(request, name, default):
+    return _query_number(request, name, int, default, " is not an integer")
+
+
+def _query_number(request, name, convert, default, expected):
+    """``convert(value)`` of a query value, ``default`` when it is absent or empty; a value ``convert``
+    refuses is a 400 saying what was ``expected``."""
     text = request.query.get(name)
     if text in (None, ""):
-        return None
+        return default
     try:
-        return float(text)
+        return convert(text)
     except ValueError:
-        raise BadRequest("invalid value for %s: %r (unix seconds expected)" % (name, text))
+        raise BadRequest("invalid value for %s: %r%s" % (name, text, expected))
 
 
 def query_bool(request, name, default=False):
