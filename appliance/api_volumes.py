@@ -7,7 +7,7 @@ from aiohttp import web
 
 from ansible_collections.vic.containers.appliance.errors import BadRequest
 from ansible_collections.vic.containers.appliance.filters import keep, label_matches
-from ansible_collections.vic.containers.appliance.persona import json_body, query_filters
+from ansible_collections.vic.containers.appliance.persona import json_body, query_bool, query_filters
 from ansible_collections.vic.containers.appliance.volumes import DRIVER, VolumeStores
 
 CREATE_FIELDS = frozenset(("Name", "Driver", "DriverOpts", "Labels", "ClusterVolumeSpec"))
@@ -90,7 +90,7 @@ async def create(request):
 async def remove(request):
     state = _state(request)
     name = request.match_info["name"]
-    if request.query.get("force", "").lower() in ("1", "true") and not state.volumes.exists(name):
+    if query_bool(request, "force") and not state.volumes.exists(name):
         return web.Response(status=204)  # Docker's rm -f: a volume already gone is not an error
     await state.volumes.remove(name, state.containers.using_volume(name))
     state.events.publish("volume", "destroy", name, {"driver": DRIVER})

@@ -19,6 +19,7 @@ so readers never see a half-applied update.
 """
 
 import asyncio
+import collections
 import logging
 import threading
 import time
@@ -39,6 +40,9 @@ _MAX_WAIT_SECONDS = 5
 # change made by someone else meanwhile is never hidden for long.
 PINNED = ("name", "runtime.powerState", "config.extraConfig")
 PIN_SECONDS = 30
+# vSphere never reuses a VM's moid, so a destroyed VM's moid is a tombstone for good; only the most
+# recent are kept, as a late report of a VM trails its destruction by a few feed batches at most.
+_TOMBSTONES = 4096
 LOG = logging.getLogger("vic.endpoint.cache")
 
 
@@ -54,6 +58,7 @@ class LiveCache:
         self._collector = None
         self._loop = None
         self._pins = {}  # moid -> {property: (value written through, until when it holds)}
+        self._gone = collections.OrderedDict()  # moids of VMs destroyed, oldest first
         self.version = None
 
     def listen(self, callback):
@@ -110,7 +115,12 @@ class LiveCache:
         for filter_update in update.filterSet or ():
             for obj in filter_update.objectSet or ():
                 entry = batch.setdefault(obj.obj._moId, {"ref": obj.obj, "kind": obj.kind, "changes": {}})
-                entry["kind"] = "leave" if obj.kind == "leave" else ("enter" if entry["kind"] == "enter" else obj.kind)
+                # A VM that left never comes back (vSphere never reuses a moid): whatever else the
+                # batch lists of it, it is gone.
+                if "leave" in (obj.kind, entry["kind"]):
+                    entry["kind"] = "leave"
+                elif entry["kind"] != "enter":
+                    entry["kind"] = obj.kind
                 for change in obj.changeSet or ():
                     entry["changes"].setdefault(change.name, []).append(change)
         for moid, entry in batch.items():
@@ -118,22 +128,26 @@ class LiveCache:
 
     def _apply_object(self, moid, ref, kind, changes):
         before = self.vms.get(moid)
+        if kind == "leave":
+            self.drop(moid)
+            return
         if kind == "modify" and before is None:
             return  # a VM the endpoint already dropped (destroyed); the feed catches up with "leave"
-        if kind == "leave":
-            after = None
-            self.vms.pop(moid, None)
-        else:
-            after = dict(before or {}, ref=ref)
-            for values in changes:
-                if not self._confirms(moid, values):
-                    continue
-                change = values[-1]
-                if change.op in ("remove", "indirectRemove"):
-                    after.pop(change.name, None)
-                else:
-                    after[change.name] = change.val
-            self.vms[moid] = after
+        if moid in self._gone:
+            # The feed can report a VM entering after it was destroyed (a batch collected while
+            # the destroy ran, delivered after it): taken in, it would be a ghost container.
+            LOG.info("vSphere update feed reported VM %s after it was destroyed; ignored", moid)
+            return
+        after = dict(before or {}, ref=ref)
+        for values in changes:
+            if not self._confirms(moid, values):
+                continue
+            change = values[-1]
+            if change.op in ("remove", "indirectRemove"):
+                after.pop(change.name, None)
+            else:
+                after[change.name] = change.val
+        self.vms[moid] = after
         self._notify(moid, before, after)
 
     def put(self, ref, props):
@@ -144,6 +158,8 @@ class LiveCache:
         a busy vCenter) must not put an older value back.
         """
         moid = ref._moId
+        if moid in self._gone:
+            return  # a late step of an operation on a container removed meanwhile
         before = self.vms.get(moid)
         after = dict(before or {}, ref=ref, **props)
         self.vms[moid] = after
@@ -181,7 +197,12 @@ class LiveCache:
         return False
 
     def drop(self, moid):
+        """Forget a VM for good (destroyed by the endpoint, or left the pool): the feed may still
+        report it for a while."""
+        self._gone[moid] = True
         self._pins.pop(moid, None)
+        while len(self._gone) > _TOMBSTONES:
+            self._gone.popitem(last=False)
         before = self.vms.pop(moid, None)
         if before is not None:
             self._notify(moid, before, None)

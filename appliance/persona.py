@@ -127,6 +127,11 @@ async def docker_errors(request, handler):
         return docker_error(500, str(exc))
     except web.HTTPException:
         raise
+    except ConnectionResetError:
+        # The client hung up before the answer was written (a CLI interrupted while it waits, for
+        # one): nothing failed here. aiohttp drops the response below on the closed connection.
+        LOG.info("%s %s: the client hung up before the answer was written", request.method, request.path)
+        return web.Response(status=499)
     except Exception as exc:  # pylint: disable=broad-except
         # A bug of ours: the trace goes to the endpoint's log, the client gets one line.
         LOG.exception("%s %s failed", request.method, request.path)
@@ -287,8 +292,11 @@ def _query_number(request, name, convert, default, expected):
 
 
 def query_bool(request, name, default=False):
-    """Docker's boolean query values: 1/true/True, 0/false/False."""
+    """A boolean query value read as dockerd reads one (``BoolValueOrDefault``).
+
+    Absent is ``default``; present, anything but "", "0", "no", "false" or "none" is true.
+    """
     value = request.query.get(name)
-    if value is None or value == "":
+    if value is None:
         return default
-    return value.lower() not in ("0", "false", "no")
+    return value.strip().lower() not in ("", "0", "no", "false", "none")

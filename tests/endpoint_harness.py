@@ -89,13 +89,19 @@ class Endpoint:
         os.unlink(self._log.name)
 
 
-def docker_cli(vch, *args, certs=None, tmp_path=None):
+def docker_command(vch, *args, certs=None, tmp_path=None):
+    """The docker CLI's command line and environment for ``args`` against the VCH, with its client cert."""
     certs = certs or vch["certs"]
     env = dict(os.environ, DOCKER_CONFIG=str(tmp_path or vch["certs"].parent))
     env.pop("DOCKER_HOST", None)
     command = ["docker", "-H", vch["host"], "--tlsverify", "--tlscacert", str(vch["certs"] / "ca.pem"),
                "--tlscert", str(certs / "cert.pem"), "--tlskey", str(certs / "key.pem")] + list(args)
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
+    return command, env
+
+
+def docker_cli(vch, *args, certs=None, tmp_path=None, stdin=None, timeout=60):
+    command, env = docker_command(vch, *args, certs=certs, tmp_path=tmp_path)
+    return subprocess.run(command, env=env, input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def sdk(vch, certs=None):

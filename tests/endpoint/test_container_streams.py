@@ -13,7 +13,7 @@ import threading
 
 import pytest
 
-from endpoint_harness import Endpoint, deploy, docker_cli, response_validator, sdk
+from endpoint_harness import Endpoint, deploy, docker_cli, docker_command, response_validator, sdk
 from tether_peer import TetherPeer
 from test_containers import container_vms, run
 from ansible_collections.vic.containers.plugins.module_utils import _datastore as datastore
@@ -101,6 +101,27 @@ def test_a_process_exit_reported_by_the_tether_ends_the_container(streams):
     assert vm["vm"].get("runtime.powerState") == "poweredOff" and vm["exit"]["code"] == 3, streams["endpoint"].log()
     status = run(streams, "ps", "-a", "--filter", "name=three", "--format", "{{.Status}}")
     assert status.startswith("Exited (3)"), (container_vms(streams["sim"])[cid]["exit"], streams["endpoint"].log())
+
+
+def test_a_client_hanging_up_on_docker_wait_is_no_failure_of_the_endpoint(streams):
+    run(streams, "create", "--name", "waited", streams["image"], "sleep", "600")
+    run(streams, "start", "waited")
+    command, env = docker_command(streams, "wait", "waited")
+    waiting = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        threading.Event().wait(1)  # its request is in, the answer not yet written
+    finally:
+        waiting.kill()
+        waiting.communicate(timeout=10)
+    run(streams, "kill", "waited")  # the endpoint now writes the exit to the closed connection
+    for _attempt in range(100):
+        if "the client hung up" in streams["endpoint"].log():
+            break
+        threading.Event().wait(0.05)
+    log = streams["endpoint"].log()
+    assert "POST /v1.43/containers/waited/wait: the client hung up before the answer was written" in log, log
+    assert "Traceback" not in log and "ERROR" not in log, log
+    run(streams, "rm", "waited")
 
 
 def test_docker_start_attach_carries_stdin_and_output_and_the_exit_code(streams):

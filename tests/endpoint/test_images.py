@@ -7,7 +7,6 @@ One VCH ("img") trusts the registries' CA and lists the plain-HTTP registry as i
 
 import json
 import os
-import subprocess
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -372,11 +371,9 @@ def test_login_and_pull_with_basic_auth(img, registries, tmp_path):
     basic = registries.get("basic")
     denied = docker_cli(img, "pull", basic.host + "/library/busybox", tmp_path=tmp_path)
     assert denied.returncode != 0 and "docker login" in denied.stderr
-    wrong = subprocess.run(_login(img, basic.host, "wrong", tmp_path), input="wrong", capture_output=True,
-                           text=True, timeout=60, check=False)
+    wrong = docker_cli(img, "login", basic.host, "-u", "wrong", "--password-stdin", tmp_path=tmp_path, stdin="wrong")
     assert wrong.returncode != 0 and "401 Unauthorized" in wrong.stderr
-    ok = subprocess.run(_login(img, basic.host, USER, tmp_path), input=PASSWORD, capture_output=True, text=True,
-                        timeout=60, check=False)
+    ok = docker_cli(img, "login", basic.host, "-u", USER, "--password-stdin", tmp_path=tmp_path, stdin=PASSWORD)
     assert ok.returncode == 0 and "Login Succeeded" in ok.stdout, ok.stderr
     pulled = docker_cli(img, "pull", basic.host + "/library/busybox", tmp_path=tmp_path)
     assert pulled.returncode == 0, pulled.stderr
@@ -387,8 +384,7 @@ def test_login_and_pull_with_token_auth(img, registries, tmp_path):
     token = registries.get("token")
     denied = docker_cli(img, "pull", token.host + "/library/shared", tmp_path=tmp_path)
     assert denied.returncode != 0 and "pull access denied" in denied.stderr
-    ok = subprocess.run(_login(img, token.host, USER, tmp_path), input=PASSWORD, capture_output=True, text=True,
-                        timeout=60, check=False)
+    ok = docker_cli(img, "login", token.host, "-u", USER, "--password-stdin", tmp_path=tmp_path, stdin=PASSWORD)
     assert ok.returncode == 0 and "Login Succeeded" in ok.stdout, ok.stderr
     pulled = docker_cli(img, "pull", token.host + "/library/shared", tmp_path=tmp_path)
     assert pulled.returncode == 0, pulled.stderr
@@ -420,9 +416,3 @@ def test_a_whitelist_refuses_other_registries_and_an_unknown_ca_is_not_trusted(v
         assert docker_cli(vch, "pull", plain.host + "/library/busybox").returncode == 0
     finally:
         endpoint.stop()
-
-
-def _login(vch, host, user, tmp_path):
-    return ["docker", "-H", vch["host"], "--tlsverify", "--tlscacert", str(vch["certs"] / "ca.pem"),
-            "--tlscert", str(vch["certs"] / "cert.pem"), "--tlskey", str(vch["certs"] / "key.pem"),
-            "--config", str(tmp_path), "login", host, "-u", user, "--password-stdin"]

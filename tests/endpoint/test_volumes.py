@@ -80,6 +80,10 @@ def test_capacity_in_megabytes_the_local_alias_and_anonymous_volumes(vol):
             spec_validator("Volume").validate(item)
         again = client.volumes.create("plain")  # idempotent, as Docker
         assert again.name == "plain"
+        # force is read as dockerd reads booleans: "yes" is true, "0" is false.
+        url = "%s/v%s/volumes/small" % (client.api.base_url, client.api.api_version)
+        assert client.api.delete(url, params={"force": "yes"}).status_code == 204
+        assert client.api.delete(url, params={"force": "0"}).status_code == 404
     finally:
         client.close()
 
