@@ -58,7 +58,7 @@ class LiveCache:
         self._collector = None
         self._loop = None
         self._pins = {}  # moid -> {property: (value written through, until when it holds)}
-        self._gone = collections.OrderedDict()  # moids of VMs destroyed, oldest first
+        self._gone = collections.OrderedDict()  # moids of VMs the endpoint destroyed, oldest first
         self.version = None
 
     def listen(self, callback):
@@ -115,8 +115,8 @@ class LiveCache:
         for filter_update in update.filterSet or ():
             for obj in filter_update.objectSet or ():
                 entry = batch.setdefault(obj.obj._moId, {"ref": obj.obj, "kind": obj.kind, "changes": {}})
-                # A VM that left never comes back (vSphere never reuses a moid): whatever else the
-                # batch lists of it, it is gone.
+                # vcsim lists a batch's enters before its modifies and leaves, whatever their order
+                # (a vCenter sends one update per VM and batch): a VM listed as leaving is gone.
                 if "leave" in (obj.kind, entry["kind"]):
                     entry["kind"] = "leave"
                 elif entry["kind"] != "enter":
@@ -129,14 +129,15 @@ class LiveCache:
     def _apply_object(self, moid, ref, kind, changes):
         before = self.vms.get(moid)
         if kind == "leave":
-            self.drop(moid)
+            # Not a tombstone: a VM moved out of the pool by an administrator can be moved back.
+            self._forget(moid)
             return
         if kind == "modify" and before is None:
             return  # a VM the endpoint already dropped (destroyed); the feed catches up with "leave"
         if moid in self._gone:
-            # The feed can report a VM entering after it was destroyed (a batch collected while
-            # the destroy ran, delivered after it): taken in, it would be a ghost container.
-            LOG.info("vSphere update feed reported VM %s after it was destroyed; ignored", moid)
+            # The feed can report a VM entering after the endpoint destroyed it (a batch collected
+            # while the destroy ran, delivered after it): taken in, it would be a ghost container.
+            LOG.info("vSphere update feed reported VM %s after the endpoint destroyed it; ignored", moid)
             return
         after = dict(before or {}, ref=ref)
         for values in changes:
@@ -197,12 +198,14 @@ class LiveCache:
         return False
 
     def drop(self, moid):
-        """Forget a VM for good (destroyed by the endpoint, or left the pool): the feed may still
-        report it for a while."""
+        """Forget a VM the endpoint destroyed, for good: the feed may still report it for a while."""
         self._gone[moid] = True
-        self._pins.pop(moid, None)
         while len(self._gone) > _TOMBSTONES:
             self._gone.popitem(last=False)
+        self._forget(moid)
+
+    def _forget(self, moid):
+        self._pins.pop(moid, None)
         before = self.vms.pop(moid, None)
         if before is not None:
             self._notify(moid, before, None)

@@ -1,5 +1,5 @@
-"""The live cache (appliance/cache.py) applying vSphere's update feed: a VM that was destroyed never comes
-back, whatever the feed still reports of it, and a batch counts in each VM's last values.
+"""The live cache (appliance/cache.py) applying vSphere's update feed: a VM the endpoint destroyed never
+comes back, whatever the feed still reports of it, and a batch counts in each VM's last values.
 
 The batches are pyVmomi's own UpdateSet objects, in the shapes vcsim sends; one collected while a
 destroy ran can arrive after it."""
@@ -40,12 +40,12 @@ def test_a_destroyed_vm_reported_again_by_the_feed_stays_gone():
     assert seen == [("vm-7", "web"), ("vm-7", None)]  # listeners are told once that it went
 
 
-def test_a_vm_that_left_the_pool_is_not_brought_back_by_a_later_enter():
+def test_a_vm_that_left_the_pool_comes_back_when_it_enters_again():
     cache, seen = _cache()
     cache._apply(_batch(("vm-5", "enter", {"name": "old"})))
-    cache._apply(_batch(("vm-5", "leave", {})))  # destroyed in vCenter, not by the endpoint
+    cache._apply(_batch(("vm-5", "leave", {})))  # moved out of the VCH pool in vCenter, then back
     cache._apply(_batch(("vm-5", "enter", {"name": "old"})))
-    assert "vm-5" not in cache.vms and seen == [("vm-5", "old"), ("vm-5", None)]
+    assert cache.vms["vm-5"]["name"] == "old" and seen == [("vm-5", "old"), ("vm-5", None), ("vm-5", "old")]
 
 
 def test_a_late_write_through_does_not_bring_a_destroyed_vm_back():
