@@ -127,15 +127,22 @@ async def docker_errors(request, handler):
         return docker_error(500, str(exc))
     except web.HTTPException:
         raise
-    except ConnectionResetError:
+    except ConnectionResetError as exc:
+        if request.transport is not None and not request.transport.is_closing():
+            return _internal_error(request, exc)  # another connection failed (vSphere's, a registry's)
         # The client hung up before the answer was written (a CLI interrupted while it waits, for
         # one): nothing failed here. aiohttp drops the response below on the closed connection.
         LOG.info("%s %s: the client hung up before the answer was written", request.method, request.path)
         return web.Response(status=499)
     except Exception as exc:  # pylint: disable=broad-except
-        # A bug of ours: the trace goes to the endpoint's log, the client gets one line.
-        LOG.exception("%s %s failed", request.method, request.path)
-        return docker_error(500, "internal error in the VCH endpoint (%s); see its log" % type(exc).__name__)
+        return _internal_error(request, exc)
+
+
+def _internal_error(request, exc):
+    """A failure nothing above expects (a bug of ours, mostly): the trace goes to the endpoint's log,
+    the client gets one line."""
+    LOG.error("%s %s failed", request.method, request.path, exc_info=exc)
+    return docker_error(500, "internal error in the VCH endpoint (%s); see its log" % type(exc).__name__)
 
 
 def make_app(facts, state=None):
