@@ -133,8 +133,7 @@ def test_docker_start_attach_carries_stdin_and_output_and_the_exit_code(streams)
               "read line; echo got $line; echo oops >&2; exit 4")
     booted = streams["peers"].tether_on_power_on(streams, cid, wait_for_attach=True)
     try:
-        result = subprocess.run(_cli(streams) + ["start", "-a", "-i", "talk"], input="hello\n", capture_output=True,
-                                text=True, timeout=20, check=False)
+        result = docker_cli(streams, "start", "-a", "-i", "talk", stdin="hello\n", timeout=20)
     except subprocess.TimeoutExpired:
         raise AssertionError(streams["endpoint"].log())
     booted.join(10)
@@ -191,12 +190,6 @@ def test_logs_read_the_json_file_lines_the_tether_writes_to_the_vm_folder(stream
     assert since.stdout == "last\n" and since.stderr == "warning\n", (since.stderr, streams["endpoint"].log()[-1500:])
 
 
-def _cli(vch):
-    certs = vch["certs"]
-    return ["docker", "-H", vch["host"], "--tlsverify", "--tlscacert", str(certs / "ca.pem"),
-            "--tlscert", str(certs / "cert.pem"), "--tlskey", str(certs / "key.pem")]
-
-
 def test_run_rm_removes_the_container_vm_and_its_anonymous_volume_when_the_process_ends(streams):
     cid = run(streams, "run", "-d", "--rm", "-v", "/tmp/work", "--name", "once", streams["image"], "sh", "-c", "exit 0")
     anonymous = container_vms(streams["sim"])[cid]["record"]["mounts"][0]["name"]
@@ -221,8 +214,8 @@ def test_logs_follow_streams_the_live_output_until_the_process_ends(streams):
 
 def test_an_attach_waiting_for_a_tether_ends_when_the_container_is_removed(streams):
     run(streams, "create", "--name", "silent", streams["image"], "sleep", "600")
-    attached = subprocess.Popen(_cli(streams) + ["start", "-a", "silent"], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+    command, env = docker_command(streams, "start", "-a", "silent")
+    attached = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         for _attempt in range(200):
             if run(streams, "ps", "-q", "--filter", "name=silent"):
