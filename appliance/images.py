@@ -416,10 +416,7 @@ class ImageStore:
                                                        state.datacenter_ref, self.datastore, folder))
         try:
             fetched = await asyncio.shield(fetch.task)
-            try:
-                layer_disks.check_diff_id(fetched.disk, diff_id)
-            except layer_disks.LayerError as exc:
-                raise ApiError(str(exc))
+            layer_disks.check_diff_id(fetched.disk, diff_id)
             await folder_made
             started = time.perf_counter()
             await self._upload(folder, fetched.disk)
@@ -451,14 +448,11 @@ class ImageStore:
         progress(_step("Verifying Checksum", short))
         progress(_step("Download complete", short))
         try:
-            try:
-                disk = await _packed(packing)
-            except layer_disks.Repack as again:
-                LOG.info("layer %s replaces entries it packed already: packing it again", descriptor["digest"])
-                disk = await _packed(await self._download_into(client, ref, descriptor, downloads, functools.partial(
-                    layer_disks.repack, workdir=workdir, tree=again.tree)))
-        except layer_disks.LayerError as exc:
-            raise ApiError(str(exc))
+            disk = await _packed(packing)
+        except layer_disks.Repack as again:
+            LOG.info("layer %s replaces entries it packed already: packing it again", descriptor["digest"])
+            disk = await _packed(await self._download_into(client, ref, descriptor, downloads, functools.partial(
+                layer_disks.repack, workdir=workdir, tree=again.tree)))
         return _Fetched(disk, fetched - started, time.perf_counter() - fetched)
 
     @staticmethod

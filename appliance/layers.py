@@ -45,6 +45,8 @@ import tempfile
 # Intel ISA-L's inflate: two to three times zlib's speed, the same interface.
 from isal import isal_zlib
 
+from ansible_collections.vic.containers.appliance.errors import ApiError
+
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
 OPAQUE_XATTR = "SCHILY.xattr.trusted.overlay.opaque"
@@ -79,8 +81,9 @@ DIR, FILE, SYMLINK, LINK, SPECIAL, WHITEOUT_NODE, OPAQUE_MARK = (
 _LINK_TARGETS = (FILE, LINK, SPECIAL)
 
 
-class LayerError(Exception):
-    """A layer that cannot be made into a disk; the message names the layer and the reason."""
+class LayerError(ApiError):
+    """A layer that cannot be made into a disk; the message names the layer and the reason (which a pull
+    reports as it is)."""
 
 
 class Layer:
@@ -156,14 +159,13 @@ def _finished(workdir, tree):
 def _first_pass(raw, tree, squasher, progress, total):
     """Hash and check every entry; pack them as they come, unless the layer replaces an entry already packed."""
     content = _Uncompressed(raw, tree.layer, progress, total)
-    with _reading(tree.layer):
-        with tarfile.open(fileobj=content, mode="r|", bufsize=_TAR_READ_BUFFER) as tar:
-            for index, member in enumerate(_entries(tar)):
-                info = tree.apply(index, member)
-                if tree.replaced:
-                    squasher.abandon()
-                elif info is not None:
-                    _pack(squasher, tar, content, member, info)
+    with _reading(content, tree.layer) as tar:
+        for index, member in enumerate(_entries(tar)):
+            info = tree.apply(index, member)
+            if tree.replaced:
+                squasher.abandon()
+            elif info is not None:
+                _pack(squasher, tar, content, member, info)
         tree.diff_id = content.digest()
     if not tree.replaced:
         squasher.finish(tree.folders.values())
@@ -173,11 +175,10 @@ def _second_pass(raw, tree, squasher):
     """Pack only the entries that survive the layer's own replacements."""
     survivors = tree.survivors()
     content = _Uncompressed(raw, tree.layer)
-    with _reading(tree.layer):
-        with tarfile.open(fileobj=content, mode="r|", bufsize=_TAR_READ_BUFFER) as tar:
-            for index, member in enumerate(_entries(tar)):
-                if index in survivors:
-                    _pack(squasher, tar, content, member, _rewrite(member, tree.layer)[1])
+    with _reading(content, tree.layer) as tar:
+        for index, member in enumerate(_entries(tar)):
+            if index in survivors:
+                _pack(squasher, tar, content, member, _rewrite(member, tree.layer)[1])
         digest = content.digest()
     if digest != tree.diff_id:  # the blob was read again: it must still be the layer
         raise LayerError("layer %s: read again, its content has digest %s, not %s as the first time"
@@ -206,9 +207,11 @@ def _pack(squasher, tar, content, member, info):
 
 
 @contextlib.contextmanager
-def _reading(name):
+def _reading(content, name):
+    """``content`` read as a tar stream; what cannot be read is a LayerError naming the layer ``name``."""
     try:
-        yield
+        with tarfile.open(fileobj=content, mode="r|", bufsize=_TAR_READ_BUFFER) as tar:
+            yield tar
     except (tarfile.TarError, EOFError, OSError, isal_zlib.error) as exc:
         raise LayerError("layer %s cannot be unpacked: %s" % (name, exc))
 
