@@ -133,6 +133,9 @@ class Session:
         if connection is not None:
             connection.close()
             self._local.connection = None
+            # A long-lived endpoint replaces connections the server closed: the list must not keep them all.
+            with self._connections_lock:
+                self._connections.remove(connection)
 
     def close_connections(self):
         with self._connections_lock:
