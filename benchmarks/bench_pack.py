@@ -11,22 +11,21 @@ runs in a process of its own, so its peak memory is its own.
 import argparse
 import gzip
 import hashlib
-import io
 import json
 import os
 import resource
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 COLLECTIONS = REPO / ".build" / "collections"
-sys.path[:0] = [str(COLLECTIONS)]
+sys.path[:0] = [str(COLLECTIONS), str(REPO / "tests")]
 
 from ansible_collections.vic.containers.appliance import layers  # noqa: E402
+from registry_harness import tar_bytes  # noqa: E402
 
 
 def many_files(count):
@@ -35,14 +34,15 @@ def many_files(count):
     for index in range(count):
         folder = "app/node_modules/pkg%05d" % (index // 200)
         if index % 200 == 0:
-            entries.append((folder, None))
-        entries.append(("%s/file%06d.js" % (folder, index), b"module.exports = %d;\n" % index))
+            entries.append((folder, "dir", None, 0o755))
+        entries.append(("%s/file%06d.js" % (folder, index), "file", b"module.exports = %d;\n" % index, 0o644))
     return entries
 
 
 def large(size_mb):
     """Incompressible bytes in files of 4 MB."""
-    return [("big", None)] + [("big/part%d" % i, os.urandom(4 << 20)) for i in range(max(1, size_mb // 4))]
+    parts = [("big/part%d" % i, "file", os.urandom(4 << 20), 0o644) for i in range(max(1, size_mb // 4))]
+    return [("big", "dir", None, 0o755)] + parts
 
 
 def replaced_folders(count):
@@ -50,23 +50,9 @@ def replaced_folders(count):
     in order, so every replacement removes a subtree."""
     entries = []
     for index in range(count):
-        entries += [("d%05d" % index, None), ("d%05d/a" % index, b"a"), ("d%05d/b" % index, b"b")]
-    return entries + [("d%05d" % index, b"file now") for index in range(count)]
-
-
-def tar_of(entries):
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, data in entries:
-            info = tarfile.TarInfo(name)
-            info.mtime = 1700000000
-            if data is None:
-                info.type, info.mode = tarfile.DIRTYPE, 0o755
-                tar.addfile(info)
-            else:
-                info.size, info.mode = len(data), 0o644
-                tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+        entries += [("d%05d" % index, "dir", None, 0o755), ("d%05d/a" % index, "file", b"a", 0o644),
+                    ("d%05d/b" % index, "file", b"b", 0o644)]
+    return entries + [("d%05d" % index, "file", b"file now", 0o644) for index in range(count)]
 
 
 def cpu():
@@ -146,7 +132,7 @@ def main():
     with tempfile.TemporaryDirectory() as scratch:
         for name, entries in cases:
             raw_path = os.path.join(scratch, "layer.tar")
-            raw = tar_of(entries)
+            raw = tar_bytes(entries)
             Path(raw_path).write_bytes(raw)
             Path(raw_path + ".gz").write_bytes(gzip.compress(raw, 1))
             ours, floor = measure("endpoint", raw_path), measure("tar2sqfs", raw_path)

@@ -34,7 +34,7 @@ os.environ.pop("REQUESTS_CA_BUNDLE", None)
 os.environ.pop("CURL_CA_BUNDLE", None)
 
 from vcsim import Simulator, build  # noqa: E402
-from endpoint_harness import Endpoint, deploy, docker_cli, sdk, sdk_in_parallel  # noqa: E402
+from endpoint_harness import Endpoint, deploy, docker_cli, sdk, sdk_in_parallel, timed  # noqa: E402
 from registry_harness import Registries  # noqa: E402
 
 NAME = "bench-ps"
@@ -45,12 +45,6 @@ BACKGROUND = "WaitForUpdatesEx"
 WORKERS = 8
 # After the creates, time for the cache's feed to confirm them before counting.
 SETTLE_SECONDS = 1
-
-
-def timed(func):
-    start = time.perf_counter()
-    result = func()
-    return time.perf_counter() - start, result
 
 
 def percentiles(seconds):

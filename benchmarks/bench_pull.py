@@ -20,7 +20,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,7 +29,7 @@ sys.path[:0] = [str(COLLECTIONS), str(REPO / "tools" / "vcsim"), str(REPO / "tes
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(COLLECTIONS), os.environ.get("PYTHONPATH")]))
 
 from vcsim import Simulator  # noqa: E402
-from endpoint_harness import Endpoint, deploy, docker_cli  # noqa: E402
+from endpoint_harness import Endpoint, deploy, docker_cli, timed  # noqa: E402
 from registry_harness import OciLayout, Registries, busybox_layer, tar_bytes  # noqa: E402
 
 TARGET_RATIO = 0.8
@@ -57,12 +56,6 @@ def files_layer(count):
         text = ("module.exports = function f%d(x) { return x + %d; };\n" % (index, index)) * 8
         files.append(("%s/file%05d.js" % (folder, index), "file", text.encode(), 0o644))
     return tar_bytes(files)
-
-
-def timed(func):
-    start = time.perf_counter()
-    result = func()
-    return time.perf_counter() - start, result
 
 
 def skopeo_copy(registry, name, target):

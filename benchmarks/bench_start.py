@@ -28,7 +28,7 @@ os.environ.pop("REQUESTS_CA_BUNDLE", None)
 os.environ.pop("CURL_CA_BUNDLE", None)
 
 from vcsim import Simulator  # noqa: E402
-from endpoint_harness import Endpoint, deploy, sdk, sdk_in_parallel  # noqa: E402
+from endpoint_harness import Endpoint, deploy, sdk, sdk_in_parallel, timed  # noqa: E402
 from ansible_collections.vic.containers.plugins.module_utils import _datastore as datastore  # noqa: E402
 from ansible_collections.vic.containers.plugins.module_utils._vsphere_session import Session  # noqa: E402
 
@@ -36,12 +36,6 @@ NAME = "bench-start"
 # Where the harness's deploy puts the VCH's default volume store.
 DATACENTER, DATASTORE = "DC0", "LocalDS_0"
 WORKERS = 8
-
-
-def timed(func):
-    start = time.perf_counter()
-    result = func()
-    return time.perf_counter() - start, result
 
 
 def create_volumes(vch, count):

@@ -111,6 +111,13 @@ def sdk(vch, certs=None):
     return docker.DockerClient(base_url=vch["host"].replace("tcp://", "https://"), tls=tls, version="auto")
 
 
+def timed(func):
+    """(seconds ``func()`` took, what it returned)."""
+    start = time.perf_counter()
+    result = func()
+    return time.perf_counter() - start, result
+
+
 def sdk_in_parallel(vch, count, call, workers=8):
     """``call(client, index)`` for each index below ``count``, by ``workers`` threads with a Docker SDK client
     each; returns the seconds it took. The clients are closed afterwards."""
@@ -125,11 +132,9 @@ def sdk_in_parallel(vch, count, call, workers=8):
                 clients.append(local.client)
         call(local.client, index)
 
-    start = time.perf_counter()
     try:
         with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(run, range(count)))
-        return time.perf_counter() - start
+            return timed(lambda: list(pool.map(run, range(count))))[0]
     finally:
         for client in clients:
             client.close()
