@@ -1,4 +1,4 @@
-"""Packing layer blobs into SquashFS disks (appliance/layers.py) against ``tar2sqfs`` alone on the same
+"""Packing layer blobs into SquashFS disks (services/imagec/layers/squash.py) against ``tar2sqfs`` alone on the same
 uncompressed tar, in the same run: time, CPU and peak memory.
 
 ``tar2sqfs`` alone is the floor: it packs the same tar with the same compressor, without the gzip
@@ -22,10 +22,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 COLLECTIONS = REPO / ".build" / "collections"
-sys.path[:0] = [str(COLLECTIONS), str(REPO / "tests")]
+sys.path[:0] = [str(COLLECTIONS)]
 
-from ansible_collections.vic.containers.appliance import layers  # noqa: E402
-from registry_harness import tar_bytes  # noqa: E402
+from ansible_collections.vic.containers.services.imagec.layers import squash as layers  # noqa: E402
+from ansible_collections.vic.containers.tools.harness.registry import tar_bytes  # noqa: E402
 
 
 def many_files(count):

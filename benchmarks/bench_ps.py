@@ -25,7 +25,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 COLLECTIONS = REPO / ".build" / "collections"
-sys.path[:0] = [str(COLLECTIONS), str(REPO / "tools" / "vcsim"), str(REPO / "tests")]
+sys.path[:0] = [str(COLLECTIONS)]
 # The endpoint process imports the collection the same way.
 os.environ["PYTHONPATH"] = os.pathsep.join(
     filter(None, [str(COLLECTIONS), os.environ.get("PYTHONPATH")]))
@@ -33,9 +33,9 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 os.environ.pop("REQUESTS_CA_BUNDLE", None)
 os.environ.pop("CURL_CA_BUNDLE", None)
 
-from vcsim import Simulator, build  # noqa: E402
-from endpoint_harness import Endpoint, deploy, docker_cli, sdk, sdk_in_parallel, timed  # noqa: E402
-from registry_harness import Registries  # noqa: E402
+from ansible_collections.vic.containers.tools.harness.vcsim import Simulator, build  # noqa: E402
+from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, deploy, docker_cli, sdk, sdk_in_parallel, timed  # noqa: E402
+from ansible_collections.vic.containers.tools.harness.registry import Registries  # noqa: E402
 
 NAME = "bench-ps"
 TARGET_P50_MS = 30

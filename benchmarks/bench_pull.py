@@ -24,13 +24,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 COLLECTIONS = REPO / ".build" / "collections"
-sys.path[:0] = [str(COLLECTIONS), str(REPO / "tools" / "vcsim"), str(REPO / "tests")]
+sys.path[:0] = [str(COLLECTIONS)]
 # The endpoint process imports the collection the same way.
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(COLLECTIONS), os.environ.get("PYTHONPATH")]))
 
-from vcsim import Simulator  # noqa: E402
-from endpoint_harness import Endpoint, deploy, docker_cli, timed  # noqa: E402
-from registry_harness import OciLayout, Registries, busybox_layer, tar_bytes  # noqa: E402
+from ansible_collections.vic.containers.tools.harness.vcsim import Simulator  # noqa: E402
+from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, deploy, docker_cli, timed  # noqa: E402
+from ansible_collections.vic.containers.tools.harness.registry import OciLayout, Registries, busybox_layer, tar_bytes  # noqa: E402
 
 TARGET_RATIO = 0.8
 IMAGES = ("busybox", "large", "files")

@@ -20,17 +20,17 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 COLLECTIONS = REPO / ".build" / "collections"
-sys.path[:0] = [str(COLLECTIONS), str(REPO / "tools" / "vcsim"), str(REPO / "tests")]
+sys.path[:0] = [str(COLLECTIONS)]
 # The endpoint process imports the collection the same way.
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(COLLECTIONS), os.environ.get("PYTHONPATH")]))
 # requests lets these override the CA a Docker SDK client is given (psf/requests#3829).
 os.environ.pop("REQUESTS_CA_BUNDLE", None)
 os.environ.pop("CURL_CA_BUNDLE", None)
 
-from vcsim import Simulator  # noqa: E402
-from endpoint_harness import Endpoint, deploy, sdk, sdk_in_parallel, timed  # noqa: E402
+from ansible_collections.vic.containers.tools.harness.vcsim import Simulator  # noqa: E402
+from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, deploy, sdk, sdk_in_parallel, timed  # noqa: E402
 from ansible_collections.vic.containers.plugins.module_utils import _datastore as datastore  # noqa: E402
-from ansible_collections.vic.containers.plugins.module_utils._vsphere_session import Session  # noqa: E402
+from ansible_collections.vic.containers.plugins.module_utils.vsphere.session import Session  # noqa: E402
 
 NAME = "bench-start"
 # Where the harness's deploy puts the VCH's default volume store.

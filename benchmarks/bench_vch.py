@@ -16,12 +16,12 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / ".build" / "collections"), str(REPO / "tools" / "vcsim")]
+sys.path[:0] = [str(REPO / ".build" / "collections")]
 
-from vcsim import Simulator  # noqa: E402
+from ansible_collections.vic.containers.tools.harness.vcsim import Simulator  # noqa: E402
 from ansible_collections.vic.containers.plugins.module_utils import _vch as engine  # noqa: E402
-from ansible_collections.vic.containers.plugins.module_utils._vch_spec import ARGUMENT_SPEC  # noqa: E402
-from ansible_collections.vic.containers.plugins.module_utils._vsphere_session import Session  # noqa: E402
+from ansible_collections.vic.containers.plugins.module_utils.vch.spec import ARGUMENT_SPEC  # noqa: E402
+from ansible_collections.vic.containers.plugins.module_utils.vsphere.session import Session  # noqa: E402
 
 TARGETS = {"create": 40, "re-run": 8, "info": 4}
 

@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "tests"), str(REPO / ".build" / "collections")]
+sys.path[:0] = [str(REPO / ".build" / "collections")]
 
-from registry_harness import Registry, TestCA, TestImages  # noqa: E402
+from ansible_collections.vic.containers.tools.harness.registry import Registry, TestCA, TestImages  # noqa: E402
 
 
 def start(state):

@@ -20,11 +20,10 @@ def _link_collection():
 
 
 _link_collection()
-for path in (COLLECTIONS, REPO_ROOT / "tests", REPO_ROOT / "tools" / "vcsim"):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
+if str(COLLECTIONS) not in sys.path:
+    sys.path.insert(0, str(COLLECTIONS))
 os.environ["ANSIBLE_COLLECTIONS_PATH"] = str(COLLECTIONS)
 # Processes the tests start (the endpoint) import the collection the same way.
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(COLLECTIONS), os.environ.get("PYTHONPATH")]))
 
-pytest_plugins = ["vcsim_fixtures"]
+pytest_plugins = ["ansible_collections.vic.containers.tools.harness.vcsim_fixtures"]

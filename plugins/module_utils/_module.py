@@ -9,8 +9,8 @@ from __future__ import annotations
 from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.vic.containers.plugins.module_utils._errors import VicError
-from ansible_collections.vic.containers.plugins.module_utils import _vsphere_session as vsphere
-from ansible_collections.vic.containers.plugins.module_utils import _vsphere_tasks as tasks
+from ansible_collections.vic.containers.plugins.module_utils.vsphere import session as vsphere
+from ansible_collections.vic.containers.plugins.module_utils.vsphere import tasks
 from ansible_collections.vic.containers.plugins.module_utils.vsphere_args import vsphere_connection_params
 
 try:

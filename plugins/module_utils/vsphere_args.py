@@ -12,45 +12,24 @@ from __future__ import annotations
 
 from ansible.module_utils.basic import env_fallback
 
-# Options that have no default: the task or the environment must set them.
-_REQUIRED = (
-    ("hostname", "VMWARE_HOST"),
-    ("username", "VMWARE_USER"),
-    ("password", "VMWARE_PASSWORD"),
-)
+from ansible_collections.vic.containers.plugins.module_utils.vsphere import connection
 
-_CONNECTION_KEYS = ("hostname", "username", "password", "port", "validate_certs")
 
 
 def vsphere_argument_spec():
     """Return a new argument spec of the connection options, with the VMWARE_* fallbacks."""
-    return dict(
-        hostname=dict(
-            type="str",
-            fallback=(env_fallback, ["VMWARE_HOST"]),
-        ),
-        username=dict(
-            type="str",
-            aliases=["admin", "user"],
-            fallback=(env_fallback, ["VMWARE_USER"]),
-        ),
-        password=dict(
-            type="str",
-            aliases=["pass", "pwd"],
-            no_log=True,
-            fallback=(env_fallback, ["VMWARE_PASSWORD"]),
-        ),
-        port=dict(
-            type="int",
-            default=443,
-            fallback=(env_fallback, ["VMWARE_PORT"]),
-        ),
-        validate_certs=dict(
-            type="bool",
-            default=True,
-            fallback=(env_fallback, ["VMWARE_VALIDATE_CERTS"]),
-        ),
+    spec = dict(
+        hostname=dict(type="str"),
+        username=dict(type="str", aliases=["admin", "user"]),
+        password=dict(type="str", aliases=["pass", "pwd"], no_log=True),
+        port=dict(type="int"),
+        validate_certs=dict(type="bool"),
     )
+    for option, (env, default) in connection.OPTIONS.items():
+        spec[option]["fallback"] = (env_fallback, [env])
+        if default is not None:
+            spec[option]["default"] = default
+    return spec
 
 
 def vsphere_connection_params(module_params):
@@ -61,17 +40,4 @@ def vsphere_connection_params(module_params):
     hostname, username or password is set neither in the task nor in the
     environment.
     """
-    missing = [
-        "%s (or the environment variable %s)" % (option, env)
-        for option, env in _REQUIRED
-        if not module_params.get(option)
-    ]
-    if missing:
-        raise ValueError("missing required vSphere connection option%s: %s" % (
-            "s" if len(missing) > 1 else "", ", ".join(missing)))
-    params = {key: module_params.get(key) for key in _CONNECTION_KEYS}
-    if params["port"] is None:
-        params["port"] = 443
-    if params["validate_certs"] is None:
-        params["validate_certs"] = True
-    return params
+    return connection.connection_params(module_params)

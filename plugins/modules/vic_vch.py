@@ -377,9 +377,9 @@ vch:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.vic.containers.plugins.module_utils import _certs as certs
-from ansible_collections.vic.containers.plugins.module_utils import _vch as engine
+from ansible_collections.vic.containers.plugins.module_utils.vch import engine
 from ansible_collections.vic.containers.plugins.module_utils._module import run_vsphere
-from ansible_collections.vic.containers.plugins.module_utils._vch_spec import ARGUMENT_SPEC
+from ansible_collections.vic.containers.plugins.module_utils.vch.spec import ARGUMENT_SPEC
 from ansible_collections.vic.containers.plugins.module_utils.vsphere_args import vsphere_argument_spec
 
 

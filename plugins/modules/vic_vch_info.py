@@ -108,7 +108,7 @@ vchs:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.vic.containers.plugins.module_utils import _vch as engine
+from ansible_collections.vic.containers.plugins.module_utils.vch import engine
 from ansible_collections.vic.containers.plugins.module_utils._module import run_vsphere
 from ansible_collections.vic.containers.plugins.module_utils.vsphere_args import vsphere_argument_spec
 

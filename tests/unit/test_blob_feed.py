@@ -1,4 +1,4 @@
-"""The in-memory feed between a layer's download and its packer (appliance/images.py): blocks,
+"""The in-memory feed between a layer's download and its packer (services/portlayer/storage/image_index.py): blocks,
 back-pressure on the downloader, and what a failed download or a stopped packer does."""
 
 import asyncio
@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from ansible_collections.vic.containers.appliance import images
+from ansible_collections.vic.containers.services.portlayer.storage import image_index as images
 
 
 def test_the_packer_reads_whole_blocks_and_the_end_only_once_the_download_is_finished(monkeypatch):

@@ -3,10 +3,10 @@
 import pytest
 import yaml
 
-from endpoint_harness import SPEC
-from ansible_collections.vic.containers.appliance import container_config as spec
-from ansible_collections.vic.containers.appliance import containers
-from ansible_collections.vic.containers.appliance.errors import BadRequest
+from ansible_collections.vic.containers.tools.harness.endpoint import SPEC
+from ansible_collections.vic.containers.services.persona import container_config as spec
+from ansible_collections.vic.containers.services.portlayer.containers import manager as containers
+from ansible_collections.vic.containers.plugins.module_utils._errors import InvalidInput
 
 IMAGE = {"Env": ["PATH=/bin", "MODE=dev"], "Cmd": ["sh"], "WorkingDir": "/srv", "Labels": {"a": "1"},
          "Volumes": {"/data": {}}}
@@ -30,7 +30,7 @@ def test_the_request_overrides_the_image_as_docker_create_does():
     # An entrypoint of the request drops the image's command.
     config = spec.merge({"Image": "busybox", "Entrypoint": ["/bin/true"]}, IMAGE)
     assert config["Entrypoint"] == ["/bin/true"] and config["Cmd"] is None
-    with pytest.raises(BadRequest, match="No command specified"):
+    with pytest.raises(InvalidInput, match="No command specified"):
         spec.merge({"Image": "scratch"}, {})
 
 
@@ -41,7 +41,7 @@ def test_the_request_overrides_the_image_as_docker_create_does():
     ({"Image": "busybox", "Env": 5}, "Env must be a list"),
 ])
 def test_unknown_and_malformed_fields_are_refused_by_name(body, message):
-    with pytest.raises(BadRequest, match=message):
+    with pytest.raises(InvalidInput, match=message):
         spec.check_fields(body)
 
 
@@ -52,7 +52,7 @@ def test_unknown_and_malformed_fields_are_refused_by_name(body, message):
     ({"PortBindings": {"80/tcp": [{"HostPort": "8080"}]}}, "-p"),
 ])
 def test_what_a_container_vm_cannot_do_is_refused_naming_the_flag(host, flag):
-    with pytest.raises(BadRequest, match=flag.replace("-", r"\-")):
+    with pytest.raises(InvalidInput, match=flag.replace("-", r"\-")):
         spec.refuse_unsupported(host)
 
 
@@ -60,9 +60,9 @@ def test_volumes_named_anonymous_and_host_paths():
     wanted = spec.volume_requests({"Volumes": {"/data": {}, "/cache": {}}},
                                   {"Binds": ["logs:/data:ro"], "Mounts": [{"Type": "volume", "Target": "/m"}]})
     assert wanted == [("logs", "/data", True), (None, "/m", False), (None, "/cache", False)]
-    with pytest.raises(BadRequest, match="bind mounts of host paths"):
+    with pytest.raises(InvalidInput, match="bind mounts of host paths"):
         spec.volume_requests({}, {"Binds": ["/etc:/etc"]})
-    with pytest.raises(BadRequest, match="invalid volume specification"):
+    with pytest.raises(InvalidInput, match="invalid volume specification"):
         spec.volume_requests({}, {"Binds": ["nocolon"]})
 
 
@@ -70,18 +70,18 @@ def test_sizing_as_vic_mapped_cpus_and_memory():
     assert spec.sizing({}) == (1, 2048)
     assert spec.sizing({"NanoCpus": 1500000000, "Memory": 1024 * 1024 * 1024}) == (2, 1024)
     assert spec.sizing({"CpusetCpus": "0-2,5"}) == (4, 2048)
-    with pytest.raises(BadRequest, match="Minimum memory"):
+    with pytest.raises(InvalidInput, match="Minimum memory"):
         spec.sizing({"Memory": 64 * 1024 * 1024})
 
 
 def test_container_names():
     assert spec.check_name("/web") == "web"
     assert spec.check_name("") is None
-    with pytest.raises(BadRequest, match="Invalid container name"):
+    with pytest.raises(InvalidInput, match="Invalid container name"):
         spec.check_name("bad name!")
 
 
 def test_a_container_whose_disks_do_not_fit_its_controller_is_refused_up_front():
     containers.check_disks(10, 4)
-    with pytest.raises(BadRequest, match="at most 15 disks.*would need 16 \\(12 image layers, its own disk, 3 volumes"):
+    with pytest.raises(InvalidInput, match="at most 15 disks.*would need 16 \\(12 image layers, its own disk, 3 volumes"):
         containers.check_disks(12, 3)

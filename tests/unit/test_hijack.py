@@ -8,7 +8,7 @@ import struct
 
 import docker
 from aiohttp import http_parser, web, web_protocol
-from ansible_collections.vic.containers.appliance import hijack
+from ansible_collections.vic.containers.services.persona import hijack
 from docker.utils import socket as docker_socket
 
 

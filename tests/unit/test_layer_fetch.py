@@ -1,11 +1,11 @@
-"""A layer blob's fetch shared by pulls and layer stores (appliance/images.py): the last holder to let go
+"""A layer blob's fetch shared by pulls and layer stores (services/portlayer/storage/image_index.py): the last holder to let go
 stops an unfinished fetch, and its scratch folder goes once the fetch has ended; progress held back
 while a pull still checks the image config."""
 
 import asyncio
 import os
 
-from ansible_collections.vic.containers.appliance import images
+from ansible_collections.vic.containers.services.portlayer.storage import image_index as images
 
 
 async def _until_gone(path):

@@ -1,4 +1,4 @@
-"""Layer tarballs as SquashFS disks (appliance/layers.py): Docker's order of entries, whiteouts,
+"""Layer tarballs as SquashFS disks (services/imagec/layers/squash.py): Docker's order of entries, whiteouts,
 refusals, and the real image read back with rdsquashfs (squashfs-tools-ng), no mount needed."""
 
 import gzip
@@ -9,9 +9,9 @@ import tarfile
 
 import pytest
 
-from ansible_collections.vic.containers.appliance import layers
-from registry_harness import app_layer, busybox_layer, tar_bytes
-from squashfs_reader import cat, listing, stat, xattrs
+from ansible_collections.vic.containers.services.imagec.layers import squash as layers
+from ansible_collections.vic.containers.tools.harness.registry import app_layer, busybox_layer, tar_bytes
+from ansible_collections.vic.containers.tools.harness.squashfs import cat, listing, stat, xattrs
 
 
 def blob(tmp_path, raw, compress=True, name="blob"):

@@ -1,4 +1,4 @@
-"""The live cache (appliance/cache.py) applying vSphere's update feed: a VM the endpoint destroyed never
+"""The live cache (services/portlayer/cache.py) applying vSphere's update feed: a VM the endpoint destroyed never
 comes back, whatever the feed still reports of it, and a batch counts in each VM's last values.
 
 The batches are pyVmomi's own UpdateSet objects, in the shapes vcsim sends; one collected while a
@@ -6,7 +6,7 @@ destroy ran can arrive after it."""
 
 from pyVmomi import vim, vmodl
 
-from ansible_collections.vic.containers.appliance.cache import LiveCache
+from ansible_collections.vic.containers.services.portlayer.cache import LiveCache
 
 PC = vmodl.query.PropertyCollector
 

@@ -5,9 +5,9 @@ import contextlib
 import os
 
 import pytest
-from ansible_collections.vic.containers.appliance import errors
-from ansible_collections.vic.containers.appliance import tether_channel as channel
-from tether_peer import TetherPeer
+from ansible_collections.vic.containers.plugins.module_utils import _errors as errors
+from ansible_collections.vic.containers.services.portlayer.attach import channel
+from ansible_collections.vic.containers.tools.harness.tether_peer import TetherPeer
 
 VCH_KEY = bytes(range(32))
 TIMEOUT = 15
@@ -108,7 +108,7 @@ def test_signal_names():
     assert channel.signal_name("kill") == "KILL"
     assert channel.signal_name(1) == "HUP"
     assert channel.signal_name("15") == "TERM"
-    with pytest.raises(errors.BadRequest):
+    with pytest.raises(errors.InvalidInput):
         channel.signal_name("SIGNOPE")
 
 
@@ -233,7 +233,7 @@ def test_exec_returns_output_and_exit_code():
                 attachment = await w.concentrator.exec("c1", spec)
                 output = await collect(attachment)
                 code = await attachment.exit_code()
-                with pytest.raises(errors.BadRequest):
+                with pytest.raises(errors.InvalidInput):
                     await w.concentrator.exec("c1", {"Cmd": "not a list"})
                 return output, code
 
@@ -250,7 +250,7 @@ def test_not_connected_is_a_clear_conflict():
                          w.concentrator.exec("nope", {"Cmd": ["true"]})):
                 with pytest.raises(errors.Conflict, match="container nope is not running"):
                     await call
-            with pytest.raises(errors.ApiError, match="did not connect"):
+            with pytest.raises(errors.VicError, match="did not connect"):
                 await w.concentrator.wait_connected("nope", 0.2)
 
     run(scenario())

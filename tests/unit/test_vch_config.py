@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from ansible_collections.vic.containers.plugins.module_utils import _vch_config as codec
+from ansible_collections.vic.containers.plugins.module_utils.vch import config as codec
 
 
 def test_round_trip_with_chunks_and_sealed_secrets():

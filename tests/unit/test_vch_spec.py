@@ -3,7 +3,7 @@
 import pytest
 
 from ansible_collections.vic.containers.plugins.module_utils._errors import SpecError
-from ansible_collections.vic.containers.plugins.module_utils._vch_spec import (
+from ansible_collections.vic.containers.plugins.module_utils.vch.spec import (
     ARGUMENT_SPEC, desired, parse_store, tls_options)
 
 

@@ -1,4 +1,0 @@
-# Copyright (c) 2026 vic.containers contributors
-# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-# SPDX-License-Identifier: GPL-3.0-or-later
-"""The services of a VCH's endpoint VM: the Docker API persona (more to come: port layer, tether)."""

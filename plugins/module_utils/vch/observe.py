@@ -1,0 +1,201 @@
+# Copyright (c) 2026 vic.containers contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Observed state of VCHs, from one inventory read; private to the collection."""
+
+from __future__ import annotations
+
+import uuid
+
+from ansible_collections.vic.containers.plugins.module_utils._errors import VicError
+from ansible_collections.vic.containers.plugins.module_utils.vch import config as codec
+from ansible_collections.vic.containers.plugins.module_utils._certs import fingerprint
+from ansible_collections.vic.containers.plugins.module_utils.vsphere.inventory import same
+
+# The files vic-machine wrote in --tls-cert-path, by role.
+CERT_FILES = (("ca", "ca.pem"), ("cert", "cert.pem"), ("key", "key.pem"),
+              ("server_cert", "server-cert.pem"), ("server_key", "server-key.pem"))
+_UUID_NAMESPACE = uuid.UUID("6f1d3c36-2f4e-5b1e-9a55-8e2d0f6b7a10")
+
+
+class Vch:
+    """One VCH as vSphere shows it: its pool, endpoint VM and decoded record."""
+
+    def __init__(self, inventory, pool, vm=None, config=None, sealed=None, key_id=None):
+        self.inventory = inventory
+        self.pool = pool
+        self.vm = vm
+        self.config = config
+        self.sealed = sealed
+        self.key_id = key_id
+
+    @property
+    def name(self):
+        return self.config["name"] if self.config else self.pool.get("name")
+
+    @property
+    def complete(self):
+        return self.vm is not None and self.config is not None
+
+    @property
+    def extra_config(self):
+        return codec.as_dict(self.vm.get("config.extraConfig")) if self.vm else {}
+
+    def vms(self):
+        """(ours, foreign): the VMs in the VCH pool made by this VCH, and any others."""
+        ours, foreign = [], []
+        for vm in self.inventory.vms_in(self.pool):
+            (ours if _ours(vm) else foreign).append(vm)
+        return ours, foreign
+
+    def containers(self):
+        return [vm for vm in self.vms()[0] if vm is not self.vm]
+
+
+def vch_uuid(session, pool_moid):
+    """The VCH UUID, derived from its pool so a half-made VCH finds its folders again."""
+    return str(uuid.uuid5(_UUID_NAMESPACE, "%s/%s" % (session.instance_uuid, pool_moid)))
+
+
+def endpoints(inventory):
+    """Every VCH with an endpoint VM, decoded; unreadable records raise naming the VM."""
+    found = []
+    for vm in inventory.of_type("VirtualMachine"):
+        managed = vm.get("config.managedBy")
+        if managed is None or managed.extensionKey != codec.MANAGED_BY_EXTENSION \
+                or managed.type != codec.MANAGED_BY_ENDPOINT:
+            continue
+        try:
+            decoded = codec.decode(codec.as_dict(vm.get("config.extraConfig")))
+        except codec.ConfigError as exc:
+            raise VicError("%s (endpoint VM %s)" % (exc, inventory.path(vm)))
+        if decoded is None:
+            continue
+        config, sealed, key_id = decoded
+        pool = inventory.get(vm.get("resourcePool"))
+        found.append(Vch(inventory, pool, vm, config, sealed, key_id))
+    return found
+
+
+def find(inventory, name, datacenter, parent_pool=None):
+    """The VCH called ``name`` in ``datacenter``: complete, half-made (a pool only), or None."""
+    matches = [v for v in endpoints(inventory)
+               if v.name == name and v.pool is not None and inventory.within(v.pool, datacenter)]
+    if len(matches) > 1 and parent_pool is not None:
+        matches = [v for v in matches if same(inventory.parent(v.pool), parent_pool)]
+    if len(matches) > 1:
+        raise VicError("More than one VCH is named %r in datacenter %s (%s); set compute to choose."
+                       % (name, datacenter.get("name"), ", ".join(inventory.path(v.pool) for v in matches)))
+    if matches:
+        return matches[0]
+    if parent_pool is not None:
+        pool = inventory.child_pool(parent_pool, name)
+        if pool is not None and _made_by_us(inventory, pool, name):
+            return Vch(inventory, pool)
+    return None
+
+
+def _made_by_us(inventory, pool, name):
+    """Whether a pool without an endpoint VM is a VCH an earlier run left half-made.
+
+    A vApp says so in its annotation; a resource pool (ESXi) cannot, so it
+    counts only while it holds no VM that is not ours.
+    """
+    if pool.type == "VirtualApp":
+        return pool.get("vAppConfig.annotation") == codec.POOL_ANNOTATION % name
+    return all(_ours(vm) for vm in inventory.vms_in(pool))
+
+
+def _ours(vm):
+    managed = vm.get("config.managedBy")
+    return managed is not None and managed.extensionKey == codec.MANAGED_BY_EXTENSION
+
+
+def display(config):
+    """The configuration as a diff and a result show it: certificates as fingerprints."""
+    if config is None:
+        return {}
+    shown = dict(config)
+    tls = dict(shown.get("tls") or {})
+    for key in ("server_cert", "client_ca"):
+        if tls.get(key):
+            tls[key] = "sha256:" + fingerprint(tls[key])[:16]
+    shown["tls"] = tls
+    registry = dict(shown.get("registry") or {})
+    registry["ca_certs"] = ["sha256:" + fingerprint(pem)[:16] for pem in registry.get("ca_certs") or ()]
+    shown["registry"] = registry
+    return shown
+
+
+def docker_host(config, vm=None):
+    """tcp://address:port of the endpoint: its static public IP, else the address the guest reports."""
+    address = (config.get("public_network") or {}).get("ip")
+    address = address.split("/")[0] if address else (vm.get("guest.ipAddress") if vm else None)
+    if not address:
+        return None
+    port = 2376 if (config.get("tls") or {}).get("enabled") else 2375
+    if ":" in address:
+        address = "[%s]" % address
+    return "tcp://%s:%d" % (address, port)
+
+
+def summary(vch, cert_path=None):
+    """The result a module returns for one VCH (no secrets)."""
+    inventory, config = vch.inventory, vch.config or {}
+    host = docker_host(config, vch.vm) if config else None
+    env = {}
+    if host:
+        env["DOCKER_HOST"] = host
+        tls = config.get("tls") or {}
+        if tls.get("verify"):
+            env["DOCKER_TLS_VERIFY"] = "1"
+        if cert_path and tls.get("enabled"):
+            env["DOCKER_CERT_PATH"] = cert_path
+    return {
+        "id": vch.vm.moid if vch.vm else None,
+        "name": vch.name,
+        "uuid": config.get("uuid"),
+        "complete": vch.complete,
+        "datacenter": config.get("datacenter"),
+        "compute": config.get("compute"),
+        "pool": inventory.path(vch.pool) if vch.pool is not None else None,
+        "pool_type": vch.pool.type if vch.pool is not None else None,
+        "endpoint_vm": inventory.path(vch.vm) if vch.vm else None,
+        "power_state": vch.vm.get("runtime.powerState") if vch.vm else None,
+        "endpoint_address": host.split("//")[1].rsplit(":", 1)[0].strip("[]") if host else None,
+        "docker_host": host,
+        "docker_env": env,
+        "image_store": image_store_path(config) if config else None,
+        "volume_stores": {label: volume_store_path(p) for label, p in (config.get("volume_stores") or {}).items()},
+        "version": config.get("product_version"),
+        "config": display(vch.config),
+        "cert_paths": {role: "%s/%s" % (cert_path, name) for role, name in CERT_FILES} if cert_path else {},
+        "containers": [{"id": vm.moid, "name": vm.get("name"), "power_state": vm.get("runtime.powerState")}
+                       for vm in vch.containers()] if vch.pool is not None else [],
+    }
+
+
+def split_store(store):
+    datastore, path = store.split("/", 1) if "/" in store else (store, "")
+    return datastore, path
+
+
+def image_store_folder(config):
+    """(datastore, folder) of the VCH's images: ``<path>/VIC/<uuid>`` as VIC laid it out."""
+    datastore, path = split_store(config["image_store"])
+    return datastore, "/".join(p for p in (path, "VIC", config["uuid"]) if p)
+
+
+def image_store_path(config):
+    datastore, folder = image_store_folder(config)
+    return "[%s] %s/images" % (datastore, folder)
+
+
+def volume_store_folder(store):
+    datastore, path = split_store(store)
+    return datastore, "/".join(p for p in (path, "volumes") if p)
+
+
+def volume_store_path(store):
+    return "[%s] %s" % volume_store_folder(store)

@@ -1,0 +1,46 @@
+# Copyright (c) 2026 vic.containers contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What the endpoint is told at start: its command line and the vSphere connection from VMWARE_*."""
+
+import argparse
+
+from ansible_collections.vic.containers.plugins.module_utils._errors import InvalidInput
+from ansible_collections.vic.containers.plugins.module_utils.vsphere import connection
+
+TETHER_PORT = 2377  # VIC's serial-port concentrator
+
+
+def arguments(argv):
+    parser = argparse.ArgumentParser(prog="python -m ansible_collections.vic.containers.services.endpoint",
+                                     description="Serve the Docker API of a VCH.")
+    parser.add_argument("--name", required=True, help="the VCH name")
+    parser.add_argument("--datacenter", help="its datacenter (needed when there are several)")
+    parser.add_argument("--listen", help="address:port; default the VCH's docker_host")
+    parser.add_argument("--tether-listen", help="address:port of the tether channel container VMs dial; "
+                                                "default the Docker API address, port 2377")
+    return parser.parse_args(argv)
+
+
+def vsphere_connection(environ):
+    """The modules' connection options, from the same VMWARE_* variables."""
+    try:
+        return connection.from_environment(environ)
+    except ValueError as exc:
+        raise InvalidInput(str(exc))
+
+
+def listen_address(args, summary):
+    text = args.listen or (summary["docker_host"] or "").replace("tcp://", "")
+    if not text:
+        raise InvalidInput("VCH %s has no known address yet; give --listen address:port." % args.name)
+    host, port = text.rsplit(":", 1)
+    return host.strip("[]"), int(port)
+
+
+def tether_address(args, host):
+    """Container VMs dial this address; it must stay the same across restarts (their serial ports keep it)."""
+    if not args.tether_listen:
+        return host, TETHER_PORT
+    address, port = args.tether_listen.rsplit(":", 1)
+    return address.strip("[]"), int(port)

@@ -1,0 +1,36 @@
+# Copyright (c) 2026 vic.containers contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The Docker Engine API persona of a VCH endpoint (aiohttp): one application serving the port layer.
+
+The middlewares negotiate the API version (``negotiation``) and answer Docker-style
+errors (``errors``); each module of ``routes`` serves one kind of Docker object and
+lists its routes in ``ROUTES``.
+"""
+
+from aiohttp import web
+
+from ansible_collections.vic.containers.services.persona.errors import docker_errors
+from ansible_collections.vic.containers.services.persona.negotiation import negotiate
+from ansible_collections.vic.containers.services.persona.routes import containers, events, images, networks, system, volumes
+from ansible_collections.vic.containers.services.persona.routes import exec as exec_routes
+
+ROUTE_MODULES = (system, containers, images, volumes, networks, exec_routes, events)
+
+
+def route(app, method, path, handler):
+    """Serve ``path`` bare and under the /vX.Y prefix clients put before it."""
+    app.router.add_route(method, path, handler)
+    app.router.add_route(method, r"/v{api_version:\d+\.\d+}" + path, handler)
+
+
+def make_app(facts, portlayer=None):
+    """The persona for one VCH: ``facts`` gives what /info reports (see routes.system.VchFacts),
+    ``portlayer`` the port layer the object routes serve (None: only the engine-wide routes answer)."""
+    app = web.Application(middlewares=[negotiate, docker_errors], client_max_size=64 * 1024 * 1024)
+    app["facts"] = facts
+    app["portlayer"] = portlayer
+    for module in ROUTE_MODULES:
+        for method, path, handler in module.ROUTES:
+            route(app, method, path, handler)
+    return app

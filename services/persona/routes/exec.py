@@ -1,0 +1,219 @@
+# Copyright (c) 2026 vic.containers contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""``docker exec`` and ``docker attach``: streams between the client and the tether channel.
+
+Exec instances live in the endpoint's memory, as in the Docker daemon (an exec
+does not outlive the endpoint that ran it); the processes themselves run in the
+container VM, started by its tether.
+"""
+
+import asyncio
+import secrets
+
+from aiohttp import web
+
+from ansible_collections.vic.containers.services.persona import hijack
+from ansible_collections.vic.containers.plugins.module_utils._errors import InvalidInput, Conflict, NotFound
+from ansible_collections.vic.containers.services.persona.query import json_body, query_bool
+
+# The API description's ExecConfig, plus what the docker CLI and SDK also send (Container, Detach).
+EXEC_FIELDS = frozenset(("AttachStdin", "AttachStdout", "AttachStderr", "ConsoleSize", "Container", "Detach",
+                         "DetachKeys", "Tty", "Env", "Cmd", "Privileged", "User", "WorkingDir"))
+
+
+def _state(request):
+    return request.app["portlayer"]
+
+
+def _running(state, ref):
+    container = state.containers.find(ref)
+    if not container.running:
+        raise Conflict("Container %s is not running" % container.id)
+    return container
+
+
+async def exec_create(request):
+    state = _state(request)
+    container = _running(state, request.match_info["id"])
+    body = await json_body(request)
+    unknown = sorted(set(body) - EXEC_FIELDS)
+    if unknown:
+        raise InvalidInput("unknown field%s in the exec configuration: %s"
+                         % ("s" if len(unknown) > 1 else "", ", ".join(unknown)))
+    cmd = body.get("Cmd")
+    if not cmd or not isinstance(cmd, list) or not all(isinstance(c, str) for c in cmd):
+        raise InvalidInput("No exec command specified")
+    if body.get("Privileged"):
+        raise InvalidInput("--privileged is not supported by vSphere Integrated Containers")
+    exec_id = secrets.token_hex(32)
+    state.execs[exec_id] = {
+        "ID": exec_id, "ContainerID": container.id, "Running": False, "ExitCode": None, "Pid": 0,
+        "OpenStdin": bool(body.get("AttachStdin")), "OpenStdout": bool(body.get("AttachStdout")),
+        "OpenStderr": bool(body.get("AttachStderr")), "CanRemove": False, "DetachKeys": "",
+        "ProcessConfig": {"tty": bool(body.get("Tty")), "entrypoint": cmd[0], "arguments": cmd[1:],
+                          "privileged": False, "user": body.get("User") or ""},
+        "spec": {"Cmd": cmd, "Env": body.get("Env") or [], "User": body.get("User") or "",
+                 "WorkingDir": body.get("WorkingDir") or "", "Tty": bool(body.get("Tty"))},
+    }
+    state.events.publish("container", "exec_create: " + " ".join(cmd), container.id, {"name": container.name})
+    return web.json_response({"Id": exec_id}, status=201)
+
+
+def _exec(state, exec_id):
+    found = state.execs.get(exec_id)
+    if found is None:
+        raise NotFound("No such exec instance: %s" % exec_id)
+    return found
+
+
+async def exec_start(request):
+    state = _state(request)
+    instance = _exec(state, request.match_info["id"])
+    body = await json_body(request)
+    if instance["Running"] or instance["ExitCode"] is not None:
+        raise Conflict("exec %s has already been started" % instance["ID"])
+    container = _running(state, instance["ContainerID"])
+    tty = bool(body.get("Tty", instance["spec"]["Tty"]))
+    attachment = await state.tether.exec(container.id, dict(instance["spec"], Tty=tty))
+    instance["Running"] = True
+    if body.get("Detach"):
+        state.spawn(_finish(instance, attachment))
+        return web.Response(status=200)
+    stream = await hijack.upgrade(request, tty)
+    try:
+        await _pump(stream, attachment, instance["OpenStdin"])
+    finally:
+        await _finish(instance, attachment)
+        await stream.close()
+    return stream.response
+
+
+async def _finish(instance, attachment):
+    try:
+        async for _item in attachment:
+            pass  # detached: the output is not kept, as with docker exec -d
+        instance["ExitCode"] = await attachment.exit_code()
+    finally:
+        instance["Running"] = False
+        attachment.close()
+
+
+async def _pump(stream, attachment, stdin):
+    """Client stdin -> the process, the process's stdout/stderr -> the client, until the process ends."""
+    async def feed():
+        while True:
+            data = await stream.read()
+            if not data:
+                attachment.close_stdin()
+                return
+            await attachment.write_stdin(data)
+    feeder = asyncio.ensure_future(feed()) if stdin else None
+    try:
+        async for number, chunk in attachment:
+            await stream.write(number, chunk)
+    finally:
+        if feeder is not None:
+            feeder.cancel()
+
+
+async def exec_inspect(request):
+    state = _state(request)
+    instance = _exec(state, request.match_info["id"])
+    return web.json_response({k: v for k, v in instance.items() if k != "spec"})
+
+
+async def exec_resize(request):
+    state = _state(request)
+    _exec(state, request.match_info["id"])
+    return web.Response(status=200)
+
+
+async def attach(request):
+    """``docker attach`` / ``docker run`` without -d: the primary process's streams."""
+    state = _state(request)
+    container = state.containers.find(request.match_info["id"])
+    if not query_bool(request, "stream", False) and not query_bool(request, "logs", False):
+        raise InvalidInput("attach needs stream=1 or logs=1")
+    tty = bool(container.config.get("Tty"))
+    stdin = query_bool(request, "stdin")
+    stream = await hijack.upgrade(request, tty)
+    try:
+        # docker run attaches before it starts the container: wait for the tether to dial in,
+        # unless the run ends (or the container goes) first.
+        if not await _tether_or_end(state, container):
+            return stream.response
+        attachment = await state.tether.attach(container.id, tty=tty, stdin=stdin)
+        state.attachments.setdefault(container.id, set()).add(attachment)
+        try:
+            await _pump(stream, attachment, stdin)
+            code = await attachment.exit_code()
+            if code is not None:
+                state.exit_codes[container.id] = code
+        finally:
+            state.attachments[container.id].discard(attachment)
+            attachment.close()
+    finally:
+        await stream.close()
+    return stream.response
+
+
+async def _tether_or_end(state, container):
+    """True once the container's tether is connected; False if its run ends or it is removed first."""
+    if state.tether.connected(container.id):
+        return True
+    connected = asyncio.ensure_future(state.tether.wait_connected(container.id, None))
+    ended = state.containers.wait_stopped(container, asyncio.get_running_loop())
+    try:
+        await asyncio.wait((connected, ended), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        connected.cancel()
+        ended.cancel()
+    return state.tether.connected(container.id)
+
+
+async def resize(request):
+    state = _state(request)
+    container = state.containers.find(request.match_info["id"])
+    try:
+        height, width = int(request.query.get("h", "0")), int(request.query.get("w", "0"))
+    except ValueError:
+        raise InvalidInput("h and w must be numbers")
+    for attachment in state.attachments.get(container.id, ()):
+        attachment.resize(height, width)
+    return web.Response(status=200)
+
+
+async def top(request):
+    """``docker top``: ``ps`` run in the container through the tether, parsed as Docker shows it."""
+    state = _state(request)
+    container = _running(state, request.match_info["id"])
+    args = (request.query.get("ps_args") or "-ef").split()
+    attachment = await state.tether.exec(container.id, {"Cmd": ["ps"] + args, "Tty": False})
+    out, err = [], []
+    try:
+        async for number, chunk in attachment:
+            (out if number == 1 else err).append(chunk)
+        code = await attachment.exit_code()
+    finally:
+        attachment.close()
+    if code:
+        reason = b"".join(err).decode(errors="replace").strip()
+        raise Conflict("ps in container %s failed (exit %s): %s" % (container.id, code, reason))
+    lines = b"".join(out).decode(errors="replace").splitlines()
+    if not lines:
+        return web.json_response({"Titles": [], "Processes": []})
+    titles = lines[0].split()
+    return web.json_response({"Titles": titles,
+                              "Processes": [line.split(None, len(titles) - 1) for line in lines[1:] if line.strip()]})
+
+
+ROUTES = (
+    ("GET", "/containers/{id}/top", top),
+    ("POST", "/containers/{id}/exec", exec_create),
+    ("POST", "/exec/{id}/start", exec_start),
+    ("GET", "/exec/{id}/json", exec_inspect),
+    ("POST", "/exec/{id}/resize", exec_resize),
+    ("POST", "/containers/{id}/attach", attach),
+    ("POST", "/containers/{id}/resize", resize),
+)

@@ -1,0 +1,136 @@
+# Copyright (c) 2026 vic.containers contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The Docker API routes of images and registry login, served from the image store (images.py)."""
+
+import asyncio
+import json
+
+from aiohttp import web
+
+from ansible_collections.vic.containers.services.imagec import client as registry
+from ansible_collections.vic.containers.plugins.module_utils._errors import VicError, InvalidInput, Unsupported
+from ansible_collections.vic.containers.services.portlayer.storage.image_index import ImageStore
+from ansible_collections.vic.containers.services.persona.query import json_body, query_bool, query_filters
+from ansible_collections.vic.containers.plugins.module_utils._errors import VicError
+
+
+def _store(request):
+    return request.app["portlayer"].images
+
+
+async def create(request):
+    """``docker pull``: progress streamed as JSON lines once the image's manifest is known."""
+    if request.query.get("fromSrc"):
+        raise Unsupported("docker import is not supported by vSphere Integrated Containers")
+    ref = _pull_reference(request.query.get("fromImage"), request.query.get("tag"))
+    platform = request.query.get("platform")
+    if platform and platform.split("/")[:2] != ["linux", "amd64"]:
+        raise InvalidInput("platform %s is not supported: a VCH runs linux/amd64 containers" % platform)
+    creds = registry.credentials_from_header(request.headers.get("X-Registry-Auth"))
+    queue = asyncio.Queue()
+    pull = asyncio.ensure_future(_store(request).pull(ref, creds, queue.put_nowait))
+    response = None
+    try:
+        while True:
+            getter = asyncio.ensure_future(queue.get())
+            await asyncio.wait({pull, getter}, return_when=asyncio.FIRST_COMPLETED)
+            if not getter.done():
+                getter.cancel()
+                break
+            response = await _send(request, response, getter.result())
+        while not queue.empty():
+            response = await _send(request, response, queue.get_nowait())
+        failure = pull.exception()
+        if failure is None and response is None:
+            raise VicError("the pull of %s ended without a word" % ref.familiar())
+        if failure is not None:
+            if response is None:
+                raise failure
+            message = str(failure) if isinstance(failure, (VicError, VicError)) else \
+                "internal error in the VCH endpoint (%s); see its log" % type(failure).__name__
+            await response.write(_line({"errorDetail": {"message": message}, "error": message}))
+    finally:
+        if not pull.done():
+            pull.cancel()
+    await response.write_eof()
+    return response
+
+
+def _pull_reference(from_image, tag):
+    if not from_image:
+        raise InvalidInput("fromImage is required: the image to pull")
+    if tag and ("@" in from_image or _has_tag(from_image)):
+        raise InvalidInput("invalid reference format")
+    if tag:
+        text = "%s%s%s" % (from_image, "@" if ":" in tag and tag.split(":", 1)[0].startswith("sha") else ":", tag)
+    elif "@" in from_image or _has_tag(from_image):
+        text = from_image
+    else:
+        raise Unsupported("pulling every tag of a repository (docker pull --all-tags) is not supported by "
+                          "vSphere Integrated Containers; name a tag")
+    return registry.parse_reference(text)
+
+
+def _has_tag(name):
+    return ":" in name.rsplit("/", 1)[-1]
+
+
+async def _send(request, response, message):
+    if response is None:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+    await response.write(_line(message))
+    return response
+
+
+def _line(message):
+    return json.dumps(message).encode() + b"\r\n"
+
+
+async def list_images(request):
+    images = _store(request).select(query_filters(request))
+    return web.json_response([image.summary() for image in images])
+
+
+async def inspect(request):
+    store = _store(request)
+    return web.json_response(store.resolve(request.match_info["name"]).inspect(store.location))
+
+
+async def remove(request):
+    records = await _store(request).remove(request.match_info["name"], force=query_bool(request, "force"))
+    return web.json_response(records)
+
+
+async def tag(request):
+    await _store(request).tag(request.match_info["name"], request.query.get("repo"), request.query.get("tag"))
+    return web.Response(status=201)
+
+
+async def elsewhere(request):
+    """Other methods and paths under /images/{name}: Docker's answer (a 404, or 501 for what VIC never did)."""
+    raise web.HTTPNotFound()
+
+
+async def auth(request):
+    """``docker login``: check the credentials against the registry; nothing of them is kept."""
+    body = await json_body(request)
+    creds = registry.credentials(body)
+    host = registry.registry_of(body.get("serveraddress"))
+    async with _store(request).registry_client(creds) as client:
+        await client.login(host)
+    return web.json_response({"Status": "Login Succeeded", "IdentityToken": ""})
+
+
+# Names may hold slashes: /images/{name}/json and /tag come before DELETE /images/{name}, and the
+# catch-all after it keeps e.g. POST /images/{name}/push a 501 (persona.UNSUPPORTED), not a 405.
+ROUTES = (
+    ("POST", "/images/create", create),
+    ("GET", "/images/json", list_images),
+    ("GET", r"/images/{name:.+}/json", inspect),
+    ("POST", r"/images/{name:.+}/tag", tag),
+    ("DELETE", r"/images/{name:.+}", remove),
+    ("*", r"/images/{name:.+}", elsewhere),
+    ("POST", "/auth", auth),
+)

@@ -1,0 +1,96 @@
+# Copyright (c) 2026 vic.containers contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The Docker API routes of volumes: VMDKs in the VCH's volume stores (see volumes.py)."""
+
+from aiohttp import web
+
+from ansible_collections.vic.containers.plugins.module_utils._errors import InvalidInput
+from ansible_collections.vic.containers.services.portlayer.filters import keep, label_matches
+from ansible_collections.vic.containers.services.persona.query import json_body, query_bool, query_filters
+from ansible_collections.vic.containers.services.portlayer.storage.volumes import DRIVER, VolumeStores
+
+CREATE_FIELDS = frozenset(("Name", "Driver", "DriverOpts", "Labels", "ClusterVolumeSpec"))
+
+
+def _state(request):
+    return request.app["portlayer"]
+
+
+def view(state, volume):
+    """A volume as ``docker volume inspect`` shows it."""
+    users = state.containers.using_volume(volume.name)
+    return {
+        "Name": volume.name, "Driver": DRIVER, "Mountpoint": volume.disk, "CreatedAt": volume.created or "",
+        "Labels": volume.labels, "Scope": "local", "Options": volume.options,
+        # The API description wants each Status value an object: the driver's details under its name.
+        "Status": {DRIVER: {"VolumeStore": volume.store, "Capacity": "%dMB" % (volume.capacity_kb // 1024),
+                            "Disk": volume.disk}},
+        "UsageData": {"Size": -1, "RefCount": len(users)},
+    }
+
+
+def _matches(state, volume, filters):
+    tests = {
+        "name": lambda v: v in volume.name,
+        "driver": lambda v: v == DRIVER,
+        "label": lambda v: label_matches(volume.labels, v),
+        "dangling": lambda v: (v.lower() in ("1", "true")) != bool(state.containers.using_volume(volume.name)),
+    }
+    return keep(filters, tests)
+
+
+async def list_volumes(request):
+    state = _state(request)
+    filters = query_filters(request)
+    return web.json_response({"Volumes": [view(state, v) for v in state.volumes.list() if _matches(state, v, filters)],
+                              "Warnings": []})
+
+
+async def inspect(request):
+    state = _state(request)
+    return web.json_response(view(state, state.volumes.get(request.match_info["name"])))
+
+
+def _create_config(body):
+    """(name or None, driver, options, labels) of a create body, as Docker's JSON decoding would accept it."""
+    unknown = sorted(set(body) - CREATE_FIELDS)
+    if unknown:
+        raise InvalidInput("unknown field%s in the volume configuration: %s"
+                         % ("s" if len(unknown) > 1 else "", ", ".join(unknown)))
+    for key in ("Name", "Driver"):
+        if not isinstance(body.get(key) or "", str):
+            raise InvalidInput("%s must be a string" % key)
+    for key in ("DriverOpts", "Labels"):
+        value = body.get(key)
+        if value is not None and not (isinstance(value, dict) and all(isinstance(v, str) for v in value.values())):
+            raise InvalidInput("%s must be an object of strings" % key)
+    return body.get("Name") or None, body.get("Driver") or DRIVER, body.get("DriverOpts"), body.get("Labels")
+
+
+async def create(request):
+    state = _state(request)
+    name, driver, options, labels = _create_config(await json_body(request))
+    known = name is not None and state.volumes.exists(name)
+    volume = await state.volumes.create(name, driver, options, labels)
+    if not known:
+        state.events.publish("volume", "create", volume.name, {"driver": DRIVER})
+    return web.json_response(view(state, volume), status=201)
+
+
+async def remove(request):
+    state = _state(request)
+    name = request.match_info["name"]
+    if query_bool(request, "force") and not state.volumes.exists(name):
+        return web.Response(status=204)  # Docker's rm -f: a volume already gone is not an error
+    await state.volumes.remove(name, state.containers.using_volume(name))
+    state.events.publish("volume", "destroy", name, {"driver": DRIVER})
+    return web.Response(status=204)
+
+
+ROUTES = (
+    ("GET", "/volumes", list_volumes),
+    ("POST", "/volumes/create", create),
+    ("GET", "/volumes/{name}", inspect),
+    ("DELETE", "/volumes/{name}", remove),
+)

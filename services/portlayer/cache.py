@@ -1,0 +1,231 @@
+# Copyright (c) 2026 vic.containers contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The live cache: the VCH pool's VMs as vSphere reports them, fed by ``WaitForUpdatesEx``.
+
+One filter (the VCH pool, traversed to its VMs) on a PropertyCollector of the
+cache's own, so task waits elsewhere never see or steal its updates. The first
+``WaitForUpdatesEx`` returns everything (the rebuild at start: one call for any
+number of containers); later ones block until something changes, so ``docker
+ps`` and ``docker inspect`` read memory and cost no vSphere call.
+
+The endpoint's own changes are written through (``put``) as soon as their task
+finishes, so a client sees its ``docker create`` at once; the feed then
+confirms them and brings in what others changed (an administrator powering a
+container VM off in vCenter, a container VM ending).
+
+Updates are fetched on a thread of their own and applied on the event loop,
+so readers never see a half-applied update.
+"""
+
+import asyncio
+import collections
+import logging
+import threading
+import time
+
+from ansible_collections.vic.containers.plugins.module_utils.vch import actions
+from ansible_collections.vic.containers.plugins.module_utils.vsphere import pc
+
+try:
+    from pyVmomi import vmodl
+except ImportError:  # pragma: no cover - the endpoint's requirements install it
+    vmodl = None
+
+VM_PATHS = ("name", "config.extraConfig", "config.managedBy", "config.uuid", "config.hardware.device",
+            "runtime.powerState", "summary.runtime.bootTime")
+# Long enough to cost nothing while idle, short enough to notice a stop request.
+_MAX_WAIT_SECONDS = 5
+# What the endpoint writes through and the feed must confirm; a pin lapses after PIN_SECONDS so a
+# change made by someone else meanwhile is never hidden for long.
+PINNED = ("name", "runtime.powerState", "config.extraConfig")
+PIN_SECONDS = 30
+# vSphere never reuses a VM's moid, so a destroyed VM's moid is a tombstone for good; only the most
+# recent are kept, as a late report of a VM trails its destruction by a few feed batches at most.
+_TOMBSTONES = 4096
+LOG = logging.getLogger("vic.endpoint.cache")
+
+
+class LiveCache:
+    """moid -> {property path: value} of every VM in the VCH pool."""
+
+    def __init__(self, state):
+        self._state = state
+        self.vms = {}
+        self._listeners = []
+        self._stopping = threading.Event()
+        self._thread = None
+        self._collector = None
+        self._loop = None
+        self._pins = {}  # moid -> {property: (value written through, until when it holds)}
+        self._gone = collections.OrderedDict()  # moids of VMs the endpoint destroyed, oldest first
+        self.version = None
+
+    def listen(self, callback):
+        """``callback(moid, before, after)`` after each VM change (``after`` None when it left)."""
+        self._listeners.append(callback)
+
+    async def start(self):
+        """Read the whole pool (one ``WaitForUpdatesEx``), then follow it on a thread."""
+        self._loop = asyncio.get_running_loop()
+        self._collector = await self._state.call(self._create_filter)
+        first = await self._state.call(self._wait, "")
+        self._apply(first)
+        self._thread = threading.Thread(target=self._follow, name="live-cache", daemon=True)
+        self._thread.start()
+
+    def stop(self):
+        self._stopping.set()
+
+    def _create_filter(self):
+        collector = self._state.session.content.propertyCollector.CreatePropertyCollector()
+        to_vms = pc.traversal("poolVms", "ResourcePool", "vm")
+        spec = vmodl.query.PropertyCollector.FilterSpec(
+            objectSet=[pc.object_spec(self._state.pool_ref, [to_vms], skip=True)],
+            propSet=pc.property_specs({"VirtualMachine": VM_PATHS}))
+        collector.CreateFilter(spec, partialUpdates=True)
+        return collector
+
+    def _wait(self, version):
+        options = vmodl.query.PropertyCollector.WaitOptions(maxWaitSeconds=_MAX_WAIT_SECONDS)
+        return self._collector.WaitForUpdatesEx(version, options)
+
+    def _follow(self):
+        while not self._stopping.is_set():
+            try:
+                update = self._wait(self.version)
+            except Exception as exc:  # pylint: disable=broad-except
+                # A lost connection must not end the feed for good: say so and try again.
+                if self._stopping.is_set():
+                    return
+                LOG.warning("vSphere update feed interrupted: %s", exc)
+                self._stopping.wait(1)
+                continue
+            if update is not None and not self._stopping.is_set():
+                self._loop.call_soon_threadsafe(self._apply, update)
+
+    def _apply(self, update):
+        if update is None:
+            return
+        self.version = update.version
+        # One batch can hold several updates of one VM, and vcsim does not always list them
+        # in the order they happened: only each property's last value in the batch counts,
+        # so no listener ever sees a state that is already over.
+        batch = {}
+        for filter_update in update.filterSet or ():
+            for obj in filter_update.objectSet or ():
+                entry = batch.setdefault(obj.obj._moId, {"ref": obj.obj, "kind": obj.kind, "changes": {}})
+                # vcsim lists a batch's enters before its modifies and leaves, whatever their order
+                # (a vCenter sends one update per VM and batch): a VM listed as leaving is gone.
+                if "leave" in (obj.kind, entry["kind"]):
+                    entry["kind"] = "leave"
+                elif entry["kind"] != "enter":
+                    entry["kind"] = obj.kind
+                for change in obj.changeSet or ():
+                    entry["changes"].setdefault(change.name, []).append(change)
+        for moid, entry in batch.items():
+            self._apply_object(moid, entry["ref"], entry["kind"], entry["changes"].values())
+
+    def _apply_object(self, moid, ref, kind, changes):
+        before = self.vms.get(moid)
+        if kind == "leave":
+            # Not a tombstone: a VM moved out of the pool by an administrator can be moved back.
+            self._forget(moid)
+            return
+        if kind == "modify" and before is None:
+            return  # a VM the endpoint already dropped (destroyed); the feed catches up with "leave"
+        if moid in self._gone:
+            # The feed can report a VM entering after the endpoint destroyed it (a batch collected
+            # while the destroy ran, delivered after it): taken in, it would be a ghost container.
+            LOG.info("vSphere update feed reported VM %s after the endpoint destroyed it; ignored", moid)
+            return
+        after = dict(before or {}, ref=ref)
+        for values in changes:
+            if not self._confirms(moid, values):
+                continue
+            change = values[-1]
+            if change.op in ("remove", "indirectRemove"):
+                after.pop(change.name, None)
+            else:
+                after[change.name] = change.val
+        self.vms[moid] = after
+        self._notify(moid, before, after)
+
+    def put(self, ref, props):
+        """Write through what the endpoint itself just changed, before the feed reports it.
+
+        The values are pinned until the feed reports them: an update the feed
+        collected before this change (it batches every 250 ms on vcsim, longer on
+        a busy vCenter) must not put an older value back.
+        """
+        moid = ref._moId
+        if moid in self._gone:
+            return  # a late step of an operation on a container removed meanwhile
+        before = self.vms.get(moid)
+        after = dict(before or {}, ref=ref, **props)
+        self.vms[moid] = after
+        deadline = time.monotonic() + PIN_SECONDS
+        pins = self._pins.setdefault(moid, {})
+        for name, value in props.items():
+            if name in PINNED:
+                pins[name] = (_comparable(value), deadline)
+        self._notify(moid, before, after)
+
+    def put_extra_config(self, ref, values):
+        """Write through extraConfig ``values`` (key -> value) the endpoint just set on a VM it holds."""
+        current = self.vms.get(ref._moId)
+        if current is None:
+            return
+        extra = {o.key: o.value for o in current.get("config.extraConfig") or ()}
+        extra.update(values)
+        self.put(ref, {"config.extraConfig": actions.option_values(extra)})
+
+    def _confirms(self, moid, values):
+        """Whether a property's values in one batch may be applied (the last of them).
+
+        No, while the property holds a value written through that none of them
+        reports yet: they are older than that change.
+        """
+        pins = self._pins.get(moid)
+        name = values[0].name
+        pinned = pins.get(name) if pins else None
+        if pinned is None:
+            return True
+        value, deadline = pinned
+        if any(_matches(_comparable(v.val), value) for v in values) or time.monotonic() > deadline:
+            del pins[name]
+            return True
+        return False
+
+    def drop(self, moid):
+        """Forget a VM the endpoint destroyed, for good: the feed may still report it for a while."""
+        self._gone[moid] = True
+        while len(self._gone) > _TOMBSTONES:
+            self._gone.popitem(last=False)
+        self._forget(moid)
+
+    def _forget(self, moid):
+        self._pins.pop(moid, None)
+        before = self.vms.pop(moid, None)
+        if before is not None:
+            self._notify(moid, before, None)
+
+    def _notify(self, moid, before, after):
+        for callback in self._listeners:
+            callback(moid, before, after)
+
+
+def _comparable(value):
+    """extraConfig as a dict (the feed sends new OptionValue objects); other values as they are."""
+    if isinstance(value, (list, tuple)) and value and hasattr(value[0], "key"):
+        return {o.key: o.value for o in value}
+    if isinstance(value, (list, tuple)) and not value:
+        return {}
+    return value
+
+
+def _matches(reported, pinned):
+    # vSphere adds extraConfig keys of its own: what was written through must be there, not only that.
+    if isinstance(pinned, dict) and isinstance(reported, dict):
+        return all(reported.get(key) == value for key, value in pinned.items())
+    return reported == pinned

@@ -1,0 +1,33 @@
+"""Fixtures of the endpoint tests (helpers in tests/endpoint_harness.py)."""
+
+import pytest
+
+from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, deploy
+
+
+@pytest.fixture(autouse=True)
+def _own_ca_only(monkeypatch):
+    # requests lets these override the CA a Docker SDK client is given (psf/requests#3829).
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="module")
+def vch(vcsim, tmp_path_factory):
+    certs = tmp_path_factory.mktemp("certs") / "ep"
+    summary = deploy(vcsim, "ep", certs)
+    endpoint = Endpoint(vcsim, "ep")
+    yield {"summary": summary, "certs": certs, "endpoint": endpoint, "host": "tcp://127.0.0.1:%d" % endpoint.port}
+    endpoint.stop()
+
+
+# -- the image tests' registries: tests/registry_harness.py -----------------------------------------
+from ansible_collections.vic.containers.tools.harness.registry import Registries
+
+
+@pytest.fixture(scope="module")
+def registries(tmp_path_factory):
+    """Local registries (anonymous, basic, token, plain), started when a test first asks for one."""
+    found = Registries(tmp_path_factory.mktemp("registries"))
+    yield found
+    found.close()

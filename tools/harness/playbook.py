@@ -1,0 +1,59 @@
+"""Run the real modules through ansible-playbook and return their registered results."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def connection(sim):
+    """module_defaults for the vsphere action group, pointed at a simulator."""
+    return {"hostname": sim.host, "port": sim.port, "username": sim.username,
+            "password": sim.password, "validate_certs": False}
+
+
+def run_tasks(sim, tasks, check=False, diff=False, extra_env=None):
+    """Run ``tasks`` ([(module, args), ...]) in one play; returns (results, output).
+
+    Each result is the task's registered value; a failed task does not stop
+    the play, so tests can check the failure and what follows it.
+    """
+    with tempfile.TemporaryDirectory(prefix="vic-play-") as work:
+        play_tasks = []
+        for i, (module, args) in enumerate(tasks):
+            play_tasks.append({"name": "task %d" % i, module: args, "register": "r%d" % i,
+                               "ignore_errors": True, "check_mode": check, "diff": diff})
+        out = os.path.join(work, "results.json")
+        play_tasks.append({"name": "save results", "delegate_to": "localhost", "check_mode": False,
+                           "ansible.builtin.copy": {
+                               "dest": out,
+                               "content": "{{ [%s] | to_json }}" % ", ".join("r%d" % i for i in range(len(tasks)))}})
+        play = [{"hosts": "localhost", "gather_facts": False, "connection": "local",
+                 "module_defaults": {"group/vic.containers.vsphere": connection(sim)},
+                 "tasks": play_tasks}]
+        path = os.path.join(work, "play.yml")
+        with open(path, "w") as handle:
+            yaml.safe_dump(play, handle)
+        env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="False",
+                   ANSIBLE_INVENTORY_UNPARSED_WARNING="False", ANSIBLE_PYTHON_INTERPRETER=sys.executable)
+        env.update(extra_env or {})
+        proc = subprocess.run(["ansible-playbook", "-i", "localhost,", path] + (["--diff"] if diff else []),
+                              cwd=work, env=env, capture_output=True, text=True, timeout=600, check=False)
+        if not os.path.exists(out):
+            raise AssertionError("ansible-playbook did not finish:\n%s\n%s" % (proc.stdout, proc.stderr))
+        with open(out) as handle:
+            return json.load(handle), proc.stdout + proc.stderr
+
+
+def run(sim, module, args, check=False, diff=False):
+    """Run one task; returns its registered result (with the play's output under ``_output``)."""
+    results, output = run_tasks(sim, [(module, args)], check=check, diff=diff)
+    result = results[0]
+    result["_output"] = output
+    return result

@@ -1,0 +1,359 @@
+"""A minimal tether-side peer of the tether channel protocol, for tests only.
+
+This is NOT the product tether (that is PID 1 in a container VM and comes in
+the next issue). It speaks the tether's side of docs/tether-protocol.md over
+``asyncssh.connect_reverse`` and runs real local processes, so the endpoint's
+``Concentrator`` can be tested against something that behaves like a tether:
+the primary process (optionally started only at the first attach, like a
+``docker run`` that waits for its client), exec'd processes, signals, exit
+reports, redialing after a dropped connection. It does no namespaces, mounts,
+users or logging.
+"""
+
+import asyncio
+import datetime
+import fcntl
+import json
+import os
+import pty
+import signal as signals
+import struct
+import termios
+
+import asyncssh
+from ansible_collections.vic.containers.services.portlayer.attach import channel
+
+
+def _now():
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _exit_code(returncode):
+    # Docker reports a process ended by signal N as 128 + N.
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def _set_winsize(fd, width, height):
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+
+
+class Process:
+    """A local process with its output fanned out to listeners, stdin fed by sessions."""
+
+    def __init__(self, argv, env=None, cwd=None, user=None, tty=False, term_size=None):
+        self.argv, self.env, self.cwd, self.user, self.tty = argv, env, cwd, user, tty
+        self.term_size = term_size or channel.DEFAULT_TERM_SIZE
+        self.listeners = set()    # callables(stream, data)
+        self.code = None
+        self.finished_at = None
+        self.done = asyncio.Event()
+        self._proc = None
+        self._master = None
+
+    async def start(self):
+        if self.tty:
+            self._master, slave = pty.openpty()
+            _set_winsize(slave, *self.term_size)
+            self._proc = await asyncio.create_subprocess_exec(
+                *self.argv, stdin=slave, stdout=slave, stderr=slave, env=self.env, cwd=self.cwd, user=self.user,
+                start_new_session=True)
+            os.close(slave)
+            asyncio.ensure_future(self._pump_pty())
+        else:
+            self._proc = await asyncio.create_subprocess_exec(
+                *self.argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE, env=self.env, cwd=self.cwd, user=self.user)
+            asyncio.ensure_future(self._pump_pipes())
+
+    async def _pump_pipes(self):
+        await asyncio.gather(self._pump(self._proc.stdout, channel.STDOUT), self._pump(self._proc.stderr, channel.STDERR))
+        self._finish(await self._proc.wait())
+
+    async def _pump(self, reader, stream):
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                return
+            self._emit(stream, data)
+
+    async def _pump_pty(self):
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                data = await loop.run_in_executor(None, os.read, self._master, 65536)
+            except OSError:  # EIO: the last holder of the slave side is gone
+                data = b""
+            if not data:
+                break
+            self._emit(channel.STDOUT, data)
+        os.close(self._master)
+        self._finish(await self._proc.wait())
+
+    def _emit(self, stream, data):
+        for listener in list(self.listeners):
+            listener(stream, data)
+
+    def _finish(self, returncode):
+        self.code = _exit_code(returncode)
+        self.finished_at = _now()
+        self.done.set()
+
+    def write(self, data):
+        if self.done.is_set():
+            return
+        if self.tty:
+            os.write(self._master, data)
+        elif not self._proc.stdin.is_closing():
+            self._proc.stdin.write(data)
+
+    def close_stdin(self):
+        if self.tty:
+            os.write(self._master, b"\x04")
+        elif not self._proc.stdin.is_closing():
+            self._proc.stdin.close()
+
+    def signal(self, name):
+        if self.done.is_set() or self._proc is None:
+            raise ProcessLookupError("the process is not running")
+        self._proc.send_signal(getattr(signals, "SIG" + name))
+
+    def resize(self, width, height):
+        if self.tty and not self.done.is_set():
+            _set_winsize(self._master, width, height)
+
+
+class _Session(asyncssh.SSHServerSession):
+    """One session channel: the control session, an attach or an exec."""
+
+    def __init__(self, peer):
+        self._peer = peer
+        self._chan = None
+        self._kind = None
+        self._command = None
+        self._process = None
+        self._buffer = b""
+        self._early = []          # stdin and EOF that came before the process was ready
+
+    def connection_made(self, chan):
+        self._chan = chan
+
+    def pty_requested(self, term_type, term_size, term_modes):
+        return True
+
+    def subsystem_requested(self, subsystem):
+        if subsystem in (channel.CONTROL_SUBSYSTEM, channel.ATTACH_SUBSYSTEM):
+            self._kind = subsystem
+            return True
+        return False
+
+    def exec_requested(self, command):
+        try:
+            self._command = json.loads(command)
+        except ValueError:
+            return False
+        self._kind = "exec"
+        return True
+
+    def session_started(self):
+        if self._kind == channel.CONTROL_SUBSYSTEM:
+            self._peer.control_opened(self._chan)
+        elif self._kind == channel.ATTACH_SUBSYSTEM:
+            asyncio.ensure_future(self._attach())
+        elif self._kind == "exec":
+            asyncio.ensure_future(self._exec())
+
+    def _term_size(self):
+        width, height = self._chan.get_terminal_size()[:2]
+        return (width, height) if width and height else None
+
+    async def _attach(self):
+        self._ready(await self._peer.attach_primary(self._term_size()))
+        await self._stream(self._process)
+
+    def _ready(self, process):
+        self._process = process
+        for data in self._early:
+            if data is None:
+                process.close_stdin()
+            else:
+                process.write(data)
+        self._early = None
+
+    async def _exec(self):
+        spec = self._command
+        env = dict(os.environ, **dict(item.split("=", 1) for item in spec.get("Env") or []))
+        process = Process(spec["Cmd"], env=env, cwd=spec.get("WorkingDir") or None, user=spec.get("User") or None,
+                          tty=bool(spec.get("Tty")), term_size=self._term_size())
+        try:
+            await process.start()
+        except OSError as exc:
+            self._chan.write_stderr(f"exec failed: {exc}\n".encode())
+            self._chan.exit(126)
+            return
+        self._ready(process)
+        await self._stream(process)
+
+    async def _stream(self, process):
+        def forward(stream, data):
+            if stream == channel.STDERR:
+                self._chan.write_stderr(data)
+            else:
+                self._chan.write(data)
+
+        process.listeners.add(forward)
+        try:
+            await process.done.wait()
+        finally:
+            process.listeners.discard(forward)
+        if not self._chan.is_closing():
+            self._chan.exit(process.code)
+
+    def data_received(self, data, datatype):
+        if self._kind == channel.CONTROL_SUBSYSTEM:
+            self._buffer += data
+            while b"\n" in self._buffer:
+                line, self._buffer = self._buffer.split(b"\n", 1)
+                self._peer.control_request(self._chan, json.loads(line))
+        elif self._process is not None:
+            self._process.write(data)
+        elif self._early is not None:
+            self._early.append(data)
+
+    def eof_received(self):
+        if self._kind == "exec" or self._peer.stdin_once:
+            if self._process is not None:
+                self._process.close_stdin()
+            elif self._early is not None:
+                self._early.append(None)
+        return True
+
+    def signal_received(self, signal):
+        if self._process is not None:
+            try:
+                self._process.signal(signal)
+            except (ProcessLookupError, AttributeError):
+                pass
+
+    def terminal_size_changed(self, width, height, pixwidth, pixheight):
+        if self._process is not None:
+            self._process.resize(width, height)
+
+    def connection_lost(self, exc):
+        if self._kind == channel.CONTROL_SUBSYSTEM:
+            self._peer.control_closed(self._chan)
+
+
+class _PeerServer(asyncssh.SSHServer):
+    def __init__(self, peer):
+        self._peer = peer
+
+    def connection_made(self, conn):
+        self._peer.conn = conn
+
+    def begin_auth(self, username):
+        return True
+
+    def session_requested(self):
+        return _Session(self._peer)
+
+
+class TetherPeer:
+    """The tether side of one container, dialing the endpoint's concentrator and redialing when dropped."""
+
+    def __init__(self, container_id, host_key, endpoint_key, argv, *, announce=None, wait_for_attach=False,
+                 tty=False, stdin_once=True, redial_delay=0.1, keepalive_interval=10.0):
+        self.container_id = container_id
+        self.announce = announce or container_id
+        self.host_key = asyncssh.import_private_key(host_key)
+        self.authorized = asyncssh.import_authorized_keys(endpoint_key + "\n")
+        self.argv, self.tty, self.stdin_once = argv, tty, stdin_once
+        self.wait_for_attach = wait_for_attach
+        self.redial_delay = redial_delay
+        self.keepalive_interval = keepalive_interval
+        self.conn = None
+        self.connections = 0      # handshakes completed, for tests of redialing
+        self.refused = 0          # handshakes that failed
+        self.primary = None
+        self._controls = set()
+        self._task = None
+
+    async def start(self, host, port):
+        if not self.wait_for_attach:
+            await self._start_primary(None)
+        self._task = asyncio.ensure_future(self._dial_forever(host, port))
+
+    async def stop(self):
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self.conn is not None:
+            self.conn.close()
+            await self.conn.wait_closed()
+        if self.primary is not None and not self.primary.done.is_set():
+            self.primary.signal("KILL")
+            await self.primary.done.wait()
+
+    def drop(self):
+        """Close the current connection (the peer redials)."""
+        if self.conn is not None:
+            self.conn.close()
+
+    async def _dial_forever(self, host, port):
+        while True:
+            try:
+                conn = await asyncssh.connect_reverse(
+                    host, port, server_factory=lambda: _PeerServer(self), server_host_keys=[self.host_key],
+                    server_version=f"{channel.SERVER_VERSION_PREFIX} {self.announce}",
+                    authorized_client_keys=self.authorized, password_auth=False, kbdint_auth=False,
+                    gss_host=None, encoding=None, keepalive_interval=self.keepalive_interval, config=None)
+            except (OSError, asyncssh.Error):
+                self.refused += 1
+            else:
+                self.connections += 1
+                await conn.wait_closed()
+            await asyncio.sleep(self.redial_delay)
+
+    async def _start_primary(self, term_size):
+        self.primary = Process(self.argv, tty=self.tty, term_size=term_size)
+        await self.primary.start()
+        asyncio.ensure_future(self._report_exit(self.primary))
+
+    async def attach_primary(self, term_size):
+        if self.primary is None:
+            await self._start_primary(term_size)
+        return self.primary
+
+    async def _report_exit(self, process):
+        await process.done.wait()
+        for chan in list(self._controls):
+            self._send_exit(chan)
+
+    def _send_exit(self, chan):
+        self._send(chan, {"type": "exit", "code": self.primary.code, "finished_at": self.primary.finished_at})
+
+    @staticmethod
+    def _send(chan, message):
+        if not chan.is_closing():
+            chan.write((json.dumps(message) + "\n").encode())
+
+    def control_opened(self, chan):
+        self._controls.add(chan)
+        self._send(chan, {"type": "hello", "id": self.announce, "protocol": channel.PROTOCOL_VERSION})
+        if self.primary is not None and self.primary.done.is_set():
+            self._send_exit(chan)
+
+    def control_closed(self, chan):
+        self._controls.discard(chan)
+
+    def control_request(self, chan, message):
+        reply = {"type": "reply", "seq": message.get("seq"), "ok": True}
+        if message.get("op") == "signal":
+            try:
+                if self.primary is None:
+                    raise ProcessLookupError("the process is not running")
+                self.primary.signal(message["signal"])
+            except (ProcessLookupError, AttributeError) as exc:
+                reply.update(ok=False, error=str(exc))
+        else:
+            reply.update(ok=False, error=f"unknown op {message.get('op')!r}")
+        self._send(chan, reply)
