@@ -26,13 +26,19 @@ author:
   - vic.containers contributors (@vic-containers)
 extends_documentation_fragment:
   - vic.containers.vsphere
+  - vic.containers.attributes
+  - vic.containers.attributes.actiongroup_vsphere
 attributes:
   check_mode:
     support: full
-    description: Predicts exactly the changes a real run makes (returned in RV(changes)).
+    details:
+      - Predicts exactly the changes a real run makes (returned in RV(changes)).
   diff_mode:
     support: full
-    description: Shows the VCH configuration before and after (certificates as fingerprints, no secrets).
+    details:
+      - Shows the VCH configuration before and after (certificates as fingerprints, no secrets).
+  idempotent:
+    support: full
 requirements:
   - pyvmomi
   - cryptography

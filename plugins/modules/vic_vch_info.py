@@ -20,13 +20,9 @@ author:
   - vic.containers contributors (@vic-containers)
 extends_documentation_fragment:
   - vic.containers.vsphere
-attributes:
-  check_mode:
-    support: full
-    description: The module only reads.
-  diff_mode:
-    support: none
-    description: The module only reads.
+  - vic.containers.attributes
+  - vic.containers.attributes.actiongroup_vsphere
+  - vic.containers.attributes.info_module
 requirements:
   - pyvmomi
   - cryptography
