@@ -139,7 +139,7 @@ def create_endpoint_vm(session, pool, vapp, vm_folder, config, extra, devices, v
     spec = vim.vm.ConfigSpec(
         name=name, guestId=ENDPOINT_GUEST_ID,
         numCPUs=config["endpoint"]["cpus"], memoryMB=config["endpoint"]["memory_mb"],
-        files=vim.vm.FileInfo(vmPathName="[%s] %s/%s.vmx" % (vm_datastore, name, name)),
+        files=vim.vm.FileInfo(vmPathName=datastore.ds_path(vm_datastore, "%s/%s.vmx" % (name, name))),
         managedBy=vim.ext.ManagedByInfo(extensionKey=codec.MANAGED_BY_EXTENSION, type=codec.MANAGED_BY_ENDPOINT),
         annotation="vic.containers VCH endpoint",
         extraConfig=option_values(extra), deviceChange=devices)

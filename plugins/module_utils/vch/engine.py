@@ -215,7 +215,7 @@ def _plan_create(ctx, spec, tls, half_made):
     _check_stores(ctx, config["volume_stores"])
     for option in ("appliance_iso", "bootstrap_iso"):
         if config[option]:
-            ctx.inventory.datastore(config[option][1:].split("]")[0], ctx.datacenter, option)
+            ctx.inventory.datastore(datastore.parse_ds_path(config[option])[0], ctx.datacenter, option)
 
     plan = Plan(before={} if half_made else None, after=observe.display(config))
     plan.warnings.extend(tls_plan.warnings)

@@ -11,6 +11,7 @@ import uuid
 from ansible_collections.vic.containers.plugins.module_utils._errors import VicError
 from ansible_collections.vic.containers.plugins.module_utils.vch import config as codec
 from ansible_collections.vic.containers.plugins.module_utils._certs import fingerprint
+from ansible_collections.vic.containers.plugins.module_utils.vsphere.datastore import ds_path
 from ansible_collections.vic.containers.plugins.module_utils.vsphere.inventory import same
 
 # The files vic-machine wrote in --tls-cert-path, by role.
@@ -189,7 +190,7 @@ def image_store_folder(config):
 
 def image_store_path(config):
     datastore, folder = image_store_folder(config)
-    return "[%s] %s/images" % (datastore, folder)
+    return ds_path(datastore, folder + "/images")
 
 
 def volume_store_folder(store):
@@ -198,4 +199,4 @@ def volume_store_folder(store):
 
 
 def volume_store_path(store):
-    return "[%s] %s" % volume_store_folder(store)
+    return ds_path(*volume_store_folder(store))

@@ -19,6 +19,7 @@ import os
 import re
 
 from ansible_collections.vic.containers.plugins.module_utils._errors import SpecError
+from ansible_collections.vic.containers.plugins.module_utils.vsphere.datastore import ds_path, parse_ds_path
 
 _NETWORK_OPTIONS = dict(
     port_group=dict(type="str"),
@@ -188,10 +189,9 @@ def parse_store(value, option):
     text = value.strip()
     if text.startswith("ds://"):
         text = text[len("ds://"):]
-    match = re.match(r"^\[([^\]]+)\]\s*(.*)$", text)
-    if match:
-        datastore, path = match.group(1), match.group(2)
-    else:
+    try:
+        datastore, path = parse_ds_path(text)
+    except ValueError:
         datastore, path = text.split("/", 1) if "/" in text else (text, "")
     path = path.strip("/")
     if not datastore or ".." in path.split("/"):
@@ -341,7 +341,7 @@ def _iso(value, option):
     datastore, path = parse_store(value, option)
     if not path.lower().endswith(".iso"):
         raise SpecError(option, "%r is not a datastore path to an .iso file." % value)
-    return "[%s] %s" % (datastore, path)
+    return ds_path(datastore, path)
 
 
 def _positive(value, option):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import re
 import urllib.parse
 
 from ansible_collections.vic.containers.plugins.module_utils._errors import VSphereError
@@ -20,9 +21,20 @@ except ImportError:  # pragma: no cover - reported by the module
     vim = vmodl = None
 
 
+_DS_PATH = re.compile(r"^\[([^\]]+)\]\s*(.*)$")
+
+
 def ds_path(datastore, path=""):
     """``[datastore] path`` as vSphere writes it."""
     return ("[%s] %s" % (datastore, path.strip("/"))).rstrip()
+
+
+def parse_ds_path(text):
+    """(datastore, path) of ``[datastore] path``, the inverse of ``ds_path``; ValueError for other text."""
+    match = _DS_PATH.match(text or "")
+    if not match:
+        raise ValueError("%r is not a datastore path ([datastore] path)" % (text,))
+    return match.group(1), match.group(2).strip("/")
 
 
 def make_directory(session, datacenter_ref, datastore, path):
@@ -137,7 +149,7 @@ def browse(session, datastore_ref, datastore, path):
     results = tasks.wait(session, {task: what}, ignore=("FileNotFound",))[0]
     folders = {}
     for result in results or ():
-        folder = result.folderPath.split("]", 1)[-1].strip().rstrip("/")
+        folder = parse_ds_path(result.folderPath)[1]
         folders[folder] = {f.path: (f.fileSize or 0) for f in result.file or ()
                            if not isinstance(f, vim.host.DatastoreBrowser.FolderInfo)}
     return folders
