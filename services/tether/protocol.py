@@ -121,7 +121,7 @@ def encode(message):
 
 
 def decode(line):
-    """The JSON object of one control line (with or without its ``\\n``)."""
+    """The JSON object of one control line, as bytes (with or without its ``\\n``)."""
     body = line[:-1] if line.endswith(b"\n") else line
     if len(body) >= MAX_LINE:
         raise ProtocolError(_TOO_LONG)
@@ -285,10 +285,16 @@ def _exec_spec(spec):
     cmd = spec.get("Cmd")
     if not isinstance(cmd, list) or not cmd or not all(isinstance(arg, str) for arg in cmd):
         raise ProtocolError("exec Cmd must be a non-empty list of strings")
-    env = spec.get("Env") or []
+    env = _given(spec, "Env", [])
     if not isinstance(env, list) or not all(isinstance(item, str) for item in env):
         raise ProtocolError("exec Env must be a list of KEY=value strings")
-    user, workdir = spec.get("User") or "", spec.get("WorkingDir") or ""
+    user, workdir = _given(spec, "User", ""), _given(spec, "WorkingDir", "")
     if not isinstance(user, str) or not isinstance(workdir, str):
         raise ProtocolError("exec User and WorkingDir must be strings")
     return {"Cmd": cmd, "Env": env, "User": user, "WorkingDir": workdir, "Tty": bool(spec.get("Tty"))}
+
+
+def _given(spec, field, default):
+    # JSON null is "not given", as the Docker API sends it; any other value must be of the right type.
+    value = spec.get(field)
+    return default if value is None else value
