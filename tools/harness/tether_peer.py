@@ -7,13 +7,13 @@ the next issue). It speaks the tether's side of docs/tether-protocol.md over
 the primary process (optionally started only at the first attach, like a
 ``docker run`` that waits for its client), exec'd processes, signals, exit
 reports, redialing after a dropped connection. It does no namespaces, mounts,
-users or logging.
+users or logging. Whatever goes on the wire (names, keys, control lines, exit
+codes) comes from ``services/tether/protocol.py``, as the real tether's will,
+so the endpoint is tested against the shared definition, not a copy of it.
 """
 
 import asyncio
-import datetime
 import fcntl
-import json
 import os
 import pty
 import signal as signals
@@ -21,16 +21,7 @@ import struct
 import termios
 
 import asyncssh
-from ansible_collections.vic.containers.services.portlayer.attach import channel
-
-
-def _now():
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def _exit_code(returncode):
-    # Docker reports a process ended by signal N as 128 + N.
-    return 128 - returncode if returncode < 0 else returncode
+from ansible_collections.vic.containers.services.tether import protocol
 
 
 def _set_winsize(fd, width, height):
@@ -42,7 +33,7 @@ class Process:
 
     def __init__(self, argv, env=None, cwd=None, user=None, tty=False, term_size=None):
         self.argv, self.env, self.cwd, self.user, self.tty = argv, env, cwd, user, tty
-        self.term_size = term_size or channel.DEFAULT_TERM_SIZE
+        self.term_size = term_size or protocol.DEFAULT_TERM_SIZE
         self.listeners = set()    # callables(stream, data)
         self.code = None
         self.finished_at = None
@@ -66,7 +57,7 @@ class Process:
             asyncio.ensure_future(self._pump_pipes())
 
     async def _pump_pipes(self):
-        await asyncio.gather(self._pump(self._proc.stdout, channel.STDOUT), self._pump(self._proc.stderr, channel.STDERR))
+        await asyncio.gather(self._pump(self._proc.stdout, protocol.STDOUT), self._pump(self._proc.stderr, protocol.STDERR))
         self._finish(await self._proc.wait())
 
     async def _pump(self, reader, stream):
@@ -85,7 +76,7 @@ class Process:
                 data = b""
             if not data:
                 break
-            self._emit(channel.STDOUT, data)
+            self._emit(protocol.STDOUT, data)
         os.close(self._master)
         self._finish(await self._proc.wait())
 
@@ -94,8 +85,8 @@ class Process:
             listener(stream, data)
 
     def _finish(self, returncode):
-        self.code = _exit_code(returncode)
-        self.finished_at = _now()
+        self.code = protocol.exit_code(returncode)
+        self.finished_at = protocol.timestamp()
         self.done.set()
 
     def write(self, data):
@@ -112,10 +103,10 @@ class Process:
         elif not self._proc.stdin.is_closing():
             self._proc.stdin.close()
 
-    def signal(self, name):
+    def signal(self, number):
         if self.done.is_set() or self._proc is None:
             raise ProcessLookupError("the process is not running")
-        self._proc.send_signal(getattr(signals, "SIG" + name))
+        self._proc.send_signal(number)
 
     def resize(self, width, height):
         if self.tty and not self.done.is_set():
@@ -131,7 +122,7 @@ class _Session(asyncssh.SSHServerSession):
         self._kind = None
         self._command = None
         self._process = None
-        self._buffer = b""
+        self._lines = protocol.LineReader()
         self._early = []          # stdin and EOF that came before the process was ready
 
     def connection_made(self, chan):
@@ -141,23 +132,23 @@ class _Session(asyncssh.SSHServerSession):
         return True
 
     def subsystem_requested(self, subsystem):
-        if subsystem in (channel.CONTROL_SUBSYSTEM, channel.ATTACH_SUBSYSTEM):
+        if subsystem in (protocol.CONTROL_SUBSYSTEM, protocol.ATTACH_SUBSYSTEM):
             self._kind = subsystem
             return True
         return False
 
     def exec_requested(self, command):
         try:
-            self._command = json.loads(command)
-        except ValueError:
+            self._command = protocol.parse_exec_command(command)
+        except protocol.ProtocolError:
             return False
         self._kind = "exec"
         return True
 
     def session_started(self):
-        if self._kind == channel.CONTROL_SUBSYSTEM:
+        if self._kind == protocol.CONTROL_SUBSYSTEM:
             self._peer.control_opened(self._chan)
-        elif self._kind == channel.ATTACH_SUBSYSTEM:
+        elif self._kind == protocol.ATTACH_SUBSYSTEM:
             asyncio.ensure_future(self._attach())
         elif self._kind == "exec":
             asyncio.ensure_future(self._exec())
@@ -181,21 +172,21 @@ class _Session(asyncssh.SSHServerSession):
 
     async def _exec(self):
         spec = self._command
-        env = dict(os.environ, **dict(item.split("=", 1) for item in spec.get("Env") or []))
-        process = Process(spec["Cmd"], env=env, cwd=spec.get("WorkingDir") or None, user=spec.get("User") or None,
-                          tty=bool(spec.get("Tty")), term_size=self._term_size())
+        env = dict(os.environ, **dict(item.split("=", 1) for item in spec["Env"]))
+        process = Process(spec["Cmd"], env=env, cwd=spec["WorkingDir"] or None, user=spec["User"] or None,
+                          tty=spec["Tty"], term_size=self._term_size())
         try:
             await process.start()
         except OSError as exc:
             self._chan.write_stderr(f"exec failed: {exc}\n".encode())
-            self._chan.exit(126)
+            self._chan.exit(protocol.exec_failure_code(exc))
             return
         self._ready(process)
         await self._stream(process)
 
     async def _stream(self, process):
         def forward(stream, data):
-            if stream == channel.STDERR:
+            if stream == protocol.STDERR:
                 self._chan.write_stderr(data)
             else:
                 self._chan.write(data)
@@ -209,11 +200,14 @@ class _Session(asyncssh.SSHServerSession):
             self._chan.exit(process.code)
 
     def data_received(self, data, datatype):
-        if self._kind == channel.CONTROL_SUBSYSTEM:
-            self._buffer += data
-            while b"\n" in self._buffer:
-                line, self._buffer = self._buffer.split(b"\n", 1)
-                self._peer.control_request(self._chan, json.loads(line))
+        if self._kind == protocol.CONTROL_SUBSYSTEM:
+            try:
+                messages = self._lines.feed(data)
+            except protocol.ProtocolError:
+                self._chan.close()
+                return
+            for message in messages:
+                self._peer.control_request(self._chan, message)
         elif self._process is not None:
             self._process.write(data)
         elif self._early is not None:
@@ -230,8 +224,8 @@ class _Session(asyncssh.SSHServerSession):
     def signal_received(self, signal):
         if self._process is not None:
             try:
-                self._process.signal(signal)
-            except (ProcessLookupError, AttributeError):
+                self._process.signal(protocol.signal_number(signal))
+            except (ProcessLookupError, protocol.ProtocolError):
                 pass
 
     def terminal_size_changed(self, width, height, pixwidth, pixheight):
@@ -239,7 +233,7 @@ class _Session(asyncssh.SSHServerSession):
             self._process.resize(width, height)
 
     def connection_lost(self, exc):
-        if self._kind == channel.CONTROL_SUBSYSTEM:
+        if self._kind == protocol.CONTROL_SUBSYSTEM:
             self._peer.control_closed(self._chan)
 
 
@@ -261,11 +255,11 @@ class TetherPeer:
     """The tether side of one container, dialing the endpoint's concentrator and redialing when dropped."""
 
     def __init__(self, container_id, host_key, endpoint_key, argv, *, announce=None, wait_for_attach=False,
-                 tty=False, stdin_once=True, redial_delay=0.1, keepalive_interval=10.0):
+                 tty=False, stdin_once=True, redial_delay=0.1, keepalive_interval=protocol.KEEPALIVE_INTERVAL):
         self.container_id = container_id
         self.announce = announce or container_id
-        self.host_key = asyncssh.import_private_key(host_key)
-        self.authorized = asyncssh.import_authorized_keys(endpoint_key + "\n")
+        self.host_key = protocol.import_host_key(host_key)
+        self.authorized = protocol.authorized_keys(endpoint_key)
         self.argv, self.tty, self.stdin_once = argv, tty, stdin_once
         self.wait_for_attach = wait_for_attach
         self.redial_delay = redial_delay
@@ -290,7 +284,7 @@ class TetherPeer:
             self.conn.close()
             await self.conn.wait_closed()
         if self.primary is not None and not self.primary.done.is_set():
-            self.primary.signal("KILL")
+            self.primary.signal(signals.SIGKILL)
             await self.primary.done.wait()
 
     def drop(self):
@@ -303,7 +297,7 @@ class TetherPeer:
             try:
                 conn = await asyncssh.connect_reverse(
                     host, port, server_factory=lambda: _PeerServer(self), server_host_keys=[self.host_key],
-                    server_version=f"{channel.SERVER_VERSION_PREFIX} {self.announce}",
+                    server_version=protocol.server_version(self.announce),
                     authorized_client_keys=self.authorized, password_auth=False, kbdint_auth=False,
                     gss_host=None, encoding=None, keepalive_interval=self.keepalive_interval, config=None)
             except (OSError, asyncssh.Error):
@@ -329,16 +323,16 @@ class TetherPeer:
             self._send_exit(chan)
 
     def _send_exit(self, chan):
-        self._send(chan, {"type": "exit", "code": self.primary.code, "finished_at": self.primary.finished_at})
+        self._send(chan, protocol.exit_report(self.primary.code, self.primary.finished_at))
 
     @staticmethod
     def _send(chan, message):
         if not chan.is_closing():
-            chan.write((json.dumps(message) + "\n").encode())
+            chan.write(protocol.encode(message))
 
     def control_opened(self, chan):
         self._controls.add(chan)
-        self._send(chan, {"type": "hello", "id": self.announce, "protocol": channel.PROTOCOL_VERSION})
+        self._send(chan, protocol.hello(self.announce))
         if self.primary is not None and self.primary.done.is_set():
             self._send_exit(chan)
 
@@ -346,14 +340,16 @@ class TetherPeer:
         self._controls.discard(chan)
 
     def control_request(self, chan, message):
-        reply = {"type": "reply", "seq": message.get("seq"), "ok": True}
-        if message.get("op") == "signal":
-            try:
-                if self.primary is None:
-                    raise ProcessLookupError("the process is not running")
-                self.primary.signal(message["signal"])
-            except (ProcessLookupError, AttributeError) as exc:
-                reply.update(ok=False, error=str(exc))
-        else:
-            reply.update(ok=False, error=f"unknown op {message.get('op')!r}")
-        self._send(chan, reply)
+        self._send(chan, protocol.reply(message.get("seq"), self._refusal(message)))
+
+    def _refusal(self, message):
+        """None once the request is done, else why not."""
+        if message.get("op") != protocol.SIGNAL:
+            return f"unknown op {message.get('op')!r}"
+        try:
+            if self.primary is None:
+                raise ProcessLookupError("the process is not running")
+            self.primary.signal(protocol.requested_signal(message))
+        except (ProcessLookupError, protocol.ProtocolError) as exc:
+            return str(exc)
+        return None

@@ -1,0 +1,311 @@
+# Copyright (c) 2026 vic.containers contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The endpoint's serial concentrator: where every container's tether dials in.
+
+It listens (``asyncssh.listen_reverse``: the tether dials but is the SSH
+server), lets in only a tether that proves the container id it announces with
+that container's host key, logs in with the key derived from the VCH key,
+keeps one connection per container (a redial replaces the old one), and hands
+the persona the processes behind it (``sessions.py``).
+"""
+
+import asyncio
+import collections
+import inspect
+import logging
+
+import asyncssh
+from ansible_collections.vic.containers.plugins.module_utils._errors import VicError
+from ansible_collections.vic.containers.services.portlayer.attach import sessions
+from ansible_collections.vic.containers.services.tether import protocol
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+)
+
+LOG = logging.getLogger("vic.tether")
+
+_CLIENT_KEY_INFO = b"vic.containers tether endpoint client key v1"
+_ID_INFO = "vic_container_id"
+
+ConnectionEvent = collections.namedtuple("ConnectionEvent", "kind container_id")
+"""``kind`` is ``"connect"`` (also when a new connection replaced the old one) or ``"disconnect"``."""
+
+
+def endpoint_client_key(vch_key):
+    """The endpoint's login key for every tether, derived from the VCH's secret key bytes.
+
+    HKDF-SHA256 gives the ed25519 seed, so the same VCH key always gives the
+    same SSH key: nothing new to store, the same identity after a restart.
+    The tether only ever sees its public line (``protocol.public_key_text``).
+    """
+    if not isinstance(vch_key, (bytes, bytearray)) or len(vch_key) < 32:
+        raise ValueError("the VCH key must be at least 32 bytes")
+    seed = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_CLIENT_KEY_INFO).derive(bytes(vch_key))
+    pem = Ed25519PrivateKey.from_private_bytes(seed).private_bytes(Encoding.PEM, PrivateFormat.OpenSSH, NoEncryption())
+    return asyncssh.import_private_key(pem)
+
+
+def _no_known_hosts(_host, _addr, _port):
+    # Trust comes only from the per-container key check in validate_host_public_key;
+    # an empty list (not None) keeps that check on and ~/.ssh/known_hosts out.
+    return [], [], []
+
+
+def _short(container_id):
+    return (container_id or "?")[:12]
+
+
+class _Link:
+    """The SSH connection of one container's tether, and its control session once open."""
+
+    def __init__(self, container_id, conn):
+        self.container_id = container_id
+        self.conn = conn
+        self.control = None
+        self.lost = False
+
+    def close(self):
+        """End the connection; its sessions end without an exit status."""
+        self.conn.close()
+
+
+class _TetherClient(asyncssh.SSHClient):
+    """Checks that the peer is the container it claims to be: its id, proven by that container's host key."""
+
+    def __init__(self, concentrator):
+        self._concentrator = concentrator
+        self._conn = None
+
+    def connection_made(self, conn):
+        self._conn = conn
+
+    def validate_host_public_key(self, host, addr, port, key):
+        container_id = protocol.announced_id(self._conn.get_extra_info("server_version"))
+        if container_id is None:
+            LOG.warning("tether connection from %s refused: it named no container", addr)
+            return False
+        if not self._concentrator.host_key_matches(container_id, key):
+            LOG.warning("tether connection from %s refused: not the host key of container %s", addr, _short(container_id))
+            return False
+        self._conn.set_extra_info(**{_ID_INFO: container_id})
+        return True
+
+    def connection_lost(self, exc):
+        if self._conn is not None:
+            self._concentrator.connection_lost(self._conn, exc)
+
+
+class Concentrator:
+    """Accepts the tethers' connections and gives the persona their processes.
+
+    ``host_key_of(container_id)`` returns the container's public host key line
+    (or None for an unknown container); ``client_key`` is ``endpoint_client_key()``;
+    ``on_exit(container_id, code, finished_at)`` (sync or async) learns every
+    exit of a primary process, attached or not. It may be called again for the
+    same exit after a reconnect or an endpoint restart, so it must be idempotent.
+    """
+
+    def __init__(self, host_key_of, client_key, on_exit, *, keepalive_interval=protocol.KEEPALIVE_INTERVAL,
+                 keepalive_count_max=protocol.KEEPALIVE_COUNT_MAX, handshake_timeout=20.0, request_timeout=15.0):
+        self._host_key_of = host_key_of
+        self._client_key = client_key
+        self._on_exit = on_exit
+        self._keepalive = (keepalive_interval, keepalive_count_max)
+        self._timeouts = (handshake_timeout, request_timeout)
+        self._links = {}            # container id -> the live _Link
+        self._by_conn = {}          # every connection past the handshake -> its _Link
+        self._reported = {}         # container id -> last (code, finished_at) given to on_exit
+        self._subscribers = set()
+        self._tasks = set()
+        self._changed = asyncio.Condition()
+        self._acceptor = None
+        self._uri = None
+
+    # -- life cycle
+
+    async def start(self, host, port, advertise=None):
+        """Listen on host:port; ``advertise`` is the address VMs dial when host is a wildcard."""
+        self._acceptor = await asyncssh.listen_reverse(
+            host, port, client_factory=lambda: _TetherClient(self), acceptor=self._accepted,
+            error_handler=self._handshake_failed, username=protocol.USERNAME, client_keys=[self._client_key],
+            known_hosts=_no_known_hosts, server_host_key_algs=[protocol.HOST_KEY_ALGORITHM],
+            preferred_auth="publickey", agent_path=None, password=None, kbdint_auth=False, gss_auth=False,
+            config=None, keepalive_interval=self._keepalive[0], keepalive_count_max=self._keepalive[1],
+            login_timeout=self._timeouts[0], reuse_address=True)
+        bound = self._acceptor.get_port()
+        name = advertise or host
+        self._uri = f"tcp://[{name}]:{bound}" if ":" in name else f"tcp://{name}:{bound}"
+        LOG.info("tether channel listening on %s:%d", host, bound)
+
+    async def stop(self):
+        """Stop listening, close every connection and end the event streams."""
+        if self._acceptor is not None:
+            self._acceptor.close()
+            await self._acceptor.wait_closed()
+            self._acceptor = None
+        conns = list(self._by_conn)
+        for conn in conns:
+            conn.close()
+        for conn in conns:
+            await conn.wait_closed()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for queue in self._subscribers:
+            queue.put_nowait(None)
+
+    @property
+    def serial_uri(self):
+        """What a container VM's serial port dials: ``tcp://host:port``."""
+        if self._uri is None:
+            raise RuntimeError("the tether channel is not started")
+        return self._uri
+
+    # -- state
+
+    def connected(self, container_id):
+        """True while the container's tether is connected and has said hello."""
+        return container_id in self._links
+
+    async def wait_connected(self, container_id, timeout):
+        """Wait until the container's tether is connected; VicError after timeout seconds."""
+        async with self._changed:
+            try:
+                await asyncio.wait_for(self._changed.wait_for(lambda: container_id in self._links), timeout)
+            except TimeoutError:
+                raise VicError(f"container {container_id} did not connect to the endpoint within {timeout:g}s") from None
+
+    async def events(self):
+        """Async iterator of ``ConnectionEvent``; ends when the concentrator stops."""
+        queue = asyncio.Queue()
+        self._subscribers.add(queue)
+        try:
+            while True:
+                event = await queue.get()
+                if event is None:
+                    return
+                yield event
+        finally:
+            self._subscribers.discard(queue)
+
+    # -- requests
+
+    async def attach(self, container_id, tty=False, stdin=False, term_size=None):
+        """Open the primary process's streams. With ``stdin`` False nothing is ever written or closed on its stdin."""
+        del stdin  # the channel is the same; the caller simply never writes (see docs/tether-protocol.md)
+        return await sessions.open_process(self._link(container_id).conn, container_id, tty, term_size,
+                                           subsystem=protocol.ATTACH_SUBSYSTEM)
+
+    async def exec(self, container_id, spec):
+        """Start a process in the container: spec has Cmd (list), and optionally Env, User, WorkingDir, Tty, ConsoleSize."""
+        tty, term_size, command = sessions.exec_request(spec)
+        return await sessions.open_process(self._link(container_id).conn, container_id, tty, term_size,
+                                           command=command)
+
+    async def signal(self, container_id, sig):
+        """Signal the primary process, attached or not."""
+        link = self._link(container_id)
+        await link.control.request(sessions.user_value(protocol.signal_request, sig), self._timeouts[1])
+
+    # -- internals
+
+    def host_key_matches(self, container_id, key):
+        """True if ``key`` is the host key recorded for the container; False for any other or none."""
+        try:
+            expected = self._host_key_of(container_id)
+            return bool(expected) and protocol.import_public_key(expected).public_data == key.public_data
+        except Exception as exc:  # noqa: BLE001  # pylint: disable=broad-except  # a bad record must refuse, not crash kex
+            LOG.error("host key of container %s unusable: %s", _short(container_id), exc)
+            return False
+
+    def _link(self, container_id):
+        link = self._links.get(container_id)
+        if link is None:
+            raise sessions.not_running(container_id)
+        return link
+
+    def _publish(self, kind, container_id):
+        for queue in self._subscribers:
+            queue.put_nowait(ConnectionEvent(kind, container_id))
+
+    def _spawn(self, coro):
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _handshake_failed(self, conn, exc):
+        LOG.info("tether handshake from %s failed: %s", (conn.get_extra_info("peername") or ("?",))[0], exc)
+
+    async def _accepted(self, conn):
+        container_id = conn.get_extra_info(_ID_INFO)
+        link = _Link(container_id, conn)
+        self._by_conn[conn] = link
+        try:
+            link.control = await asyncio.wait_for(sessions.ControlSession.open(conn, container_id), self._timeouts[0])
+        except (TimeoutError, asyncssh.Error, OSError, protocol.ProtocolError) as exc:
+            LOG.warning("tether of container %s refused: %s", _short(container_id), exc or "timed out")
+            conn.close()
+            return
+        if link.lost:
+            return
+        old = self._links.get(container_id)
+        self._links[container_id] = link
+        if old is not None:
+            LOG.info("tether of container %s reconnected; closing its old connection", _short(container_id))
+            old.close()
+        LOG.info("tether of container %s connected", _short(container_id))
+        async with self._changed:
+            self._changed.notify_all()
+        self._publish("connect", container_id)
+        self._spawn(self._follow(link))
+
+    async def _follow(self, link):
+        try:
+            async for message in link.control.messages():
+                if message.get("type") == protocol.EXIT:
+                    self._exited(link.container_id, message)
+                else:
+                    LOG.debug("tether of container %s: ignoring %s message", _short(link.container_id), message.get("type"))
+        except (asyncssh.Error, OSError, protocol.ProtocolError) as exc:
+            LOG.warning("tether of container %s: control session failed: %s", _short(link.container_id), exc)
+            link.close()
+
+    def _exited(self, container_id, message):
+        try:
+            report = protocol.parse_exit(message)
+        except protocol.ProtocolError as exc:
+            LOG.warning("tether of container %s sent a malformed exit: %s", _short(container_id), exc)
+            return
+        if self._reported.get(container_id) == report:
+            return
+        self._reported[container_id] = report
+        self._spawn(self._report_exit(container_id, *report))
+
+    async def _report_exit(self, container_id, code, finished_at):
+        try:
+            result = self._on_exit(container_id, code, finished_at)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:  # pylint: disable=broad-except  # one bad handler must not end the channel
+            LOG.exception("handling the exit of container %s failed", _short(container_id))
+            self._reported.pop(container_id, None)  # so the next report (after a reconnect) retries
+
+    def connection_lost(self, conn, exc):
+        """A connection ended: its requests fail, and the container is disconnected if it was its live one."""
+        link = self._by_conn.pop(conn, None)
+        if link is None:
+            return
+        link.lost = True
+        if link.control is not None:
+            link.control.fail_requests()
+        if self._links.get(link.container_id) is link:
+            del self._links[link.container_id]
+            LOG.info("tether of container %s disconnected%s", _short(link.container_id), f": {exc}" if exc else "")
+            self._publish("disconnect", link.container_id)

@@ -1,0 +1,300 @@
+# Copyright (c) 2026 vic.containers contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The tether channel protocol: what the endpoint and a container's tether must agree on.
+
+``docs/tether-protocol.md`` is the contract and this module its one definition
+in code. Both sides import it: the endpoint (``services/portlayer/attach/``) and
+the tether, PID 1 in the container VM, which carries ``services/tether/`` on its
+ISO and nothing else of the collection. So this module imports only the standard
+library and asyncssh (the tether needs it anyway, to be the SSH server), and
+raises its own ``ProtocolError``: the endpoint turns that into its error
+hierarchy where the bad value came from a user (a signal name, an exec spec).
+"""
+
+import datetime
+import json
+import re
+import signal as signals
+
+import asyncssh
+
+PROTOCOL_VERSION = 1
+SERVER_VERSION_PREFIX = "VICTether_1"       # the tether's SSH software version; the container id follows
+USERNAME = "vic"
+HOST_KEY_ALGORITHM = "ssh-ed25519"          # the only host (and client) key type either side offers or accepts
+CONTROL_SUBSYSTEM = "control@vic"
+ATTACH_SUBSYSTEM = "attach"
+STDOUT, STDERR = 1, 2                        # stderr is SSH extended data type 1 (SSH_EXTENDED_DATA_STDERR)
+DEFAULT_TERM_SIZE = (80, 24)                 # columns, rows, until the client sends its own
+KEEPALIVE_INTERVAL = 10.0                    # seconds between keep-alives, on both sides
+KEEPALIVE_COUNT_MAX = 3                      # unanswered keep-alives that end the connection
+MAX_LINE = 64 * 1024                         # bytes of one control line, its "\n" included
+
+# Control messages: "type" from the tether, "op" from the endpoint.
+HELLO, EXIT, REPLY = "hello", "exit", "reply"
+SIGNAL = "signal"
+
+# Docker's exit codes: 128 + N for a process ended by signal N; an exec that cannot start.
+SIGNAL_EXIT_BASE = 128
+EXIT_NOT_EXECUTABLE = 126
+EXIT_NOT_FOUND = 127
+
+_CONTAINER_ID = r"[0-9A-Za-z][0-9A-Za-z_.-]{0,127}"
+_CONTAINER_ID_RE = re.compile(_CONTAINER_ID)
+_VERSION_RE = re.compile(r"SSH-2\.0-" + re.escape(SERVER_VERSION_PREFIX) + " (" + _CONTAINER_ID + ")")
+_TOO_LONG = f"control message longer than {MAX_LINE} bytes"
+_TIMESTAMP_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z")
+
+
+class ProtocolError(ValueError):
+    """A message or value that breaks the tether protocol; the sentence says what was wrong."""
+
+
+# -- the tether's identity ---------------------------------------------------------------------
+
+
+def server_version(container_id):
+    """The asyncssh ``server_version`` by which a tether names its container."""
+    if not isinstance(container_id, str) or not _CONTAINER_ID_RE.fullmatch(container_id):
+        raise ProtocolError(f"invalid container id: {container_id!r}")
+    return f"{SERVER_VERSION_PREFIX} {container_id}"
+
+
+def announced_id(version):
+    """The container id in a tether's SSH version string (``SSH-2.0-VICTether_1 <id>``), or None."""
+    match = _VERSION_RE.fullmatch(version) if isinstance(version, str) else None
+    return match.group(1) if match else None
+
+
+# -- keys ------------------------------------------------------------------------------------
+
+
+def new_host_key():
+    """A container's own SSH host key: (private key in OpenSSH format, public key line)."""
+    key = asyncssh.generate_private_key(HOST_KEY_ALGORITHM)
+    return key.export_private_key("openssh").decode("ascii"), public_key_text(key)
+
+
+def public_key_text(key):
+    """The one-line OpenSSH public key (``ssh-ed25519 AAAA...``) of an asyncssh key."""
+    return key.export_public_key("openssh").decode("ascii").strip()
+
+
+def import_host_key(text):
+    """The tether's host key from its OpenSSH private key text (``new_host_key()[0]``)."""
+    return _ed25519(asyncssh.import_private_key, text, "host key")
+
+
+def import_public_key(line):
+    """An asyncssh public key from its one-line text (``public_key_text``)."""
+    if not isinstance(line, str) or "\n" in line.strip():
+        raise ProtocolError("a public key must be one line of text")
+    return _ed25519(asyncssh.import_public_key, line, "public key")
+
+
+def authorized_keys(line):
+    """What the tether accepts for login: exactly the endpoint's public key line."""
+    import_public_key(line)
+    return asyncssh.import_authorized_keys(line.strip() + "\n")
+
+
+def _ed25519(importer, text, what):
+    try:
+        key = importer(text)
+    except (asyncssh.KeyImportError, TypeError, ValueError) as exc:
+        raise ProtocolError(f"unusable {what}: {exc}") from None
+    if key.get_algorithm() != HOST_KEY_ALGORITHM:
+        raise ProtocolError(f"the {what} is {key.get_algorithm()}, not {HOST_KEY_ALGORITHM}")
+    return key
+
+
+# -- control lines ---------------------------------------------------------------------------
+
+
+def encode(message):
+    """One control line: the message as JSON, UTF-8, ``\\n``-terminated."""
+    line = json.dumps(message).encode("utf-8") + b"\n"
+    if len(line) > MAX_LINE:
+        raise ProtocolError(_TOO_LONG)
+    return line
+
+
+def decode(line):
+    """The JSON object of one control line, as bytes (with or without its ``\\n``)."""
+    body = line[:-1] if line.endswith(b"\n") else line
+    if len(body) >= MAX_LINE:
+        raise ProtocolError(_TOO_LONG)
+    try:
+        message = json.loads(line.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ProtocolError("control message is not UTF-8") from None
+    except ValueError:
+        raise ProtocolError("control message is not JSON") from None
+    if not isinstance(message, dict):
+        raise ProtocolError("control message is not a JSON object")
+    return message
+
+
+class LineReader:
+    """Splits a control session's bytes into messages as they arrive, in any chunks.
+
+    An over-long line is refused as soon as it is too long, not when its end
+    comes, so a peer cannot make the other side buffer without limit.
+    """
+
+    def __init__(self):
+        self._partial = b""
+
+    def feed(self, data):
+        """The messages completed by ``data``, in order."""
+        *lines, self._partial = (self._partial + data).split(b"\n")
+        if len(self._partial) >= MAX_LINE:
+            raise ProtocolError(_TOO_LONG)
+        return [decode(line) for line in lines]
+
+
+# -- tether -> endpoint ----------------------------------------------------------------------
+
+
+def hello(container_id):
+    """The tether's first control line."""
+    return {"type": HELLO, "id": container_id, "protocol": PROTOCOL_VERSION}
+
+
+def check_hello(message, container_id):
+    """Accept a hello only from the container the SSH version string named, in our protocol version."""
+    if not message or message.get("type") != HELLO:
+        raise ProtocolError("the tether did not say hello")
+    if message.get("id") != container_id:
+        raise ProtocolError(f"the tether said hello as container {message.get('id')!r}")
+    if message.get("protocol") != PROTOCOL_VERSION:
+        raise ProtocolError(f"the tether speaks protocol {message.get('protocol')!r}, not {PROTOCOL_VERSION}")
+
+
+def exit_report(code, finished_at):
+    """The primary process ended with Docker's ``code`` at ``finished_at`` (``timestamp()``)."""
+    return {"type": EXIT, "code": code, "finished_at": finished_at}
+
+
+def parse_exit(message):
+    """``(code, finished_at)`` of an exit message."""
+    code, finished_at = message.get("code"), message.get("finished_at")
+    if not isinstance(code, int) or isinstance(code, bool):
+        raise ProtocolError(f"exit code {code!r} is not an integer")
+    if not isinstance(finished_at, str) or not _TIMESTAMP_RE.fullmatch(finished_at):
+        raise ProtocolError(f"finished_at {finished_at!r} is not an RFC 3339 UTC time")
+    return code, finished_at
+
+
+def reply(seq, error=None):
+    """The tether's answer to request ``seq``: done, or refused with a one-sentence ``error``."""
+    if error is None:
+        return {"type": REPLY, "seq": seq, "ok": True}
+    return {"type": REPLY, "seq": seq, "ok": False, "error": str(error)}
+
+
+def reply_error(message):
+    """None if the reply says the request was done, else the tether's reason."""
+    if message.get("ok") is True:
+        return None
+    error = message.get("error")
+    return error if isinstance(error, str) and error else "the tether refused the request"
+
+
+def timestamp(moment=None):
+    """``finished_at``'s format: RFC 3339 in UTC with microseconds, e.g. ``2026-01-02T03:04:05.123456Z``."""
+    moment = moment or datetime.datetime.now(datetime.timezone.utc)
+    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# -- endpoint -> tether ----------------------------------------------------------------------
+
+
+def signal_request(sig):
+    """The request to signal the primary process (the sender adds ``seq``)."""
+    return {"op": SIGNAL, "signal": signal_name(sig)}
+
+
+def requested_signal(message):
+    """The signal number a signal request names."""
+    return signal_number(message.get("signal"))
+
+
+# -- signals and exit codes ------------------------------------------------------------------
+
+
+def signal_name(sig):
+    """The SSH name (RFC 4254: ``TERM``, ``KILL``...) of a signal given as ``SIGTERM``, ``TERM``, ``15`` or 15."""
+    text = str(sig).strip().upper()
+    try:
+        if text.isdigit():
+            return signals.Signals(int(text)).name[3:]
+        name = text if text.startswith("SIG") else "SIG" + text
+        return signals.Signals[name].name[3:]
+    except (KeyError, ValueError):
+        raise ProtocolError(f"invalid signal: {sig}") from None
+
+
+def signal_number(name):
+    """The number of a signal by its SSH name (``TERM``), as a signal request or ``signal`` channel request carries it."""
+    try:
+        return signals.Signals["SIG" + name].value
+    except (KeyError, TypeError):
+        raise ProtocolError(f"invalid signal: {name!r}") from None
+
+
+def exit_code(returncode):
+    """Docker's exit code of a process from its ``returncode`` (asyncio/subprocess: -N when signal N ended it)."""
+    return SIGNAL_EXIT_BASE - returncode if returncode < 0 else returncode
+
+
+def signal_exit_code(name):
+    """Docker's exit code of a process ended by the signal named ``name``; 128 when the name is unknown."""
+    try:
+        return SIGNAL_EXIT_BASE + signal_number(name)
+    except ProtocolError:
+        return SIGNAL_EXIT_BASE
+
+
+def exec_failure_code(error):
+    """The exit code of an exec whose process could not start with ``error`` (an OSError)."""
+    return EXIT_NOT_FOUND if isinstance(error, FileNotFoundError) else EXIT_NOT_EXECUTABLE
+
+
+# -- exec ------------------------------------------------------------------------------------
+
+
+def exec_command(spec):
+    """The ``exec`` request's command string for a spec with Cmd, and optionally Env, User, WorkingDir, Tty."""
+    return json.dumps(_exec_spec(spec))
+
+
+def parse_exec_command(command):
+    """The spec an ``exec`` request's command string carries, with every field present."""
+    try:
+        spec = json.loads(command)
+    except (TypeError, ValueError):
+        raise ProtocolError("exec command is not JSON") from None
+    return _exec_spec(spec)
+
+
+def _exec_spec(spec):
+    if not isinstance(spec, dict):
+        raise ProtocolError("exec spec must be an object")
+    cmd = spec.get("Cmd")
+    if not isinstance(cmd, list) or not cmd or not all(isinstance(arg, str) for arg in cmd):
+        raise ProtocolError("exec Cmd must be a non-empty list of strings")
+    env = _given(spec, "Env", [])
+    if not isinstance(env, list) or not all(isinstance(item, str) for item in env):
+        raise ProtocolError("exec Env must be a list of KEY=value strings")
+    user, workdir = _given(spec, "User", ""), _given(spec, "WorkingDir", "")
+    if not isinstance(user, str) or not isinstance(workdir, str):
+        raise ProtocolError("exec User and WorkingDir must be strings")
+    return {"Cmd": cmd, "Env": env, "User": user, "WorkingDir": workdir, "Tty": bool(spec.get("Tty"))}
+
+
+def _given(spec, field, default):
+    # JSON null is "not given", as the Docker API sends it; any other value must be of the right type.
+    value = spec.get(field)
+    return default if value is None else value
