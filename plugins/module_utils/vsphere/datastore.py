@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import re
 import urllib.parse
 
 from ansible_collections.vic.containers.plugins.module_utils._errors import VSphereError
@@ -19,10 +20,20 @@ try:
 except ImportError:  # pragma: no cover - reported by the module
     vim = vmodl = None
 
+_DS_PATH = re.compile(r"^\[([^\]]+)\](?: (.*))?$", re.DOTALL)
+
 
 def ds_path(datastore, path=""):
     """``[datastore] path`` as vSphere writes it."""
     return ("[%s] %s" % (datastore, path.strip("/"))).rstrip()
+
+
+def parse_ds_path(text):
+    """(datastore, path) of ``[datastore] path``; ValueError for text that is not one."""
+    match = _DS_PATH.match(text) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError("not a datastore path ([datastore] path): %r" % (text,))
+    return match.group(1), match.group(2) or ""
 
 
 def make_directory(session, datacenter_ref, datastore, path):
