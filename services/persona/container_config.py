@@ -10,6 +10,7 @@ so a typo never passes for a setting.
 """
 
 import math
+import random
 import re
 import shlex
 
@@ -40,6 +41,11 @@ DEFAULT_MEMORY_MB = 2048  # VIC's default container VM memory
 MIN_MEMORY_MB = 512
 _VOLUME_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 
+_ADJECTIVES = ("brave", "calm", "eager", "fervent", "gallant", "happy", "jolly", "keen", "lucid", "modest",
+               "nifty", "quirky", "serene", "sharp", "stoic", "tender", "vibrant", "wizardly", "zealous", "bold")
+_NAMES = ("babbage", "curie", "dijkstra", "euler", "fermat", "galois", "hopper", "hypatia", "kepler", "lamport",
+          "lovelace", "noether", "pascal", "ritchie", "shannon", "thompson", "turing", "wirth", "yonath", "zuse")
+
 # HostConfig settings with no meaning for a container VM, by the flag users know.
 _REFUSED = (
     ("Privileged", "--privileged"), ("CapAdd", "--cap-add"), ("Devices", "--device"),
@@ -53,6 +59,15 @@ def check_name(name):
     if not NAME.match(name):
         raise InvalidInput("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed" % name)
     return name.lstrip("/")
+
+
+def generate_name(taken):
+    """A name as Docker makes one up (adjective_scientist) for which ``taken(name)`` is false."""
+    for _attempt in range(100):
+        name = "%s_%s" % (random.choice(_ADJECTIVES), random.choice(_NAMES))
+        if not taken(name):
+            return name
+    return "%s_%d" % (random.choice(_NAMES), random.randrange(10 ** 6))
 
 
 def check_fields(body):
@@ -208,3 +223,21 @@ def volume_requests(body, host):
         seen.add(target)
         unique.append((name, target, readonly))
     return unique
+
+
+def endpoint_request(settings):
+    """(IPv4 address or None, aliases) an EndpointSettings object asks for."""
+    settings = settings or {}
+    return (settings.get("IPAMConfig") or {}).get("IPv4Address"), settings.get("Aliases")
+
+
+def network_requests(host, networking):
+    """{network name or id: (IPv4 address or None, aliases)} of a create body; {} for ``--network none``."""
+    mode = host.get("NetworkMode") or "default"
+    if mode == "none":
+        return {}
+    # The CLI names the default network "default" in EndpointsConfig too.
+    wanted = {("bridge" if name == "default" else name): endpoint
+              for name, endpoint in (networking.get("EndpointsConfig") or {}).items()}
+    wanted.setdefault("bridge" if mode == "default" else mode, {})
+    return {ref: endpoint_request(endpoint) for ref, endpoint in wanted.items()}

@@ -58,8 +58,6 @@ class PortLayer:
         self.containers.on_ended.append(self._auto_remove)
         self.images = ImageStore(self)
         self.volumes = VolumeStores(self)
-        self.reserved_names = set()       # container names being created
-        self.reserved_addresses = set()   # addresses planned for containers being created
         self.exit_codes = {}              # container id -> the exit code the tether reported, until recorded
         self.execs = {}                   # exec id -> exec instance
         self.attachments = {}             # container id -> open attachments, which resize applies to

@@ -5,7 +5,7 @@ import yaml
 
 from ansible_collections.vic.containers.tools.harness.endpoint import SPEC
 from ansible_collections.vic.containers.services.persona import container_config as spec
-from ansible_collections.vic.containers.services.portlayer.containers import manager as containers
+from ansible_collections.vic.containers.services.portlayer.containers import vm
 from ansible_collections.vic.containers.plugins.module_utils._errors import InvalidInput
 
 IMAGE = {"Env": ["PATH=/bin", "MODE=dev"], "Cmd": ["sh"], "WorkingDir": "/srv", "Labels": {"a": "1"},
@@ -82,6 +82,6 @@ def test_container_names():
 
 
 def test_a_container_whose_disks_do_not_fit_its_controller_is_refused_up_front():
-    containers.check_disks(10, 4)
+    vm.check_disks(10, 4)
     with pytest.raises(InvalidInput, match="at most 15 disks.*would need 16 \\(12 image layers, its own disk, 3 volumes"):
-        containers.check_disks(12, 3)
+        vm.check_disks(12, 3)

@@ -7,8 +7,9 @@ from aiohttp import web
 
 from ansible_collections.vic.containers.plugins.module_utils._errors import InvalidInput
 from ansible_collections.vic.containers.services.portlayer.filters import keep, label_matches
+from ansible_collections.vic.containers.services.persona import views
 from ansible_collections.vic.containers.services.persona.query import json_body, query_bool, query_filters
-from ansible_collections.vic.containers.services.portlayer.storage.volumes import DRIVER, VolumeStores
+from ansible_collections.vic.containers.services.portlayer.storage.volumes import DRIVER
 
 CREATE_FIELDS = frozenset(("Name", "Driver", "DriverOpts", "Labels", "ClusterVolumeSpec"))
 
@@ -17,17 +18,8 @@ def _state(request):
     return request.app["portlayer"]
 
 
-def view(state, volume):
-    """A volume as ``docker volume inspect`` shows it."""
-    users = state.containers.using_volume(volume.name)
-    return {
-        "Name": volume.name, "Driver": DRIVER, "Mountpoint": volume.disk, "CreatedAt": volume.created or "",
-        "Labels": volume.labels, "Scope": "local", "Options": volume.options,
-        # The API description wants each Status value an object: the driver's details under its name.
-        "Status": {DRIVER: {"VolumeStore": volume.store, "Capacity": "%dMB" % (volume.capacity_kb // 1024),
-                            "Disk": volume.disk}},
-        "UsageData": {"Size": -1, "RefCount": len(users)},
-    }
+def _view(state, volume):
+    return views.volume(volume, state.containers.using_volume(volume.name))
 
 
 def _matches(state, volume, filters):
@@ -43,13 +35,13 @@ def _matches(state, volume, filters):
 async def list_volumes(request):
     state = _state(request)
     filters = query_filters(request)
-    return web.json_response({"Volumes": [view(state, v) for v in state.volumes.list() if _matches(state, v, filters)],
+    return web.json_response({"Volumes": [_view(state, v) for v in state.volumes.list() if _matches(state, v, filters)],
                               "Warnings": []})
 
 
 async def inspect(request):
     state = _state(request)
-    return web.json_response(view(state, state.volumes.get(request.match_info["name"])))
+    return web.json_response(_view(state, state.volumes.get(request.match_info["name"])))
 
 
 def _create_config(body):
@@ -75,7 +67,7 @@ async def create(request):
     volume = await state.volumes.create(name, driver, options, labels)
     if not known:
         state.events.publish("volume", "create", volume.name, {"driver": DRIVER})
-    return web.json_response(view(state, volume), status=201)
+    return web.json_response(_view(state, volume), status=201)
 
 
 async def remove(request):

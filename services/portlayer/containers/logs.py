@@ -14,6 +14,7 @@ import json
 import re
 
 
+LOG_FILE = "output.log"  # in the container VM's folder
 STREAMS = {"stdout": 1, "stderr": 2}
 
 

@@ -1,284 +1,37 @@
 # Copyright (c) 2026 vic.containers contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The port layer's containers: each container is a VM in the VCH pool.
+"""The port layer's containers: each container is a VM in the VCH pool (see vm.py, model.py).
 
-A container VM (display name ``<name>-<short id>``, folder ``[image ds] <id>/``)
-boots the tether ISO from its CD-ROM, has its image's layer disks attached
-read-only (``independent_nonpersistent``: one copy per image store, shared by
-every container), its own thin read-write disk, one disk per volume
-(``independent_persistent``), one vmxnet3 NIC per network, and a serial port
-that dials the endpoint's tether channel. Its whole configuration is JSON in
-its extraConfig (``guestinfo.vice./container``); how its process ended is a
-second key (``guestinfo.vice..exit``) so recording an exit never rewrites the
-configuration. The live cache holds every container VM, so reads cost nothing.
+The live cache holds every container VM, so reads cost nothing; this decodes each
+VM once per change and makes every change a container goes through.
 
 Round trips: create = CreateVM + task polls (plus one disk per new volume);
 start = PowerOn + polls; stop / kill = PowerOff + Reconfig (exit record) +
-polls; rm = a device read + Reconfig (detach shared disks) + Destroy + polls; rename = Rename + Reconfig + polls.
+polls; rm = a device read + Reconfig (detach shared disks) + Destroy + polls; rename = Rename + Reconfig + polls;
+network connect = Reconfig + polls, disconnect = a device read + Reconfig + polls; logs = one HTTPS GET;
+stats = one PropertyCollector read per sample.
 """
 
 import asyncio
-import datetime
-import json
+import collections
 import logging
-import secrets as random
-import uuid
 
-from ansible_collections.vic.containers.plugins.module_utils._errors import InvalidInput, Conflict, NotFound
+from ansible_collections.vic.containers.plugins.module_utils._errors import Conflict, Forbidden, NotFound
 from ansible_collections.vic.containers.plugins.module_utils.vch import actions
-from ansible_collections.vic.containers.plugins.module_utils.vch import config as codec
-from ansible_collections.vic.containers.plugins.module_utils.vsphere import pc
-from ansible_collections.vic.containers.plugins.module_utils.vsphere import tasks
-
-try:
-    from pyVmomi import vim
-except ImportError:  # pragma: no cover - the endpoint's requirements install it
-    vim = None
+from ansible_collections.vic.containers.plugins.module_utils.vsphere import datastore
+from ansible_collections.vic.containers.services.portlayer.attach import channel
+from ansible_collections.vic.containers.services.portlayer.containers import logs
+from ansible_collections.vic.containers.services.portlayer.containers.model import (
+    EXIT_KEY, bios_uuid, decode, exit_value, iso, new_id, now, record_values, vm_folder, vm_name)
+from ansible_collections.vic.containers.services.portlayer.containers.vm import (VmOps, check_disks, device_specs,
+                                                                                 managed_by)
 
 LOG = logging.getLogger("vic.endpoint.containers")
-RECORD_KEY = codec.PREFIX + "container"
-EXIT_KEY = "guestinfo.vice..exit"
-GUEST_ID = "other3xLinux64Guest"
-LOG_FILE = "output.log"
-SCSI_KEY = -300
-MAX_DISKS = 15  # SCSI units 0-15 but for the controller's own 7
-_TIMEOUT = 300
-
-
-def now():
-    return datetime.datetime.now(datetime.timezone.utc)
-
-
-def iso(moment):
-    """RFC 3339 with nanosecond-style precision as Docker prints it; the zero time for None."""
-    if moment is None:
-        return "0001-01-01T00:00:00Z"
-    if isinstance(moment, str):
-        return moment
-    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_time(text):
-    if not text or text.startswith("0001-"):
-        return None
-    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-class Container:
-    """One container as its VM shows it (a read-only view built from the live cache)."""
-
-    def __init__(self, moid, props, record, exit_state):
-        self.moid = moid
-        self.ref = props.get("ref")
-        self.props = props
-        self.record = record
-        self.exit = exit_state or {}
-        self.cache = {}  # views built from this state of the VM (see api_containers.row)
-
-    @property
-    def id(self):
-        return self.record["id"]
-
-    @property
-    def name(self):
-        return self.record["name"]
-
-    @property
-    def config(self):
-        return self.record["config"]
-
-    @property
-    def host_config(self):
-        return self.record["host_config"]
-
-    @property
-    def image_id(self):
-        return self.record["image"]["id"]
-
-    @property
-    def running(self):
-        return self.props.get("runtime.powerState") == "poweredOn"
-
-    @property
-    def started_at(self):
-        boot = self.props.get("summary.runtime.bootTime")
-        return boot if self.running and boot is not None else parse_time(self.exit.get("started_at"))
-
-    @property
-    def finished_at(self):
-        return None if self.running else parse_time(self.exit.get("finished_at"))
-
-    @property
-    def exit_code(self):
-        return 0 if self.running else int(self.exit.get("code", 0))
-
-    @property
-    def status(self):
-        """Docker's State.Status."""
-        if self.running:
-            return "running"
-        return "exited" if self.exit.get("finished_at") else "created"
-
-    def volume_names(self):
-        return [m["name"] for m in self.record.get("mounts", ())]
-
-
-def decode(moid, props):
-    """The Container on a VM of the pool, or None when the VM is not a container of ours."""
-    managed = props.get("config.managedBy")
-    if managed is None or managed.type != codec.MANAGED_BY_CONTAINER:
-        return None
-    values = codec.as_dict(props.get("config.extraConfig"))
-    text = codec.join_value(values, RECORD_KEY)
-    if not text:
-        return None
-    try:
-        record = json.loads(text)
-        exit_state = json.loads(values.get(EXIT_KEY) or "{}")
-    except ValueError:
-        return None
-    return Container(moid, props, record, exit_state)
-
-
-def new_id():
-    return random.token_hex(32)
-
-
-def vm_folder(datastore, name):
-    return "[%s] %s" % (datastore, name)
-
-
-def vm_name(name, container_id):
-    return "%s-%s" % (name, container_id[:12])
-
-
-def bios_uuid(vch_uuid, container_id):
-    """As VIC: derived from the VCH and the container, so the VM is found again by id."""
-    return str(uuid.uuid5(uuid.UUID(vch_uuid), container_id))
-
-
-def record_values(record):
-    return codec.split_value(RECORD_KEY, json.dumps(record, sort_keys=True, separators=(",", ":")))
-
-
-def exit_value(started_at, finished_at, code):
-    return json.dumps({"started_at": iso(started_at), "finished_at": iso(finished_at), "code": code},
-                      sort_keys=True)
-
-
-def _disk(key, unit, file_name, mode, capacity_kb, create=False):
-    backing = vim.vm.device.VirtualDisk.FlatVer2BackingInfo(fileName=file_name, diskMode=mode, thinProvisioned=True)
-    disk = vim.vm.device.VirtualDisk(key=key, controllerKey=SCSI_KEY, unitNumber=unit,
-                                     capacityInKB=capacity_kb, backing=backing)
-    spec = vim.vm.device.VirtualDeviceSpec(operation="add", device=disk)
-    if create:
-        spec.fileOperation = "create"
-    return spec
-
-
-def _units():
-    """SCSI unit numbers; 7 is the controller's own."""
-    unit = 0
-    while True:
-        if unit != 7:
-            yield unit
-        unit += 1
-
-
-def check_disks(layers, volumes):
-    """Refuse, before anything is made, a container whose disks would not fit on its controller."""
-    needed = layers + 1 + volumes
-    if needed > MAX_DISKS:
-        raise InvalidInput("a container VM takes at most %d disks on its controller: this one would need %d "
-                         "(%d image layers, its own disk, %d volumes)" % (MAX_DISKS, needed, layers, volumes))
-
-
-def device_specs(folder, layers, capacity_kb, mounts, backings, iso_path, serial_uri):
-    """Every device of a new container VM (see the module docstring)."""
-    scsi = vim.vm.device.ParaVirtualSCSIController(key=SCSI_KEY, busNumber=0, sharedBus="noSharing")
-    specs = [vim.vm.device.VirtualDeviceSpec(operation="add", device=scsi)]
-    units = _units()
-    for i, layer in enumerate(layers):
-        specs.append(_disk(-400 - i, next(units), layer["disk"], "independent_nonpersistent", layer["capacity_kb"]))
-    # Datastore only: vSphere names the new disk after the VM, in the VM's folder (named as the VM too).
-    specs.append(_disk(-390, next(units), folder.split("]")[0] + "]", "persistent", capacity_kb, create=True))
-    for i, mount in enumerate(mounts):
-        specs.append(_disk(-500 - i, next(units), mount["disk"], "independent_persistent", mount["capacity_kb"]))
-    specs.extend(actions.nic_specs(backings))
-    if iso_path:
-        specs.append(actions.cdrom_spec(iso_path))
-    serial = vim.vm.device.VirtualSerialPort(
-        key=-600, yieldOnPoll=True,
-        backing=vim.vm.device.VirtualSerialPort.URIBackingInfo(direction="client", serviceURI=serial_uri),
-        connectable=vim.vm.device.VirtualDevice.ConnectInfo(startConnected=True, allowGuestControl=False))
-    specs.append(vim.vm.device.VirtualDeviceSpec(operation="add", device=serial))
-    # The tether writes the process's output here (Docker's json-file lines), so ``docker logs`` reads
-    # the datastore and works with the endpoint restarted or the container long gone.
-    log = vim.vm.device.VirtualSerialPort(
-        key=-601, yieldOnPoll=True,
-        backing=vim.vm.device.VirtualSerialPort.FileBackingInfo(fileName="%s/%s" % (folder, LOG_FILE)),
-        connectable=vim.vm.device.VirtualDevice.ConnectInfo(startConnected=True, allowGuestControl=False))
-    specs.append(vim.vm.device.VirtualDeviceSpec(operation="add", device=log))
-    return specs
-
-
-class VmOps:
-    """The vSphere calls of container operations (blocking; run through ``state.call``)."""
-
-    def __init__(self, state):
-        self.state = state
-
-    def _wait(self, task, what, ignore=()):
-        return tasks.wait(self.state.session, {task: what}, _TIMEOUT, ignore=ignore)[0]
-
-    def create(self, name, bios, cpus, memory_mb, folder, devices, extra):
-        state = self.state
-        spec = vim.vm.ConfigSpec(
-            name=name, guestId=GUEST_ID, numCPUs=cpus, memoryMB=memory_mb, uuid=bios,
-            files=vim.vm.FileInfo(vmPathName="%s/%s.vmx" % (folder, name)),
-            managedBy=vim.ext.ManagedByInfo(extensionKey=codec.MANAGED_BY_EXTENSION,
-                                            type=codec.MANAGED_BY_CONTAINER),
-            annotation="vic.containers container of VCH %s" % state.name,
-            extraConfig=actions.option_values(extra), deviceChange=devices)
-        what = "creating container VM %s in VCH %s" % (name, state.name)
-        if state.is_vapp:
-            task = tasks.call(what, state.pool_ref.CreateChildVM_Task, config=spec)
-        else:
-            task = tasks.call(what, state.vm_folder_ref.CreateVM_Task, config=spec, pool=state.pool_ref)
-        return self._wait(task, what)
-
-    def power_on(self, ref, name):
-        what = "powering on container VM %s" % name
-        self._wait(tasks.call(what, ref.PowerOnVM_Task), what, ignore=("InvalidPowerState",))
-
-    def power_off(self, ref, name):
-        what = "powering off container VM %s" % name
-        self._wait(tasks.call(what, ref.PowerOffVM_Task), what, ignore=("InvalidPowerState",))
-
-    def reconfigure(self, ref, name, values=None, devices=None):
-        what = "updating container VM %s" % name
-        spec = vim.vm.ConfigSpec(extraConfig=actions.option_values(values or {}), deviceChange=devices or [])
-        self._wait(tasks.call(what, ref.ReconfigVM_Task, spec), what)
-
-    def rename(self, ref, old, new):
-        what = "renaming container VM %s to %s" % (old, new)
-        self._wait(tasks.call(what, ref.Rename_Task, new), what)
-
-    def destroy(self, ref, name, folder):
-        """Detach the disks outside the VM's folder (image layers, volumes), then destroy the VM.
-
-        Destroying a VM deletes every disk attached to it, independent ones too:
-        the shared layers and the volumes must not go with it.
-        """
-        found = pc.retrieve_objects(self.state.session, [ref], ("config.hardware.device",))
-        devices = found[0].get("config.hardware.device") if found else ()
-        shared = [vim.vm.device.VirtualDeviceSpec(operation="remove", device=d) for d in devices or ()
-                  if isinstance(d, vim.vm.device.VirtualDisk) and not d.backing.fileName.startswith(folder + "/")]
-        if shared:
-            self.reconfigure(ref, name, devices=shared)
-        what = "destroying container VM %s" % name
-        self._wait(tasks.call(what, ref.Destroy_Task), what, ignore=("ManagedObjectNotFound",))
+STATS_PATHS = ("summary.quickStats.overallCpuUsage", "summary.quickStats.guestMemoryUsage", "runtime.maxCpuUsage",
+               "config.hardware.numCPU", "config.hardware.memoryMB")
+# What vSphere's quick stats say of a container VM; CPU and memory in use are 0 while it is off.
+Usage = collections.namedtuple("Usage", "cpus memory_mb cpu_mhz max_cpu_mhz memory_used_mb")
 
 
 class Containers:
@@ -289,6 +42,7 @@ class Containers:
         self.vm = VmOps(state)
         self._decoded = {}
         self._names = {}
+        self._creating = set()  # names of containers being created
         self._waiters = {}
         self._halting = set()
         self._locks = {}
@@ -324,6 +78,136 @@ class Containers:
             await self.record_exit(container, code, started)
         finally:
             self._halting.discard(container.id)
+
+    # -- reads -------------------------------------------------------------------------------------
+
+    def all(self):
+        return list(self._decoded.values())
+
+    def find(self, ref):
+        """By name, full id or unique id prefix, as the docker CLI looks containers up."""
+        ref = (ref or "").lstrip("/")
+        found = self._names.get(ref)
+        if found is not None:
+            return found
+        matches = [c for c in self._decoded.values() if c.id.startswith(ref)] if ref else []
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise NotFound("Multiple IDs found with provided prefix: %s" % ref)
+        raise NotFound("No such container: %s" % ref)
+
+    def by_name(self, name):
+        return self._names.get(name)
+
+    def using_image(self, image_id):
+        return [c.id for c in self._decoded.values() if c.image_id == image_id]
+
+    def using_volume(self, name):
+        return [c.id for c in self._decoded.values() if name in c.volume_names()]
+
+    def using_network(self, name):
+        return [c for c in self._decoded.values() if name in c.record.get("networks", {})]
+
+    def ensure_unique(self, name):
+        taken = self._names.get(name)
+        if taken is not None:
+            raise Conflict('Conflict. The container name "/%s" is already in use by container "%s". You have to '
+                           'remove (or rename) that container to be able to reuse that name.' % (name, taken.id))
+
+    async def logs(self, container, streams, since=None, until=None, tail=None):
+        """(time, stream, bytes) of what the process wrote, from the VM's log file (one HTTPS GET; see logs.py)."""
+        datastore_name, folder = datastore.parse_ds_path(container.record["folder"])
+        data = await self.state.call(datastore.download, self.state.session, self.state.datacenter, datastore_name,
+                                     "%s/%s" % (folder, logs.LOG_FILE))
+        return logs.select(logs.parse(data), streams, since, until, tail)
+
+    async def usage(self, container):
+        """The VM's quick stats now: one PropertyCollector read (the cache does not follow them)."""
+        props = await self.state.call(self.vm.read, container.ref, STATS_PATHS)
+        running = self.find(container.id).running
+        return Usage(cpus=props.get("config.hardware.numCPU") or 1,
+                     memory_mb=props.get("config.hardware.memoryMB") or 0,
+                     cpu_mhz=(props.get("summary.quickStats.overallCpuUsage") if running else 0) or 0,
+                     max_cpu_mhz=props.get("runtime.maxCpuUsage") or 0,
+                     memory_used_mb=(props.get("summary.quickStats.guestMemoryUsage") if running else 0) or 0)
+
+    # -- create ------------------------------------------------------------------------------------
+
+    async def create(self, name, image, config, host, networks, volumes, cpus, memory_mb):
+        """Make a container: its record and its VM; returns its id.
+
+        ``config`` and ``host`` are kept as given; ``networks`` is {network name or id: (IPv4 address
+        or None, aliases)}; ``volumes`` is [(volume name or None for an anonymous one, target,
+        read-only)], each made if missing. Its name and addresses are held until the VM exists.
+        """
+        self.ensure_unique(name)
+        if name in self._creating:
+            raise Conflict('Conflict. The container name "/%s" is already being created.' % name)
+        self._creating.add(name)
+        try:
+            with self.state.networks.reserving() as held:
+                endpoints = {}
+                for ref, (address, aliases) in networks.items():
+                    net = self.state.networks.find(ref)
+                    endpoints[net.name] = self.state.networks.endpoint(net, address, aliases, held)
+                return await self._make(name, image, config, host, endpoints, volumes, (cpus, memory_mb))
+        finally:
+            self._creating.discard(name)
+
+    async def _make(self, name, image, config, host, endpoints, volumes, sizing):
+        mounts = []
+        try:
+            check_disks(len(image.layers), len(volumes))
+            await self._mounts(volumes, mounts)
+            container_id = new_id()
+            record = self._record(container_id, name, image, config, host, mounts, endpoints)
+            await self._create_vm(record, image, mounts, endpoints, sizing)
+            return container_id
+        except BaseException:
+            # The anonymous volumes made for a container that could not be made would be nobody's.
+            for mount in mounts:
+                if mount["anonymous"]:
+                    await self.state.volumes.remove(mount["name"])
+            raise
+
+    async def _mounts(self, requests, mounts):
+        """Each requested volume, made if missing, appended to ``mounts`` as it is ready."""
+        for name, target, readonly in requests:
+            volume = await self.state.volumes.ensure(name)
+            mounts.append({"name": volume.name, "destination": target, "rw": not readonly, "disk": volume.disk,
+                           "capacity_kb": volume.capacity_kb, "anonymous": name is None, "store": volume.store})
+
+    def _record(self, container_id, name, image, config, host, mounts, endpoints):
+        state = self.state
+        host_key, host_key_pub = channel.new_host_key()
+        return {
+            "id": container_id, "name": name, "created": iso(now()),
+            # The VM's folder keeps the name the VM had when made; docker rename changes only the display name.
+            "folder": vm_folder(state.image_store[0], vm_name(name, container_id)),
+            "image": {"id": image.id, "name": config["Image"], "layers": [layer["id"] for layer in image.layers]},
+            "config": config, "host_config": host, "mounts": mounts, "networks": endpoints,
+            "tether": {"host_key": host_key, "host_key_pub": host_key_pub,
+                       "endpoint_key": channel.public_key_text(state.tether_client_key),
+                       "serial_uri": state.tether.serial_uri},
+        }
+
+    async def _create_vm(self, record, image, mounts, endpoints, sizing):
+        state = self.state
+        folder = record["folder"]
+        backings = [state.networks.backing(ep["port_group"]) for ep in endpoints.values()]
+        iso_path = state.config.get("bootstrap_iso") or datastore.ds_path(state.image_store[0],
+                                                                          state.image_store[1] + "/bootstrap.iso")
+        capacity_kb = int(state.config.get("base_image_size_gb") or 8) * 1024 * 1024
+        devices = device_specs(folder, image.layers, capacity_kb, mounts, backings, iso_path, state.tether.serial_uri)
+        extra = record_values(record)
+        display = vm_name(record["name"], record["id"])
+        ref = await state.call(self.vm.create, display, bios_uuid(state.uuid, record["id"]), *sizing,
+                               folder, devices, extra)
+        state.cache.put(ref, {"name": display, "config.extraConfig": actions.option_values(extra),
+                              "config.managedBy": managed_by(), "runtime.powerState": "poweredOff"})
+
+    # -- lifecycle ---------------------------------------------------------------------------------
 
     def ending(self, container_id):
         """Whether the container's VM is off but its exit is still being recorded."""
@@ -366,39 +250,53 @@ class Containers:
                 self._halting.discard(container.id)
             return True
 
-    def all(self):
-        return list(self._decoded.values())
+    async def stop(self, container, signal_name, timeout):
+        """Ask the process to end through the tether (``signal_name``), wait ``timeout``, then power the VM off.
 
-    def find(self, ref):
-        """By name, full id or unique id prefix, as the docker CLI looks containers up."""
-        ref = (ref or "").lstrip("/")
-        found = self._names.get(ref)
-        if found is not None:
-            return found
-        matches = [c for c in self._decoded.values() if c.id.startswith(ref)] if ref else []
-        if len(matches) == 1:
-            return matches[0]
-        if len(matches) > 1:
-            raise NotFound("Multiple IDs found with provided prefix: %s" % ref)
-        raise NotFound("No such container: %s" % ref)
+        The exit recorded is the process's own when the tether reported one, else
+        137 (killed), which is what powering a VM off amounts to.
+        """
+        tether = self.state.tether
+        if tether.connected(container.id) and signal_name != "SIGKILL":
+            stopped = self.wait_stopped(container, asyncio.get_running_loop())
+            await tether.signal(container.id, signal_name)
+            try:
+                await asyncio.wait_for(asyncio.shield(stopped), timeout)
+            except asyncio.TimeoutError:
+                pass
+        current = self.find(container.id)
+        if current.running:
+            await self.halt(current)
 
-    def by_name(self, name):
-        return self._names.get(name)
+    async def kill(self, container, signal_name):
+        """Send the signal through the tether; SIGKILL, or no tether to send it, powers the VM off."""
+        if signal_name == "SIGKILL" or not self.state.tether.connected(container.id):
+            await self.stop(container, "SIGKILL", 0)
+        else:
+            await self.state.tether.signal(container.id, signal_name)
 
-    def using_image(self, image_id):
-        return [c.id for c in self._decoded.values() if c.image_id == image_id]
-
-    def using_volume(self, name):
-        return [c.id for c in self._decoded.values() if name in c.volume_names()]
-
-    def using_network(self, name):
-        return [c for c in self._decoded.values() if name in c.record.get("networks", {})]
+    async def power_off(self, container):
+        """Power the VM off recording no exit: the container is about to be destroyed (``docker rm -f``)."""
+        await self.state.call(self.vm.power_off, container.ref, container.name)
 
     def wait_stopped(self, container, loop):
         """A future resolved when the container's run has ended and its exit is recorded, or it goes (None)."""
         future = loop.create_future()
         self._waiters.setdefault(container.id, []).append(future)
         return future
+
+    async def wait(self, container, condition):
+        """The container once ``condition`` (not-running, next-exit, removed) holds; as last seen if it went."""
+        loop = asyncio.get_running_loop()
+        if container.running or self.ending(container.id) or condition in ("next-exit", "removed"):
+            await self.wait_stopped(container, loop)
+            if condition == "removed":
+                while self.by_name(container.name) is not None:
+                    await self.wait_stopped(container, loop)
+        try:
+            return self.find(container.id)
+        except NotFound:
+            return container
 
     async def record_exit(self, container, code, started_at):
         """Keep how the container ended on its VM, so it survives an endpoint restart; then tell ``on_ended``."""
@@ -409,14 +307,43 @@ class Containers:
         for callback in self.on_ended:
             self.state.spawn(callback(container))
 
+    # -- changes of the record ---------------------------------------------------------------------
+
     async def rewrite(self, container, record, devices=None):
         """Write the container's record (and device changes) on its VM, and through to the cache."""
         values = record_values(record)
         await self.state.call(self.vm.reconfigure, container.ref, container.props.get("name"), values, devices)
         self.state.cache.put_extra_config(container.ref, values)
 
-    def ensure_unique(self, name):
-        taken = self._names.get(name)
-        if taken is not None:
-            raise Conflict('Conflict. The container name "/%s" is already in use by container "%s". You have to '
-                           'remove (or rename) that container to be able to reuse that name.' % (name, taken.id))
+    async def rename(self, container, new):
+        """``docker rename``: the VM's display name and the record; the VM's folder keeps its name."""
+        if new == container.name:
+            raise Conflict("Renaming a container with the same name as its current name")
+        self.ensure_unique(new)
+        display = vm_name(new, container.id)
+        await self.state.call(self.vm.rename, container.ref, container.props.get("name"), display)
+        self.state.cache.put(container.ref, {"name": display})
+        await self.rewrite(self.find(container.id), dict(container.record, name=new))
+
+    async def connect(self, container, net, address, aliases):
+        """``docker network connect``: an endpoint on ``net`` in the record, a NIC on its port group on the VM."""
+        if net.name in container.record.get("networks", {}):
+            raise Forbidden("endpoint with name %s already exists in network %s" % (container.name, net.name))
+        if not container.record.get("networks") and container.host_config.get("NetworkMode") == "none":
+            raise Conflict("container %s is on network none and cannot join another network" % container.name)
+        networks = self.state.networks
+        with networks.reserving() as held:
+            endpoint = networks.endpoint(net, address, aliases, held)
+            endpoints = dict(container.record.get("networks", {}), **{net.name: endpoint})
+            await self.rewrite(container, dict(container.record, networks=endpoints), networks.nic_additions(net))
+
+    async def disconnect(self, container, net, force):
+        """``docker network disconnect``: the endpoint leaves the record, its NIC the VM (read fresh: the
+        cache may lag a NIC just added); with ``force``, the record changes even if the NIC is not found."""
+        remaining = dict(container.record.get("networks", {}))
+        if net.name not in remaining:
+            raise Forbidden("container %s is not connected to network %s" % (container.name, net.name))
+        del remaining[net.name]
+        devices = await self.state.call(self.vm.devices, container.ref)
+        removal = self.state.networks.nic_removals(container, net, devices, force)
+        await self.rewrite(container, dict(container.record, networks=remaining), removal)

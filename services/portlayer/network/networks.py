@@ -17,6 +17,7 @@ Addresses are handed out at ``docker create`` / ``network connect`` and kept in
 each container's record on its VM, so the allocation is rebuilt from vSphere.
 """
 
+import contextlib
 import hashlib
 import ipaddress
 import json
@@ -92,6 +93,7 @@ class Networks:
         config = state.config
         self.range = ipaddress.ip_network(config["bridge_network_range"])
         self._backings = {}
+        self._reserved = set()  # addresses handed out to containers whose records do not hold them yet
         self.builtin = [self._bridge()] + [self._container_network(n) for n in config.get("container_networks") or ()]
 
     def _bridge(self):
@@ -153,21 +155,51 @@ class Networks:
             self._backings[port_group] = (port_group, dv[0] if dv else None, dv[1] if dv else None)
         return self._backings[port_group]
 
+    @contextlib.contextmanager
+    def reserving(self):
+        """A list for ``endpoint``: the addresses it hands out stay reserved until the block ends, by when
+        the container's record holds them (or the change failed)."""
+        held = []
+        try:
+            yield held
+        finally:
+            self._reserved.difference_update(held)
+
     def endpoint(self, net, wanted_ip, aliases, reserved):
-        """A container's endpoint on ``net``: its address is reserved (and appended to ``reserved``) until the
-        caller releases it, once the container's record holds it."""
-        state = self._state
-        taken = {str(ep.get("ip")) for c in state.containers.all()
+        """A container's endpoint on ``net``: its address is reserved (and appended to ``reserved``, a list
+        from ``reserving``) until that block ends."""
+        taken = {str(ep.get("ip")) for c in self._state.containers.all()
                  for ep in c.record.get("networks", {}).values() if ep.get("ip")}
-        taken |= state.reserved_addresses
+        taken |= self._reserved
         address = self.allocate(net, {ipaddress.ip_address(a) for a in taken}, wanted_ip)
         if address is not None:
-            state.reserved_addresses.add(str(address))
+            self._reserved.add(str(address))
             reserved.append(str(address))
         return {"network_id": net.id, "port_group": net.port_group, "ip": str(address) if address else None,
                 "gateway": str(net.gateway) if net.gateway else None,
                 "prefix": net.subnet.prefixlen if net.subnet else 0, "aliases": list(aliases or ()),
                 "dns": net.dns}
+
+    def nic_additions(self, net):
+        """The device change that puts a container VM on ``net``'s port group."""
+        return actions.nic_specs([self.backing(net.port_group)])
+
+    def nic_removals(self, container, net, devices, force):
+        """The device change that takes the NIC of ``net`` off the container's VM, given its ``devices``.
+
+        Networks sharing a port group have one NIC each, in the order they were
+        attached; with ``force``, a VM whose NICs do not match its record loses none.
+        """
+        same_group = [n for n, ep in container.record["networks"].items() if ep["port_group"] == net.port_group]
+        nics = [d for d in devices or ()
+                if isinstance(d, vim.vm.device.VirtualEthernetCard) and _on(d, self.backing(net.port_group))]
+        if len(nics) != len(same_group):
+            if not force:
+                raise Conflict("container %s: its VM has %d NIC(s) on port group %s, its record %d; use --force"
+                               % (container.name, len(nics), net.port_group, len(same_group)))
+            return []
+        nic = nics[same_group.index(net.name)]
+        return [vim.vm.device.VirtualDeviceSpec(operation="remove", device=nic)]
 
     def allocate(self, net, taken, wanted=None):
         """An address on ``net`` not in ``taken`` (a set of addresses), or ``wanted`` if it is free."""
@@ -246,6 +278,14 @@ class Networks:
             tasks.wait(self._state.session, {tasks.call(what, ref.ReconfigVM_Task, spec): what})
         await self._state.call(write)
         self._state.cache.put_extra_config(ref, {USER_NETWORKS_KEY: text})
+
+
+def _on(device, backing):
+    """Whether a NIC is on the port group of ``backing`` (name, dv key, switch uuid)."""
+    name, dv_key = backing[0], backing[1]
+    if dv_key is not None:
+        return getattr(getattr(device.backing, "port", None), "portgroupKey", None) == dv_key
+    return getattr(device.backing, "deviceName", None) == name
 
 
 def _address(text):

@@ -7,7 +7,7 @@ import docker
 import pytest
 
 from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, deploy, docker_cli, response_validator, sdk, spec_validator
-from ansible_collections.vic.containers.services.portlayer.containers import manager as port
+from ansible_collections.vic.containers.services.portlayer.containers import model as port
 from ansible_collections.vic.containers.plugins.module_utils.vch import config as codec
 from ansible_collections.vic.containers.plugins.module_utils.vsphere import pc
 from ansible_collections.vic.containers.plugins.module_utils.vsphere import tasks

@@ -1,0 +1,172 @@
+# Copyright (c) 2026 vic.containers contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Docker's JSON of the port layer's objects: containers (ps, inspect, stats), networks and volumes."""
+
+import json
+
+from ansible_collections.vic.containers.services.persona import container_config as spec
+from ansible_collections.vic.containers.services.portlayer.containers.model import iso, now, parse_time
+from ansible_collections.vic.containers.services.portlayer.storage.volumes import DRIVER
+
+# -- containers ---------------------------------------------------------------------------------
+
+
+def _command(config):
+    return " ".join((config.get("Entrypoint") or []) + (config.get("Cmd") or []))
+
+
+def _status_text(container):
+    if container.running:
+        return "Up %s" % _ago(container.started_at)
+    if container.status == "created":
+        return "Created"
+    return "Exited (%d) %s ago" % (container.exit_code, _ago(container.finished_at))
+
+
+def _ago(moment):
+    if moment is None:
+        return "less than a second"
+    seconds = max(0, int((now() - moment).total_seconds()))
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds >= size:
+            count = seconds // size
+            return "%d %s%s" % (count, unit, "s" if count > 1 else "")
+    return "%d seconds" % seconds if seconds > 1 else "Less than a second"
+
+
+def _network_settings(container):
+    networks = {}
+    for name, ep in container.record.get("networks", {}).items():
+        networks[name] = {"IPAMConfig": {"IPv4Address": ep.get("ip") or ""}, "Links": [],
+                          "Aliases": ep.get("aliases") or [],
+                          "NetworkID": ep["network_id"], "EndpointID": container.id if container.running else "",
+                          "Gateway": ep.get("gateway") or "", "IPAddress": ep.get("ip") or "",
+                          "IPPrefixLen": ep.get("prefix") or 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
+                          "GlobalIPv6PrefixLen": 0, "MacAddress": "", "DriverOpts": {}}
+    return networks
+
+
+def _mounts(container):
+    return [{"Type": "volume", "Name": m["name"], "Source": m["disk"], "Destination": m["destination"],
+             "Driver": "vsphere", "Mode": "" if m["rw"] else "ro", "RW": m["rw"], "Propagation": ""}
+            for m in container.record.get("mounts", ())]
+
+
+def row(container):
+    """One ``docker ps`` row as JSON bytes.
+
+    All but ``Status`` ("Up 5 minutes") is kept with the decoded container,
+    which is rebuilt whenever its VM changes, so listing 1,000 containers
+    serializes 1,000 short status strings, not 1,000 rows.
+    """
+    cached = container.cache.get("row")
+    if cached is None:
+        created = parse_time(container.record["created"])
+        fixed = {
+            "Id": container.id, "Names": ["/" + container.name], "Image": container.config.get("Image"),
+            "ImageID": container.image_id, "Command": _command(container.config),
+            "Created": int(created.timestamp()), "Ports": [], "Labels": container.config.get("Labels") or {},
+            "State": container.status,
+            "HostConfig": {"NetworkMode": container.host_config.get("NetworkMode") or "default"},
+            "NetworkSettings": {"Networks": _network_settings(container)}, "Mounts": _mounts(container),
+        }
+        cached = container.cache["row"] = json.dumps(fixed).encode()[:-1] + b', "Status": '
+    return cached + json.dumps(_status_text(container)).encode() + b"}"
+
+
+def inspect(container, vch_name, exec_ids):
+    """``docker inspect`` of a container of the VCH ``vch_name``; ``exec_ids``: its running execs."""
+    config = dict(container.config)
+    argv = (config.get("Entrypoint") or []) + (config.get("Cmd") or [])
+    host = dict(container.host_config)
+    host.setdefault("NetworkMode", "default")
+    cpus, memory_mb = spec.sizing(container.host_config)
+    host.update(NanoCpus=host.get("NanoCpus") or 0, Memory=memory_mb * 1024 * 1024)
+    return {
+        "Id": container.id, "Created": container.record["created"], "Path": argv[0] if argv else "",
+        "Args": argv[1:], "Name": "/" + container.name, "Image": container.image_id,
+        "State": {"Status": container.status, "Running": container.running, "Paused": False, "Restarting": False,
+                  "OOMKilled": False, "Dead": False, "Pid": 0, "ExitCode": container.exit_code, "Error": "",
+                  "StartedAt": iso(container.started_at), "FinishedAt": iso(container.finished_at)},
+        "ResolvConfPath": "", "HostnamePath": "", "HostsPath": "", "LogPath": "", "RestartCount": 0,
+        "Driver": "vsphere", "Platform": "linux", "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",
+        "ExecIDs": exec_ids,
+        "HostConfig": host,
+        "GraphDriver": {"Name": "vsphere", "Data": {
+            "VM": container.props.get("name"), "VCH": vch_name, "vCPUs": str(cpus),
+            "Layers": ",".join(container.record["image"].get("layers", ()))}},
+        "Mounts": _mounts(container), "Config": config,
+        "NetworkSettings": {"Bridge": "", "SandboxID": "", "HairpinMode": False, "LinkLocalIPv6Address": "",
+                            "LinkLocalIPv6PrefixLen": 0, "Ports": {}, "SandboxKey": "",
+                            "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None, "EndpointID": "",
+                            "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "",
+                            "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
+                            "Networks": _network_settings(container)},
+    }
+
+
+def no_stats():
+    """What a first ``docker stats`` sample counts from."""
+    return {"cpu_stats": {"cpu_usage": {"total_usage": 0}, "system_cpu_usage": 0, "online_cpus": 0},
+            "read": iso(None)}
+
+
+def stats(container, usage, previous):
+    """A ``docker stats`` sample from the VM's quick stats (``usage``) one second after ``previous``."""
+    # Docker computes CPU % from counter deltas: advance them by one second of this VM's share.
+    system = previous["cpu_stats"]["system_cpu_usage"] + usage.cpus * 1_000_000_000
+    total = previous["cpu_stats"]["cpu_usage"]["total_usage"] + int(
+        usage.cpus * 1_000_000_000 * (usage.cpu_mhz / usage.max_cpu_mhz if usage.max_cpu_mhz else 0))
+    return {
+        "id": container.id, "name": "/" + container.name, "read": iso(now()), "preread": previous["read"],
+        "num_procs": 0, "pids_stats": {}, "networks": {}, "blkio_stats": {}, "storage_stats": {},
+        "cpu_stats": {"cpu_usage": {"total_usage": total, "usage_in_kernelmode": 0, "usage_in_usermode": total},
+                      "system_cpu_usage": system, "online_cpus": usage.cpus, "throttling_data": {}},
+        "precpu_stats": previous["cpu_stats"],
+        "memory_stats": {"usage": usage.memory_used_mb * 1048576, "limit": usage.memory_mb * 1048576, "stats": {}},
+    }
+
+
+# -- networks and volumes -----------------------------------------------------------------------
+
+
+def network(net, users=None):
+    """A network as ``docker network inspect`` shows it, with its containers when ``users`` are given."""
+    config = []
+    if net.subnet is not None:
+        entry = {"Subnet": str(net.subnet)}
+        if net.gateway is not None:
+            entry["Gateway"] = str(net.gateway)
+        if net.pool is not None and net.driver == "external":
+            entry["IPRange"] = "%s-%s" % net.pool
+        config.append(entry)
+    shown = {
+        "Name": net.name, "Id": net.id, "Created": net.created, "Scope": "local", "Driver": net.driver,
+        "EnableIPv6": False, "IPAM": {"Driver": "default", "Options": {}, "Config": config},
+        "Internal": net.internal, "Attachable": False, "Ingress": False, "ConfigFrom": {"Network": ""},
+        "ConfigOnly": False, "Options": dict(net.options, **{"vic.port_group": net.port_group}),
+        "Labels": net.labels,
+    }
+    if users is not None:
+        shown["Containers"] = {
+            c.id: {"Name": c.name, "EndpointID": c.id if c.running else "", "MacAddress": "",
+                   "IPv4Address": _cidr(c.record["networks"][net.name]), "IPv6Address": ""}
+            for c in users}
+    return shown
+
+
+def _cidr(endpoint):
+    return "%s/%d" % (endpoint["ip"], endpoint["prefix"]) if endpoint.get("ip") else ""
+
+
+def volume(vol, users):
+    """A volume as ``docker volume inspect`` shows it; ``users``: the ids of the containers that mount it."""
+    return {
+        "Name": vol.name, "Driver": DRIVER, "Mountpoint": vol.disk, "CreatedAt": vol.created or "",
+        "Labels": vol.labels, "Scope": "local", "Options": vol.options,
+        # The API description wants each Status value an object: the driver's details under its name.
+        "Status": {DRIVER: {"VolumeStore": vol.store, "Capacity": "%dMB" % (vol.capacity_kb // 1024),
+                            "Disk": vol.disk}},
+        "UsageData": {"Size": -1, "RefCount": len(users)},
+    }

@@ -1,0 +1,141 @@
+# Copyright (c) 2026 vic.containers contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""A container as its VM keeps it: the record in extraConfig, how its last run ended, its ids and times.
+
+Its whole configuration is JSON in its VM's extraConfig (``guestinfo.vice./container``);
+how its process ended is a second key (``guestinfo.vice..exit``) so recording an exit
+never rewrites the configuration.
+"""
+
+import datetime
+import json
+import secrets as random
+import uuid
+
+from ansible_collections.vic.containers.plugins.module_utils.vch import config as codec
+from ansible_collections.vic.containers.plugins.module_utils.vsphere import datastore
+
+RECORD_KEY = codec.PREFIX + "container"
+EXIT_KEY = "guestinfo.vice..exit"
+
+
+def now():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def iso(moment):
+    """RFC 3339 with nanosecond-style precision as Docker prints it; the zero time for None."""
+    if moment is None:
+        return "0001-01-01T00:00:00Z"
+    if isinstance(moment, str):
+        return moment
+    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text):
+    if not text or text.startswith("0001-"):
+        return None
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+class Container:
+    """One container as its VM shows it (a read-only view built from the live cache)."""
+
+    def __init__(self, moid, props, record, exit_state):
+        self.moid = moid
+        self.ref = props.get("ref")
+        self.props = props
+        self.record = record
+        self.exit = exit_state or {}
+        self.cache = {}  # views built from this state of the VM (see persona/views.py row)
+
+    @property
+    def id(self):
+        return self.record["id"]
+
+    @property
+    def name(self):
+        return self.record["name"]
+
+    @property
+    def config(self):
+        return self.record["config"]
+
+    @property
+    def host_config(self):
+        return self.record["host_config"]
+
+    @property
+    def image_id(self):
+        return self.record["image"]["id"]
+
+    @property
+    def running(self):
+        return self.props.get("runtime.powerState") == "poweredOn"
+
+    @property
+    def started_at(self):
+        boot = self.props.get("summary.runtime.bootTime")
+        return boot if self.running and boot is not None else parse_time(self.exit.get("started_at"))
+
+    @property
+    def finished_at(self):
+        return None if self.running else parse_time(self.exit.get("finished_at"))
+
+    @property
+    def exit_code(self):
+        return 0 if self.running else int(self.exit.get("code", 0))
+
+    @property
+    def status(self):
+        """Docker's State.Status."""
+        if self.running:
+            return "running"
+        return "exited" if self.exit.get("finished_at") else "created"
+
+    def volume_names(self):
+        return [m["name"] for m in self.record.get("mounts", ())]
+
+
+def decode(moid, props):
+    """The Container on a VM of the pool, or None when the VM is not a container of ours."""
+    managed = props.get("config.managedBy")
+    if managed is None or managed.type != codec.MANAGED_BY_CONTAINER:
+        return None
+    values = codec.as_dict(props.get("config.extraConfig"))
+    text = codec.join_value(values, RECORD_KEY)
+    if not text:
+        return None
+    try:
+        record = json.loads(text)
+        exit_state = json.loads(values.get(EXIT_KEY) or "{}")
+    except ValueError:
+        return None
+    return Container(moid, props, record, exit_state)
+
+
+def new_id():
+    return random.token_hex(32)
+
+
+def vm_folder(datastore_name, name):
+    return datastore.ds_path(datastore_name, name)
+
+
+def vm_name(name, container_id):
+    return "%s-%s" % (name, container_id[:12])
+
+
+def bios_uuid(vch_uuid, container_id):
+    """As VIC: derived from the VCH and the container, so the VM is found again by id."""
+    return str(uuid.uuid5(uuid.UUID(vch_uuid), container_id))
+
+
+def record_values(record):
+    return codec.split_value(RECORD_KEY, json.dumps(record, sort_keys=True, separators=(",", ":")))
+
+
+def exit_value(started_at, finished_at, code):
+    return json.dumps({"started_at": iso(started_at), "finished_at": iso(finished_at), "code": code},
+                      sort_keys=True)

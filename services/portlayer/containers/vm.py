@@ -1,0 +1,162 @@
+# Copyright (c) 2026 vic.containers contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""A container's VM: its devices and the vSphere calls that make, power, change and destroy it.
+
+A container VM (display name ``<name>-<short id>``, folder ``[image ds] <name>-<short id>/``)
+boots the tether ISO from its CD-ROM, has its image's layer disks attached
+read-only (``independent_nonpersistent``: one copy per image store, shared by
+every container), its own thin read-write disk, one disk per volume
+(``independent_persistent``), one vmxnet3 NIC per network, a serial port that
+dials the endpoint's tether channel and a file-backed one the tether writes the
+process's output to.
+"""
+
+from ansible_collections.vic.containers.plugins.module_utils._errors import InvalidInput
+from ansible_collections.vic.containers.plugins.module_utils.vch import actions
+from ansible_collections.vic.containers.plugins.module_utils.vch import config as codec
+from ansible_collections.vic.containers.plugins.module_utils.vsphere import datastore
+from ansible_collections.vic.containers.plugins.module_utils.vsphere import pc
+from ansible_collections.vic.containers.plugins.module_utils.vsphere import tasks
+from ansible_collections.vic.containers.services.portlayer.containers.logs import LOG_FILE
+
+try:
+    from pyVmomi import vim
+except ImportError:  # pragma: no cover - the endpoint's requirements install it
+    vim = None
+
+GUEST_ID = "other3xLinux64Guest"
+SCSI_KEY = -300
+MAX_DISKS = 15  # SCSI units 0-15 but for the controller's own 7
+_TIMEOUT = 300
+
+
+def managed_by():
+    """How the endpoint tells its container VMs from anything else in the pool."""
+    return vim.ext.ManagedByInfo(extensionKey=codec.MANAGED_BY_EXTENSION, type=codec.MANAGED_BY_CONTAINER)
+
+
+def in_folder(folder, file_name):
+    """``[ds] <folder path>/<file_name>``: a file in the VM's folder."""
+    datastore_name, path = datastore.parse_ds_path(folder)
+    return datastore.ds_path(datastore_name, "%s/%s" % (path, file_name))
+
+
+def _disk(key, unit, file_name, mode, capacity_kb, create=False):
+    backing = vim.vm.device.VirtualDisk.FlatVer2BackingInfo(fileName=file_name, diskMode=mode, thinProvisioned=True)
+    disk = vim.vm.device.VirtualDisk(key=key, controllerKey=SCSI_KEY, unitNumber=unit,
+                                     capacityInKB=capacity_kb, backing=backing)
+    spec = vim.vm.device.VirtualDeviceSpec(operation="add", device=disk)
+    if create:
+        spec.fileOperation = "create"
+    return spec
+
+
+def _units():
+    """SCSI unit numbers; 7 is the controller's own."""
+    unit = 0
+    while True:
+        if unit != 7:
+            yield unit
+        unit += 1
+
+
+def check_disks(layers, volumes):
+    """Refuse, before anything is made, a container whose disks would not fit on its controller."""
+    needed = layers + 1 + volumes
+    if needed > MAX_DISKS:
+        raise InvalidInput("a container VM takes at most %d disks on its controller: this one would need %d "
+                           "(%d image layers, its own disk, %d volumes)" % (MAX_DISKS, needed, layers, volumes))
+
+
+def _serial_port(key, backing):
+    connectable = vim.vm.device.VirtualDevice.ConnectInfo(startConnected=True, allowGuestControl=False)
+    port = vim.vm.device.VirtualSerialPort(key=key, yieldOnPoll=True, backing=backing, connectable=connectable)
+    return vim.vm.device.VirtualDeviceSpec(operation="add", device=port)
+
+
+def device_specs(folder, layers, capacity_kb, mounts, backings, iso_path, serial_uri):
+    """Every device of a new container VM (see the module docstring)."""
+    scsi = vim.vm.device.ParaVirtualSCSIController(key=SCSI_KEY, busNumber=0, sharedBus="noSharing")
+    specs = [vim.vm.device.VirtualDeviceSpec(operation="add", device=scsi)]
+    units = _units()
+    for i, layer in enumerate(layers):
+        specs.append(_disk(-400 - i, next(units), layer["disk"], "independent_nonpersistent", layer["capacity_kb"]))
+    # Datastore only: vSphere names the new disk after the VM, in the VM's folder (named as the VM too).
+    specs.append(_disk(-390, next(units), datastore.ds_path(datastore.parse_ds_path(folder)[0]), "persistent",
+                       capacity_kb, create=True))
+    for i, mount in enumerate(mounts):
+        specs.append(_disk(-500 - i, next(units), mount["disk"], "independent_persistent", mount["capacity_kb"]))
+    specs.extend(actions.nic_specs(backings))
+    if iso_path:
+        specs.append(actions.cdrom_spec(iso_path))
+    specs.append(_serial_port(-600, vim.vm.device.VirtualSerialPort.URIBackingInfo(direction="client",
+                                                                                   serviceURI=serial_uri)))
+    # The tether writes the process's output here (Docker's json-file lines), so ``docker logs`` reads
+    # the datastore and works with the endpoint restarted or the container long gone.
+    specs.append(_serial_port(-601, vim.vm.device.VirtualSerialPort.FileBackingInfo(
+        fileName=in_folder(folder, LOG_FILE))))
+    return specs
+
+
+class VmOps:
+    """The vSphere calls of container operations (blocking; run through ``state.call``)."""
+
+    def __init__(self, state):
+        self.state = state
+
+    def _wait(self, task, what, ignore=()):
+        return tasks.wait(self.state.session, {task: what}, _TIMEOUT, ignore=ignore)[0]
+
+    def read(self, ref, paths):
+        """Fresh ``paths`` of the VM (one PropertyCollector read, not the cache); {} when it is gone."""
+        found = pc.retrieve_objects(self.state.session, [ref], paths)
+        return found[0] if found else {}
+
+    def devices(self, ref):
+        return self.read(ref, ("config.hardware.device",)).get("config.hardware.device") or ()
+
+    def create(self, name, bios, cpus, memory_mb, folder, devices, extra):
+        """Make the VM in the VCH's vApp (or pool); returns its reference."""
+        state = self.state
+        spec = vim.vm.ConfigSpec(
+            name=name, guestId=GUEST_ID, numCPUs=cpus, memoryMB=memory_mb, uuid=bios,
+            files=vim.vm.FileInfo(vmPathName=in_folder(folder, name + ".vmx")), managedBy=managed_by(),
+            annotation="vic.containers container of VCH %s" % state.name,
+            extraConfig=actions.option_values(extra), deviceChange=devices)
+        what = "creating container VM %s in VCH %s" % (name, state.name)
+        if state.is_vapp:
+            task = tasks.call(what, state.pool_ref.CreateChildVM_Task, config=spec)
+        else:
+            task = tasks.call(what, state.vm_folder_ref.CreateVM_Task, config=spec, pool=state.pool_ref)
+        return self._wait(task, what)
+
+    def power_on(self, ref, name):
+        what = "powering on container VM %s" % name
+        self._wait(tasks.call(what, ref.PowerOnVM_Task), what, ignore=("InvalidPowerState",))
+
+    def power_off(self, ref, name):
+        what = "powering off container VM %s" % name
+        self._wait(tasks.call(what, ref.PowerOffVM_Task), what, ignore=("InvalidPowerState",))
+
+    def reconfigure(self, ref, name, values=None, devices=None):
+        what = "updating container VM %s" % name
+        spec = vim.vm.ConfigSpec(extraConfig=actions.option_values(values or {}), deviceChange=devices or [])
+        self._wait(tasks.call(what, ref.ReconfigVM_Task, spec), what)
+
+    def rename(self, ref, old, new):
+        what = "renaming container VM %s to %s" % (old, new)
+        self._wait(tasks.call(what, ref.Rename_Task, new), what)
+
+    def destroy(self, ref, name, folder):
+        """Detach the disks outside the VM's folder (image layers, volumes), then destroy the VM.
+
+        Destroying a VM deletes every disk attached to it, independent ones too:
+        the shared layers and the volumes must not go with it.
+        """
+        shared = [vim.vm.device.VirtualDeviceSpec(operation="remove", device=d) for d in self.devices(ref)
+                  if isinstance(d, vim.vm.device.VirtualDisk) and not d.backing.fileName.startswith(folder + "/")]
+        if shared:
+            self.reconfigure(ref, name, devices=shared)
+        what = "destroying container VM %s" % name
+        self._wait(tasks.call(what, ref.Destroy_Task), what, ignore=("ManagedObjectNotFound",))
