@@ -17,7 +17,7 @@ import logging
 from ansible_collections.vic.containers.plugins.module_utils._errors import NotFound
 from ansible_collections.vic.containers.plugins.module_utils.vch import observe
 from ansible_collections.vic.containers.services.portlayer import events
-from ansible_collections.vic.containers.services.portlayer.attach import channel
+from ansible_collections.vic.containers.services.portlayer.attach.concentrator import Concentrator, endpoint_client_key
 from ansible_collections.vic.containers.services.portlayer.cache import LiveCache
 from ansible_collections.vic.containers.services.portlayer.containers.manager import Containers
 from ansible_collections.vic.containers.services.portlayer.network.networks import Networks
@@ -61,8 +61,8 @@ class PortLayer:
         self.exit_codes = {}              # container id -> the exit code the tether reported, until recorded
         self.execs = {}                   # exec id -> exec instance
         self.attachments = {}             # container id -> open attachments, which resize applies to
-        self.tether_client_key = channel.endpoint_client_key(key)
-        self.tether = channel.Concentrator(self._host_key_of, self.tether_client_key,
+        self.tether_client_key = endpoint_client_key(key)
+        self.tether = Concentrator(self._host_key_of, self.tether_client_key,
                                            lambda cid, code, finished: self._exited(cid, code))
 
     async def start(self, tether_listen=("127.0.0.1", 0)):

@@ -6,7 +6,8 @@ import os
 
 import pytest
 from ansible_collections.vic.containers.plugins.module_utils import _errors as errors
-from ansible_collections.vic.containers.services.portlayer.attach import channel
+from ansible_collections.vic.containers.services.portlayer.attach import concentrator, sessions
+from ansible_collections.vic.containers.services.tether import protocol
 from ansible_collections.vic.containers.tools.harness.tether_peer import TetherPeer
 
 VCH_KEY = bytes(range(32))
@@ -20,8 +21,8 @@ class World:
         self.keys = {}
         self.exits = []
         self.exited = asyncio.Event()
-        self.client_key = channel.endpoint_client_key(VCH_KEY)
-        self.concentrator = channel.Concentrator(self.keys.get, self.client_key, self._on_exit, **options)
+        self.client_key = concentrator.endpoint_client_key(VCH_KEY)
+        self.concentrator = concentrator.Concentrator(self.keys.get, self.client_key, self._on_exit, **options)
         self.port = None
 
     async def _on_exit(self, container_id, code, finished_at):
@@ -29,13 +30,13 @@ class World:
         self.exited.set()
 
     def container(self, container_id):
-        private, public = channel.new_host_key()
+        private, public = protocol.new_host_key()
         self.keys[container_id] = public
         return private
 
     def peer(self, container_id, argv, host_key=None, endpoint_key=None, **options):
         host_key = host_key or self.container(container_id)
-        endpoint_key = endpoint_key or channel.public_key_text(self.client_key)
+        endpoint_key = endpoint_key or protocol.public_key_text(self.client_key)
         return TetherPeer(container_id, host_key, endpoint_key, argv, **options)
 
     async def wait_exit(self):
@@ -67,7 +68,7 @@ async def running(w, peer, port=None):
 async def collect(attachment):
     out, err = b"", b""
     async for stream, data in attachment:
-        if stream == channel.STDERR:
+        if stream == protocol.STDERR:
             err += data
         else:
             out += data
@@ -86,36 +87,36 @@ def run(coro):
 
 
 def test_client_key_is_derived_from_the_vch_key():
-    first = channel.endpoint_client_key(VCH_KEY)
-    again = channel.endpoint_client_key(bytes(VCH_KEY))
-    other = channel.endpoint_client_key(os.urandom(32))
-    assert channel.public_key_text(first) == channel.public_key_text(again)
-    assert channel.public_key_text(first) != channel.public_key_text(other)
-    assert channel.public_key_text(first).startswith("ssh-ed25519 ")
+    first = concentrator.endpoint_client_key(VCH_KEY)
+    again = concentrator.endpoint_client_key(bytes(VCH_KEY))
+    other = concentrator.endpoint_client_key(os.urandom(32))
+    assert protocol.public_key_text(first) == protocol.public_key_text(again)
+    assert protocol.public_key_text(first) != protocol.public_key_text(other)
+    assert protocol.public_key_text(first).startswith("ssh-ed25519 ")
     with pytest.raises(ValueError):
-        channel.endpoint_client_key(b"short")
+        concentrator.endpoint_client_key(b"short")
 
 
 def test_new_host_keys_are_ed25519_and_distinct():
-    private, public = channel.new_host_key()
+    private, public = protocol.new_host_key()
     assert private.startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
     assert public.startswith("ssh-ed25519 ") and "\n" not in public
-    assert channel.new_host_key()[1] != public
+    assert protocol.new_host_key()[1] != public
 
 
 def test_signal_names():
-    assert channel.signal_name("SIGTERM") == "TERM"
-    assert channel.signal_name("kill") == "KILL"
-    assert channel.signal_name(1) == "HUP"
-    assert channel.signal_name("15") == "TERM"
+    assert sessions.signal_name("SIGTERM") == "TERM"
+    assert sessions.signal_name("kill") == "KILL"
+    assert sessions.signal_name(1) == "HUP"
+    assert sessions.signal_name("15") == "TERM"
     with pytest.raises(errors.InvalidInput):
-        channel.signal_name("SIGNOPE")
+        sessions.signal_name("SIGNOPE")
 
 
 def test_announced_id():
-    assert channel.announced_id("SSH-2.0-VICTether_1 abc123") == "abc123"
-    assert channel.announced_id("SSH-2.0-OpenSSH_9.2") is None
-    assert channel.announced_id(None) is None
+    assert protocol.announced_id("SSH-2.0-VICTether_1 abc123") == "abc123"
+    assert protocol.announced_id("SSH-2.0-OpenSSH_9.2") is None
+    assert protocol.announced_id(None) is None
 
 
 # -- sessions -------------------------------------------------------------------------------
@@ -263,7 +264,7 @@ def test_wrong_host_key_or_another_containers_id_is_refused():
     async def scenario():
         async with world() as w:
             w.container("c1")
-            impostor_key = channel.new_host_key()[0]
+            impostor_key = protocol.new_host_key()[0]
             own_key_of_c2 = w.container("c2")
             peers = [
                 w.peer("c1", ["sleep", "30"], host_key=impostor_key),          # claims c1 without c1's key
@@ -287,7 +288,7 @@ def test_wrong_host_key_or_another_containers_id_is_refused():
 def test_tether_refuses_an_endpoint_of_another_vch():
     async def scenario():
         async with world() as w:
-            stranger = channel.public_key_text(channel.endpoint_client_key(os.urandom(32)))
+            stranger = protocol.public_key_text(concentrator.endpoint_client_key(os.urandom(32)))
             peer = w.peer("c1", ["sleep", "30"], endpoint_key=stranger)
             async with running(w, peer):
                 await asyncio.sleep(1)

@@ -3,6 +3,12 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The endpoint's serial concentrator: where every container's tether dials in.
 
+Every container VM has a network-backed serial port that dials the endpoint
+(VIC's serial concentrator). On that byte stream runs SSH with the roles
+reversed from who dials: the tether is the SSH server, the endpoint the client.
+``docs/tether-protocol.md`` is the contract, ``services/tether/protocol.py``
+what both sides agree on.
+
 It listens (``asyncssh.listen_reverse``: the tether dials but is the SSH
 server), lets in only a tether that proves the container id it announces with
 that container's host key, logs in with the key derived from the VCH key,

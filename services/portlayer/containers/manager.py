@@ -20,7 +20,7 @@ import logging
 from ansible_collections.vic.containers.plugins.module_utils._errors import Conflict, Forbidden, NotFound
 from ansible_collections.vic.containers.plugins.module_utils.vch import actions
 from ansible_collections.vic.containers.plugins.module_utils.vsphere import datastore
-from ansible_collections.vic.containers.services.portlayer.attach import channel
+from ansible_collections.vic.containers.services.tether import protocol
 from ansible_collections.vic.containers.services.portlayer.containers import logs
 from ansible_collections.vic.containers.services.portlayer.containers.model import (
     EXIT_KEY, bios_uuid, decode, exit_value, iso, new_id, now, record_values, vm_folder, vm_name)
@@ -180,7 +180,7 @@ class Containers:
 
     def _record(self, container_id, name, image, config, host, mounts, endpoints):
         state = self.state
-        host_key, host_key_pub = channel.new_host_key()
+        host_key, host_key_pub = protocol.new_host_key()
         return {
             "id": container_id, "name": name, "created": iso(now()),
             # The VM's folder keeps the name the VM had when made; docker rename changes only the display name.
@@ -188,7 +188,7 @@ class Containers:
             "image": {"id": image.id, "name": config["Image"], "layers": [layer["id"] for layer in image.layers]},
             "config": config, "host_config": host, "mounts": mounts, "networks": endpoints,
             "tether": {"host_key": host_key, "host_key_pub": host_key_pub,
-                       "endpoint_key": channel.public_key_text(state.tether_client_key),
+                       "endpoint_key": protocol.public_key_text(state.tether_client_key),
                        "serial_uri": state.tether.serial_uri},
         }
 
