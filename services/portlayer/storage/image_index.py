@@ -6,7 +6,7 @@
 Layout in the VCH's image store folder ``[ds] <path>/VIC/<vch-uuid>`` (VIC's):
 
 * ``images/<layer-id>/<layer-id>-flat.vmdk`` + ``<layer-id>.vmdk``: one layer as
-  a SquashFS disk (see layers.py), ``<layer-id>`` the hex of the layer's diff_id
+  a SquashFS disk (see imagec/layers/squash.py), ``<layer-id>`` the hex of the layer's diff_id
   (its uncompressed digest). A layer is stored once per image store and shared
   by every image and container that uses it. The descriptor is written after
   the extent and marks the layer complete: a folder without it, or with a
@@ -58,6 +58,7 @@ import time
 import aiohttp
 
 from ansible_collections.vic.containers.services.imagec.layers import squash as layer_disks
+from ansible_collections.vic.containers.services.imagec.layers import vmdk
 from ansible_collections.vic.containers.services.imagec import client as registry
 from ansible_collections.vic.containers.plugins.module_utils._errors import VicError, InvalidInput, Conflict, NotFound
 from ansible_collections.vic.containers.services.portlayer.filters import label_matches
@@ -188,7 +189,7 @@ class ImageStore:
             if not _HEX.match(name):
                 continue
             flat = files.get("%s-flat.vmdk" % name)
-            if flat and files.get("%s.vmdk" % name) == len(layer_disks.vmdk_descriptor(name, flat).encode()):
+            if flat and files.get("%s.vmdk" % name) == len(vmdk.descriptor(name, flat).encode()):
                 self._layers[name] = flat // 1024
             else:
                 leftovers.append("%s/%s" % (self.folder, name))
