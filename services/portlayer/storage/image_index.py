@@ -55,11 +55,10 @@ import tempfile
 import threading
 import time
 
-import aiohttp
-
 from ansible_collections.vic.containers.services.imagec.layers import squash as layer_disks
 from ansible_collections.vic.containers.services.imagec.layers import vmdk
 from ansible_collections.vic.containers.services.imagec import client as registry
+from ansible_collections.vic.containers.services.imagec.reference import DOCKER_HUB, parse_reference
 from ansible_collections.vic.containers.plugins.module_utils._errors import VicError, InvalidInput, Conflict, NotFound
 from ansible_collections.vic.containers.services.portlayer.filters import label_matches
 from ansible_collections.vic.containers.plugins.module_utils.vsphere import datastore
@@ -74,7 +73,6 @@ _PROGRESS_STEP = 512 * 1024
 _PROGRESS_PERIOD = 0.1
 _FEED_BLOCK = 256 * 1024
 _FEED_LIMIT = 64 * 1024 * 1024
-_KEEP_REGISTRY_CONNECTIONS = 30  # seconds an idle registry connection is kept
 _HEX = re.compile(r"^[a-f0-9]{64}$")
 _SHORT_HEX = re.compile(r"^(sha256:)?[a-f0-9]{1,64}$")
 
@@ -148,18 +146,14 @@ class ImageStore:
         self._blob_layers = {}  # blob digest -> the layer id its content has, from pulls so far
         self._lock = asyncio.Lock()
         self.uploaded_layer_bytes = 0
-        self.registry_settings = registry.RegistrySettings(state.config.get("registry"))
-        self._connector = None
+        self.registries = registry.Registries(state.config.get("registry"))
 
     def registry_client(self, creds):
         """A conversation with registries as this VCH trusts them, on connections kept between pulls."""
-        if self._connector is None:
-            self._connector = aiohttp.TCPConnector(keepalive_timeout=_KEEP_REGISTRY_CONNECTIONS)
-        return registry.RegistryClient(self.registry_settings, creds, self._connector)
+        return self.registries.client(creds)
 
     async def close(self):
-        if self._connector is not None:
-            await self._connector.close()
+        await self.registries.close()
 
     # -- paths ----------------------------------------------------------------------------------
 
@@ -255,7 +249,7 @@ class ImageStore:
             return self._by_id("sha256:" + text), None
         ref = None
         try:
-            ref = registry.parse_reference(text)
+            ref = parse_reference(text)
         except InvalidInput:
             pass
         if ref is not None:
@@ -287,7 +281,7 @@ class ImageStore:
     # -- pull -----------------------------------------------------------------------------------
 
     async def pull(self, ref, creds, progress):
-        """Pull ``ref`` (a registry.Reference); ``progress(message)`` receives Docker's progress messages.
+        """Pull ``ref`` (a reference.Reference); ``progress(message)`` receives Docker's progress messages.
 
         Errors raised before the first message are the request's error; later
         ones belong in the stream.
@@ -578,7 +572,7 @@ class ImageStore:
         if not repo:
             raise InvalidInput("repository name must have at least one component")
         text = "%s:%s" % (repo, tag) if tag else repo
-        ref = registry.parse_reference(text)
+        ref = parse_reference(text)
         if ref.digest:
             raise InvalidInput("refusing to create a tag with a digest reference")
         name = ref.tagged()
@@ -856,7 +850,7 @@ def _reference_matches(pattern, image):
 
 def _familiar(full):
     """``busybox:latest`` for ``docker.io/library/busybox:latest``; other registries keep their host."""
-    prefix = registry.DOCKER_HUB + "/"
+    prefix = DOCKER_HUB + "/"
     if not full.startswith(prefix):
         return full
     rest = full[len(prefix):]
