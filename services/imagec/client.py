@@ -3,24 +3,18 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """A Docker Registry HTTP API v2 client for the endpoint (aiohttp, async).
 
-What ``docker pull`` and ``docker login`` need of a registry: image references
-parsed as Docker parses them, manifests (Docker v2 schema 2, OCI, and manifest
-lists / OCI indexes resolved to linux/amd64), blobs streamed to a file with
-their digest checked, and the three ways registries authenticate (anonymous,
-Basic, and Distribution's bearer tokens).
+What ``docker pull`` and ``docker login`` need of a registry: manifests (Docker
+v2 schema 2, OCI, and manifest lists / OCI indexes resolved to linux/amd64),
+blobs streamed to the packer with their digest checked, and requests
+authenticated as the registry's 401 challenge asks (auth.py).
 
 The VCH's registry settings (``state.config["registry"]``) decide trust:
 ``ca_certs`` are trusted beside the system CAs; ``insecure`` registries may be
 reached over plain HTTP or with an unverified certificate; a non-empty
 ``whitelist`` is the only set of registries the VCH may use (insecure
 registries count as whitelisted, as vic-machine had it).
-
-Credentials come from the client (the ``X-Registry-Auth`` header or the body of
-``POST /auth``); they are used for one request and never logged or returned.
 """
 
-import base64
-import binascii
 import fnmatch
 import hashlib
 import ipaddress
@@ -31,10 +25,9 @@ import ssl
 import aiohttp
 
 from ansible_collections.vic.containers.plugins.module_utils._errors import VicError, InvalidInput, Forbidden, NotFound
+from ansible_collections.vic.containers.services.imagec.auth import Authorizer
+from ansible_collections.vic.containers.services.imagec.reference import DOCKER_HUB, DOCKER_HUB_API
 
-DOCKER_HUB = "docker.io"
-DOCKER_HUB_API = "registry-1.docker.io"
-DOCKER_HUB_LOGIN = "https://index.docker.io/v1/"
 PLATFORM = {"os": "linux", "architecture": "amd64"}
 
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
@@ -49,126 +42,7 @@ _MAX_MANIFEST = 4 * 1024 * 1024
 _MAX_CONFIG = 16 * 1024 * 1024
 _CHUNK = 1024 * 1024
 _TIMEOUT = aiohttp.ClientTimeout(total=None, connect=30, sock_read=120)
-
-# The grammar of github.com/distribution/reference.
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_DOMAIN = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])" \
-          r"(?::[0-9]+)?"
-_TAG = r"[\w][\w.-]{0,127}"
-_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
-_REFERENCE = re.compile(r"^(?P<name>(?:%s/)?%s(?:/%s)*)(?::(?P<tag>%s))?(?:@(?P<digest>%s))?$"
-                        % (_DOMAIN, _COMPONENT, _COMPONENT, _TAG, _DIGEST))
-_HEX_ID = re.compile(r"^[a-f0-9]{64}$")
-
-
-class LoginFailed(VicError):
-    """Credentials the registry refused (the docker CLI prints the message after 'Error response from daemon')."""
-
-    status = 401
-
-
-class Reference:
-    """An image reference as Docker normalizes it: registry host, repository path, tag and/or digest."""
-
-    def __init__(self, domain, path, tag=None, digest=None):
-        self.domain = domain
-        self.path = path
-        self.tag = tag
-        self.digest = digest
-
-    @property
-    def name(self):
-        """The fully qualified repository: ``docker.io/library/busybox``."""
-        return "%s/%s" % (self.domain, self.path)
-
-    @property
-    def familiar_name(self):
-        """The repository as users write it: ``busybox``, ``127.0.0.1:5000/library/busybox``."""
-        if self.domain != DOCKER_HUB:
-            return self.name
-        return self.path[len("library/"):] if self.path.startswith("library/") and self.path.count("/") == 1 \
-            else self.path
-
-    @property
-    def api_host(self):
-        return DOCKER_HUB_API if self.domain == DOCKER_HUB else self.domain
-
-    def tagged(self, tag=None):
-        return "%s:%s" % (self.name, tag or self.tag or "latest")
-
-    def familiar(self):
-        """``busybox:latest`` or ``busybox@sha256:...`` as the docker CLI prints a reference."""
-        if self.digest and not self.tag:
-            return "%s@%s" % (self.familiar_name, self.digest)
-        return "%s:%s" % (self.familiar_name, self.tag or "latest")
-
-    def __str__(self):
-        text = self.name
-        if self.tag:
-            text += ":" + self.tag
-        if self.digest:
-            text += "@" + self.digest
-        return text
-
-
-def parse_reference(text, default_tag="latest"):
-    """Parse ``text`` as ``docker pull`` does; anything else is the client's "invalid reference format"."""
-    text = (text or "").strip()
-    match = _REFERENCE.match(text)
-    if not match or len(match.group("name")) > 255:
-        if text.lower() != text and _REFERENCE.match(text.lower()):
-            raise InvalidInput("invalid reference format: repository name (%s) must be lowercase" % text)
-        raise InvalidInput("invalid reference format")
-    name = match.group("name")
-    if _HEX_ID.match(name):
-        raise InvalidInput("invalid repository name (%s), cannot specify 64-byte hexadecimal strings" % name)
-    first, sep, rest = name.partition("/")
-    if sep and ("." in first or ":" in first or first == "localhost"):
-        domain, path = first, rest
-    else:
-        domain, path = DOCKER_HUB, name
-    if domain == "index.docker.io":
-        domain = DOCKER_HUB
-    if domain == DOCKER_HUB and "/" not in path:
-        path = "library/" + path
-    tag = match.group("tag")
-    digest = match.group("digest")
-    if not tag and not digest:
-        tag = default_tag
-    return Reference(domain, path, tag, digest)
-
-
-def registry_of(server_address):
-    """The registry host[:port] of a ``docker login`` server address (a host, or a URL)."""
-    text = (server_address or "").strip()
-    if not text or text.rstrip("/") in (DOCKER_HUB_LOGIN.rstrip("/"), "index.docker.io", "docker.io"):
-        return DOCKER_HUB
-    text = re.sub(r"^[a-z]+://", "", text)
-    return text.split("/", 1)[0]
-
-
-def credentials_from_header(value):
-    """The credentials the docker CLI sends in ``X-Registry-Auth`` (base64url JSON), or None."""
-    if not value:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-        data = json.loads(raw)
-    except (ValueError, binascii.Error):
-        return None  # the Docker daemon also pulls anonymously when the header is unreadable
-    return credentials(data) if isinstance(data, dict) else None
-
-
-def credentials(data):
-    """{"username", "password", "identitytoken"} from an auth config, or None when it holds none."""
-    found = {key: data.get(key) or "" for key in ("username", "password")}
-    found["identitytoken"] = data.get("identitytoken") or data.get("IdentityToken") or ""
-    if data.get("auth") and not found["username"]:
-        try:
-            found["username"], _sep, found["password"] = base64.b64decode(data["auth"]).decode().partition(":")
-        except (ValueError, binascii.Error):
-            pass
-    return found if (found["username"] or found["identitytoken"]) else None
+_KEEP_CONNECTIONS = 30  # seconds an idle registry connection is kept
 
 
 def _matches(host, entries):
@@ -227,7 +101,7 @@ class RegistrySettings:
             try:
                 context.load_verify_locations(cadata=pem)
             except (ssl.SSLError, ValueError) as exc:
-                raise VicError("a registry CA certificate of the VCH cannot be read: %s" % exc)
+                raise VicError("a registry CA certificate of the VCH cannot be read: %s" % exc) from exc
         return context
 
 
@@ -255,11 +129,10 @@ class RegistryClient:
 
     def __init__(self, settings, creds=None, connector=None):
         self.settings = settings
-        self._creds = creds
         self._connector = connector
         self._session = None
         self._schemes = {}
-        self._tokens = {}
+        self._auth = Authorizer(creds, self._send)
         self._context = settings.ssl_context()
 
     async def __aenter__(self):
@@ -300,16 +173,16 @@ class RegistryClient:
         except aiohttp.ClientSSLError as exc:
             raise VicError('Get "%s": the registry\'s TLS certificate is not trusted by the VCH (%s); '
                            "add its CA to the VCH's registry CA certificates or list it as insecure"
-                           % (url, _reason(exc)))
+                           % (url, _reason(exc))) from exc
         except (aiohttp.ClientError, OSError) as exc:
-            raise VicError('Get "%s": %s' % (url, _reason(exc)))
+            raise VicError('Get "%s": %s' % (url, _reason(exc))) from exc
 
     async def _request(self, host, method, path, scope, headers=None):
         """A registry request, authenticated as the registry's 401 challenge asks (once)."""
         url = await self._base(host) + path
         for attempt in (1, 2):
             sent = dict(headers or {})
-            authorization = self._tokens.get((host, scope))
+            authorization = self._auth.header(host, scope)
             if authorization:
                 sent["Authorization"] = authorization
             response = await self._send(method, url, sent)
@@ -317,76 +190,15 @@ class RegistryClient:
                 return response
             challenge = response.headers.get("WWW-Authenticate", "")
             response.release()
-            await self._authenticate(host, challenge, scope)
+            await self._auth.answer(host, challenge, scope)
         return None  # not reached
-
-    async def _authenticate(self, host, challenge, scope):
-        scheme, params = _parse_challenge(challenge)
-        if scheme == "basic":
-            if not self._creds or not self._creds.get("username"):
-                raise NotFound("pull access denied for %s: authentication required (docker login %s)"
-                               % (host, host))
-            self._tokens[(host, scope)] = _basic(self._creds)
-        elif scheme == "bearer" and params.get("realm"):
-            token = await self._token(params["realm"], params.get("service"), scope)
-            self._tokens[(host, scope)] = "Bearer " + token
-        else:
-            raise VicError("registry %s asks for an authentication scheme the VCH does not speak: %s"
-                           % (host, challenge or "(none)"))
-
-    async def _token(self, realm, service, scope):
-        """A bearer token from the registry's token service (Distribution's token auth)."""
-        query = {key: value for key, value in (("service", service), ("scope", scope)) if value}
-        creds = self._creds or {}
-        if creds.get("identitytoken"):
-            form = dict(query, grant_type="refresh_token", refresh_token=creds["identitytoken"], client_id="docker")
-            response = await self._send("POST", realm, data=form)
-        else:
-            headers = {}
-            if creds.get("username"):
-                query["account"] = creds["username"]
-                headers["Authorization"] = _basic(creds)
-            response = await self._send("GET", realm, headers, params=query)
-        async with response:
-            if response.status in (401, 403):
-                raise LoginFailed("Get \"%s\": unauthorized: incorrect username or password" % realm)
-            if response.status != 200:
-                raise VicError("the registry's token service %s answered HTTP %d" % (realm, response.status))
-            try:
-                body = await response.json(content_type=None)
-            except ValueError:
-                raise VicError("the registry's token service %s did not answer JSON" % realm)
-        token = body.get("token") or body.get("access_token") if isinstance(body, dict) else None
-        if not token:
-            raise VicError("the registry's token service %s answered no token" % realm)
-        return token
 
     # -- what pull and login need -----------------------------------------------------------
 
     async def login(self, host):
         """Check the credentials against ``host`` as ``docker login`` does (``GET /v2/``)."""
         self.settings.check_allowed(host)
-        url = await self._base(DOCKER_HUB_API if host == DOCKER_HUB else host) + "/v2/"
-        response = await self._send("GET", url)
-        async with response:
-            if response.status == 200:
-                return
-            challenge = response.headers.get("WWW-Authenticate", "")
-        if response.status != 401:
-            raise VicError("login attempt to %s failed with status: %d %s" % (url, response.status, response.reason))
-        if not self._creds:
-            raise LoginFailed("login attempt to %s failed with status: 401 Unauthorized" % url)
-        scheme, params = _parse_challenge(challenge)
-        if scheme == "bearer" and params.get("realm"):
-            token = await self._token(params["realm"], params.get("service"), None)
-            authorization = "Bearer " + token
-        else:
-            authorization = _basic(self._creds)
-        response = await self._send("GET", url, {"Authorization": authorization})
-        async with response:
-            if response.status != 200:
-                raise LoginFailed("login attempt to %s failed with status: %d %s"
-                                  % (url, response.status, response.reason))
+        await self._auth.login(await self._base(DOCKER_HUB_API if host == DOCKER_HUB else host) + "/v2/")
 
     async def manifest(self, ref):
         """The linux/amd64 image manifest ``ref`` names (a list or index is resolved)."""
@@ -399,7 +211,7 @@ class RegistryClient:
             data, digest, media_type = await self._manifest(ref, chosen["digest"])
         if media_type not in IMAGE_MANIFESTS and not (media_type is None and "config" in data):
             raise InvalidInput("%s has a manifest of type %s, which the VCH cannot pull (Docker image manifest "
-                             "v2 schema 2 and OCI image manifests are supported)" % (ref.familiar(), media_type))
+                               "v2 schema 2 and OCI image manifests are supported)" % (ref.familiar(), media_type))
         return Manifest(data, digest, media_type, reference_digest)
 
     async def _manifest(self, ref, wanted):
@@ -417,13 +229,13 @@ class RegistryClient:
                            % (ref.familiar(), digest, wanted))
         try:
             data = json.loads(body)
-        except ValueError:
-            raise VicError("manifest for %s is not JSON" % ref.familiar())
+        except ValueError as exc:
+            raise VicError("manifest for %s is not JSON" % ref.familiar()) from exc
         if not isinstance(data, dict):
             raise VicError("manifest for %s is not a JSON object" % ref.familiar())
         if data.get("schemaVersion") == 1:
             raise InvalidInput("%s has a Docker image manifest v2 schema 1, which the VCH cannot pull; "
-                             "push the image again with a current client" % ref.familiar())
+                               "push the image again with a current client" % ref.familiar())
         return data, digest, data.get("mediaType") or header_type or None
 
     async def blob_bytes(self, ref, descriptor, limit=_MAX_CONFIG):
@@ -455,7 +267,7 @@ class RegistryClient:
                         progress(done, total)
             except (aiohttp.ClientError, OSError) as exc:
                 raise VicError("download of blob %s of %s failed: %s"
-                               % (descriptor["digest"], ref.familiar(), _reason(exc)))
+                               % (descriptor["digest"], ref.familiar(), _reason(exc))) from exc
         if "%s:%s" % (algorithm, hasher.hexdigest()) != descriptor["digest"]:
             raise VicError("filesystem layer verification failed for digest %s" % descriptor["digest"])
         if total and done != total:
@@ -472,6 +284,25 @@ class RegistryClient:
         return response
 
 
+
+class Registries:
+    """The registries as this VCH trusts them (its ``registry`` settings), on connections kept between
+    conversations."""
+
+    def __init__(self, config):
+        self.settings = RegistrySettings(config)
+        self._connector = None
+
+    def client(self, creds):
+        """A conversation with registries as the user ``creds`` names (None: anonymous)."""
+        if self._connector is None:
+            self._connector = aiohttp.TCPConnector(keepalive_timeout=_KEEP_CONNECTIONS)
+        return RegistryClient(self.settings, creds, self._connector)
+
+    async def close(self):
+        if self._connector is not None:
+            await self._connector.close()
+
 def _choose_platform(index, ref):
     for entry in index.get("manifests") or []:
         platform = entry.get("platform") or {}
@@ -481,17 +312,6 @@ def _choose_platform(index, ref):
                     for e in index.get("manifests") or []})
     raise NotFound("no matching manifest for linux/amd64 in the manifest list entries of %s (it has: %s)"
                    % (ref.familiar(), ", ".join(found) or "none"))
-
-
-def _parse_challenge(header):
-    scheme, _sep, rest = (header or "").strip().partition(" ")
-    params = dict(re.findall(r'(\w+)="([^"]*)"', rest))
-    return scheme.lower(), params
-
-
-def _basic(creds):
-    pair = "%s:%s" % (creds.get("username") or "", creds.get("password") or "")
-    return "Basic " + base64.b64encode(pair.encode()).decode()
 
 
 def _digest_of(body, like):

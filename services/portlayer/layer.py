@@ -16,12 +16,15 @@ import logging
 
 from ansible_collections.vic.containers.plugins.module_utils._errors import NotFound
 from ansible_collections.vic.containers.plugins.module_utils.vch import observe
+from ansible_collections.vic.containers.services.imagec.client import Registries
+from ansible_collections.vic.containers.services.imagec.pull import Puller
 from ansible_collections.vic.containers.services.portlayer import events
 from ansible_collections.vic.containers.services.portlayer.attach.concentrator import Concentrator, endpoint_client_key
 from ansible_collections.vic.containers.services.portlayer.cache import LiveCache
 from ansible_collections.vic.containers.services.portlayer.containers.manager import Containers
 from ansible_collections.vic.containers.services.portlayer.network.networks import Networks
-from ansible_collections.vic.containers.services.portlayer.storage.image_index import ImageStore
+from ansible_collections.vic.containers.services.portlayer.storage.image_index import ImageIndex
+from ansible_collections.vic.containers.services.portlayer.storage.layer_store import LayerStore
 from ansible_collections.vic.containers.services.portlayer.storage.volumes import VolumeStores
 
 _VSPHERE_WORKERS = 4
@@ -56,7 +59,8 @@ class PortLayer:
         self.networks = Networks(self)
         self.containers = Containers(self)
         self.containers.on_ended.append(self._auto_remove)
-        self.images = ImageStore(self)
+        image_layers = LayerStore(self)
+        self.images = ImageIndex(self, image_layers, Puller(Registries(self.config.get("registry")), image_layers))
         self.volumes = VolumeStores(self)
         self.exit_codes = {}              # container id -> the exit code the tether reported, until recorded
         self.execs = {}                   # exec id -> exec instance

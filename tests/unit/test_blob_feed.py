@@ -1,4 +1,7 @@
-"""The in-memory feed between a layer's download and its packer (services/portlayer/storage/image_index.py): blocks,
+# Copyright (c) 2026 vic.containers contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The in-memory feed between a layer's download and its packer (services/imagec/pull.py): blocks,
 back-pressure on the downloader, and what a failed download or a stopped packer does."""
 
 import asyncio
@@ -6,14 +9,14 @@ import threading
 
 import pytest
 
-from ansible_collections.vic.containers.services.portlayer.storage import image_index as images
+from ansible_collections.vic.containers.services.imagec import pull
 
 
 def test_the_packer_reads_whole_blocks_and_the_end_only_once_the_download_is_finished(monkeypatch):
-    monkeypatch.setattr(images, "_FEED_BLOCK", 8)
+    monkeypatch.setattr(pull, "_FEED_BLOCK", 8)
 
     async def scenario():
-        feed = images._BlobFeed(asyncio.get_running_loop())
+        feed = pull._BlobFeed(asyncio.get_running_loop())
         reads = []
         reader = threading.Thread(target=lambda: reads.extend(iter(lambda: feed.read(100), b"")))
         reader.start()
@@ -29,10 +32,10 @@ def test_the_packer_reads_whole_blocks_and_the_end_only_once_the_download_is_fin
 
 
 def test_the_downloader_waits_while_the_packer_is_behind(monkeypatch):
-    monkeypatch.setattr(images, "_FEED_LIMIT", 10)
+    monkeypatch.setattr(pull, "_FEED_LIMIT", 10)
 
     async def scenario():
-        feed = images._BlobFeed(asyncio.get_running_loop())
+        feed = pull._BlobFeed(asyncio.get_running_loop())
         feed.write(b"x" * 25)
         draining = asyncio.ensure_future(feed.drain())
         await asyncio.sleep(0.05)
@@ -44,21 +47,21 @@ def test_the_downloader_waits_while_the_packer_is_behind(monkeypatch):
 
 
 def test_a_failed_download_fails_the_packer_and_a_stopped_packer_stops_the_download(monkeypatch):
-    monkeypatch.setattr(images, "_FEED_LIMIT", 10)
+    monkeypatch.setattr(pull, "_FEED_LIMIT", 10)
 
     async def scenario():
         loop = asyncio.get_running_loop()
-        failed = images._BlobFeed(loop)
+        failed = pull._BlobFeed(loop)
         failed.write(b"abc")
         failed.finish(RuntimeError("connection reset"))
         with pytest.raises(OSError, match="the download of the layer failed"):
             failed.read(100)
-        stopped = images._BlobFeed(loop)
+        stopped = pull._BlobFeed(loop)
         stopped.write(b"y" * 25)
         draining = asyncio.ensure_future(stopped.drain())
         await asyncio.sleep(0.01)
         stopped.close()
         await asyncio.wait_for(draining, 1)
-        with pytest.raises(images._PackerStopped):
+        with pytest.raises(pull._PackerStopped):
             stopped.write(b"more")
     asyncio.run(scenario())

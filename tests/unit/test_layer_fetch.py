@@ -1,11 +1,13 @@
-"""A layer blob's fetch shared by pulls and layer stores (services/portlayer/storage/image_index.py): the last holder to let go
-stops an unfinished fetch, and its scratch folder goes once the fetch has ended; progress held back
-while a pull still checks the image config."""
+# Copyright (c) 2026 vic.containers contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""A layer blob's fetch shared by pulls and layer stores (services/imagec/pull.py): the last holder to let go
+stops an unfinished fetch, and its scratch folder goes once the fetch has ended."""
 
 import asyncio
 import os
 
-from ansible_collections.vic.containers.services.portlayer.storage import image_index as images
+from ansible_collections.vic.containers.services.imagec import pull
 
 
 async def _until_gone(path):
@@ -19,7 +21,7 @@ async def _until_gone(path):
 def _fetch(work, body):
     forgotten = []
     task = asyncio.ensure_future(body())
-    return images._Fetch(task, "sha256:blob", str(work), forgotten.append), forgotten
+    return pull._Fetch(task, "sha256:blob", str(work), forgotten.append), forgotten
 
 
 def test_the_last_holder_letting_go_stops_the_fetch_and_its_folder_goes_after_it_ends(tmp_path):
@@ -81,15 +83,3 @@ def test_a_failed_fetch_is_forgotten_at_once_so_no_later_pull_joins_it(tmp_path)
         fetch.release()
         return early, await _until_gone(work)
     assert asyncio.run(scenario()) == (True, True)
-
-
-def test_progress_is_held_until_the_pull_opens_it_and_keeps_its_order():
-    sent = []
-    held = images._HeldProgress(sent.append)
-    held({"status": "Downloading", "id": "a"})
-    held({"status": "Download complete", "id": "a"})
-    assert sent == []
-    sent.append({"status": "Pulling fs layer", "id": "a"})
-    held.open()
-    held({"status": "Extracting", "id": "a"})
-    assert [m["status"] for m in sent] == ["Pulling fs layer", "Downloading", "Download complete", "Extracting"]

@@ -1,5 +1,9 @@
-"""Layer tarballs as SquashFS disks (services/imagec/layers/squash.py): Docker's order of entries, whiteouts,
-refusals, and the real image read back with rdsquashfs (squashfs-tools-ng), no mount needed."""
+# Copyright (c) 2026 vic.containers contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Layer tarballs as SquashFS disks (services/imagec/layers/: stream.py, rewrite.py, squash.py): Docker's order
+of entries, whiteouts, refusals, and the real image read back with rdsquashfs (squashfs-tools-ng), no mount
+needed."""
 
 import gzip
 import hashlib
@@ -9,7 +13,8 @@ import tarfile
 
 import pytest
 
-from ansible_collections.vic.containers.services.imagec.layers import squash as layers
+from ansible_collections.vic.containers.services.imagec.layers import squash
+from ansible_collections.vic.containers.services.imagec.layers.stream import LayerError
 from ansible_collections.vic.containers.tools.harness.registry import app_layer, busybox_layer, tar_bytes
 from ansible_collections.vic.containers.tools.harness.squashfs import cat, listing, stat, xattrs
 
@@ -25,11 +30,11 @@ def build_file(path, diff_id, workdir):
     checked against ``diff_id`` as a pull checks it against the image config."""
     with open(path, "rb") as stream:
         try:
-            disk = layers.build(stream, diff_id, str(workdir))
-        except layers.Repack as again:
+            disk = squash.build(stream, diff_id, str(workdir))
+        except squash.Repack as again:
             with open(path, "rb") as second:
-                disk = layers.repack(second, str(workdir), again.tree)
-    layers.check_diff_id(disk, diff_id)
+                disk = squash.repack(second, str(workdir), again.tree)
+    squash.check_diff_id(disk, diff_id)
     return disk
 
 
@@ -125,11 +130,11 @@ def test_a_blob_that_reads_differently_the_second_time_is_refused(tmp_path):
     """A layer packed again reads its blob again: the content must be what the first read hashed."""
     first, diff_id = blob(tmp_path, tar_of(entry("f"), entry("f", mode=0o600)), name="first")
     second = blob(tmp_path, tar_of(entry("f"), entry("f", mode=0o640)), name="second")[0]
-    with open(first, "rb") as stream, pytest.raises(layers.Repack) as again:
-        layers.build(stream, diff_id, str(tmp_path))
+    with open(first, "rb") as stream, pytest.raises(squash.Repack) as again:
+        squash.build(stream, diff_id, str(tmp_path))
     assert again.value.tree.diff_id == diff_id
-    with open(second, "rb") as stream, pytest.raises(layers.LayerError, match="read again, its content has digest"):
-        layers.repack(stream, str(tmp_path), again.value.tree)
+    with open(second, "rb") as stream, pytest.raises(LayerError, match="read again, its content has digest"):
+        squash.repack(stream, str(tmp_path), again.value.tree)
 
 
 def test_a_whiteout_of_a_path_the_layer_also_makes_only_hides_the_layers_below(tmp_path):
@@ -166,13 +171,13 @@ def test_folder_headers_after_their_content_and_an_opaque_root(tmp_path):
     ([(".wh..", "file", b"", 0o644)], "not a valid whiteout"),
 ])
 def test_entries_escaping_the_layer_are_refused(tmp_path, entries, reason):
-    with pytest.raises(layers.LayerError, match=reason):
+    with pytest.raises(LayerError, match=reason):
         build(tmp_path, tar_bytes(entries))
 
 
 def test_content_not_matching_the_diff_id_is_refused(tmp_path):
     path = blob(tmp_path, app_layer("x\n"))[0]
-    with pytest.raises(layers.LayerError, match="uncompressed content has digest"):
+    with pytest.raises(LayerError, match="uncompressed content has digest"):
         build_file(path, "sha256:" + "0" * 64, tmp_path)
 
 
@@ -187,21 +192,21 @@ def test_several_gzip_members_read_as_one_stream(tmp_path):
 def test_zstd_truncated_and_garbage_layers_are_refused_clearly(tmp_path):
     zstd = tmp_path / "zstd"
     zstd.write_bytes(b"\x28\xb5\x2f\xfd" + b"\0" * 64)
-    with pytest.raises(layers.LayerError, match="zstd-compressed; the VCH reads gzip-compressed and uncompressed"):
+    with pytest.raises(LayerError, match="zstd-compressed; the VCH reads gzip-compressed and uncompressed"):
         build_file(zstd, "sha256:" + "0" * 64, tmp_path)
     garbage = tmp_path / "garbage"
     garbage.write_bytes(b"\x1f\x8b" + b"not gzip at all" * 10)
-    with pytest.raises(layers.LayerError, match="cannot be unpacked"):
+    with pytest.raises(LayerError, match="cannot be unpacked"):
         build_file(garbage, "sha256:" + "0" * 64, tmp_path)
     truncated = tmp_path / "truncated"
     truncated.write_bytes(gzip.compress(app_layer("x\n"))[:-20])
-    with pytest.raises(layers.LayerError, match="ends in the middle"):
+    with pytest.raises(LayerError, match="ends in the middle"):
         build_file(truncated, "sha256:" + "0" * 64, tmp_path)
 
 
 def test_an_attribute_squashfs_cannot_hold_is_reported_with_tar2sqfs_own_words(tmp_path):
     raw = tar_of(entry("f", xattrs_={"system.posix_acl_access": "x"}))
-    with pytest.raises(layers.LayerError, match="tar2sqfs could not pack the disk"):
+    with pytest.raises(LayerError, match="tar2sqfs could not pack the disk"):
         build(tmp_path, raw)
 
 
@@ -214,17 +219,17 @@ def test_headers_passed_on_as_they_came_make_the_same_disk_as_headers_made_again
                  entry("deep/fifo", tarfile.FIFOTYPE))
     path, diff_id = blob(tmp_path, raw)
     passed_on = []
-    add = layers._Squasher.add
+    add = squash._Squasher.add
 
     def spy(self, info, data=None, header=None):
         if header is not None:
             passed_on.append(info.name)
         return add(self, info, data, header)
-    monkeypatch.setattr(layers._Squasher, "add", spy)
+    monkeypatch.setattr(squash._Squasher, "add", spy)
     disks = []
     for name in ("verbatim", "made"):
         if name == "made":
-            monkeypatch.setattr(layers, "_VERBATIM_TYPES", ())
+            monkeypatch.setattr(squash, "_VERBATIM_TYPES", ())
         (tmp_path / name).mkdir()
         disks.append(build_file(path, diff_id, tmp_path / name).flat_path)
     assert sorted(passed_on) == sorted([long_name, "deep/link", "deep/hard", "deep/fifo"])

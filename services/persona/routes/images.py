@@ -1,18 +1,18 @@
 # Copyright (c) 2026 vic.containers contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The Docker API routes of images and registry login, served from the image store (images.py)."""
+"""The Docker API routes of images and registry login, served by the port layer's image index
+(portlayer/storage/image_index.py) and imagec's registry client and pull."""
 
 import asyncio
 import json
 
 from aiohttp import web
 
-from ansible_collections.vic.containers.services.imagec import client as registry
 from ansible_collections.vic.containers.plugins.module_utils._errors import VicError, InvalidInput, Unsupported
-from ansible_collections.vic.containers.services.portlayer.storage.image_index import ImageStore
+from ansible_collections.vic.containers.services.imagec.auth import credentials, credentials_from_header, registry_of
+from ansible_collections.vic.containers.services.imagec.reference import parse_reference
 from ansible_collections.vic.containers.services.persona.query import json_body, query_bool, query_filters
-from ansible_collections.vic.containers.plugins.module_utils._errors import VicError
 
 
 def _store(request):
@@ -27,7 +27,7 @@ async def create(request):
     platform = request.query.get("platform")
     if platform and platform.split("/")[:2] != ["linux", "amd64"]:
         raise InvalidInput("platform %s is not supported: a VCH runs linux/amd64 containers" % platform)
-    creds = registry.credentials_from_header(request.headers.get("X-Registry-Auth"))
+    creds = credentials_from_header(request.headers.get("X-Registry-Auth"))
     queue = asyncio.Queue()
     pull = asyncio.ensure_future(_store(request).pull(ref, creds, queue.put_nowait))
     response = None
@@ -47,7 +47,7 @@ async def create(request):
         if failure is not None:
             if response is None:
                 raise failure
-            message = str(failure) if isinstance(failure, (VicError, VicError)) else \
+            message = str(failure) if isinstance(failure, VicError) else \
                 "internal error in the VCH endpoint (%s); see its log" % type(failure).__name__
             await response.write(_line({"errorDetail": {"message": message}, "error": message}))
     finally:
@@ -57,19 +57,20 @@ async def create(request):
     return response
 
 
-def _pull_reference(from_image, tag):
+def _pull_reference(from_image, wanted):
     if not from_image:
         raise InvalidInput("fromImage is required: the image to pull")
-    if tag and ("@" in from_image or _has_tag(from_image)):
+    if wanted and ("@" in from_image or _has_tag(from_image)):
         raise InvalidInput("invalid reference format")
-    if tag:
-        text = "%s%s%s" % (from_image, "@" if ":" in tag and tag.split(":", 1)[0].startswith("sha") else ":", tag)
+    if wanted:
+        separator = "@" if ":" in wanted and wanted.split(":", 1)[0].startswith("sha") else ":"
+        text = "%s%s%s" % (from_image, separator, wanted)
     elif "@" in from_image or _has_tag(from_image):
         text = from_image
     else:
         raise Unsupported("pulling every tag of a repository (docker pull --all-tags) is not supported by "
                           "vSphere Integrated Containers; name a tag")
-    return registry.parse_reference(text)
+    return parse_reference(text)
 
 
 def _has_tag(name):
@@ -116,8 +117,8 @@ async def elsewhere(request):
 async def auth(request):
     """``docker login``: check the credentials against the registry; nothing of them is kept."""
     body = await json_body(request)
-    creds = registry.credentials(body)
-    host = registry.registry_of(body.get("serveraddress"))
+    creds = credentials(body)
+    host = registry_of(body.get("serveraddress"))
     async with _store(request).registry_client(creds) as client:
         await client.login(host)
     return web.json_response({"Status": "Login Succeeded", "IdentityToken": ""})

@@ -1,0 +1,144 @@
+# Copyright (c) 2026 vic.containers contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""A layer blob read as the tar stream it holds, once, as it downloads: decompressed (gzip, with one
+member or several, or plain), hashed into the layer's diff_id (which the pull compares with the image
+config's: the blob may arrive before the config does), and its entries read one after the other.
+
+zstd-compressed layers are refused: Python has no zstd decoder in its standard library.
+"""
+
+import collections
+import contextlib
+import hashlib
+import tarfile
+
+# Intel ISA-L's inflate: two to three times zlib's speed, the same interface.
+from isal import isal_zlib
+
+from ansible_collections.vic.containers.plugins.module_utils._errors import VicError
+
+_MIB = 1024 * 1024
+# tarfile's stream reader slices its whole buffer on every read, headers included: small keeps
+# layers of many small files cheap; large reads of file data loop over it.
+_TAR_READ_BUFFER = 32 * 1024
+# What the reader keeps of its latest reads: enough for an entry's headers (pax ones included) behind
+# tarfile's read-ahead. Making a header again costs about as much as parsing it.
+_RECENT = 256 * 1024
+# Compressed input goes to inflate in small pieces: each bounded inflate call copies the input it has
+# not consumed yet, so a large piece is copied over and over.
+_RAW_READ = 64 * 1024
+_GZIP_MAGIC = b"\x1f\x8b"
+_GZIP_WBITS = isal_zlib.MAX_WBITS | 16
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+class LayerError(VicError):
+    """A layer that cannot be made into a disk; the message names the layer and the reason (which a pull
+    reports as it is)."""
+
+
+@contextlib.contextmanager
+def reading(content, name):
+    """``content`` read as a tar stream; what cannot be read is a LayerError naming the layer ``name``."""
+    try:
+        with tarfile.open(fileobj=content, mode="r|", bufsize=_TAR_READ_BUFFER) as tar:
+            yield tar
+    except (tarfile.TarError, EOFError, OSError, isal_zlib.error) as exc:
+        raise LayerError("layer %s cannot be unpacked: %s" % (name, exc)) from exc
+
+
+def entries(tar):
+    """The entries of ``tar`` (read as a stream) in order, without the list of every header read so far
+    that tarfile keeps: about 700 bytes per entry, 70 MB for a layer of 100,000 files."""
+    while True:
+        member = tar.next()
+        if member is None:
+            return
+        tar.members.clear()  # only getmembers() and extracting to disk use it; packing does neither
+        yield member
+
+
+class Uncompressed:
+    """The tar bytes of a blob (gzip with one member or several, or plain), hashed as they are read into
+    the layer's diff_id (sha256, as image configs name layers); ``name`` names the layer in errors."""
+
+    def __init__(self, raw, name, progress=None, total=0):
+        self._raw = raw
+        self._hasher = hashlib.sha256()
+        self._progress = progress
+        self._total = total
+        self._done = 0
+        self._input = self._read_raw(4)
+        if self._input.startswith(_ZSTD_MAGIC):
+            raise LayerError("layer %s is zstd-compressed; the VCH reads gzip-compressed and uncompressed layers"
+                             % name)
+        self._inflater = isal_zlib.decompressobj(_GZIP_WBITS) if self._input.startswith(_GZIP_MAGIC) else None
+        self._in_member = False
+        self._position = 0  # tar bytes returned so far
+        self._recent = collections.deque()  # (position, bytes) of the latest reads, _RECENT bytes or so
+        self._recent_size = 0
+
+    def read(self, size=-1):
+        size = size if size is not None and size >= 0 else _MIB
+        chunks, have = [], 0
+        while have < size:
+            chunk = self._chunk(size - have)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            have += len(chunk)
+        data = b"".join(chunks)
+        self._hasher.update(data)
+        self._keep(data)
+        return data
+
+    def digest(self):
+        """Read to the end (the tar's trailing padding counts in the digest too): the content's digest."""
+        while self.read(_MIB):
+            pass
+        return "sha256:%s" % self._hasher.hexdigest()
+
+    def span(self, start, end):
+        """The tar bytes from ``start`` to ``end`` if still kept (an entry's header just read), else None."""
+        if not self._recent or start < self._recent[0][0] or end > self._position:
+            return None
+        parts = [data[max(0, start - at):end - at] for at, data in self._recent if at < end and at + len(data) > start]
+        return b"".join(parts)
+
+    def _keep(self, data):
+        self._recent.append((self._position, data))
+        self._position += len(data)
+        self._recent_size += len(data)
+        while self._recent_size - len(self._recent[0][1]) >= _RECENT:
+            self._recent_size -= len(self._recent.popleft()[1])
+
+    def _read_raw(self, size):
+        data = self._raw.read(size)
+        self._done += len(data)
+        if self._progress is not None and data:
+            self._progress(self._done, self._total)
+        return data
+
+    def _chunk(self, limit):
+        if self._inflater is None:
+            data, self._input = self._input[:limit], self._input[limit:]
+            return data or self._read_raw(min(limit, _MIB))
+        while True:
+            if not self._input:
+                self._input = self._read_raw(_RAW_READ)
+                if not self._input:
+                    if self._in_member:
+                        raise EOFError("the compressed stream ends in the middle")
+                    return b""
+            self._in_member = True
+            # A bounded output keeps a small blob of zeros from inflating into memory all at once.
+            data = self._inflater.decompress(self._input, limit)
+            if self._inflater.eof:  # the next gzip member, if any, starts right after
+                self._input = self._inflater.unused_data
+                self._inflater = isal_zlib.decompressobj(_GZIP_WBITS)
+                self._in_member = False
+            else:
+                self._input = self._inflater.unconsumed_tail
+            if data:
+                return data
