@@ -67,7 +67,7 @@ class PortLayer:
         self.attachments = {}             # container id -> open attachments, which resize applies to
         self.tether_client_key = endpoint_client_key(key)
         self.tether = Concentrator(self._host_key_of, self.tether_client_key,
-                                           lambda cid, code, finished: self._exited(cid, code))
+                                   lambda cid, code, finished: self._exited(cid, code))
 
     async def start(self, tether_listen=("127.0.0.1", 0)):
         """Follow vSphere, listen for tethers and read the image and volume stores."""
