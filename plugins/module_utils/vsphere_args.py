@@ -15,7 +15,6 @@ from ansible.module_utils.basic import env_fallback
 from ansible_collections.vic.containers.plugins.module_utils.vsphere import connection
 
 
-
 def vsphere_argument_spec():
     """Return a new argument spec of the connection options, with the VMWARE_* fallbacks."""
     spec = dict(

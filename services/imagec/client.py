@@ -284,7 +284,6 @@ class RegistryClient:
         return response
 
 
-
 class Registries:
     """The registries as this VCH trusts them (its ``registry`` settings), on connections kept between
     conversations."""
@@ -302,6 +301,7 @@ class Registries:
     async def close(self):
         if self._connector is not None:
             await self._connector.close()
+
 
 def _choose_platform(index, ref):
     for entry in index.get("manifests") or []:

@@ -74,7 +74,7 @@ def check_fields(body):
     unknown = sorted(set(body) - BODY_FIELDS - _IGNORED_LEGACY)
     if unknown:
         raise InvalidInput("unknown field%s in the container configuration: %s"
-                         % ("s" if len(unknown) > 1 else "", ", ".join(unknown)))
+                           % ("s" if len(unknown) > 1 else "", ", ".join(unknown)))
     host = body.get("HostConfig") or {}
     if not isinstance(host, dict):
         raise InvalidInput("HostConfig must be an object")
@@ -106,11 +106,11 @@ def refuse_unsupported(host):
         raise InvalidInput("--restart %s is not supported by vSphere Integrated Containers" % restart)
     if any(host.get("PortBindings") or {}):
         raise InvalidInput("-p (publishing ports through the endpoint) is not supported yet; attach the container "
-                         "to a container network (--net) to reach it directly")
+                           "to a container network (--net) to reach it directly")
     mode = host.get("NetworkMode") or "default"
     if mode == "host" or mode.startswith("container:"):
         raise InvalidInput("--network %s is not supported by vSphere Integrated Containers: each container VM "
-                         "has its own network stack" % mode)
+                           "has its own network stack" % mode)
     for key in ("PidMode", "IpcMode", "UTSMode"):
         if host.get(key) in ("host",) or str(host.get(key) or "").startswith("container:"):
             raise InvalidInput("%s %s is not supported by vSphere Integrated Containers" % (key, host[key]))
@@ -201,7 +201,7 @@ def volume_requests(body, host):
         source, target = parts[0], parts[1]
         if source.startswith("/") or source.startswith("."):
             raise InvalidInput("bind mounts of host paths (-v %s) are not supported by vSphere Integrated "
-                             "Containers: a container VM cannot see the endpoint's files; use a volume" % bind)
+                               "Containers: a container VM cannot see the endpoint's files; use a volume" % bind)
         if not _VOLUME_NAME.match(source):
             raise InvalidInput("invalid volume name %r in -v %s" % (source, bind))
         modes = parts[2].split(",") if len(parts) == 3 else []
@@ -210,7 +210,7 @@ def volume_requests(body, host):
         kind = mount.get("Type", "volume")
         if kind != "volume":
             raise InvalidInput("--mount type=%s is not supported by vSphere Integrated Containers; use type=volume"
-                             % kind)
+                               % kind)
         if not str(mount.get("Target", "")).startswith("/"):
             raise InvalidInput("--mount needs an absolute target path")
         wanted.append((mount.get("Source") or None, mount["Target"], bool(mount.get("ReadOnly"))))

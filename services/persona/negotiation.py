@@ -35,7 +35,6 @@ UNSUPPORTED = (
 )
 
 
-
 def _version_tuple(text):
     return tuple(int(part) for part in text.split("."))
 

@@ -117,13 +117,13 @@ class Inventory:
             if len(dcs) == 1:
                 return dcs[0]
             raise NotFound("datacenter: more than one datacenter exists (%s); name one."
-                                % ", ".join(sorted(d.get("name") for d in dcs)))
+                           % ", ".join(sorted(d.get("name") for d in dcs)))
         wanted = name.strip("/")
         for dc in dcs:
             if wanted in (dc.get("name"), self.path(dc).strip("/")):
                 return dc
         raise NotFound("datacenter: no datacenter %r; found %s."
-                            % (name, ", ".join(sorted(d.get("name") for d in dcs)) or "none"))
+                       % (name, ", ".join(sorted(d.get("name") for d in dcs)) or "none"))
 
     def compute(self, value, datacenter):
         """The pool a VCH goes in and its compute resource, from a path or name.
@@ -145,7 +145,7 @@ class Inventory:
         matches = candidates.get(value.rstrip("/"), [])
         if not matches:
             raise NotFound("compute: no cluster, host or resource pool %r in datacenter %s."
-                                % (value, datacenter.get("name")))
+                           % (value, datacenter.get("name")))
         # A compute resource and its root pool share a name; the resource wins.
         matches.sort(key=lambda o: o.type not in COMPUTE_TYPES)
         target = matches[0]
@@ -168,7 +168,7 @@ class Inventory:
                 return ds
         known = sorted(d.get("name") for d in self.of_type("Datastore") if self.within(d, datacenter))
         raise NotFound("%s: no datastore %r in datacenter %s; found %s."
-                            % (option, name, datacenter.get("name"), ", ".join(known) or "none"))
+                       % (option, name, datacenter.get("name"), ", ".join(known) or "none"))
 
     def network(self, name, datacenter, option, required=True):
         found = [n for n in self.of_type(*NETWORK_TYPES)
@@ -177,12 +177,12 @@ class Inventory:
             return found[0]
         if len(found) > 1:
             raise NotFound("%s: more than one network is named %r in datacenter %s."
-                                % (option, name, datacenter.get("name")))
+                           % (option, name, datacenter.get("name")))
         if not required:
             return None
         known = sorted({n.get("name") for n in self.of_type(*NETWORK_TYPES) if self.within(n, datacenter)})
         raise NotFound("%s: no port group %r in datacenter %s; found %s."
-                            % (option, name, datacenter.get("name"), ", ".join(known) or "none"))
+                       % (option, name, datacenter.get("name"), ", ".join(known) or "none"))
 
     def switches(self, datacenter):
         return [s for s in self.of_type("VmwareDistributedVirtualSwitch", "DistributedVirtualSwitch")

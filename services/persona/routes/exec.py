@@ -40,7 +40,7 @@ async def exec_create(request):
     unknown = sorted(set(body) - EXEC_FIELDS)
     if unknown:
         raise InvalidInput("unknown field%s in the exec configuration: %s"
-                         % ("s" if len(unknown) > 1 else "", ", ".join(unknown)))
+                           % ("s" if len(unknown) > 1 else "", ", ".join(unknown)))
     cmd = body.get("Cmd")
     if not cmd or not isinstance(cmd, list) or not all(isinstance(c, str) for c in cmd):
         raise InvalidInput("No exec command specified")

@@ -49,7 +49,7 @@ def _create_config(body):
     unknown = sorted(set(body) - CREATE_FIELDS)
     if unknown:
         raise InvalidInput("unknown field%s in the volume configuration: %s"
-                         % ("s" if len(unknown) > 1 else "", ", ".join(unknown)))
+                           % ("s" if len(unknown) > 1 else "", ", ".join(unknown)))
     for key in ("Name", "Driver"):
         if not isinstance(body.get(key) or "", str):
             raise InvalidInput("%s must be a string" % key)

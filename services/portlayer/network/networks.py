@@ -225,7 +225,7 @@ class Networks:
         driver = body.get("Driver") or "bridge"
         if driver != "bridge":
             raise InvalidInput("network driver %r is not supported by vSphere Integrated Containers: "
-                             "use bridge, or map a port group as a container network of the VCH" % driver)
+                               "use bridge, or map a port group as a container network of the VCH" % driver)
         existing = self.all()
         if any(n.name == name for n in existing):
             raise Conflict("network with name %s already exists" % name)

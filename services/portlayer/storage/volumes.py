@@ -78,7 +78,7 @@ def capacity_kb(text):
 def check_name(name):
     if not isinstance(name, str) or not _NAME.match(name):
         raise InvalidInput("create %s: volume name is invalid: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed, "
-                         "at least two characters" % (name,))
+                           "at least two characters" % (name,))
     return name
 
 
@@ -163,7 +163,7 @@ class VolumeStores:
         unknown = sorted(set(options) - set(OPTIONS))
         if unknown:
             raise InvalidInput("create %s: unknown volume option%s %s; the vsphere driver takes %s"
-                             % (name, "s" if len(unknown) > 1 else "", ", ".join(unknown), ", ".join(OPTIONS)))
+                               % (name, "s" if len(unknown) > 1 else "", ", ".join(unknown), ", ".join(OPTIONS)))
         store = options.get("VolumeStore", DEFAULT_STORE)
         if store not in self.state.volume_stores:
             raise NotFound("create %s: no volume store %r on this VCH; it has %s"
