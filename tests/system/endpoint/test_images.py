@@ -225,7 +225,8 @@ def test_a_killed_endpoint_restarts_with_the_same_images_and_drops_incomplete_la
 
 
 def test_pull_errors_are_docker_style(img, registries):
-    host = registries.host("anonymous")
+    # get(), not host(): the registry must be running (and hold busybox) for the errors to be its answers.
+    host = registries.get("anonymous").host
     missing = docker_cli(img, "pull", host + "/library/busybox:nope")
     assert missing.returncode != 0
     assert "manifest for %s/library/busybox:nope not found" % host in missing.stderr
@@ -360,6 +361,8 @@ def test_a_manifest_list_resolves_to_linux_amd64(img, registries, tmp_path):
 
 
 def test_login_and_pull_with_basic_auth(img, registries, tmp_path):
+    # The layers stored from the anonymous registry, whichever tests ran before.
+    assert docker_cli(img, "pull", registries.get("anonymous").host + "/library/busybox").returncode == 0
     basic = registries.get("basic")
     denied = docker_cli(img, "pull", basic.host + "/library/busybox", tmp_path=tmp_path)
     assert denied.returncode != 0 and "docker login" in denied.stderr
