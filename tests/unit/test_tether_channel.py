@@ -222,7 +222,7 @@ def test_exit_before_the_connection_is_reported_once_connected_and_once_only():
                 await w.concentrator.wait_connected("c1", TIMEOUT)
                 report = await w.wait_exit()
                 peer.drop()  # the redialed connection says hello and repeats the exit
-                await until_async(lambda: kinds.count("connect") == 2, "the tether's redialed connection")
+                await until_async(lambda: kinds.count("connect") >= 2, "the tether's redialed connection")
                 # The peer answers on the control session after the exit it repeated, so once the answer is
                 # in, the repeat has been read: a second report would be in w.exits by now.
                 with pytest.raises(errors.Conflict, match="the process is not running"):
