@@ -10,6 +10,12 @@ import threading
 import pytest
 
 from ansible_collections.vic.containers.services.imagec import pull
+from ansible_collections.vic.containers.tools.harness.waiting import until_async
+
+
+def _held(feed, draining):
+    """The downloader parked in drain() (its wake-up future set), or drain() wrongly returned."""
+    return feed._room is not None or draining.done()  # pylint: disable=protected-access
 
 
 def test_the_packer_reads_whole_blocks_and_the_end_only_once_the_download_is_finished(monkeypatch):
@@ -22,6 +28,7 @@ def test_the_packer_reads_whole_blocks_and_the_end_only_once_the_download_is_fin
         reader.start()
         for chunk in (b"abc", b"defgh", b"ij"):
             feed.write(chunk)
+            # A slow download is the case under test: the pieces must arrive while the reader waits.
             await asyncio.sleep(0.05)
         feed.finish()
         await asyncio.get_running_loop().run_in_executor(None, reader.join)
@@ -38,7 +45,7 @@ def test_the_downloader_waits_while_the_packer_is_behind(monkeypatch):
         feed = pull._BlobFeed(asyncio.get_running_loop())
         feed.write(b"x" * 25)
         draining = asyncio.ensure_future(feed.drain())
-        await asyncio.sleep(0.05)
+        await until_async(lambda: _held(feed, draining), "the downloader to be held back in drain()")
         held = not draining.done()
         await asyncio.get_running_loop().run_in_executor(None, feed.read, 20)  # 5 left: below half the limit
         await asyncio.wait_for(draining, 1)
@@ -59,7 +66,8 @@ def test_a_failed_download_fails_the_packer_and_a_stopped_packer_stops_the_downl
         stopped = pull._BlobFeed(loop)
         stopped.write(b"y" * 25)
         draining = asyncio.ensure_future(stopped.drain())
-        await asyncio.sleep(0.01)
+        # Closed before drain() parks, the feed would not show that close() wakes a held downloader.
+        await until_async(lambda: _held(stopped, draining), "the downloader to be held back in drain()")
         stopped.close()
         await asyncio.wait_for(draining, 1)
         with pytest.raises(pull._PackerStopped):

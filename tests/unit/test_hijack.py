@@ -9,6 +9,7 @@ import struct
 import docker
 from aiohttp import http_parser, web, web_protocol
 from ansible_collections.vic.containers.services.persona import hijack
+from ansible_collections.vic.containers.tools.harness.waiting import WaitTimeout, until_async
 from docker.utils import socket as docker_socket
 
 
@@ -24,7 +25,8 @@ async def _attach(request):
     else:
         # The Docker SDK reads the response head through a buffered file and then
         # switches to the raw socket, so output arriving in the same read as the head
-        # is lost on its side (so it is with dockerd); a real process answers later.
+        # is lost on its side (so it is with dockerd); a real process answers later. Kept as a
+        # sleep: the server cannot see when the client switched, and answering late is the case here.
         await asyncio.sleep(0.2)
     await stream.write(hijack.STDERR, b"done\n")
     await stream.close()
@@ -219,14 +221,19 @@ def test_client_gone_is_seen_by_read_and_write():
     async def handler(request):
         stream = await hijack.upgrade(request, tty=False)
         seen["read"] = await stream.read()
-        # A full close looks like a half-close until a write meets the reset, as with dockerd.
-        for _attempt in range(50):
+
+        async def refused():
             try:
                 await stream.write(hijack.STDOUT, b"too late")
             except ConnectionError:
-                seen["write"] = "refused"
-                break
-            await asyncio.sleep(0.05)
+                return True
+            return False
+        # A full close looks like a half-close until a write meets the reset, as with dockerd.
+        try:
+            await until_async(refused, "a write to meet the client's reset", timeout=10)
+            seen["write"] = "refused"
+        except WaitTimeout as exc:  # raised here it would only become a 500 nobody reads
+            seen["write"] = str(exc)
         seen["disconnected"] = stream.disconnected
         return stream.response
 
@@ -244,10 +251,7 @@ def test_client_gone_is_seen_by_read_and_write():
         await site.start()
         try:
             await _in_thread(client, runner.addresses[0][1])
-            for _attempt in range(100):
-                if "write" in seen:
-                    break
-                await asyncio.sleep(0.05)
+            await until_async(lambda: "write" in seen, "the handler's writes after the client left to end")
         finally:
             await runner.cleanup()
 

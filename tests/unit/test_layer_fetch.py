@@ -8,14 +8,12 @@ import asyncio
 import os
 
 from ansible_collections.vic.containers.services.imagec import pull
+from ansible_collections.vic.containers.tools.harness.waiting import until_async
 
 
 async def _until_gone(path):
-    for unused in range(100):
-        if not os.path.exists(path):
-            return True
-        await asyncio.sleep(0.01)
-    return False
+    # The folder goes on an executor thread that nothing awaits (pull._Fetch._remove).
+    return await until_async(lambda: not os.path.exists(path), "%s to be removed" % path)
 
 
 def _fetch(work, body):
@@ -27,11 +25,12 @@ def _fetch(work, body):
 def test_the_last_holder_letting_go_stops_the_fetch_and_its_folder_goes_after_it_ends(tmp_path):
     work = tmp_path / "work"
     work.mkdir()
-    ended = []
+    started, ended = asyncio.Event(), []
 
     async def fetching():
+        started.set()
         try:
-            await asyncio.sleep(60)
+            await asyncio.sleep(60)  # a download that is still going when it is stopped: the case under test
         finally:
             (work / "disk").write_bytes(b"still writing while it stops")
             ended.append(True)
@@ -39,8 +38,9 @@ def test_the_last_holder_letting_go_stops_the_fetch_and_its_folder_goes_after_it
     async def scenario():
         fetch, forgotten = _fetch(work, fetching)
         fetch.acquire()  # a layer store takes it over
-        await asyncio.sleep(0)
+        await started.wait()  # cancelled before its first step, the fetch would never run its finally
         fetch.release()  # the pull lets go; the store still holds it
+        # Nothing to wait for: what is checked is that nothing happens, so give a wrong stop time to show.
         await asyncio.sleep(0.05)
         running = not fetch.task.done() and work.exists() and not forgotten
         fetch.release()
@@ -61,6 +61,7 @@ def test_a_finished_fetch_keeps_its_disk_until_released(tmp_path):
     async def scenario():
         fetch, forgotten = _fetch(work, fetched)
         result = await fetch.task
+        # Nothing to wait for: what is checked is that nothing happens, so give a wrong removal time to show.
         await asyncio.sleep(0.05)
         kept = (work / "disk").exists() and not forgotten
         fetch.release()
@@ -78,7 +79,7 @@ def test_a_failed_fetch_is_forgotten_at_once_so_no_later_pull_joins_it(tmp_path)
     async def scenario():
         fetch, forgotten = _fetch(work, failing)
         await asyncio.gather(fetch.task, return_exceptions=True)
-        await asyncio.sleep(0)
+        await until_async(lambda: forgotten, "the failed fetch to be forgotten while a pull still holds it")
         early = forgotten == [fetch] and work.exists()
         fetch.release()
         return early, await _until_gone(work)

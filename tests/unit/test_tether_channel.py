@@ -9,6 +9,7 @@ from ansible_collections.vic.containers.plugins.module_utils import _errors as e
 from ansible_collections.vic.containers.services.portlayer.attach import concentrator, sessions
 from ansible_collections.vic.containers.services.tether import protocol
 from ansible_collections.vic.containers.tools.harness.tether_peer import TetherPeer
+from ansible_collections.vic.containers.tools.harness.waiting import until_async
 
 VCH_KEY = bytes(range(32))
 TIMEOUT = 15
@@ -179,13 +180,15 @@ def test_tty_attach_has_a_terminal_and_follows_resizes():
     assert err == b"" and code == 0
 
 
-def test_signal_ends_the_process_and_the_exit_is_reported_unattached():
+def test_signal_ends_the_process_and_the_exit_is_reported_unattached(tmp_path):
+    trapped = tmp_path / "trapped"
+
     async def scenario():
         async with world() as w:
-            peer = w.peer("c1", sh("trap 'echo bye; exit 3' TERM; while :; do sleep 0.05; done"))
+            peer = w.peer("c1", sh("trap 'echo bye; exit 3' TERM; : > %s; while :; do sleep 0.05; done" % trapped))
             async with running(w, peer):
                 await w.concentrator.wait_connected("c1", TIMEOUT)
-                await asyncio.sleep(0.2)  # let sh install its trap
+                await until_async(trapped.exists, "sh to install its TERM trap")
                 await w.concentrator.signal("c1", "SIGTERM")
                 first = await w.wait_exit()
             peer = w.peer("c2", ["sleep", "30"])
@@ -210,12 +213,22 @@ def test_exit_before_the_connection_is_reported_once_connected_and_once_only():
             await peer.primary.done.wait()
             await peer.stop()
             peer._task = None  # pylint: disable=protected-access
+            kinds = []
+
+            async def follow():
+                async for event in w.concentrator.events():
+                    kinds.append(event.kind)
+            follower = asyncio.ensure_future(follow())  # subscribed by its first step, long before a connect
             async with running(w, peer):
                 await w.concentrator.wait_connected("c1", TIMEOUT)
                 report = await w.wait_exit()
                 peer.drop()  # the redialed connection says hello and repeats the exit
-                await asyncio.sleep(0.5)
-                await w.concentrator.wait_connected("c1", TIMEOUT)
+                await until_async(lambda: kinds.count("connect") >= 2, "the tether's redialed connection")
+                # The peer answers on the control session after the exit it repeated, so once the answer is
+                # in, the repeat has been read: a second report would be in w.exits by now.
+                with pytest.raises(errors.Conflict, match="the process is not running"):
+                    await w.concentrator.signal("c1", "TERM")
+                follower.cancel()
                 return report, len(w.exits), peer.connections
 
     report, reports, connections = run(scenario())
@@ -274,7 +287,7 @@ def test_wrong_host_key_or_another_containers_id_is_refused():
             for peer in peers:
                 await peer.start("127.0.0.1", w.port)
             try:
-                await asyncio.sleep(1)
+                await until_async(lambda: all(p.refused for p in peers), "every impostor's handshake to fail")
                 return [w.concentrator.connected(cid) for cid in ("c1", "c2", "c3")], [p.refused for p in peers]
             finally:
                 for peer in peers:
@@ -291,7 +304,7 @@ def test_tether_refuses_an_endpoint_of_another_vch():
             stranger = protocol.public_key_text(concentrator.endpoint_client_key(os.urandom(32)))
             peer = w.peer("c1", ["sleep", "30"], endpoint_key=stranger)
             async with running(w, peer):
-                await asyncio.sleep(1)
+                await until_async(lambda: peer.refused, "the tether to refuse the stranger's handshake")
                 return w.concentrator.connected("c1"), peer.connections
 
     assert run(scenario()) == (False, 0)
@@ -319,9 +332,9 @@ def test_reconnect_replaces_the_old_connection_and_disconnects_are_events():
                     assert w.concentrator.connected("c1")
                     attachment = await w.concentrator.exec("c1", {"Cmd": ["echo", "via second"]})
                     out = (await collect(attachment))[0]
-                await asyncio.sleep(0.3)
+                await until_async(lambda: "disconnect" in [e.kind for e in events],
+                                  "the disconnect of the second connection")
                 still = w.concentrator.connected("c1")
-            await asyncio.sleep(0.1)
             follower.cancel()
             return out, still, events
 
@@ -377,12 +390,9 @@ def test_keepalive_notices_a_dead_connection():
                 async with running(w, peer, relay_port):
                     await w.concentrator.wait_connected("c1", TIMEOUT)
                     relay.open = False
-                    for _attempt in range(50):
-                        if not w.concentrator.connected("c1"):
-                            return True
-                        await asyncio.sleep(0.1)
-                    return False
+                    await until_async(lambda: not w.concentrator.connected("c1"),
+                                      "keep-alives to find the link dead")
             finally:
                 await relay.stop()
 
-    assert run(scenario())
+    run(scenario())

@@ -22,7 +22,10 @@ from ansible_collections.vic.containers.plugins.module_utils.vch.spec import ARG
 from ansible_collections.vic.containers.plugins.module_utils.vsphere.session import Session
 
 REPO = Path(__file__).resolve().parents[2]
-SPEC = REPO.parent / "shared" / "specs" / "docker-engine-api-v1.43.yaml"
+# Where the repository is linked as ansible_collections/vic/containers (tests/conftest.py).
+COLLECTIONS = REPO / ".build" / "collections"
+# The API the endpoint speaks, as moby publishes it (tests/specs/README.md): its answers are checked against it.
+SPEC = REPO / "tests" / "specs" / "docker-engine-api-v1.43.yaml"
 
 
 def free_port():
@@ -46,18 +49,24 @@ def deploy(sim, name, cert_path, **extra):
 
 class Endpoint:
     """The endpoint process, stopped by its own pid; its log goes to a file (``log()``), never to a pipe
-    that nobody reads and that would block it once full."""
+    that nobody reads and that would block it once full.
 
-    def __init__(self, sim, name, port=None, tether_port=None):
+    ``python``: another interpreter (a venv's) to run it with; it then gets the collection on its path
+    and nothing else of this one's."""
+
+    def __init__(self, sim, name, port=None, tether_port=None, python=None):
         self.port = port or free_port()
         # Container VMs keep the tether address in their serial ports: a restarted endpoint reuses it.
         self.tether_port = tether_port or free_port()
         env = dict(os.environ, VMWARE_HOST=sim.host, VMWARE_PORT=str(sim.port), VMWARE_USER=sim.username,
                    VMWARE_PASSWORD=sim.password, VMWARE_VALIDATE_CERTS="false")
+        if python is not None:
+            env["PYTHONPATH"] = str(COLLECTIONS)
         self._log = tempfile.NamedTemporaryFile(prefix="endpoint-%s-" % name, suffix=".log", delete=False)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ansible_collections.vic.containers.services.endpoint", "--name", name,
-             "--listen", "127.0.0.1:%d" % self.port, "--tether-listen", "127.0.0.1:%d" % self.tether_port],
+            [str(python or sys.executable), "-m", "ansible_collections.vic.containers.services.endpoint",
+             "--name", name, "--listen", "127.0.0.1:%d" % self.port,
+             "--tether-listen", "127.0.0.1:%d" % self.tether_port],
             env=env, stdout=subprocess.PIPE, stderr=self._log, text=True)
         line = self.proc.stdout.readline()
         if not line:

@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from ansible_collections.vic.containers.tools.harness.endpoint import free_port
+from ansible_collections.vic.containers.tools.harness.waiting import until
 
 BUSYBOX = "/bin/busybox"
 USER, PASSWORD = "dev", "s3cret-pass"
@@ -228,21 +229,20 @@ class Registry:
         return self
 
     def _wait_ready(self):
-        deadline = time.monotonic() + 30
         url = "%s://%s/v2/" % ("https" if self.tls else "http", self.host)
         context = self.ca.client_context() if self.tls else None
-        while True:
+
+        def answers():
             if self.proc.poll() is not None:
                 raise AssertionError("docker-registry ended: %s" % (self.folder / "registry.log").read_text())
             try:
                 urllib.request.urlopen(url, timeout=2, context=context).close()
-                return
             except urllib.error.HTTPError:
-                return  # 401: serving, and asking for credentials
+                pass  # 401: serving, and asking for credentials
             except OSError:
-                if time.monotonic() > deadline:
-                    raise AssertionError("docker-registry did not answer on %s" % url)
-                time.sleep(0.05)
+                return False  # not listening yet
+            return True
+        until(answers, "docker-registry to answer on %s" % url, timeout=30)
 
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:

@@ -26,6 +26,7 @@ import contextlib
 import fcntl
 import json
 import os
+import select
 import selectors
 import shutil
 import signal
@@ -410,21 +411,31 @@ def _cli_start(args):
     print(json.dumps({k: state[k] for k in ("url", "username", "password", "pid")}))
 
 
+def _end_detached(pid, binary):
+    """SIGTERM, then SIGKILL after 10s, to a simulator started detached (not our child: no waitpid)."""
+    try:
+        # A pidfd keeps naming this process: signals through it cannot reach a later process given the pid.
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        # The pid may have been reused since start; only signal our binary.
+        if not _is_vcsim(pid, binary):
+            return
+        signal.pidfd_send_signal(pidfd, signal.SIGTERM)
+        # The pidfd turns readable when the process ends: a wait on the exit itself, not a poll.
+        if not select.select([pidfd], [], [], 10)[0]:
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            select.select([pidfd], [], [], 10)
+    finally:
+        os.close(pidfd)
+
+
 def _cli_stop(args):
     path = Path(args.state)
     state = json.loads(path.read_text())
-    pid = state["pid"]
-    # The pid may have been reused since start; only signal our binary.
-    if _is_vcsim(pid, state.get("binary", "vcsim")):
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        while (
-            _is_vcsim(pid, state.get("binary", "vcsim")) and time.monotonic() < deadline
-        ):
-            time.sleep(0.05)
-        if _is_vcsim(pid, state.get("binary", "vcsim")):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+    _end_detached(state["pid"], state.get("binary", "vcsim"))
     if state.get("workdir"):
         shutil.rmtree(state["workdir"], ignore_errors=True)
     path.unlink()

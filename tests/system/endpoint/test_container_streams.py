@@ -19,6 +19,7 @@ from test_containers import container_vms, run
 from ansible_collections.vic.containers.services.persona.negotiation import API_VERSION
 from ansible_collections.vic.containers.plugins.module_utils.vsphere import datastore
 from ansible_collections.vic.containers.plugins.module_utils.vsphere.session import Session
+from ansible_collections.vic.containers.tools.harness.waiting import until
 
 
 class PeerLoop:
@@ -36,11 +37,10 @@ class PeerLoop:
     def tether_on_power_on(self, vch, cid, **options):
         """Dial in once the container VM is powered on, as a booting VM's tether (and the host emulator) will."""
         def boot():
-            for _attempt in range(400):
-                if container_vms(vch["sim"])[cid]["vm"].get("runtime.powerState") == "poweredOn":
-                    self.tether(vch, cid, **options)
-                    return
-                threading.Event().wait(0.05)
+            # A failure here only shows on stderr; the test then fails at the attach that got no tether.
+            until(lambda: container_vms(vch["sim"])[cid]["vm"].get("runtime.powerState") == "poweredOn",
+                  "container VM %s to power on" % cid)
+            self.tether(vch, cid, **options)
         thread = threading.Thread(target=boot, daemon=True)
         thread.start()
         return thread
@@ -85,11 +85,7 @@ def streams(vcsim, tmp_path_factory, registries):
 
 def wait_connected(vch, cid):
     """The endpoint answers exec only once the tether is in; docker top is the cheapest probe."""
-    for _attempt in range(100):
-        if docker_cli(vch, "top", cid).returncode == 0:
-            return
-        threading.Event().wait(0.05)
-    raise AssertionError("tether of %s never connected" % cid)
+    until(lambda: docker_cli(vch, "top", cid).returncode == 0, "the tether of %s to connect" % cid)
 
 
 def test_a_process_exit_reported_by_the_tether_ends_the_container(streams):
@@ -118,10 +114,8 @@ def test_a_client_hanging_up_on_docker_wait_is_no_failure_of_the_endpoint(stream
     finally:
         client.close()
     run(streams, "kill", "waited")  # the endpoint now writes the exit to the closed connection
-    for _attempt in range(100):
-        if "the client hung up" in streams["endpoint"].log():
-            break
-        threading.Event().wait(0.05)
+    until(lambda: "the client hung up" in streams["endpoint"].log(),
+          lambda: "the endpoint to log the hang-up; its log:\n" + streams["endpoint"].log()[-3000:])
     log = streams["endpoint"].log()
     assert "POST /v%s/containers/waited/wait: the client hung up before the answer was written" % API_VERSION in log, log
     assert "Traceback" not in log and "ERROR" not in log, log
@@ -194,11 +188,7 @@ def test_run_rm_removes_the_container_vm_and_its_anonymous_volume_when_the_proce
     cid = run(streams, "run", "-d", "--rm", "-v", "/tmp/work", "--name", "once", streams["image"], "sh", "-c", "exit 0")
     anonymous = container_vms(streams["sim"])[cid]["record"]["mounts"][0]["name"]
     streams["peers"].tether(streams, cid)
-    for _attempt in range(200):
-        if cid not in container_vms(streams["sim"]):
-            break
-        threading.Event().wait(0.05)
-    assert cid not in container_vms(streams["sim"])
+    until(lambda: cid not in container_vms(streams["sim"]), "--rm to remove container VM %s" % cid)
     assert anonymous not in run(streams, "volume", "ls", "-q").split()
 
 
@@ -217,10 +207,7 @@ def test_an_attach_waiting_for_a_tether_ends_when_the_container_is_removed(strea
     command, env = docker_command(streams, "start", "-a", "silent")
     attached = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        for _attempt in range(200):
-            if run(streams, "ps", "-q", "--filter", "name=silent"):
-                break
-            threading.Event().wait(0.05)
+        until(lambda: run(streams, "ps", "-q", "--filter", "name=silent"), "docker start -a to start the container")
         run(streams, "rm", "-f", "silent")
         attached.wait(30)  # no tether ever dialled in: the removal ends the attach, nothing hangs
     finally:

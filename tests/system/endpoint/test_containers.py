@@ -12,6 +12,7 @@ from ansible_collections.vic.containers.plugins.module_utils.vch import config a
 from ansible_collections.vic.containers.plugins.module_utils.vsphere import pc
 from ansible_collections.vic.containers.plugins.module_utils.vsphere import tasks
 from ansible_collections.vic.containers.plugins.module_utils.vsphere.session import Session
+from ansible_collections.vic.containers.tools.harness.waiting import until
 
 try:
     from pyVmomi import vim
@@ -226,12 +227,12 @@ def test_a_vm_powered_off_in_vcenter_shows_as_exited_through_the_live_cache(ctr)
         # What an administrator does in vCenter, with a session of their own.
         task = vim.VirtualMachine(moid, session.stub).PowerOffVM_Task()
         tasks.wait(session, {task: "power off"})
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        status = run(ctr, "ps", "-a", "--filter", "name=outside", "--format", "{{.Status}}")
-        if status.startswith("Exited"):
-            break
-        time.sleep(0.2)
+
+    def exited():
+        shown = run(ctr, "ps", "-a", "--filter", "name=outside", "--format", "{{.Status}}")
+        return shown if shown.startswith("Exited") else None
+    # The live cache learns of it through its WaitForUpdatesEx long poll, in its own time.
+    status = until(exited, "docker ps to show the VM powered off in vCenter as exited", interval=0.2)
     assert status.startswith("Exited (137)")
 
 

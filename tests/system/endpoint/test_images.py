@@ -8,7 +8,6 @@ One VCH ("img") trusts the registries' CA and lists the plain-HTTP registry as i
 import json
 import os
 import tempfile
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, deploy, docker_cli, sdk, spec_validator
 from ansible_collections.vic.containers.tools.harness.registry import PASSWORD, USER, OciLayout, app_layer, busybox_layer, tar_bytes
 from ansible_collections.vic.containers.tools.harness.squashfs import cat, listing, stat, xattrs
+from ansible_collections.vic.containers.tools.harness.waiting import until
 
 
 @pytest.fixture(scope="module")
@@ -225,7 +225,8 @@ def test_a_killed_endpoint_restarts_with_the_same_images_and_drops_incomplete_la
 
 
 def test_pull_errors_are_docker_style(img, registries):
-    host = registries.host("anonymous")
+    # get(), not host(): the registry must be running (and hold busybox) for the errors to be its answers.
+    host = registries.get("anonymous").host
     missing = docker_cli(img, "pull", host + "/library/busybox:nope")
     assert missing.returncode != 0
     assert "manifest for %s/library/busybox:nope not found" % host in missing.stderr
@@ -306,11 +307,12 @@ def test_an_image_for_another_platform_is_refused_before_any_progress_and_its_do
     assert "is for linux/arm64; a VCH runs linux/amd64 containers" in response.json()["message"]
     blob = arm.layers[0]["digest"]
     # It started downloading while the config was fetched (the registry logs a request once it ends).
-    assert _eventually(lambda: anonymous.blob_gets(blob) == 1)
-    assert _eventually(lambda: "layer blob %s: no pull needs it any more; its download stops" % blob
-                       in img["endpoint"].log())
+    assert until(lambda: anonymous.blob_gets(blob), "the registry to log a GET of %s" % blob) == 1
+    until(lambda: "layer blob %s: no pull needs it any more; its download stops" % blob in img["endpoint"].log(),
+          lambda: "the endpoint to log that it stops the download; its log:\n" + img["endpoint"].log()[-3000:])
     # The scratch folder the layer was being packed in goes too.
-    assert _eventually(lambda: not set(Path(tempfile.gettempdir()).glob("vic-layer-*")) - scratch)
+    until(lambda: not set(Path(tempfile.gettempdir()).glob("vic-layer-*")) - scratch,
+          "the layer's scratch folder to be removed")
     assert not (store_dir(img) / arm.diff_ids[0].split(":")[1]).exists()
 
 
@@ -327,21 +329,12 @@ def test_two_pulls_needing_the_same_new_blob_share_its_download_and_its_store(im
     assert all(p.returncode == 0 for p in pulls), [p.stderr for p in pulls]
     # Pulled at once: the later of the two waits for the layer the other is storing.
     assert sum(1 for p in pulls if "Waiting" in p.stdout) == 1, [p.stdout for p in pulls]
-    assert _eventually(lambda: anonymous.blob_gets(blob) == 1)
+    assert until(lambda: anonymous.blob_gets(blob), "the registry to log a GET of %s" % blob) == 1
     assert sorted(os.listdir(store_dir(img) / layer)) == sorted([layer + ".vmdk", layer + "-flat.vmdk"])
     assert stat(store_dir(img) / layer / (layer + "-flat.vmdk"), "/opt/shared.bin")["Inode type"] == "file"
     for name in ("pair-a", "pair-b"):
         assert docker_cli(img, "rmi", "%s/library/%s" % (anonymous.host, name)).returncode == 0
     assert not (store_dir(img) / layer).exists()
-
-
-def _eventually(check, seconds=10):
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def test_a_manifest_list_resolves_to_linux_amd64(img, registries, tmp_path):
@@ -368,6 +361,8 @@ def test_a_manifest_list_resolves_to_linux_amd64(img, registries, tmp_path):
 
 
 def test_login_and_pull_with_basic_auth(img, registries, tmp_path):
+    # The layers stored from the anonymous registry, whichever tests ran before.
+    assert docker_cli(img, "pull", registries.get("anonymous").host + "/library/busybox").returncode == 0
     basic = registries.get("basic")
     denied = docker_cli(img, "pull", basic.host + "/library/busybox", tmp_path=tmp_path)
     assert denied.returncode != 0 and "docker login" in denied.stderr

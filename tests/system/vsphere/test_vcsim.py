@@ -14,6 +14,7 @@ import pytest
 from pyVim.connect import Disconnect, SmartConnect
 from pyVmomi import vim, vmodl
 from ansible_collections.vic.containers.tools.harness.vcsim import Simulator
+from ansible_collections.vic.containers.tools.harness.waiting import until
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 PC = vmodl.query.PropertyCollector
@@ -495,9 +496,7 @@ def test_cli_start_stop(vcsim_binary, tmp_path):
             timeout=60,
             check=True,
         )
-    deadline = time.monotonic() + 5
-    while alive(info["pid"]) and time.monotonic() < deadline:
-        time.sleep(0.05)  # reaped by init, not by us
-    assert not alive(info["pid"])
+    # Reaped by init, not by us: nothing to wait on but the pid's end.
+    until(lambda: not alive(info["pid"]), "the stopped simulator's pid %d to be reaped" % info["pid"])
     assert not state.exists()
     assert not any(Path(d).exists() for d in info["datastores"].values())
