@@ -16,7 +16,7 @@ from aiohttp import web
 from ansible_collections.vic.containers.plugins.module_utils._errors import VicError
 from ansible_collections.vic.containers.plugins.module_utils.vch import engine
 from ansible_collections.vic.containers.plugins.module_utils.vch import observe
-from ansible_collections.vic.containers.plugins.module_utils.vsphere.session import Session
+from ansible_collections.vic.containers.plugins.module_utils.vsphere import session as vsphere
 from ansible_collections.vic.containers.services.endpoint import config
 from ansible_collections.vic.containers.services.endpoint.tls import server_context
 from ansible_collections.vic.containers.services.persona.app import make_app
@@ -49,9 +49,14 @@ async def _serve(app, portlayer, tether_listen, name, host, port, context):
 def main(argv=None):
     args = config.arguments(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if not vsphere.HAS_PYVMOMI:
+        # The modules report this with missing_required_lib; the endpoint says the same in one line.
+        print("endpoint: pyvmomi is not installed (%s); install services/requirements.txt"
+              % vsphere.PYVMOMI_IMPORT_ERROR, file=sys.stderr)
+        return 2
     session = None
     try:
-        session = Session(**config.vsphere_connection(os.environ))
+        session = vsphere.Session(**config.vsphere_connection(os.environ))
         session.login()
         vch, key, secrets = engine.load(session, args.name, args.datacenter)
         summary = observe.summary(vch)

@@ -171,7 +171,6 @@ def test_no_ansible_in_the_services_or_the_engine():
     assert [v for path in files for v in ansible_outside_its_files(path)] == []
 
 
-@pytest.mark.xfail(strict=True, reason="persona still calls vSphere directly: being moved to the port layer")
 def test_the_persona_imports_only_the_port_layer_imagec_errors_and_version():
     files = list(_python_files("services/persona"))
     assert files
@@ -192,8 +191,6 @@ def test_galaxy_says_the_version_module_utils_gives():
     assert yaml.safe_load((REPO / "galaxy.yml").read_text())["version"] == _version.VERSION
 
 
-@pytest.mark.xfail(strict=True, reason="tests/system/vsphere/test_vch_lifecycle.py asserts the version as a "
-                                       "literal: being changed there in parallel")
 def test_no_other_python_file_writes_the_version_out():
     own = REPO / "plugins" / "module_utils" / "_version.py"
     assert [v for path in _python_files(".") if path != own for v in version_written_out(path, _version.VERSION)] \
@@ -205,8 +202,6 @@ def test_the_http_status_table_is_in_the_persona_errors():
     assert http_statuses(REPO / "services" / "persona" / "errors.py")
 
 
-@pytest.mark.xfail(strict=True, reason="services/imagec/client.py LoginFailed still has status = 401: being changed "
-                                       "there in parallel")
 def test_no_http_status_outside_the_persona_errors():
     table = REPO / "services" / "persona" / "errors.py"
     assert [v for path in _python_files("services", "plugins/module_utils") if path != table
