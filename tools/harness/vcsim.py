@@ -17,8 +17,10 @@ Command line (e.g. for the README demo)::
 
 ``start`` leaves the simulator running detached and writes its ready line
 (url, host, port, username, password, thumbprint, datastores, ...) plus
-``pid``, ``workdir`` and ``binary`` to the state file; ``stop`` terminates that
-pid, removes the work directory (call log, stderr log) and the state file.
+``pid``, ``workdir``, ``tmpdir`` and ``binary`` to the state file; ``stop``
+terminates that pid (SIGKILL after 10 s, and then removes the datastore
+folders vcsim could not), removes the work directory (call log, stderr log)
+and the state file, and fails if the process is still running.
 """
 
 import argparse
@@ -401,6 +403,7 @@ def _cli_start(args):
         sim.info,
         pid=sim.pid,
         workdir=sim.workdir,
+        tmpdir=sim.tmpdir,
         call_log=sim.call_log,
         binary=str(sim.binary),
     )
@@ -410,21 +413,35 @@ def _cli_start(args):
     print(json.dumps({k: state[k] for k in ("url", "username", "password", "pid")}))
 
 
+def _gone(pid, binary, timeout):
+    deadline = time.monotonic() + timeout
+    while _is_vcsim(pid, binary):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def _cli_stop(args):
     path = Path(args.state)
     state = json.loads(path.read_text())
-    pid = state["pid"]
+    pid, binary = state["pid"], state.get("binary", "vcsim")
+    killed = False
     # The pid may have been reused since start; only signal our binary.
-    if _is_vcsim(pid, state.get("binary", "vcsim")):
+    if _is_vcsim(pid, binary):
         os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        while (
-            _is_vcsim(pid, state.get("binary", "vcsim")) and time.monotonic() < deadline
-        ):
-            time.sleep(0.05)
-        if _is_vcsim(pid, state.get("binary", "vcsim")):
+        if not _gone(pid, binary, 10):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+            killed = True
+            if not _gone(pid, binary, 10):
+                raise SimulatorError(f"vcsim pid {pid} is still running after SIGKILL")
+    if killed and state.get("tmpdir"):
+        # vcsim never got to clean up its own datastore directories.
+        tmpdir = state["tmpdir"].rstrip(os.sep) + os.sep
+        for folder in state.get("datastores", {}).values():
+            if folder.startswith(tmpdir):
+                shutil.rmtree(folder, ignore_errors=True)
     if state.get("workdir"):
         shutil.rmtree(state["workdir"], ignore_errors=True)
     path.unlink()
@@ -448,7 +465,12 @@ def main(argv=None):
     builder = sub.add_parser("build", help="build .build/vcsim if missing or older than main.go")
     builder.set_defaults(func=lambda args: print(build()))
     args = parser.parse_args(argv)
-    args.func(args)
+    try:
+        args.func(args)
+    except SimulatorError as exc:
+        print(f"vcsim.py {args.command}: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
