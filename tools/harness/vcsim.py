@@ -17,8 +17,10 @@ Command line (e.g. for the README demo)::
 
 ``start`` leaves the simulator running detached and writes its ready line
 (url, host, port, username, password, thumbprint, datastores, ...) plus
-``pid``, ``workdir`` and ``binary`` to the state file; ``stop`` terminates that
-pid, removes the work directory (call log, stderr log) and the state file.
+``pid``, ``workdir``, ``tmpdir`` and ``binary`` to the state file; ``stop``
+terminates that pid (SIGKILL after 10 s, and then removes the datastore
+folders vcsim could not), removes the work directory (call log, stderr log)
+and the state file, and fails if the process is still running.
 """
 
 import argparse
@@ -402,6 +404,7 @@ def _cli_start(args):
         sim.info,
         pid=sim.pid,
         workdir=sim.workdir,
+        tmpdir=sim.tmpdir,
         call_log=sim.call_log,
         binary=str(sim.binary),
     )
@@ -412,22 +415,28 @@ def _cli_start(args):
 
 
 def _end_detached(pid, binary):
-    """SIGTERM, then SIGKILL after 10s, to a simulator started detached (not our child: no waitpid)."""
+    """SIGTERM, then SIGKILL after 10s, to a simulator started detached (not our child: no waitpid).
+
+    Returns True when it had to be killed (it then never cleaned up its datastore folders).
+    """
     try:
         # A pidfd keeps naming this process: signals through it cannot reach a later process given the pid.
         pidfd = os.pidfd_open(pid)
     except ProcessLookupError:
-        return
+        return False
     try:
         # The pid may have been reused since start; only signal our binary.
         if not _is_vcsim(pid, binary):
-            return
+            return False
         signal.pidfd_send_signal(pidfd, signal.SIGTERM)
         # The pidfd turns readable when the process ends: a wait on the exit itself, not a poll.
+        if select.select([pidfd], [], [], 10)[0]:
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
         if not select.select([pidfd], [], [], 10)[0]:
-            with contextlib.suppress(ProcessLookupError):
-                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-            select.select([pidfd], [], [], 10)
+            raise SimulatorError(f"vcsim pid {pid} is still running after SIGKILL")
+        return True
     finally:
         os.close(pidfd)
 
@@ -435,7 +444,13 @@ def _end_detached(pid, binary):
 def _cli_stop(args):
     path = Path(args.state)
     state = json.loads(path.read_text())
-    _end_detached(state["pid"], state.get("binary", "vcsim"))
+    killed = _end_detached(state["pid"], state.get("binary", "vcsim"))
+    if killed and state.get("tmpdir"):
+        # vcsim never got to clean up its own datastore directories.
+        tmpdir = state["tmpdir"].rstrip(os.sep) + os.sep
+        for folder in state.get("datastores", {}).values():
+            if folder.startswith(tmpdir):
+                shutil.rmtree(folder, ignore_errors=True)
     if state.get("workdir"):
         shutil.rmtree(state["workdir"], ignore_errors=True)
     path.unlink()
@@ -459,7 +474,12 @@ def main(argv=None):
     builder = sub.add_parser("build", help="build .build/vcsim if missing or older than main.go")
     builder.set_defaults(func=lambda args: print(build()))
     args = parser.parse_args(argv)
-    args.func(args)
+    try:
+        args.func(args)
+    except SimulatorError as exc:
+        print(f"vcsim.py {args.command}: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
