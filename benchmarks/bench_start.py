@@ -29,7 +29,7 @@ os.environ.pop("CURL_CA_BUNDLE", None)
 
 from ansible_collections.vic.containers.tools.harness.vcsim import Simulator  # noqa: E402
 from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, deploy, sdk, sdk_in_parallel, timed  # noqa: E402
-from ansible_collections.vic.containers.plugins.module_utils import _datastore as datastore  # noqa: E402
+from ansible_collections.vic.containers.plugins.module_utils.vsphere import datastore  # noqa: E402
 from ansible_collections.vic.containers.plugins.module_utils.vsphere.session import Session  # noqa: E402
 
 NAME = "bench-start"

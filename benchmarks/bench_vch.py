@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / ".build" / "collections")]
 
 from ansible_collections.vic.containers.tools.harness.vcsim import Simulator  # noqa: E402
-from ansible_collections.vic.containers.plugins.module_utils import _vch as engine  # noqa: E402
+from ansible_collections.vic.containers.plugins.module_utils.vch import engine  # noqa: E402
 from ansible_collections.vic.containers.plugins.module_utils.vch.spec import ARGUMENT_SPEC  # noqa: E402
 from ansible_collections.vic.containers.plugins.module_utils.vsphere.session import Session  # noqa: E402
 

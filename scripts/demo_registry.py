@@ -1,5 +1,5 @@
 """A local registry for the demo: Debian's docker-registry on loopback (plain HTTP) with a test image
-made from busybox-static and pushed with skopeo (the same parts the tests use, tests/registry_harness.py).
+made from busybox-static and pushed with skopeo (the same parts the tests use, tools/harness/registry.py).
 
     python3 scripts/demo_registry.py start --state .build/demo/registry.json
     python3 scripts/demo_registry.py stop --state .build/demo/registry.json

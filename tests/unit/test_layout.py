@@ -12,6 +12,8 @@ rules on the repository, and on a planted violation each, so a rule that can no 
 from __future__ import annotations
 
 import ast
+import importlib
+import importlib.util
 import os
 import re
 from pathlib import Path
@@ -120,6 +122,29 @@ def importing_the_appliance(path, source=None):
             if _within(name, COLLECTION + ".appliance")]
 
 
+def unresolved(path, source=None):
+    """Imports of the collection that name no module and no name in one (a stale path after a move)."""
+    found = []
+    for line, name in imports(path, source):
+        if not _within(name, COLLECTION) or name == COLLECTION:
+            continue
+        if _module_exists(name) or _has_attribute(*name.rpartition(".")[::2]):
+            continue
+        found.append(_where(path, line, "imports %s, which does not exist" % name))
+    return found
+
+
+def _module_exists(name):
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:  # its parent is a module, not a package, or does not exist
+        return False
+
+
+def _has_attribute(module, attribute):
+    return _module_exists(module) and hasattr(importlib.import_module(module), attribute)
+
+
 def version_written_out(path, version, source=None):
     """Lines that spell the product version; ``version_added`` (when a module came) is history, not it."""
     text = path.read_text() if source is None else source
@@ -187,6 +212,11 @@ def test_nothing_imports_the_appliance():
     assert [v for path in _python_files(".") for v in importing_the_appliance(path)] == []
 
 
+def test_every_import_of_the_collection_resolves():
+    # Benchmarks and scripts included: no test imports them, so a stale path there shows only here.
+    assert [v for path in _python_files(".") for v in unresolved(path)] == []
+
+
 def test_galaxy_says_the_version_module_utils_gives():
     assert yaml.safe_load((REPO / "galaxy.yml").read_text())["version"] == _version.VERSION
 
@@ -235,6 +265,9 @@ def _planted(relative):
      module_importing_services),
     ("plugins/modules/planted.py", "from ...services import endpoint\n", module_importing_services),
     ("tests/unit/planted.py", "import ansible_collections.vic.containers.appliance.x\n", importing_the_appliance),
+    ("benchmarks/planted.py", "from ansible_collections.vic.containers.plugins.module_utils import _vch as engine\n",
+     unresolved),
+    ("benchmarks/planted.py", "from ansible_collections.vic.containers.services.persona.app import gone\n", unresolved),
     ("services/imagec/planted.py", "class Refused(Exception):\n    status = 401\n", http_statuses),
     ("plugins/module_utils/planted.py", "from ._errors import NotFound\nCODES = {NotFound: 404}\n", http_statuses),
     ("services/portlayer/planted.py", "TABLE = ((errors.Conflict, 409),)\n", http_statuses),
@@ -253,6 +286,8 @@ def test_each_rule_catches_a_planted_violation(relative, source, rule):
      "from ansible_collections.vic.containers.plugins.module_utils._errors import NotFound\n",
      persona_reaching_past_its_layer),
     ("services/portlayer/planted.py", "class Answer:\n    status = 200\nMAX = {'size': 404}\n", http_statuses),
+    ("benchmarks/planted.py", "from ansible_collections.vic.containers.plugins.module_utils.vch import engine\n"
+     "from ansible_collections.vic.containers.services.persona.app import make_app\n", unresolved),
 ])
 def test_the_rules_let_pass_what_is_allowed(relative, source, rule):
     assert rule(_planted(relative), source=source) == []

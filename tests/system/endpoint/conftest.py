@@ -1,4 +1,4 @@
-"""Fixtures of the endpoint tests (helpers in tests/endpoint_harness.py)."""
+"""Fixtures of the endpoint tests (helpers in tools/harness/endpoint.py)."""
 
 import pytest
 
@@ -21,7 +21,7 @@ def vch(vcsim, tmp_path_factory):
     endpoint.stop()
 
 
-# -- the image tests' registries: tests/registry_harness.py -----------------------------------------
+# -- the image tests' registries: tools/harness/registry.py -----------------------------------------
 from ansible_collections.vic.containers.tools.harness.registry import Registries
 
 

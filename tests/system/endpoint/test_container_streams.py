@@ -1,7 +1,7 @@
 """attach, exec, stop, wait, top and logs end to end: the docker CLI -> the endpoint -> the tether channel.
 
 The tether itself (PID 1 in the container VM) comes with the next issue; here
-``tests/tether_peer.py`` plays its side of the channel for each container,
+``tools/harness/tether_peer.py`` plays its side of the channel for each container,
 configured from what the container VM holds in vSphere (its record's keys and
 command), as the host emulator will. Its processes run on this machine.
 """

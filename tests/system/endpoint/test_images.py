@@ -1,4 +1,4 @@
-"""The image store through the endpoint: pulls from local registries (tests/registry_harness.py) with
+"""The image store through the endpoint: pulls from local registries (tools/harness/registry.py) with
 the real docker CLI and Docker SDK, layers checked as SquashFS disks where vSphere (vcsim) keeps them.
 
 One VCH ("img") trusts the registries' CA and lists the plain-HTTP registry as insecure; a second
