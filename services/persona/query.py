@@ -8,6 +8,11 @@ import json
 from ansible_collections.vic.containers.plugins.module_utils._errors import InvalidInput
 
 
+def portlayer(request):
+    """The port layer that serves the request's VCH (``app.make_app`` puts it in the application)."""
+    return request.app["portlayer"]
+
+
 async def json_body(request, kind=dict):
     """The request's JSON body (an empty body is ``kind()``); anything else is the client's fault."""
     text = await request.text()

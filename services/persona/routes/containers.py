@@ -13,8 +13,8 @@ from ansible_collections.vic.containers.plugins.module_utils._errors import Inva
 from ansible_collections.vic.containers.services.persona import container_config as spec
 from ansible_collections.vic.containers.services.persona import hijack
 from ansible_collections.vic.containers.services.persona import views
-from ansible_collections.vic.containers.services.persona.query import (json_body, query_bool, query_filters, query_int,
-                                                                       query_unix_time)
+from ansible_collections.vic.containers.services.persona.query import (json_body, portlayer, query_bool, query_filters,
+                                                                       query_int, query_unix_time)
 from ansible_collections.vic.containers.services.portlayer import events
 from ansible_collections.vic.containers.services.portlayer.containers import logs
 from ansible_collections.vic.containers.services.portlayer.containers.model import now
@@ -23,19 +23,15 @@ from ansible_collections.vic.containers.services.portlayer.filters import keep, 
 DEFAULT_STOP_TIMEOUT = 10
 
 
-def _state(request):
-    return request.app["portlayer"]
-
-
 def _container(request):
-    return _state(request).containers.find(request.match_info["id"])
+    return portlayer(request).containers.find(request.match_info["id"])
 
 
 # -- create -------------------------------------------------------------------------------------
 
 
 async def create(request):
-    state = _state(request)
+    state = portlayer(request)
     name = spec.check_name(request.query.get("name"))
     body = await json_body(request)
     spec.check_fields(body)
@@ -56,7 +52,7 @@ async def create(request):
 
 
 async def start(request):
-    state = _state(request)
+    state = portlayer(request)
     container = _container(request)
     if not await state.containers.power_on(container):
         return web.Response(status=304)
@@ -71,7 +67,7 @@ def _stop_settings(request, container):
 
 
 async def stop(request):
-    state = _state(request)
+    state = portlayer(request)
     container = _container(request)
     if not container.running:
         return web.Response(status=304)
@@ -81,7 +77,7 @@ async def stop(request):
 
 
 async def kill(request):
-    state = _state(request)
+    state = portlayer(request)
     container = _container(request)
     if not container.running:
         raise Conflict("Cannot kill container: %s: Container %s is not running"
@@ -93,7 +89,7 @@ async def kill(request):
 
 
 async def restart(request):
-    state = _state(request)
+    state = portlayer(request)
     container = _container(request)
     if container.running:
         await state.containers.stop(container, *_stop_settings(request, container))
@@ -103,7 +99,7 @@ async def restart(request):
 
 
 async def remove(request):
-    state = _state(request)
+    state = portlayer(request)
     container = _container(request)
     if container.running:
         if not query_bool(request, "force"):
@@ -115,7 +111,7 @@ async def remove(request):
 
 
 async def rename(request):
-    state = _state(request)
+    state = portlayer(request)
     container = _container(request)
     new = spec.check_name(request.query.get("name"))
     if not new:
@@ -127,7 +123,7 @@ async def rename(request):
 
 
 async def wait(request):
-    state = _state(request)
+    state = portlayer(request)
     container = _container(request)
     condition = request.query.get("condition") or "not-running"
     if condition not in ("not-running", "next-exit", "removed"):
@@ -144,7 +140,7 @@ async def wait(request):
 
 
 async def container_logs(request):
-    state = _state(request)
+    state = portlayer(request)
     container = _container(request)
     streams = {n for n, key in ((1, "stdout"), (2, "stderr")) if query_bool(request, key)}
     if not streams:
@@ -184,7 +180,7 @@ async def _follow(state, container, response, streams, tty, timestamps):
 
 async def stats(request):
     """What vSphere's quick stats say of the container VM: one PropertyCollector read per sample."""
-    state = _state(request)
+    state = portlayer(request)
     container = _container(request)
     stream = query_bool(request, "stream", True) and not query_bool(request, "one-shot")
     response = web.StreamResponse(headers={"Content-Type": "application/json"})
@@ -205,7 +201,7 @@ async def stats(request):
 
 
 async def list_containers(request):
-    state = _state(request)
+    state = portlayer(request)
     filters = query_filters(request)
     everything = query_bool(request, "all") or bool(filters.get("status"))
     found = [c for c in state.containers.all() if (everything or c.running) and _matches(state, c, filters)]
@@ -237,7 +233,7 @@ def _matches(state, container, filters):
 
 
 async def inspect(request):
-    state = _state(request)
+    state = portlayer(request)
     container = _container(request)
     exec_ids = [e["ID"] for e in state.execs.values() if e["ContainerID"] == container.id and e["Running"]]
     return web.json_response(views.inspect(container, state.name, exec_ids))

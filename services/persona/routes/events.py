@@ -10,7 +10,7 @@ import time
 from aiohttp import web
 
 from ansible_collections.vic.containers.services.portlayer.events import matches
-from ansible_collections.vic.containers.services.persona.query import query_filters, query_unix_time
+from ansible_collections.vic.containers.services.persona.query import portlayer, query_filters, query_unix_time
 
 
 def _time_ns(request, name):
@@ -19,7 +19,7 @@ def _time_ns(request, name):
 
 
 async def events(request):
-    state = request.app["portlayer"]
+    state = portlayer(request)
     filters = query_filters(request)
     since = _time_ns(request, "since")
     until = _time_ns(request, "until")

@@ -15,15 +15,11 @@ from aiohttp import web
 
 from ansible_collections.vic.containers.services.persona import hijack
 from ansible_collections.vic.containers.plugins.module_utils._errors import InvalidInput, Conflict, NotFound
-from ansible_collections.vic.containers.services.persona.query import json_body, query_bool
+from ansible_collections.vic.containers.services.persona.query import json_body, portlayer, query_bool
 
 # The API description's ExecConfig, plus what the docker CLI and SDK also send (Container, Detach).
 EXEC_FIELDS = frozenset(("AttachStdin", "AttachStdout", "AttachStderr", "ConsoleSize", "Container", "Detach",
                          "DetachKeys", "Tty", "Env", "Cmd", "Privileged", "User", "WorkingDir"))
-
-
-def _state(request):
-    return request.app["portlayer"]
 
 
 def _running(state, ref):
@@ -34,7 +30,7 @@ def _running(state, ref):
 
 
 async def exec_create(request):
-    state = _state(request)
+    state = portlayer(request)
     container = _running(state, request.match_info["id"])
     body = await json_body(request)
     unknown = sorted(set(body) - EXEC_FIELDS)
@@ -68,7 +64,7 @@ def _exec(state, exec_id):
 
 
 async def exec_start(request):
-    state = _state(request)
+    state = portlayer(request)
     instance = _exec(state, request.match_info["id"])
     body = await json_body(request)
     if instance["Running"] or instance["ExitCode"] is not None:
@@ -118,20 +114,20 @@ async def _pump(stream, attachment, stdin):
 
 
 async def exec_inspect(request):
-    state = _state(request)
+    state = portlayer(request)
     instance = _exec(state, request.match_info["id"])
     return web.json_response({k: v for k, v in instance.items() if k != "spec"})
 
 
 async def exec_resize(request):
-    state = _state(request)
+    state = portlayer(request)
     _exec(state, request.match_info["id"])
     return web.Response(status=200)
 
 
 async def attach(request):
     """``docker attach`` / ``docker run`` without -d: the primary process's streams."""
-    state = _state(request)
+    state = portlayer(request)
     container = state.containers.find(request.match_info["id"])
     if not query_bool(request, "stream", False) and not query_bool(request, "logs", False):
         raise InvalidInput("attach needs stream=1 or logs=1")
@@ -173,7 +169,7 @@ async def _tether_or_end(state, container):
 
 
 async def resize(request):
-    state = _state(request)
+    state = portlayer(request)
     container = state.containers.find(request.match_info["id"])
     try:
         height, width = int(request.query.get("h", "0")), int(request.query.get("w", "0"))
@@ -186,7 +182,7 @@ async def resize(request):
 
 async def top(request):
     """``docker top``: ``ps`` run in the container through the tether, parsed as Docker shows it."""
-    state = _state(request)
+    state = portlayer(request)
     container = _running(state, request.match_info["id"])
     args = (request.query.get("ps_args") or "-ef").split()
     attachment = await state.tether.exec(container.id, {"Cmd": ["ps"] + args, "Tty": False})

@@ -12,11 +12,7 @@ from aiohttp import web
 from ansible_collections.vic.containers.plugins.module_utils._errors import VicError, InvalidInput, Unsupported
 from ansible_collections.vic.containers.services.imagec.auth import credentials, credentials_from_header, registry_of
 from ansible_collections.vic.containers.services.imagec.reference import parse_reference
-from ansible_collections.vic.containers.services.persona.query import json_body, query_bool, query_filters
-
-
-def _store(request):
-    return request.app["portlayer"].images
+from ansible_collections.vic.containers.services.persona.query import json_body, portlayer, query_bool, query_filters
 
 
 async def create(request):
@@ -29,7 +25,7 @@ async def create(request):
         raise InvalidInput("platform %s is not supported: a VCH runs linux/amd64 containers" % platform)
     creds = credentials_from_header(request.headers.get("X-Registry-Auth"))
     queue = asyncio.Queue()
-    pull = asyncio.ensure_future(_store(request).pull(ref, creds, queue.put_nowait))
+    pull = asyncio.ensure_future(portlayer(request).images.pull(ref, creds, queue.put_nowait))
     response = None
     try:
         while True:
@@ -90,22 +86,22 @@ def _line(message):
 
 
 async def list_images(request):
-    images = _store(request).select(query_filters(request))
+    images = portlayer(request).images.select(query_filters(request))
     return web.json_response([image.summary() for image in images])
 
 
 async def inspect(request):
-    store = _store(request)
+    store = portlayer(request).images
     return web.json_response(store.resolve(request.match_info["name"]).inspect(store.location))
 
 
 async def remove(request):
-    records = await _store(request).remove(request.match_info["name"], force=query_bool(request, "force"))
+    records = await portlayer(request).images.remove(request.match_info["name"], force=query_bool(request, "force"))
     return web.json_response(records)
 
 
 async def tag(request):
-    await _store(request).tag(request.match_info["name"], request.query.get("repo"), request.query.get("tag"))
+    await portlayer(request).images.tag(request.match_info["name"], request.query.get("repo"), request.query.get("tag"))
     return web.Response(status=201)
 
 
@@ -119,7 +115,7 @@ async def auth(request):
     body = await json_body(request)
     creds = credentials(body)
     host = registry_of(body.get("serveraddress"))
-    async with _store(request).registry_client(creds) as client:
+    async with portlayer(request).images.registry_client(creds) as client:
         await client.login(host)
     return web.json_response({"Status": "Login Succeeded", "IdentityToken": ""})
 

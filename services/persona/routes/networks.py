@@ -8,12 +8,8 @@ from aiohttp import web
 from ansible_collections.vic.containers.plugins.module_utils._errors import InvalidInput
 from ansible_collections.vic.containers.services.persona import container_config as spec
 from ansible_collections.vic.containers.services.persona import views
-from ansible_collections.vic.containers.services.persona.query import json_body, query_bool, query_filters
+from ansible_collections.vic.containers.services.persona.query import json_body, portlayer, query_bool, query_filters
 from ansible_collections.vic.containers.services.portlayer.filters import keep, label_matches
-
-
-def _state(request):
-    return request.app["portlayer"]
 
 
 def _matches(net, filters):
@@ -29,19 +25,19 @@ def _matches(net, filters):
 
 
 async def list_networks(request):
-    state = _state(request)
+    state = portlayer(request)
     filters = query_filters(request)
     return web.json_response([views.network(n) for n in state.networks.all() if _matches(n, filters)])
 
 
 async def inspect(request):
-    state = _state(request)
+    state = portlayer(request)
     net = state.networks.find(request.match_info["id"])
     return web.json_response(views.network(net, state.containers.using_network(net.name)))
 
 
 async def create(request):
-    state = _state(request)
+    state = portlayer(request)
     body = await json_body(request)
     unknown = sorted(set(body) - {"Name", "CheckDuplicate", "Driver", "Internal", "Attachable", "Ingress", "IPAM",
                                   "EnableIPv6", "Options", "Labels", "Scope", "ConfigOnly", "ConfigFrom"})
@@ -56,7 +52,7 @@ async def create(request):
 
 
 async def remove(request):
-    state = _state(request)
+    state = portlayer(request)
     net = state.networks.find(request.match_info["id"])
     await state.networks.remove(net, state.containers.using_network(net.name))
     state.events.publish("network", "destroy", net.id, {"name": net.name, "type": net.driver})
@@ -65,7 +61,7 @@ async def remove(request):
 
 async def _membership(request):
     """(state, the network, the request body, the container it names) of a connect or disconnect."""
-    state = _state(request)
+    state = portlayer(request)
     net = state.networks.find(request.match_info["id"])
     body = await json_body(request)
     return state, net, body, state.containers.find(body.get("Container") or "")

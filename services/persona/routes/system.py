@@ -7,6 +7,8 @@ import platform
 
 from aiohttp import web
 
+from ansible_collections.vic.containers.services.persona.query import portlayer
+
 from ansible_collections.vic.containers.plugins.module_utils._version import VERSION as PRODUCT_VERSION
 from ansible_collections.vic.containers.services.persona.negotiation import API_VERSION, MIN_API_VERSION
 
@@ -36,7 +38,7 @@ async def version(request):
 
 
 async def info(request):
-    state = request.app["portlayer"]
+    state = portlayer(request)
     if state is None:
         return web.json_response(request.app["facts"].info())
     containers = state.containers.all()

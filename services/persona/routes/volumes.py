@@ -8,14 +8,10 @@ from aiohttp import web
 from ansible_collections.vic.containers.plugins.module_utils._errors import InvalidInput
 from ansible_collections.vic.containers.services.portlayer.filters import keep, label_matches
 from ansible_collections.vic.containers.services.persona import views
-from ansible_collections.vic.containers.services.persona.query import json_body, query_bool, query_filters
+from ansible_collections.vic.containers.services.persona.query import json_body, portlayer, query_bool, query_filters
 from ansible_collections.vic.containers.services.portlayer.storage.volumes import DRIVER
 
 CREATE_FIELDS = frozenset(("Name", "Driver", "DriverOpts", "Labels", "ClusterVolumeSpec"))
-
-
-def _state(request):
-    return request.app["portlayer"]
 
 
 def _view(state, volume):
@@ -33,14 +29,14 @@ def _matches(state, volume, filters):
 
 
 async def list_volumes(request):
-    state = _state(request)
+    state = portlayer(request)
     filters = query_filters(request)
     return web.json_response({"Volumes": [_view(state, v) for v in state.volumes.list() if _matches(state, v, filters)],
                               "Warnings": []})
 
 
 async def inspect(request):
-    state = _state(request)
+    state = portlayer(request)
     return web.json_response(_view(state, state.volumes.get(request.match_info["name"])))
 
 
@@ -61,7 +57,7 @@ def _create_config(body):
 
 
 async def create(request):
-    state = _state(request)
+    state = portlayer(request)
     name, driver, options, labels = _create_config(await json_body(request))
     known = name is not None and state.volumes.exists(name)
     volume = await state.volumes.create(name, driver, options, labels)
@@ -71,7 +67,7 @@ async def create(request):
 
 
 async def remove(request):
-    state = _state(request)
+    state = portlayer(request)
     name = request.match_info["name"]
     if query_bool(request, "force") and not state.volumes.exists(name):
         return web.Response(status=204)  # Docker's rm -f: a volume already gone is not an error
