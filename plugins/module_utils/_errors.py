@@ -7,7 +7,7 @@
 Every error carries the one sentence a user sees. The kind says what went wrong,
 not how it is reported: modules turn any of them into ``fail_json(msg=...)``
 (``_module``), the Docker persona maps each kind to the HTTP status the docker
-CLI expects (``services/persona/app.py``: the only status table).
+CLI expects (``services/persona/errors.py``: the only status table).
 """
 
 from __future__ import annotations

@@ -34,13 +34,19 @@ def listen_address(args, summary):
     text = args.listen or (summary["docker_host"] or "").replace("tcp://", "")
     if not text:
         raise InvalidInput("VCH %s has no known address yet; give --listen address:port." % args.name)
-    host, port = text.rsplit(":", 1)
-    return host.strip("[]"), int(port)
+    return _address(text, "--listen" if args.listen else "the VCH's docker_host")
 
 
 def tether_address(args, host):
     """Container VMs dial this address; it must stay the same across restarts (their serial ports keep it)."""
     if not args.tether_listen:
         return host, TETHER_PORT
-    address, port = args.tether_listen.rsplit(":", 1)
-    return address.strip("[]"), int(port)
+    return _address(args.tether_listen, "--tether-listen")
+
+
+def _address(text, what):
+    """(host, port) of ``address:port`` (an IPv6 address in brackets)."""
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise InvalidInput("%s: %r is not address:port" % (what, text))
+    return host.strip("[]"), int(port)

@@ -61,6 +61,7 @@ def main(argv=None):
         vch, key, secrets = engine.load(session, args.name, args.datacenter)
         summary = observe.summary(vch)
         host, port = config.listen_address(args, summary)
+        tether_listen = config.tether_address(args, host)
         context = server_context(vch.config["tls"], secrets.get("server_key"))
     except VicError as exc:
         if session is not None:
@@ -70,7 +71,7 @@ def main(argv=None):
     portlayer = PortLayer(session, vch, key, secrets)
     app = make_app(VchFacts(summary, vch.config), portlayer)
     try:
-        asyncio.run(_serve(app, portlayer, config.tether_address(args, host), args.name, host, port, context))
+        asyncio.run(_serve(app, portlayer, tether_listen, args.name, host, port, context))
     finally:
         portlayer.close()
         session.logout()

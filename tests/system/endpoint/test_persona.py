@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import docker
+import pytest
 
 from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, deploy, docker_cli, free_port, sdk, spec_validator
 from ansible_collections.vic.containers.plugins.module_utils import _certs
@@ -84,11 +85,23 @@ def test_an_endpoint_without_tls_serves_plain_tcp(vcsim, tmp_path):
         endpoint.stop()
 
 
-def test_an_unknown_vch_is_one_clear_line(vcsim):
+def _endpoint_run(vcsim, *args):
     env = dict(os.environ, VMWARE_HOST=vcsim.host, VMWARE_PORT=str(vcsim.port), VMWARE_USER=vcsim.username,
                VMWARE_PASSWORD=vcsim.password, VMWARE_VALIDATE_CERTS="false")
-    result = subprocess.run([sys.executable, "-m", "ansible_collections.vic.containers.services.endpoint",
-                             "--name", "nope", "--listen", "127.0.0.1:%d" % free_port()],
-                            env=env, capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run([sys.executable, "-m", "ansible_collections.vic.containers.services.endpoint"] + list(args),
+                          env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_an_unknown_vch_is_one_clear_line(vcsim):
+    result = _endpoint_run(vcsim, "--name", "nope", "--listen", "127.0.0.1:%d" % free_port())
     assert result.returncode == 2
     assert result.stderr.strip() == "endpoint: No VCH 'nope' in datacenter DC0."
+
+
+@pytest.mark.parametrize("option, value", [("--listen", "127.0.0.1"), ("--tether-listen", "127.0.0.1:port"),
+                                           ("--tether-listen", "127.0.0.1:70000")])
+def test_a_bad_address_is_one_clear_line(vch, vcsim, option, value):
+    listen = ["--listen", "127.0.0.1:%d" % free_port()] if option != "--listen" else []
+    result = _endpoint_run(vcsim, "--name", "ep", option, value, *listen)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "endpoint: %s: %r is not address:port" % (option, value)
