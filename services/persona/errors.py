@@ -67,7 +67,11 @@ async def docker_errors(request, handler):
 
 
 def _internal_error(request, exc):
+    return docker_error(500, internal_error_message(request, exc))
+
+
+def internal_error_message(request, exc):
     """A failure nothing above expects (a bug of ours, mostly): the trace goes to the endpoint's log,
-    the client gets one line."""
+    the client gets one line, which this returns."""
     LOG.error("%s %s failed", request.method, request.path, exc_info=exc)
-    return docker_error(500, "internal error in the VCH endpoint (%s); see its log" % type(exc).__name__)
+    return "internal error in the VCH endpoint (%s); see its log" % type(exc).__name__

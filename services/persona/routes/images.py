@@ -12,6 +12,7 @@ from aiohttp import web
 from ansible_collections.vic.containers.plugins.module_utils._errors import VicError, InvalidInput, Unsupported
 from ansible_collections.vic.containers.services.imagec.auth import credentials, credentials_from_header, registry_of
 from ansible_collections.vic.containers.services.imagec.reference import parse_reference
+from ansible_collections.vic.containers.services.persona.errors import internal_error_message
 from ansible_collections.vic.containers.services.persona.query import json_body, portlayer, query_bool, query_filters
 
 
@@ -43,8 +44,8 @@ async def create(request):
         if failure is not None:
             if response is None:
                 raise failure
-            message = str(failure) if isinstance(failure, VicError) else \
-                "internal error in the VCH endpoint (%s); see its log" % type(failure).__name__
+            # The answer has begun: a failure can only be the stream's last line, as dockerd sends it.
+            message = str(failure) if isinstance(failure, VicError) else internal_error_message(request, failure)
             await response.write(_line({"errorDetail": {"message": message}, "error": message}))
     finally:
         if not pull.done():
