@@ -156,9 +156,6 @@ class Inventory:
     def owner(self, pool):
         return self.get(pool.get("owner"))
 
-    def is_cluster(self, compute):
-        return compute.type == "ClusterComputeResource"
-
     def hosts(self, compute):
         return [self.get(h) for h in compute.get("host") or () if self.get(h)]
 

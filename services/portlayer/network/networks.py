@@ -37,7 +37,6 @@ except ImportError:  # pragma: no cover - the endpoint's requirements install it
 USER_NETWORKS_KEY = "guestinfo.vice..networks"
 _BRIDGE_PREFIX = 16
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
-PREDEFINED_DRIVERS = ("bridge", "external")
 
 
 def network_id(vch_uuid, name):

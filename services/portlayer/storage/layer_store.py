@@ -43,7 +43,6 @@ class LayerStore:
         self._layers = {}       # layer id (hex) -> capacity_kb of a complete layer on the datastore
         self._storing = {}      # layer id -> the task storing it
         self._blob_layers = {}  # blob digest -> the layer id its content has, from pulls so far
-        self.uploaded_layer_bytes = 0
 
     def __len__(self):
         return len(self._layers)
@@ -132,11 +131,11 @@ class LayerStore:
         state = self.state
         descriptor = disk.descriptor().encode()
         try:
-            sent = await state.call(datastore.upload_file, state.session, state.datacenter, self.datastore,
-                                    "%s/%s-flat.vmdk" % (folder, disk.id), disk.flat_path)
+            await state.call(datastore.upload_file, state.session, state.datacenter, self.datastore,
+                             "%s/%s-flat.vmdk" % (folder, disk.id), disk.flat_path)
             # The descriptor, last, marks the layer complete (see adopt).
-            sent += await state.call(datastore.put, state.session, state.datacenter, self.datastore,
-                                     "%s/%s.vmdk" % (folder, disk.id), lambda: descriptor, len(descriptor))
+            await state.call(datastore.put, state.session, state.datacenter, self.datastore,
+                             "%s/%s.vmdk" % (folder, disk.id), lambda: descriptor, len(descriptor))
         except Exception:
             # Without its descriptor the folder is ignored anyway; removing it now saves the next start the work.
             try:
@@ -144,7 +143,6 @@ class LayerStore:
             except VicError as exc:
                 LOG.warning("could not remove the incomplete layer folder %s: %s", folder, exc)
             raise
-        self.uploaded_layer_bytes += sent
 
     # -- deleting -------------------------------------------------------------------------------
 
