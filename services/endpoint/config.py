@@ -46,7 +46,7 @@ def tether_address(args, host):
 
 def _address(text, what):
     """(host, port) of ``address:port`` (an IPv6 address in brackets)."""
-    host, _, port = text.rpartition(":")
+    host, _colon, port = text.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise InvalidInput("%s: %r is not address:port" % (what, text))
     return host.strip("[]"), int(port)
