@@ -16,6 +16,7 @@ import datetime
 import json
 import re
 import signal as signals
+import stat as stat_module
 
 import asyncssh
 
@@ -31,9 +32,12 @@ KEEPALIVE_INTERVAL = 10.0                    # seconds between keep-alives, on b
 KEEPALIVE_COUNT_MAX = 3                      # unanswered keep-alives that end the connection
 MAX_LINE = 64 * 1024                         # bytes of one control line, its "\n" included
 
+ARCHIVE_SUBSYSTEM = "archive@vic"
 # Control messages: "type" from the tether, "op" from the endpoint.
-HELLO, EXIT, REPLY = "hello", "exit", "reply"
-SIGNAL = "signal"
+HELLO, STARTED, EXIT, REPLY = "hello", "started", "exit", "reply"
+SIGNAL, STATS = "signal", "stats"
+# Archive requests (the first line of an archive channel).
+ARCHIVE_STAT, ARCHIVE_GET, ARCHIVE_PUT = "stat", "get", "put"
 
 # Docker's exit codes: 128 + N for a process ended by signal N; an exec that cannot start.
 SIGNAL_EXIT_BASE = 128
@@ -172,6 +176,19 @@ def check_hello(message, container_id):
         raise ProtocolError(f"the tether speaks protocol {message.get('protocol')!r}, not {PROTOCOL_VERSION}")
 
 
+def started_report(pid, started_at):
+    """The primary process is running as ``pid`` (in the container) since ``started_at`` (``timestamp()``)."""
+    return {"type": STARTED, "pid": pid, "started_at": started_at}
+
+
+def parse_started(message):
+    """``(pid, started_at)`` of a started message."""
+    pid, started_at = message.get("pid"), message.get("started_at")
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid < 1:
+        raise ProtocolError(f"pid {pid!r} is not a process id")
+    return pid, _checked_time(started_at, "started_at")
+
+
 def exit_report(code, finished_at):
     """The primary process ended with Docker's ``code`` at ``finished_at`` (``timestamp()``)."""
     return {"type": EXIT, "code": code, "finished_at": finished_at}
@@ -182,9 +199,13 @@ def parse_exit(message):
     code, finished_at = message.get("code"), message.get("finished_at")
     if not isinstance(code, int) or isinstance(code, bool):
         raise ProtocolError(f"exit code {code!r} is not an integer")
-    if not isinstance(finished_at, str) or not _TIMESTAMP_RE.fullmatch(finished_at):
-        raise ProtocolError(f"finished_at {finished_at!r} is not an RFC 3339 UTC time")
-    return code, finished_at
+    return code, _checked_time(finished_at, "finished_at")
+
+
+def _checked_time(value, field):
+    if not isinstance(value, str) or not _TIMESTAMP_RE.fullmatch(value):
+        raise ProtocolError(f"{field} {value!r} is not an RFC 3339 UTC time")
+    return value
 
 
 def reply(seq, error=None):
@@ -214,6 +235,37 @@ def timestamp(moment=None):
 def signal_request(sig):
     """The request to signal the primary process (the sender adds ``seq``)."""
     return {"op": SIGNAL, "signal": signal_name(sig)}
+
+
+def stats_request():
+    """The request for the guest's resource figures (the sender adds ``seq``); the reply carries ``stats``."""
+    return {"op": STATS}
+
+
+def stats_reply(seq, stats):
+    """The tether's answer to a stats request: ``stats`` as ``parse_stats`` reads it."""
+    return dict(reply(seq), stats=stats)
+
+
+_STATS_FIELDS = ("cpu_total_ns", "cpu_system_ns", "online_cpus", "memory_usage", "memory_limit", "pids")
+
+
+def guest_stats(cpu_total_ns, cpu_system_ns, online_cpus, memory_usage, memory_limit, pids):
+    """The figures a stats reply carries, all integers: the container's CPU time used (ns), the guest's
+    whole CPU time (ns, Docker's ``system_cpu_usage``), CPUs, memory in use and in all (bytes), processes."""
+    return dict(zip(_STATS_FIELDS, (cpu_total_ns, cpu_system_ns, online_cpus, memory_usage, memory_limit, pids)))
+
+
+def parse_stats(message):
+    """The figures of a stats reply, every field an integer >= 0."""
+    stats = message.get("stats")
+    if not isinstance(stats, dict):
+        raise ProtocolError("the stats reply carries no figures")
+    for field in _STATS_FIELDS:
+        value = stats.get(field)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ProtocolError(f"stats field {field} is {value!r}, not a count")
+    return {field: stats[field] for field in _STATS_FIELDS}
 
 
 def requested_signal(message):
@@ -298,3 +350,131 @@ def _given(spec, field, default):
     # JSON null is "not given", as the Docker API sends it; any other value must be of the right type.
     value = spec.get(field)
     return default if value is None else value
+
+
+# -- archives (docker cp, the archive API) ----------------------------------------------------
+
+
+def archive_request(op, path, **options):
+    """The first line of an ``archive@vic`` channel: ``stat`` / ``get`` / ``put`` of an absolute ``path``
+    in the container; ``put`` takes ``no_overwrite_dir_non_dir`` (bool) as Docker's API does."""
+    return _archive_request(dict(options, op=op, path=path))
+
+
+def parse_archive_request(line):
+    """The request of an archive channel's first line (bytes, with or without its ``\n``)."""
+    return _archive_request(decode(line))
+
+
+def _archive_request(request):
+    op, path = request.get("op"), request.get("path")
+    if op not in (ARCHIVE_STAT, ARCHIVE_GET, ARCHIVE_PUT):
+        raise ProtocolError(f"unknown archive operation: {op!r}")
+    if not isinstance(path, str) or not path.startswith("/") or "\0" in path:
+        raise ProtocolError(f"archive path must be absolute: {path!r}")
+    return {"op": op, "path": path, "no_overwrite_dir_non_dir": bool(request.get("no_overwrite_dir_non_dir"))}
+
+
+def path_stat(name, size, mode, mtime, link_target=""):
+    """What ``stat`` answers (and ``get`` sends first): Docker's ``X-Docker-Container-Path-Stat`` fields.
+
+    ``mode`` is Go's ``os.FileMode`` bits as Docker sends them (see ``go_file_mode``), ``mtime`` RFC 3339."""
+    return {"name": name, "size": size, "mode": mode, "mtime": mtime, "linkTarget": link_target}
+
+
+_GO_MODE_DIR, _GO_MODE_SYMLINK = 1 << 31, 1 << 27
+
+
+def go_file_mode(st_mode):
+    """Go's ``os.FileMode`` of a POSIX ``st_mode`` (what Docker's path stat carries): permission bits
+    plus the directory or symlink flag."""
+    mode = stat_module.S_IMODE(st_mode)
+    if stat_module.S_ISDIR(st_mode):
+        mode |= _GO_MODE_DIR
+    elif stat_module.S_ISLNK(st_mode):
+        mode |= _GO_MODE_SYMLINK
+    return mode
+
+
+# -- how a container VM boots: the boot spec -----------------------------------------------------
+
+BOOT_KEY = "guestinfo.vice./boot"   # the VM's extraConfig key that holds the boot spec (JSON)
+
+
+def boot_spec(container_id, host_key, endpoint_key, process, *, hostname, domainname="", layers, rw,
+              mounts=(), nics=(), dns=None, hosts=()):
+    """Everything the tether needs to boot a container, made by the endpoint at create.
+
+    ``process``: ``Cmd`` (the whole argv, Entrypoint + Cmd resolved), ``Env``, ``User``,
+    ``WorkingDir``, ``Tty``, ``OpenStdin``, ``StdinOnce``, ``RunBlock`` (start only once an attach
+    channel is open). ``layers``: the SCSI units of the image's layer disks, base first; ``rw``: the
+    unit of the container's own disk; ``mounts``: [{"unit", "destination", "rw"}]; ``nics``:
+    [{"mac", "addresses": ["ip/prefix"], "gateway"}]; ``dns``: {"servers", "search", "options"};
+    ``hosts``: extra ``/etc/hosts`` lines ("ip name...")."""
+    return parse_boot_spec({
+        "protocol": PROTOCOL_VERSION, "id": container_id, "host_key": host_key, "endpoint_key": endpoint_key,
+        "process": dict(process), "hostname": hostname, "domainname": domainname, "layers": list(layers), "rw": rw,
+        "mounts": [dict(m) for m in mounts], "nics": [dict(n) for n in nics],
+        "dns": dict(dns or {"servers": [], "search": [], "options": []}), "hosts": list(hosts)})
+
+
+def parse_boot_spec(spec):
+    """A boot spec (a dict, or its JSON text) checked field by field; the sentence names what is wrong."""
+    if isinstance(spec, (str, bytes)):
+        try:
+            spec = json.loads(spec)
+        except ValueError:
+            raise ProtocolError("boot spec is not JSON") from None
+    if not isinstance(spec, dict):
+        raise ProtocolError("boot spec must be an object")
+    if spec.get("protocol") != PROTOCOL_VERSION:
+        raise ProtocolError(f"boot spec is for protocol {spec.get('protocol')!r}, not {PROTOCOL_VERSION}")
+    server_version(spec.get("id"))
+    for field in ("host_key", "endpoint_key", "hostname", "domainname"):
+        _check(isinstance(spec.get(field), str), f"boot spec {field} must be a string")
+    process = spec.get("process")
+    _check(isinstance(process, dict), "boot spec process must be an object")
+    _check(isinstance(process.get("Cmd"), list) and process["Cmd"] and all(isinstance(a, str) for a in process["Cmd"]),
+           "boot spec process Cmd must be a non-empty list of strings")
+    _check(isinstance(process.get("Env", []), list) and all(isinstance(e, str) for e in process.get("Env", [])),
+           "boot spec process Env must be a list of strings")
+    for field in ("User", "WorkingDir"):
+        _check(isinstance(process.get(field, ""), str), f"boot spec process {field} must be a string")
+    _check(_units(spec.get("layers")) and spec["layers"], "boot spec layers must be a non-empty list of SCSI units")
+    _check(_unit(spec.get("rw")), "boot spec rw must be a SCSI unit")
+    mounts = spec.get("mounts")
+    _check(isinstance(mounts, list) and all(isinstance(m, dict) and _unit(m.get("unit")) and
+                                           isinstance(m.get("destination"), str) and m["destination"].startswith("/")
+                                           for m in mounts),
+           "boot spec mounts must be a list of {unit, destination (absolute), rw}")
+    used = spec["layers"] + [spec["rw"]] + [m["unit"] for m in mounts]
+    _check(len(set(used)) == len(used), "boot spec uses a SCSI unit twice")
+    nics = spec.get("nics")
+    _check(isinstance(nics, list) and all(isinstance(n, dict) and isinstance(n.get("mac"), str) for n in nics),
+           "boot spec nics must be a list of {mac, addresses, gateway}")
+    dns = spec.get("dns")
+    _check(isinstance(dns, dict) and all(isinstance(dns.get(k, []), list) for k in ("servers", "search", "options")),
+           "boot spec dns must be {servers, search, options} lists")
+    _check(isinstance(spec.get("hosts"), list) and all(isinstance(h, str) and "\n" not in h for h in spec["hosts"]),
+           "boot spec hosts must be a list of one-line strings")
+    process.setdefault("Env", [])
+    for field in ("User", "WorkingDir"):
+        process.setdefault(field, "")
+    for field in ("Tty", "OpenStdin", "StdinOnce", "RunBlock"):
+        process[field] = bool(process.get(field))
+    for mount in mounts:
+        mount["rw"] = bool(mount.get("rw", True))
+    return spec
+
+
+def _unit(value):
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 15 and value != 7
+
+
+def _units(values):
+    return isinstance(values, list) and all(_unit(v) for v in values)
+
+
+def _check(condition, sentence):
+    if not condition:
+        raise ProtocolError(sentence)

@@ -230,3 +230,70 @@ def test_keys_that_are_not_one_ed25519_key_are_refused():
         protocol.import_host_key(ecdsa.export_private_key("openssh").decode("ascii"))
     with pytest.raises(ProtocolError, match="unusable host key"):
         protocol.import_host_key("-----BEGIN OPENSSH PRIVATE KEY-----\nnope\n-----END OPENSSH PRIVATE KEY-----\n")
+
+
+# -- started, stats, archives, the boot spec -------------------------------------------------------
+
+
+def test_started_round_trips_and_refuses_a_bad_pid():
+    message = protocol.decode(protocol.encode(protocol.started_report(1, "2026-01-02T03:04:05.000001Z")))
+    assert protocol.parse_started(message) == (1, "2026-01-02T03:04:05.000001Z")
+    with pytest.raises(ProtocolError, match="pid 0"):
+        protocol.parse_started(protocol.started_report(0, "2026-01-02T03:04:05Z"))
+    with pytest.raises(ProtocolError, match="started_at"):
+        protocol.parse_started(protocol.started_report(3, "yesterday"))
+
+
+def test_stats_reply_carries_counts_only():
+    figures = protocol.guest_stats(10, 20, 2, 3 << 20, 512 << 20, 4)
+    assert protocol.parse_stats(protocol.decode(protocol.encode(protocol.stats_reply(7, figures)))) == figures
+    with pytest.raises(ProtocolError, match="memory_usage"):
+        protocol.parse_stats({"stats": dict(figures, memory_usage=-1)})
+    with pytest.raises(ProtocolError, match="no figures"):
+        protocol.parse_stats(protocol.reply(7))
+
+
+@pytest.mark.parametrize("op, path, sentence", [("list", "/", "unknown archive operation"),
+                                                ("get", "etc", "must be absolute"),
+                                                ("put", None, "must be absolute")])
+def test_archive_request_refuses(op, path, sentence):
+    with pytest.raises(ProtocolError, match=sentence):
+        protocol.parse_archive_request(json.dumps({"op": op, "path": path}).encode())
+
+
+def test_go_file_mode_flags_directories_and_links():
+    assert protocol.go_file_mode(0o040755) == (1 << 31) | 0o755
+    assert protocol.go_file_mode(0o120777) == (1 << 27) | 0o777
+    assert protocol.go_file_mode(0o100644) == 0o644
+
+
+def _spec(**changes):
+    base = {"hostname": "c1", "layers": [0, 1], "rw": 2, "mounts": [{"unit": 3, "destination": "/data"}]}
+    base.update(changes)
+    return protocol.boot_spec("c1", "key", "ssh-ed25519 AAAA", {"Cmd": ["sh", "-c", "true"]}, **base)
+
+
+def test_boot_spec_round_trips_with_defaults():
+    spec = protocol.parse_boot_spec(json.dumps(_spec()))
+    assert spec["process"] == {"Cmd": ["sh", "-c", "true"], "Env": [], "User": "", "WorkingDir": "", "Tty": False,
+                               "OpenStdin": False, "StdinOnce": False, "RunBlock": False}
+    assert spec["mounts"] == [{"unit": 3, "destination": "/data", "rw": True}]
+
+
+@pytest.mark.parametrize("changes, sentence", [
+    ({"layers": []}, "layers must be a non-empty list"),
+    ({"layers": [7]}, "layers must be a non-empty list"),
+    ({"rw": 1}, "uses a SCSI unit twice"),
+    ({"mounts": [{"unit": 4, "destination": "data"}]}, "mounts must be"),
+    ({"hosts": ["a\nb"]}, "hosts must be"),
+])
+def test_boot_spec_refuses(changes, sentence):
+    with pytest.raises(ProtocolError, match=sentence):
+        _spec(**changes)
+
+
+def test_boot_spec_refuses_no_command_and_other_protocols():
+    with pytest.raises(ProtocolError, match="Cmd must be a non-empty"):
+        protocol.boot_spec("c1", "k", "e", {"Cmd": []}, hostname="h", layers=[0], rw=1)
+    with pytest.raises(ProtocolError, match="for protocol 2"):
+        protocol.parse_boot_spec(dict(_spec(), protocol=2))
