@@ -226,8 +226,18 @@ options:
     description: Datastore path of the endpoint VM's boot ISO, V([datastore] path/appliance.iso) (C(--appliance-iso)).
     type: str
   bootstrap_iso:
-    description: Datastore path of the tether ISO container VMs boot from (C(--bootstrap-iso)).
+    description:
+      - Datastore path of a tether ISO already on a datastore that container VMs boot from.
+      - Mutually exclusive with O(tether_iso).
     type: str
+  tether_iso:
+    description:
+      - Local path of the tether ISO to upload to the image store as C(bootstrap.iso), as
+        C(vic-machine create --bootstrap-iso) did; container VMs boot from it.
+      - Build it with C(python -m ansible_collections.vic.containers.services.tether.iso --output FILE).
+      - Its version, read from the ISO, is kept in the VCH record; the upload happens only when
+        the image store does not have that version yet, so a re-run uploads nothing.
+    type: path
   tls:
     description:
       - TLS of the Docker API. By default a CA, a server certificate (the O(tls.cname) and static address in

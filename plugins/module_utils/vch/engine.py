@@ -21,7 +21,7 @@ from ansible_collections.vic.containers.plugins.module_utils._errors import (
 from ansible_collections.vic.containers.plugins.module_utils import _certs as certs
 from ansible_collections.vic.containers.plugins.module_utils._version import VERSION as PRODUCT_VERSION
 from ansible_collections.vic.containers.plugins.module_utils.vsphere import datastore
-from ansible_collections.vic.containers.plugins.module_utils.vch import actions
+from ansible_collections.vic.containers.plugins.module_utils.vch import actions, tether_iso
 from ansible_collections.vic.containers.plugins.module_utils.vch import config as codec
 from ansible_collections.vic.containers.plugins.module_utils.vch import observe
 from ansible_collections.vic.containers.plugins.module_utils.vch import spec as vch_spec
@@ -235,6 +235,7 @@ def _plan_create(ctx, spec, tls, half_made):
     folders_text = ", ".join([observe.image_store_path(dict(config, uuid="<uuid>"))] +
                              [observe.volume_store_path(s) for s in config["volume_stores"].values()])
     plan.add("create datastore folders " + folders_text, lambda: _create_folders(ctx, config))
+    _add_tether_iso_step(plan, ctx, config, None)
     plan.add("create endpoint VM %s (%d vCPU, %d MB)" % (name, config["endpoint"]["cpus"],
                                                          config["endpoint"]["memory_mb"]),
              lambda: _create_endpoint(ctx, config, networks, tls_plan.material, vapp))
@@ -242,6 +243,24 @@ def _plan_create(ctx, spec, tls, half_made):
     plan.add("power on endpoint VM %s" % name,
              lambda: actions.power_on(session, ctx.made["vm"], vm_path, ctx.timeout))
     return plan
+
+
+def _add_tether_iso_step(plan, ctx, config, observed_version):
+    """Upload the tether ISO as the image store's bootstrap.iso when the VCH does not have that version yet.
+
+    The version goes into the VCH record by a later step of the same plan, so a failed
+    upload leaves the record naming the ISO that is really there."""
+    version = config.get("tether_iso_version")
+    if not version or version == observed_version:
+        return
+    local = ctx.params["tether_iso"]
+
+    def upload():
+        # Read the folder at run time: a new VCH's uuid is known only once its pool exists.
+        ds_name, folder = observe.image_store_folder(config)
+        datastore.upload_file(ctx.session, ctx.dc_name, ds_name, folder + "/" + tether_iso.ISO_NAME, local)
+
+    plan.add("upload tether ISO %s from %s to the image store as %s" % (version, local, tether_iso.ISO_NAME), upload)
 
 
 def _create_bridge(ctx, config, bridge):
@@ -439,6 +458,7 @@ def _plan_update(ctx, spec, tls, vch):
         folders = [observe.volume_store_folder(s) for s in added.values()]
         plan.add("create volume store folders " + ", ".join(datastore.ds_path(*f) for f in folders),
                  lambda: actions.make_folders(ctx.session, ctx.dc_ref, folders))
+    _add_tether_iso_step(plan, ctx, after, observed.get("tether_iso_version"))
     secrets_change = _secrets_change(ctx, vch, tls_plan.material, after)
     changed_keys = sorted(k for k in set(after) | set(observed) if after.get(k) != observed.get(k))
     if secrets_change:

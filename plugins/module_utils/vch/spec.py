@@ -19,6 +19,7 @@ import os
 import re
 
 from ansible_collections.vic.containers.plugins.module_utils._errors import SpecError
+from ansible_collections.vic.containers.plugins.module_utils.vch import tether_iso
 from ansible_collections.vic.containers.plugins.module_utils.vsphere.datastore import ds_path, parse_ds_path
 
 _NETWORK_OPTIONS = dict(
@@ -83,6 +84,7 @@ ARGUMENT_SPEC = dict(
     ops_password=dict(type="str", no_log=True),
     appliance_iso=dict(type="str"),
     bootstrap_iso=dict(type="str"),
+    tether_iso=dict(type="path"),
     tls=dict(type="dict", options=dict(
         enabled=dict(type="bool"),
         verify=dict(type="bool"),
@@ -118,6 +120,7 @@ DEFAULTS = {
     "proxy": {"http": None, "https": None, "no_proxy": []},
     "appliance_iso": None,
     "bootstrap_iso": None,
+    "tether_iso_version": None,
     "debug": 0,
 }
 
@@ -152,6 +155,7 @@ def desired(params):
         "ops_user": params["ops_user"],
         "appliance_iso": _iso(params["appliance_iso"], "appliance_iso"),
         "bootstrap_iso": _iso(params["bootstrap_iso"], "bootstrap_iso"),
+        "tether_iso_version": _tether_iso(params["tether_iso"], params["bootstrap_iso"]),
         "debug": params["debug"],
     }
     if params["timeout"] <= 0:
@@ -342,6 +346,22 @@ def _iso(value, option):
     if not path.lower().endswith(".iso"):
         raise SpecError(option, "%r is not a datastore path to an .iso file." % value)
     return ds_path(datastore, path)
+
+
+def _tether_iso(path, bootstrap_iso):
+    """The version of the local tether ISO to upload, read from its stamp; None when none is given."""
+    if path is None:
+        return None
+    if bootstrap_iso is not None:
+        raise SpecError("tether_iso", "is mutually exclusive with bootstrap_iso: upload a local ISO, or boot "
+                                      "container VMs from one already on a datastore, not both.")
+    try:
+        return tether_iso.read_version(path)
+    except OSError as exc:
+        raise SpecError("tether_iso", "cannot read %s: %s." % (path, exc.strerror or exc))
+    except ValueError as exc:
+        raise SpecError("tether_iso", "%s; build one with python -m "
+                                      "ansible_collections.vic.containers.services.tether.iso --output FILE." % exc)
 
 
 def _positive(value, option):
