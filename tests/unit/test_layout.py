@@ -16,6 +16,7 @@ import importlib
 import importlib.util
 import os
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,10 @@ PERSONA_MAY_IMPORT = tuple(COLLECTION + "." + name for name in (
     "services.persona", "services.portlayer", "services.imagec",
     "plugins.module_utils._errors", "plugins.module_utils._version"))
 HTTP_ERROR = range(400, 600)
+# What the tether ISO carries (services/tether/ but its builder) may import: the standard library, asyncssh,
+# and itself: nothing else of the collection is on the ISO.
+TETHER_MAY_IMPORT = {"asyncssh"}
+TETHER_BUILDER = "iso"
 
 
 def _python_files(*tops):
@@ -109,6 +114,20 @@ def persona_reaching_past_its_layer(path, source=None):
             allowed = top not in PYVMOMI
         if not allowed:
             found.append(_where(path, line, "imports %s" % name))
+    return found
+
+
+def tether_reaching_off_the_iso(path, source=None):
+    """services/tether/ (protocol, agent) but the ISO builder: the stdlib, asyncssh and services.tether only."""
+    found = []
+    for line, name in imports(path, source):
+        top = name.split(".")[0]
+        if top == "ansible_collections":
+            allowed = _within(name, COLLECTION + ".services.tether")
+        else:
+            allowed = top in sys.stdlib_module_names or top in TETHER_MAY_IMPORT
+        if not allowed:
+            found.append(_where(path, line, "imports %s, which the tether ISO does not carry" % name))
     return found
 
 
@@ -202,6 +221,13 @@ def test_the_persona_imports_only_the_port_layer_imagec_errors_and_version():
     assert [v for path in files for v in persona_reaching_past_its_layer(path)] == []
 
 
+def test_the_tether_imports_only_what_its_iso_carries():
+    tether = REPO / "services" / "tether"
+    files = [f for f in _python_files("services/tether") if tether / TETHER_BUILDER not in f.parents]
+    assert files, "services/tether has no Python file"
+    assert [v for f in files for v in tether_reaching_off_the_iso(f)] == []
+
+
 def test_modules_never_import_the_services():
     files = list(_python_files("plugins/modules"))
     assert files
@@ -271,6 +297,10 @@ def _planted(relative):
     ("services/imagec/planted.py", "class Refused(Exception):\n    status = 401\n", http_statuses),
     ("plugins/module_utils/planted.py", "from ._errors import NotFound\nCODES = {NotFound: 404}\n", http_statuses),
     ("services/portlayer/planted.py", "TABLE = ((errors.Conflict, 409),)\n", http_statuses),
+    ("services/tether/agent/planted.py", "import aiohttp\n", tether_reaching_off_the_iso),
+    ("services/tether/agent/planted.py", "from ansible_collections.vic.containers.plugins.module_utils import _errors\n",
+     tether_reaching_off_the_iso),
+    ("services/tether/planted.py", "from ..portlayer.attach import sessions\n", tether_reaching_off_the_iso),
 ])
 def test_each_rule_catches_a_planted_violation(relative, source, rule):
     assert len(rule(_planted(relative), source=source)) == 1
@@ -286,6 +316,8 @@ def test_each_rule_catches_a_planted_violation(relative, source, rule):
      "from ansible_collections.vic.containers.plugins.module_utils._errors import NotFound\n",
      persona_reaching_past_its_layer),
     ("services/portlayer/planted.py", "class Answer:\n    status = 200\nMAX = {'size': 404}\n", http_statuses),
+    ("services/tether/agent/planted.py", "import ctypes\nimport asyncssh\nfrom .. import protocol\n"
+     "from ansible_collections.vic.containers.services.tether.agent import x\n", tether_reaching_off_the_iso),
     ("benchmarks/planted.py", "from ansible_collections.vic.containers.plugins.module_utils.vch import engine\n"
      "from ansible_collections.vic.containers.services.persona.app import make_app\n", unresolved),
 ])

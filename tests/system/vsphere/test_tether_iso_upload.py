@@ -27,7 +27,7 @@ def stamped_iso(directory, version, application=None):
 
 
 def test_read_version_round_trips_and_names_a_foreign_iso(tmp_path):
-    assert tether_iso.read_version(stamped_iso(tmp_path, "0.1.0+abc123")) == "0.1.0+abc123"
+    assert tether_iso.read_version(stamped_iso(tmp_path, "9.8.7+abc123")) == "9.8.7+abc123"
     with pytest.raises(ValueError, match="is not a tether ISO built by vic.containers"):
         tether_iso.read_version(stamped_iso(tmp_path, "x", application="SOMETHING ELSE"))
     plain = tmp_path / "plain.iso"
@@ -42,14 +42,14 @@ def _uploaded(sim, result):
 
 
 def test_tether_iso_is_uploaded_once_per_version(vcsim, tmp_path):
-    first, second = stamped_iso(tmp_path, "0.1.0+aaa"), stamped_iso(tmp_path, "0.1.0+bbb")
+    first, second = stamped_iso(tmp_path, "9.8.7+aaa"), stamped_iso(tmp_path, "9.8.7+bbb")
     args = {"name": "iso", "compute": "DC0_C0", "image_store": "LocalDS_0/iso",
             "tls": {"cert_path": str(tmp_path / "certs")}, "tether_iso": str(first)}
 
     checked = run(vcsim, VCH, args, check=True)
-    assert any(c.startswith("upload tether ISO 0.1.0+aaa from %s" % first) for c in checked["changes"]), checked
+    assert any(c.startswith("upload tether ISO 9.8.7+aaa from %s" % first) for c in checked["changes"]), checked
     created = run(vcsim, VCH, args)
-    assert created["changed"] and created["vch"]["config"]["tether_iso_version"] == "0.1.0+aaa"
+    assert created["changed"] and created["vch"]["config"]["tether_iso_version"] == "9.8.7+aaa"
     on_datastore = _uploaded(vcsim, created)
     assert hashlib.sha256(on_datastore.read_bytes()).digest() == hashlib.sha256(first.read_bytes()).digest()
 
@@ -58,9 +58,9 @@ def test_tether_iso_is_uploaded_once_per_version(vcsim, tmp_path):
 
     upgraded = run(vcsim, VCH, dict(args, tether_iso=str(second)), diff=True)
     assert upgraded["changed"]
-    assert upgraded["changes"][0].startswith("upload tether ISO 0.1.0+bbb"), upgraded["changes"]
+    assert upgraded["changes"][0].startswith("upload tether ISO 9.8.7+bbb"), upgraded["changes"]
     assert on_datastore.read_bytes() == second.read_bytes()
-    assert upgraded["vch"]["config"]["tether_iso_version"] == "0.1.0+bbb"
+    assert upgraded["vch"]["config"]["tether_iso_version"] == "9.8.7+bbb"
     run(vcsim, VCH, {"name": "iso", "state": "absent"})
 
 
@@ -77,7 +77,7 @@ def test_a_bad_tether_iso_is_refused_naming_the_option(vcsim, tmp_path, given, s
     elif given == "foreign":
         args["tether_iso"] = str(stamped_iso(tmp_path, "y", application="OTHER"))
     else:
-        args.update(tether_iso=str(stamped_iso(tmp_path, "0.1.0+ccc")), bootstrap_iso="[LocalDS_0] a/b.iso")
+        args.update(tether_iso=str(stamped_iso(tmp_path, "9.8.7+ccc")), bootstrap_iso="[LocalDS_0] a/b.iso")
     result = run(vcsim, VCH, args)
     assert result.get("failed") and sentence in result["msg"], result
     assert "tether_iso" in result["msg"]
