@@ -95,7 +95,8 @@ def _child(root, spec, stdio, errfd):
         env = users.environment(spec.env, spec.extra_env, hostname=spec.hostname, home=user.home, tty=spec.tty)
         workdir = spec.workdir or "/"
         try:
-            os.makedirs(workdir, exist_ok=True)     # Docker creates a missing working dir
+            if not os.path.lexists(workdir):
+                os.makedirs(workdir)        # Docker creates a missing working dir
             os.chdir(workdir)
         except OSError as exc:
             raise users.StartError(f'chdir to cwd ("{workdir}") set in config.json failed: {exc.strerror.lower()}',
