@@ -23,6 +23,7 @@ REDIAL_FIRST, REDIAL_MAX = 0.1, 5.0
 RUNBLOCK_WAIT = 5.0         # seconds after the hello before a RunBlock process starts without an attach
 HALT_GRACE = 30.0           # seconds to wait for the endpoint to take the exit before halting anyway
 CLOSE_GRACE = 5.0           # seconds for attach channels to take their last output and exit status
+EXIT_LINGER = 0.5           # seconds the connection stays up after the exit line (the endpoint has no ack for it)
 _CHUNK = 65536
 _HIGH_WATER = 1024 * 1024
 
@@ -81,6 +82,10 @@ class Tether:
         closing = [s.closed.wait() for s in list(self.attaches)]
         if closing:
             await asyncio.wait([self._spawn(c) for c in closing], timeout=CLOSE_GRACE)
+        # The exit line is written, not yet read: an endpoint that just accepted the connection drops what
+        # a connection that closes at once said. Give it a moment, unless it closes first.
+        if self.conn is not None:
+            await asyncio.wait([self._spawn(self.conn.wait_closed())], timeout=EXIT_LINGER)
 
     async def _shutdown(self, dialing):
         dialing.cancel()

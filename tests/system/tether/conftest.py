@@ -166,6 +166,7 @@ class Agent:
 
     def __init__(self, workdir, spec, disks, port, no_halt=False):
         self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
         self.spec_path = workdir / "boot.json"
         self.log_path = workdir / "output.log"
         self.stderr_path = workdir / "tether.stderr"
