@@ -21,6 +21,9 @@ _GUESTINFO_MISSING = ("no boot spec: not given with --boot-spec, and no QEMU fw_
                       "(reading guestinfo.vice./boot through the VMware backdoor is not implemented)")
 
 
+BOOT_FAILED = 125       # Docker's code for a container its engine could not run (the process never started)
+
+
 class BootError(Exception):
     """The container cannot boot; the sentence says why."""
 
@@ -70,7 +73,7 @@ def run(argv=None):
     opts = options.parse(sys.argv[1:] if argv is None else argv)
     pid1 = os.getpid() == 1
     mounts = disks.Mounts()
-    code = 0
+    code, log_fd = 0, None
     try:
         if pid1:
             rootfs.system_mounts(mounts, opts.vm)
@@ -78,15 +81,29 @@ def run(argv=None):
         if opts.vm:
             load_modules()
         code = _boot_and_serve(opts, mounts, log_fd)
-    except (BootError, disks.DiskError, OSError) as exc:
-        print(f"tether: {exc}", file=sys.stderr, flush=True)
-        code = 1
+    except (BootError, disks.DiskError, OSError, ValueError) as exc:
+        code = _boot_failed(log_fd, f"tether: {exc}")
+    except Exception:  # pylint: disable=broad-except  # PID 1 must reach the power-off, not die (a kernel panic)
+        import traceback  # pylint: disable=import-outside-toplevel
+        code = _boot_failed(log_fd, "tether: " + traceback.format_exc().strip())
     finally:
         mounts.unmount_all()
     if opts.vm and pid1:
         from ansible_collections.vic.containers.services.tether.agent import linux  # pylint: disable=import-outside-toplevel
         linux.power_off()
     return code
+
+
+def _boot_failed(log_fd, sentence):
+    """A container that cannot boot: the reason on the console and, as the process's stderr and exit, in the
+    log, where ``docker logs`` shows it and the endpoint finds the exit after the VM halted."""
+    print(sentence, file=sys.stderr, flush=True)
+    if log_fd is not None:
+        from ansible_collections.vic.containers.services.tether import protocol  # pylint: disable=import-outside-toplevel
+        log = jsonlog.LogWriter(log_fd)
+        log.output(2, sentence.encode() + b"\n")
+        log.exit(BOOT_FAILED, protocol.timestamp())
+    return 1
 
 
 def _boot_and_serve(opts, mounts, log_fd):

@@ -35,7 +35,7 @@ def _channel(value):
     if not value.startswith(_SCHEMES):
         raise argparse.ArgumentTypeError(f"{value!r} is not serial:///DEV, unix:///PATH or tcp://HOST:PORT")
     if value.startswith("tcp://"):
-        host, _, port = value[len("tcp://"):].rpartition(":")
+        host, _colon, port = value[len("tcp://"):].rpartition(":")
         if not host or not port.isdigit():
             raise argparse.ArgumentTypeError(f"{value!r} is not tcp://HOST:PORT")
     return value
@@ -50,8 +50,8 @@ def _disk(value):
 
 def channel_address(uri):
     """``(scheme, address)``: ("tcp", (host, port)), ("unix", path) or ("serial", device)."""
-    scheme, _, rest = uri.partition("://")
+    scheme, _sep, rest = uri.partition("://")
     if scheme == "tcp":
-        host, _, port = rest.rpartition(":")
+        host, _colon, port = rest.rpartition(":")
         return scheme, (host.strip("[]"), int(port))
     return scheme, rest

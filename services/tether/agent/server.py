@@ -390,7 +390,7 @@ class _Archive:
             if len(self._head) >= protocol.MAX_LINE:
                 self._refuse("archive request line too long")
             return
-        line, _, rest = self._head.partition(b"\n")
+        line, _newline, rest = self._head.partition(b"\n")
         try:
             request = protocol.parse_archive_request(line)
         except protocol.ProtocolError as exc:

@@ -54,7 +54,7 @@ def resolve_user(spec, passwd_text, group_text):
     As runc's GetExecUser: a name must be in passwd, a number need not be (then
     gid 0 and HOME ``/``); a group likewise; supplementary groups are those that
     list the user's name."""
-    user, _, group = spec.partition(":")
+    user, _colon, group = spec.partition(":")
     user = user or "0"
     passwd = parse_passwd(passwd_text)
     entry = next((e for e in passwd if e.name == user or (user.isdigit() and e.uid == int(user))), None)

@@ -41,7 +41,6 @@ nogroup:x:65534:
 """
 
 
-
 @pytest.fixture(autouse=True)
 def _requirements():
     if os.geteuid() != 0 or not all(shutil.which(t) for t in ("unshare", "tar2sqfs", "mke2fs", "losetup")) \

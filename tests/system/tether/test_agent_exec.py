@@ -37,7 +37,7 @@ async def archive(w, op, path, body=b""):
         writer.write(body)
     writer.write_eof()
     data = await reader.read()
-    line, _, rest = data.partition(b"\n")
+    line, _newline, rest = data.partition(b"\n")
     return protocol.decode(line), rest
 
 
@@ -137,7 +137,7 @@ def test_exec_archive_stats_and_signals(kit, busybox_layer, tmp_path, caplog):
     assert execs["hostname"][0] == ("myhost\nmyhost\n127.0.1.1\tmyhost\n"
                                     "nameserver 10.0.0.53\nsearch example.test\noptions ndots:2\n")
 
-    motd, _ = archives["motd"]
+    motd, _motd_tar = archives["motd"]
     assert motd["ok"] and motd["stat"]["name"] == "motd" and motd["stat"]["size"] == 8
     assert motd["stat"]["mode"] == 0o644 and motd["stat"]["linkTarget"] == ""
     assert archives["missing"][0]["ok"] is False and archives["missing"][0]["kind"] == "not_found"

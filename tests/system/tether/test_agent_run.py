@@ -58,7 +58,7 @@ def test_tty_with_resize_and_ctrl_d(kit, busybox_layer, tmp_path):
                 await attachment.write_stdin(b"stty size; echo $TERM\n")
                 second = await read_until(attachment, b"xterm\r\n")
                 attachment.close_stdin()        # StdinOnce: the client's EOF is the terminal's ^D
-                rest, _ = await kit.collect(attachment)
+                rest, _err = await kit.collect(attachment)
                 code = await attachment.exit_code()
                 assert await agent.wait() == 0, agent.stderr()
                 return first, second, rest, code, await w.exit_of("c-tty"), agent.log_entries()
@@ -177,7 +177,7 @@ def test_channel_dropped_mid_stream_loses_no_output(kit, busybox_layer, tmp_path
                     before = await read_until(await w.concentrator.attach("c-drop"), b"line 5\n")
                     proxy.cut()
                     await until_async(lambda: events[-2:] == ["disconnect", "connect"], "the tether to redial")
-                    after, _ = await kit.collect(await w.concentrator.attach("c-drop"))
+                    after, _err = await kit.collect(await w.concentrator.attach("c-drop"))
                     code = await w.exit_of("c-drop")
                     assert await agent.wait() == 0, agent.stderr()
                     return before, after, code, agent.log_entries()
