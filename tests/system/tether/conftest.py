@@ -29,6 +29,9 @@ VCH_KEY = bytes(range(32))
 TIMEOUT = 30
 BUSYBOX = "/bin/busybox"
 AGENT = "ansible_collections.vic.containers.services.tether.agent"
+# The agent's interpreter: another one (e.g. a venv with Debian's asyncssh 2.10.1, as the ISO carries) checks
+# the agent against the asyncssh it ships with, while the endpoint side stays on this one's.
+AGENT_PYTHON = os.environ.get("TETHER_AGENT_PYTHON", sys.executable)
 
 PASSWD = """root:x:0:0:root:/root:/bin/sh
 alice:x:1000:1000:Alice:/home/alice:/bin/sh
@@ -178,7 +181,7 @@ class Agent:
 
     def argv(self):
         argv = ["unshare", "--mount", "--pid", "--fork", "--uts", "--ipc", "--kill-child=KILL", "--",
-                sys.executable, "-m", AGENT, "--boot-spec", str(self.spec_path), "--channel",
+                AGENT_PYTHON, "-W", "ignore::DeprecationWarning", "-m", AGENT, "--boot-spec", str(self.spec_path), "--channel",
                 f"tcp://127.0.0.1:{self.port}", "--log", str(self.log_path), "--root", str(self.root)]
         for unit, path in self.disks.items():
             argv += ["--disk", f"{unit}={path}"]

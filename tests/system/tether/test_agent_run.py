@@ -195,3 +195,16 @@ def test_channel_dropped_mid_stream_loses_no_output(kit, busybox_layer, tmp_path
 async def _record(events, into):
     async for event in events:
         into.append(event.kind)
+
+
+def test_a_container_that_cannot_boot_says_why_in_the_log(kit, busybox_layer, tmp_path):
+    async def scenario():
+        async with kit.world() as w:
+            spec = w.boot_spec("c-nodisk", {"Cmd": ["true"]})
+            async with kit.running(tmp_path, spec, {0: busybox_layer}, w.port) as agent:    # no disk for unit 1
+                return await agent.wait(), agent.log_entries()
+
+    code, log = kit.run(scenario())
+    assert code == 1
+    assert log[0] == dict(log[0], stream="stderr", log="tether: no disk for SCSI unit 1\n")
+    assert log[-1]["exit"] == 125
