@@ -14,6 +14,7 @@ import pytest
 from ansible_collections.vic.containers.services.tether import protocol
 from ansible_collections.vic.containers.services.tether.agent import (
     archive,
+    channel,
     jsonlog,
     kmod,
     network,
@@ -238,8 +239,55 @@ def test_process_output_exit_code_and_start_errors():
             results.append((proc.failed, proc.code, chunks))
         return results
 
-    (ok_failed, ok_code, ok_chunks), (nf_failed, nf_code, nf_chunks), (user_failed, user_code, _) = asyncio.run(scenario())
+    (ok_failed, ok_code, ok_chunks), (nf_failed, nf_code, nf_chunks), (user_failed, user_code, _user_chunks) = asyncio.run(scenario())
     assert not ok_failed and ok_code == 128 + 15
     assert b"".join(d for s, d in ok_chunks if s == 1) == b"out\n" and b"".join(d for s, d in ok_chunks if s == 2) == b"err\n"
     assert nf_failed and nf_code == 127 and nf_chunks == [(2, b'exec: "nosuch": executable file not found in $PATH\n')]
     assert user_failed and user_code == 126
+
+
+# -- a serial channel ------------------------------------------------------------------------------
+
+
+def test_serial_line_is_raw_and_relayed_both_ways():
+    """A pty stands in for the VM's /dev/ttyS1: bytes cross unchanged (raw mode: no \\n -> \\r\\n), and each
+    new connection gets a fresh stream on the same line."""
+    master, slave = os.openpty()
+    path = os.ttyname(slave)
+
+    class Collect(asyncio.Protocol):
+        def __init__(self):
+            self.data = b""
+            self.transport = None
+
+        def connection_made(self, transport):
+            self.transport = transport
+
+        def data_received(self, data):
+            self.data += data
+
+    async def exchange(dialer, outgoing, incoming):
+        _transport, proto = await dialer.create_connection(Collect, "tether", 22)
+        proto.transport.write(outgoing)
+        loop = asyncio.get_running_loop()
+        got = b""
+        while len(got) < len(outgoing):
+            got += await loop.run_in_executor(None, os.read, master, 1024)
+        os.write(master, incoming)
+        while len(proto.data) < len(incoming):
+            await asyncio.sleep(0.01)
+        proto.transport.close()
+        return got, proto.data
+
+    async def scenario():
+        dialer = channel.Dialer(f"serial://{path}")
+        try:
+            return [await exchange(dialer, b"SSH-2.0-x\r\na\nb", b"c\nd\x00"), await exchange(dialer, b"again\n", b"ok\n")]
+        finally:
+            dialer.close()
+
+    try:
+        assert asyncio.run(asyncio.wait_for(scenario(), 20)) == [(b"SSH-2.0-x\r\na\nb", b"c\nd\x00"), (b"again\n", b"ok\n")]
+    finally:
+        os.close(master)
+        os.close(slave)

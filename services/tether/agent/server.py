@@ -17,7 +17,7 @@ import sys
 
 import asyncssh
 from ansible_collections.vic.containers.services.tether import protocol
-from ansible_collections.vic.containers.services.tether.agent import archive, process, stats
+from ansible_collections.vic.containers.services.tether.agent import process, stats
 
 REDIAL_FIRST, REDIAL_MAX = 0.1, 5.0
 RUNBLOCK_WAIT = 5.0         # seconds after the hello before a RunBlock process starts without an attach
@@ -396,6 +396,7 @@ class _Archive:
         except protocol.ProtocolError as exc:
             self._refuse(str(exc))
             return
+        from ansible_collections.vic.containers.services.tether.agent import archive  # pylint: disable=import-outside-toplevel  # tarfile: only for docker cp
         _pid, in_fd, out_fd = archive.start(self._tether.root, request, self._tether.reaper, lambda _code: None)
         os.set_blocking(in_fd, False)
         os.set_blocking(out_fd, False)
@@ -414,7 +415,7 @@ class _Archive:
             self._stdin.close()
 
     def _refuse(self, sentence):
-        self._chan.write(archive.result_line({"ok": False, "error": sentence, "kind": archive.INVALID}))
+        self._chan.write(protocol.encode({"ok": False, "error": sentence, "kind": "invalid"}))
         self._chan.close()
 
     def _readable(self):
