@@ -4,6 +4,8 @@
 """The tether runs a container's primary process: output, exit codes, the log, the halt."""
 
 import asyncio
+import os
+import signal
 
 from ansible_collections.vic.containers.services.tether import protocol
 from ansible_collections.vic.containers.tools.harness.waiting import until_async
@@ -208,3 +210,37 @@ def test_a_container_that_cannot_boot_says_why_in_the_log(kit, busybox_layer, tm
     assert code == 1
     assert log[0] == dict(log[0], stream="stderr", log="tether: no disk for SCSI unit 1\n")
     assert log[-1]["exit"] == 125
+
+
+def test_runblock_without_attach_starts_after_the_hello(kit, busybox_layer, tmp_path):
+    """docker create + docker start without -a: nobody attaches, the process starts anyway (hello + 5 s)."""
+    async def scenario():
+        async with kit.world() as w:
+            spec = w.boot_spec("c-unattached", {"Cmd": ["echo", "alone"], "RunBlock": True})
+            disks = {0: busybox_layer, 1: kit.blank_disk(tmp_path / "rw.img")}
+            async with kit.running(tmp_path, spec, disks, w.port) as agent:
+                code = await w.exit_of("c-unattached")
+                assert await agent.wait() == 0, agent.stderr()
+                return code, agent.log_entries()
+
+    code, log = kit.run(scenario())
+    assert code == 0 and log[0]["log"] == "alone\n" and log[-1]["exit"] == 0
+
+
+def test_a_killed_tether_leaves_nothing_behind(kit, busybox_layer, tmp_path):
+    """A power-off kills the tether (SIGKILL): its namespaces die, its mounts and loop devices go with them."""
+    async def scenario():
+        async with kit.world() as w:
+            volume = kit.blank_disk(tmp_path / "volume.img", "32M")
+            disks = {0: busybox_layer, 1: kit.blank_disk(tmp_path / "rw.img"), 2: volume}
+            spec = w.boot_spec("c-killed", {"Cmd": ["sh", "-c", "sleep 1000 & sleep 1000"]},
+                               mounts=[{"unit": 2, "destination": "/data", "rw": True}])
+            async with kit.running(tmp_path, spec, disks, w.port) as agent:
+                await w.connected("c-killed")
+                attached = [kit.loops_of(path) for path in disks.values()]
+                os.kill(agent.tether_pid(), signal.SIGKILL)
+                return attached, await agent.wait()
+
+    attached, code = kit.run(scenario())
+    assert all(attached), attached      # each disk was on a loop device while it ran
+    assert code != 0        # unshare reports its child's death; running() checked that nothing is left
