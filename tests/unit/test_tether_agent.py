@@ -8,6 +8,9 @@ import asyncio
 import io
 import json
 import os
+import shutil
+import subprocess
+import sys
 import tarfile
 
 import pytest
@@ -291,3 +294,28 @@ def test_serial_line_is_raw_and_relayed_both_ways():
     finally:
         os.close(master)
         os.close(slave)
+
+
+# -- network, in a network namespace of its own ----------------------------------------------------
+
+_NET_SCRIPT = """
+from ansible_collections.vic.containers.services.tether.agent import network
+spec = {"hostname": "nettest", "nics": [{"mac": "00:00:00:00:00:00", "addresses": ["10.9.8.7/24"], "gateway": "10.9.8.1"},
+                                        {"mac": "02:00:00:00:00:99", "addresses": []}]}
+network.configure(spec, print)
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("ip"),
+                    reason="needs root, unshare and ip (to read back what the ioctls did)")
+def test_network_configured_with_ioctls():
+    """lo (MAC 00:..:00) stands in for a NIC: it is brought up, given the address and the default route;
+    a NIC that is not there is a warning, not a failure."""
+    script = f"{sys.executable} -c '{_NET_SCRIPT}' && ip -4 addr show lo && ip route && hostname"
+    result = subprocess.run(["unshare", "--net", "--uts", "sh", "-c", script], capture_output=True, text=True,
+                            check=False, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "tether: no network interface with MAC 02:00:00:00:00:99: left unconfigured" in result.stdout
+    assert "inet 10.9.8.7/24" in result.stdout and "LOOPBACK,UP" in result.stdout
+    assert "default via 10.9.8.1 dev lo" in result.stdout
+    assert result.stdout.rstrip().endswith("nettest")

@@ -125,17 +125,17 @@ def test_volume_written_in_one_run_is_read_in_the_next(kit, busybox_layer, tmp_p
 
 
 class Proxy:
-    """A TCP relay between the tether and the concentrator, whose connections the test can cut."""
+    """What the host emulator does for a VM: a unix socket the tether dials, each connection relayed to the
+    concentrator's TCP port; and the test can cut them all."""
 
-    def __init__(self, target_port):
+    def __init__(self, target_port, path):
         self.target_port = target_port
+        self.path = path
         self.server = None
-        self.port = None
         self._links = []
 
     async def start(self):
-        self.server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
-        self.port = self.server.sockets[0].getsockname()[1]
+        self.server = await asyncio.start_unix_server(self._relay, str(self.path))
         return self
 
     async def _relay(self, reader, writer):
@@ -164,17 +164,19 @@ class Proxy:
 
 
 def test_channel_dropped_mid_stream_loses_no_output(kit, busybox_layer, tmp_path):
+    """The emulator's channel (a unix socket relayed to TCP) cut while the process prints: the tether redials,
+    the process goes on undisturbed, the log has every line, a new attach gets what follows."""
     script = 'i=0; while [ $i -lt 60 ]; do echo "line $i"; i=$((i+1)); sleep 0.05; done'
 
     async def scenario():
         async with kit.world() as w:
-            proxy = await Proxy(w.port).start()
+            proxy = await Proxy(w.port, tmp_path / "serial.sock").start()
             events = []
             watcher = asyncio.ensure_future(_record(w.concentrator.events(), events))
             spec = w.boot_spec("c-drop", {"Cmd": ["sh", "-c", script]})
             disks = {0: busybox_layer, 1: kit.blank_disk(tmp_path / "rw.img")}
             try:
-                async with kit.running(tmp_path, spec, disks, proxy.port) as agent:
+                async with kit.running(tmp_path, spec, disks, w.port, channel=f"unix://{proxy.path}") as agent:
                     await w.connected("c-drop")
                     before = await read_until(await w.concentrator.attach("c-drop"), b"line 5\n")
                     proxy.cut()
