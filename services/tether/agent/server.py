@@ -150,6 +150,8 @@ class Tether:
             self._runblock_timer.cancel()
         self.primary = process.spawn(self.root, self.process_spec(), self.reaper, term_size)
         self.started_at = protocol.timestamp()
+        if not self.spec["process"]["OpenStdin"] and not self.spec["process"]["Tty"]:
+            self.primary.close_stdin()      # docker run without -i: the process reads EOF at once, never waits
         if self.log is not None:
             self.primary.listeners.append(self.log.output)
         if not self.primary.failed:

@@ -218,7 +218,8 @@ def test_runblock_without_attach_starts_after_the_hello(kit, busybox_layer, tmp_
     """docker create + docker start without -a: nobody attaches, the process starts anyway (hello + 5 s)."""
     async def scenario():
         async with kit.world() as w:
-            spec = w.boot_spec("c-unattached", {"Cmd": ["echo", "alone"], "RunBlock": True})
+            # Without OpenStdin (docker run without -i) stdin is at its end: cat returns at once.
+            spec = w.boot_spec("c-unattached", {"Cmd": ["sh", "-c", "cat; echo alone"], "RunBlock": True})
             disks = {0: busybox_layer, 1: kit.blank_disk(tmp_path / "rw.img")}
             async with kit.running(tmp_path, spec, disks, w.port) as agent:
                 code = await w.exit_of("c-unattached")
@@ -246,3 +247,21 @@ def test_a_killed_tether_leaves_nothing_behind(kit, busybox_layer, tmp_path):
     attached, code = kit.run(scenario())
     assert all(attached), attached      # each disk was on a loop device while it ran
     assert code != 0        # unshare reports its child's death; running() checked that nothing is left
+
+
+def test_no_halt_keeps_the_tether_after_the_process_and_sigterm_ends_it(kit, busybox_layer, tmp_path):
+    async def scenario():
+        async with kit.world() as w:
+            spec = w.boot_spec("c-nohalt", {"Cmd": ["echo", "done"]})
+            disks = {0: busybox_layer, 1: kit.blank_disk(tmp_path / "rw.img")}
+            async with kit.running(tmp_path, spec, disks, w.port, no_halt=True) as agent:
+                code = await w.exit_of("c-nohalt")
+                attachment = await w.concentrator.attach("c-nohalt")     # after the end: the exit status at once
+                late = await kit.collect(attachment), await attachment.exit_code()
+                still_running = agent.proc.returncode is None
+                stopped = await agent.stop()
+                return code, late, still_running, stopped
+
+    code, late, still_running, stopped = kit.run(scenario())
+    assert code == 0 and late == ((b"", b""), 0)
+    assert still_running and stopped == 0
