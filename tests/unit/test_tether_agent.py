@@ -18,6 +18,7 @@ from ansible_collections.vic.containers.services.tether import protocol
 from ansible_collections.vic.containers.services.tether.agent import (
     archive,
     channel,
+    disks,
     jsonlog,
     kmod,
     network,
@@ -319,3 +320,16 @@ def test_network_configured_with_ioctls():
     assert "inet 10.9.8.7/24" in result.stdout and "LOOPBACK,UP" in result.stdout
     assert "default via 10.9.8.1 dev lo" in result.stdout
     assert result.stdout.rstrip().endswith("nettest")
+
+
+@pytest.mark.skipif(not shutil.which("mke2fs", path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin"), reason="needs mke2fs")
+def test_blank_disks_are_formatted_once_without_a_path(tmp_path, monkeypatch):
+    blank, squash = tmp_path / "blank.img", tmp_path / "layer.img"
+    blank.write_bytes(b"")
+    os.truncate(blank, 16 * 1024 * 1024)
+    squash.write_bytes(b"hsqs" + bytes(4092))
+    monkeypatch.delenv("PATH")      # as PID 1 of a VM: the kernel gives init no PATH
+    assert disks.filesystem(str(blank)) is None and disks.filesystem(str(squash)) == "squashfs"
+    assert disks.format_if_blank(str(blank)) is True
+    assert disks.filesystem(str(blank)) == "ext4"
+    assert disks.format_if_blank(str(blank)) is False and disks.format_if_blank(str(squash)) is False
