@@ -21,6 +21,9 @@ from ansible_collections.vic.containers.services.tether.agent import process, st
 
 REDIAL_FIRST, REDIAL_MAX = 0.1, 5.0
 RUNBLOCK_WAIT = 5.0         # seconds after the hello before a RunBlock process starts without an attach
+# A handshake that stalls (on a serial line, the endpoint may still be reading the previous session's bytes)
+# is given up as a dead link is: then the tether starts SSH again on the same line.
+LOGIN_TIMEOUT = protocol.KEEPALIVE_INTERVAL * protocol.KEEPALIVE_COUNT_MAX
 HALT_GRACE = 30.0           # seconds to wait for the endpoint to take the exit before halting anyway
 CLOSE_GRACE = 5.0           # seconds for attach channels to take their last output and exit status
 EXIT_LINGER = 0.5           # seconds the connection stays up after the exit line (the endpoint has no ack for it)
@@ -119,7 +122,7 @@ class Tether:
                     server_host_keys=[self._host_key], server_version=protocol.server_version(self.spec["id"]),
                     authorized_client_keys=self._authorized, password_auth=False, kbdint_auth=False,
                     gss_host=None, encoding=None, config=None, keepalive_interval=protocol.KEEPALIVE_INTERVAL,
-                    keepalive_count_max=protocol.KEEPALIVE_COUNT_MAX)
+                    keepalive_count_max=protocol.KEEPALIVE_COUNT_MAX, login_timeout=LOGIN_TIMEOUT)
             except (OSError, asyncssh.Error, asyncio.TimeoutError) as exc:
                 if delay >= REDIAL_MAX:
                     warn(f"tether: cannot reach the endpoint: {exc}")

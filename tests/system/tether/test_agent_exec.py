@@ -78,6 +78,7 @@ async def archive_cases(w):
                "link": await archive(w, "stat", "/etc/link-to-motd"),
                "escape": await archive(w, "get", "/etc/escape/passwd"),
                "get_dir": await archive(w, "get", "/etc"),
+               "get_root": await archive(w, "get", "/"),
                "put": await archive(w, "put", "/tmp", tar_of("newfile", b"put content\n")),
                "put_missing": await archive(w, "put", "/nonexistent", tar_of("x", b""))}
     results["after_put"] = await exec_run(w, {"Cmd": ["cat", "/tmp/newfile"]})
@@ -152,6 +153,12 @@ def test_exec_archive_stats_and_signals(kit, busybox_layer, tmp_path, caplog):
     with tarfile.open(fileobj=io.BytesIO(dir_tar)) as tar:
         assert tar.extractfile("etc/motd").read() == b"welcome\n"
         assert tar.getmember("etc/hostname").isfile()
+    root_stat, root_tar = archives["get_root"]
+    assert root_stat["ok"]
+    with tarfile.open(fileobj=io.BytesIO(root_tar)) as tar:
+        names = tar.getnames()
+    assert "./bin/busybox" in names and "./proc" in names and "./dev" in names
+    assert not [n for n in names if n.startswith(("./proc/", "./sys/", "./dev/"))]     # the kernel's, not the container's
     assert archives["put"][0]["ok"] is True
     assert archives["put_missing"][0]["kind"] == "not_found"
     assert archives["after_put"] == ("put content\n", "", 0)
