@@ -179,7 +179,21 @@ def test_etc_files_from_the_spec():
     assert rootfs.resolv_text({"servers": ["1.1.1.1", "8.8.8.8"], "search": ["a", "b"], "options": ["ndots:1"]}) == \
         "nameserver 1.1.1.1\nnameserver 8.8.8.8\nsearch a b\noptions ndots:1\n"
     assert rootfs.resolv_text({"servers": [], "search": [], "options": []}) == ""
-    assert rootfs.ContainerRoot("/r").inside("/../../etc") == "/r/container/etc"
+
+
+def test_container_paths_resolve_inside_the_root(tmp_path):
+    root = tmp_path / "container"
+    (root / "etc").mkdir(parents=True)
+    (root / "escape").symlink_to("../../../../../..")
+    (root / "absolute").symlink_to("/etc")
+    (root / "loop").symlink_to("loop")
+    inside = rootfs.ContainerRoot(str(tmp_path)).resolve
+    assert inside("/../../etc") == str(root / "etc")
+    assert inside("/escape/etc") == str(root / "etc")
+    assert inside("/absolute/new/dir") == str(root / "etc" / "new" / "dir") and (root / "etc" / "new" / "dir").is_dir()
+    assert inside("/escape/tmp/x") == str(root / "tmp" / "x")
+    with pytest.raises(OSError, match="symbolic links"):
+        inside("/loop/x")
 
 
 def test_network_structures(tmp_path):
