@@ -17,6 +17,7 @@ import pytest
 from ansible_collections.vic.containers.services.tether import protocol
 from ansible_collections.vic.containers.services.tether.agent import (
     archive,
+    boot,
     channel,
     disks,
     jsonlog,
@@ -347,3 +348,23 @@ def test_blank_disks_are_formatted_once_without_a_path(tmp_path, monkeypatch):
     assert disks.format_if_blank(str(blank)) is True
     assert disks.filesystem(str(blank)) == "ext4"
     assert disks.format_if_blank(str(blank)) is False and disks.format_if_blank(str(squash)) is False
+
+
+def test_vm_disks_by_scsi_target(tmp_path):
+    """/sys/class/scsi_disk/H:C:T:L: the unit is the target; the kernel's sdX names are not stable."""
+    for entry, name in (("2:0:0:0", "sdb"), ("2:0:1:0", "sda"), ("2:0:3:0", "sdc"), ("2:0:4:1", "sdd")):
+        (tmp_path / entry / "device" / "block" / name).mkdir(parents=True)
+    (tmp_path / "2:0:5:0" / "device").mkdir(parents=True)     # not a block device yet
+    assert disks.scsi_disks(str(tmp_path)) == {0: "/dev/sdb", 1: "/dev/sda", 3: "/dev/sdc"}
+
+
+def test_boot_spec_sources_and_the_missing_guestinfo(tmp_path):
+    spec_file = tmp_path / "boot.json"
+    spec_file.write_text("{}")
+    assert boot.read_boot_spec(options.parse(["--boot-spec", str(spec_file)])) == b"{}"
+    with pytest.raises(boot.BootError, match="not found"):
+        boot.read_boot_spec(options.parse(["--boot-spec", str(tmp_path / "none.json")]))
+    if not os.path.exists(options.FW_CFG_BOOT_SPEC):
+        with pytest.raises(boot.BootError, match=r"guestinfo\.vice\./boot through the VMware backdoor is not implemented"):
+            boot.read_boot_spec(options.parse([]))
+    assert boot.open_log("fd:7") == 7 and boot.open_log(None) is None

@@ -69,6 +69,8 @@ async def exec_cases(w):
     results["bad_workdir"] = await exec_run(w, {"Cmd": ["true"], "WorkingDir": "/etc/passwd"})
     results["hostname"] = await exec_run(w, {"Cmd": ["sh", "-c", "hostname; cat /etc/hostname; grep myhost /etc/hosts;"
                                                      " cat /etc/resolv.conf"]})
+    # An orphan is adopted by PID 1, the tether, whose reaper must collect it: no zombie stays.
+    results["orphans"] = await exec_run(w, {"Cmd": ["sh", "-c", "(sleep 0.1 &); sleep 0.6; ps -o stat,comm"]})
     return results
 
 
@@ -137,6 +139,9 @@ def test_exec_archive_stats_and_signals(kit, busybox_layer, tmp_path, caplog):
     assert execs["bad_workdir"][1:] == ('chdir to cwd ("/etc/passwd") set in config.json failed: not a directory\n', 126)
     assert execs["hostname"][0] == ("myhost\nmyhost\n127.0.1.1\tmyhost\n"
                                     "nameserver 10.0.0.53\nsearch example.test\noptions ndots:2\n")
+
+    orphans_out, _err, _code = execs["orphans"]
+    assert "sleep" in orphans_out and not [line for line in orphans_out.splitlines() if line.startswith("Z")], orphans_out
 
     motd, _motd_tar = archives["motd"]
     assert motd["ok"] and motd["stat"]["name"] == "motd" and motd["stat"]["size"] == 8
