@@ -31,11 +31,10 @@ class Dialer:
         if self.scheme == "tcp":
             return await loop.create_connection(session_factory, *self.address)
         session = session_factory()
-        relay = lambda: _NotTcp(session)  # noqa: E731  # pylint: disable=unnecessary-lambda-assignment
         if self.scheme == "unix":
-            transport, _relay = await loop.create_unix_connection(relay, self.address)
+            transport, _relay = await loop.create_unix_connection(lambda: _NotTcp(session), self.address)
         else:
-            transport, _relay = await loop.create_connection(relay, sock=self._serial.new_stream())
+            transport, _relay = await loop.create_connection(lambda: _NotTcp(session), sock=self._serial.new_stream())
         return transport, session
 
     def close(self):
