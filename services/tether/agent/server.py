@@ -126,14 +126,17 @@ class Tether:
             except (OSError, asyncssh.Error, asyncio.TimeoutError) as exc:
                 if delay >= REDIAL_MAX:
                     warn(f"tether: cannot reach the endpoint: {exc}")
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, REDIAL_MAX)
+            except Exception as exc:  # pylint: disable=broad-except  # whatever failed, the tether must dial again
+                warn(f"tether: connection failed: {exc!r}")
+            else:
+                delay = REDIAL_FIRST
+                self.conn = conn
+                await conn.wait_closed()
+                self.conn = None
+                await asyncio.sleep(REDIAL_FIRST)
                 continue
-            delay = REDIAL_FIRST
-            self.conn = conn
-            await conn.wait_closed()
-            self.conn = None
-            await asyncio.sleep(REDIAL_FIRST)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, REDIAL_MAX)
 
     # -- the primary process
 
@@ -279,8 +282,14 @@ class _Session(asyncssh.SSHServerSession):
         elif self._kind == protocol.ATTACH_SUBSYSTEM:
             self._tether.attach(self)
         elif self._kind == "exec":
-            self.ready(process.spawn(self._tether.root, self._tether.process_spec(self._exec), self._tether.reaper,
-                                     self.term_size()))
+            try:
+                proc = process.spawn(self._tether.root, self._tether.process_spec(self._exec), self._tether.reaper,
+                                     self.term_size())
+            except OSError as exc:      # no fork, no pipe: the exec cannot start, the container goes on
+                self._chan.write_stderr(f"tether: cannot start the process: {exc}\n".encode())
+                self._chan.exit(protocol.EXIT_NOT_EXECUTABLE)
+                return
+            self.ready(proc)
             self._tether._spawn(self._exec_ended())  # pylint: disable=protected-access
         elif self._kind == protocol.ARCHIVE_SUBSYSTEM:
             self._archive = _Archive(self._tether, self._chan)
