@@ -108,6 +108,7 @@ class Tether:
         self.dialer.close()
 
     def spawn_task(self, coro):
+        """Run ``coro`` as a task the tether cancels when it shuts down."""
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
