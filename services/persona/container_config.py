@@ -125,6 +125,8 @@ def merge(body, image_config):
     """The container's Config: the request over the image's defaults, as ``docker create`` does."""
     image_config = image_config or {}
     entrypoint = _list(body.get("Entrypoint"))
+    if entrypoint == [""]:
+        entrypoint = []  # --entrypoint "": the image's is reset, and its Cmd with it, as dockerd does
     cmd = _list(body.get("Cmd"))
     if entrypoint is None:
         entrypoint = image_config.get("Entrypoint")

@@ -99,7 +99,7 @@ def test_docker_create_makes_a_container_vm_in_the_vch(ctr):
     uris = [d.backing.serviceURI for d in serial if isinstance(d.backing, uri_backing)]
     assert uris == ["tcp://127.0.0.1:%d" % ctr["endpoint"].tether_port]
     # COM1 (ttyS0) is the log, COM2 (ttyS1) the tether channel: the guest names them in device order.
-    assert [type(d.backing).__name__ for d in serial] == ["FileBackingInfo", "URIBackingInfo"]
+    assert [type(d.backing).__name__.rsplit(".", 1)[-1] for d in serial] == ["FileBackingInfo", "URIBackingInfo"]
     assert serial[0].backing.fileName == "[LocalDS_0] web-%s/output.log" % cid[:12]
     nics = [d for d in devices if isinstance(d, vim.vm.device.VirtualEthernetCard)]
     assert len(nics) == 1
