@@ -402,7 +402,10 @@ class Containers:
         except NotFound:
             return
         if await self.power_on(container, restarts):
+            LOG.info("container %s: restarted (restart policy)", container_id[:12])
             self.state.events.publish("container", "start", container_id, events.container_attributes(container))
+        else:
+            LOG.info("container %s: running already, no restart", container_id[:12])
 
     def cancel_restart(self, container_id):
         task = self._restarts_due.pop(container_id, None)
