@@ -6,11 +6,17 @@
 The live cache holds every container VM, so reads cost nothing; this decodes each
 VM once per change and makes every change a container goes through.
 
-Round trips: create = CreateVM + task polls (plus one disk per new volume);
-start = PowerOn + polls; stop / kill = PowerOff + Reconfig (exit record) +
-polls; rm = a device read + Reconfig (detach shared disks) + Destroy + polls; rename = Rename + Reconfig + polls;
-network connect = Reconfig + polls, disconnect = a device read + Reconfig + polls; logs = one HTTPS GET;
-stats = one PropertyCollector read per sample.
+Round trips: create = CreateVM + task polls (plus one disk per new volume; the record and the
+boot spec go in the same CreateVM); start = PowerOn + polls; stop / kill = PowerOff + Reconfig
+(exit record) + polls; an end the tether reports = the same; a VM powered off outside the
+endpoint = one HTTPS GET of its log (the exit line) + Reconfig; an automatic restart = PowerOn
++ polls after the exit's Reconfig; docker stop during a restart's back-off = Reconfig;
+rm = a device read + Reconfig (detach shared disks) + Destroy + polls; rename = Rename + Reconfig
++ polls; network connect = Reconfig (record and boot spec together) + polls, disconnect = a device
+read + Reconfig + polls; update --restart = Reconfig; logs = one HTTPS GET; stats = none while the
+tether is connected (it answers), else one PropertyCollector read per sample; started, cp / archive
+= none (the tether channel). At endpoint start: one HTTPS GET of the log of each container VM
+that is off (a run that ended while the endpoint was down).
 """
 
 import asyncio
