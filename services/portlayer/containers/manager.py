@@ -311,11 +311,15 @@ class Containers:
         tether = self.state.tether
         if tether.connected(container.id) and signal_name != "SIGKILL":
             stopped = self.wait_stopped(container, asyncio.get_running_loop())
-            await tether.signal(container.id, signal_name)
             try:
+                await tether.signal(container.id, signal_name)
                 await asyncio.wait_for(asyncio.shield(stopped), timeout)
             except asyncio.TimeoutError:
                 pass
+            except Conflict as exc:
+                # The process ended as the signal went (its exit is on its way), or the tether went:
+                # either way, powering the VM off below ends the run.
+                LOG.info("container %s: stop signal not delivered: %s", container.id[:12], exc)
         current = self.find(container.id)
         if current.running:
             await self.halt(current)
