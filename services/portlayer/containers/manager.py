@@ -327,7 +327,7 @@ class Containers:
     async def _stop_restarting(self, container):
         """``docker stop`` during the restart back-off: no restart, now or after an endpoint restart."""
         self.cancel_restart(container.id)
-        value = json.dumps(dict(self.find(container.id).exit, stopped=True), sort_keys=True)
+        value = json.dumps(dict(self.find(container.id).exit, stopped=True, restart_due=False), sort_keys=True)
         await self.state.call(self.vm.reconfigure, container.ref, container.name, {EXIT_KEY: value})
         self.state.cache.put_extra_config(container.ref, {EXIT_KEY: value})
 
@@ -389,7 +389,7 @@ class Containers:
         self._started.pop(container.id, None)
         restarts = self.restart_count(container)
         again = restart.wanted(container.host_config, code, restarts, stopped)
-        value = exit_value(started, finished, code, restarts + 1 if again else restarts, stopped)
+        value = exit_value(started, finished, code, restarts + 1 if again else restarts, stopped, again)
         await self.state.call(self.vm.reconfigure, container.ref, container.name, {EXIT_KEY: value})
         self.state.cache.put_extra_config(container.ref, {EXIT_KEY: value})
         if again:
@@ -437,8 +437,7 @@ class Containers:
             if found is not None and (recorded is None or found[1] > recorded):
                 LOG.info("container %s ended while the endpoint was down; exit %s", container.id[:12], found[0])
                 await self.record_exit(container, found[0], parse_time(container.exit.get("started_at")), found[1])
-            elif recorded is not None and not container.stopped_by_user and \
-                    restart.wanted(container.host_config, container.exit_code, container.restart_count - 1, False):
+            elif container.restart_due:
                 self._schedule_restart(container.id, restart.FIRST_DELAY, container.restart_count)
 
     # -- changes of the record ---------------------------------------------------------------------
