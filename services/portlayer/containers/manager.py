@@ -411,6 +411,8 @@ class Containers:
             container = self.find(container_id)
         except NotFound:
             return
+        if restart.policy_of(container.host_config)[0] == restart.NO:
+            return  # docker update --restart no during the back-off
         if await self.power_on(container, restarts):
             LOG.info("container %s: restarted (restart policy)", container_id[:12])
             self.state.events.publish("container", "start", container_id, events.container_attributes(container))
@@ -437,7 +439,7 @@ class Containers:
             if found is not None and (recorded is None or found[1] > recorded):
                 LOG.info("container %s ended while the endpoint was down; exit %s", container.id[:12], found[0])
                 await self.record_exit(container, found[0], parse_time(container.exit.get("started_at")), found[1])
-            elif container.restart_due:
+            elif container.restart_due and restart.policy_of(container.host_config)[0] != restart.NO:
                 self._schedule_restart(container.id, restart.FIRST_DELAY, container.restart_count)
 
     # -- changes of the record ---------------------------------------------------------------------

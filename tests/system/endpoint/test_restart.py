@@ -142,8 +142,14 @@ def test_started_gives_pid_and_started_at_and_stats_come_from_the_guest(rs):
     client = sdk(rs)
     try:
         sample = client.api.stats(cid, stream=False)
+        samples = client.api.stats(cid, stream=True, decode=True)
+        first, second = next(samples), next(samples)
+        samples.close()
     finally:
         client.close()
+    # Streaming: one a second, each counting from the one before (docker stats' CPU % is their difference).
+    assert second["precpu_stats"] == first["cpu_stats"] and second["preread"] == first["read"]
+    assert second["cpu_stats"]["system_cpu_usage"] > first["cpu_stats"]["system_cpu_usage"]
     assert sample["pids_stats"] == {"current": 1} and sample["memory_stats"]["usage"] > 0
     assert sample["cpu_stats"]["system_cpu_usage"] > 0 and sample["cpu_stats"]["online_cpus"] >= 1
     shown = run(rs, "stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "busy")
