@@ -88,7 +88,7 @@ class Containers:
     async def _record_outside_exit(self, container, started):
         """The code the tether reported over the channel, else the exit line it wrote last in the log."""
         try:
-            started = self.process(container)[1] or started
+            started = self._reported_start(container.id) or started  # the VM's boot time as it was on
             code, finished = self.state.exit_codes.pop(container.id, None), None
             if code is None:
                 code, finished = await self._exit_from_log(container, started)
@@ -249,9 +249,14 @@ class Containers:
         self._started[container_id] = (pid, started_at)
 
     def process(self, container):
-        """``(pid, started_at)`` of the running process as the tether reported it; (0, None) when unknown."""
-        pid, started_at = self._started.get(container.id, (0, None)) if container.running else (0, None)
-        return pid, parse_time(started_at) if started_at else container.started_at
+        """``(pid, started_at)`` of the running process as the tether reported them; pid 0 and the VM's boot time
+        while the tether has not; (0, the last run's start) when it is not running."""
+        pid = self._started.get(container.id, (0, None))[0] if container.running else 0
+        return pid, (self._reported_start(container.id) if container.running else None) or container.started_at
+
+    def _reported_start(self, container_id):
+        reported = self._started.get(container_id)
+        return parse_time(reported[1]) if reported else None
 
     def _lock(self, container_id):
         # Power changes of one container happen one at a time: a tether's exit report can
