@@ -398,7 +398,8 @@ class Containers:
         await self.state.call(self.vm.reconfigure, container.ref, container.name, {EXIT_KEY: value})
         self.state.cache.put_extra_config(container.ref, {EXIT_KEY: value})
         if again:
-            ran = (parse_time(iso(finished)) - started).total_seconds() if started is not None else None
+            began = parse_time(iso(started)) if started is not None else None
+            ran = (parse_time(iso(finished)) - began).total_seconds() if began is not None else None
             delay = self._backoff.setdefault(container.id, restart.Backoff()).next(ran)
             self._schedule_restart(container.id, delay, restarts + 1)
             return
@@ -438,12 +439,20 @@ class Containers:
                 continue
             try:
                 found = logs.exit_line(await self._log_data(container))
-            except VicError:
-                found = None  # never started: no log yet
+            except VicError as exc:
+                LOG.warning("container %s: its log could not be read: %s", container.id[:12], exc)
+                found = None
+            try:
+                container = self.find(container.id)
+            except NotFound:
+                continue  # removed while its log was read
+            if container.running or container.id in self._halting:
+                continue  # started (or being recorded) while its log was read
             recorded = parse_time(container.exit.get("finished_at"))
             if found is not None and (recorded is None or found[1] > recorded):
                 LOG.info("container %s ended while the endpoint was down; exit %s", container.id[:12], found[0])
-                await self.record_exit(container, found[0], parse_time(container.exit.get("started_at")), found[1])
+                # When that run began is known nowhere any more: Docker's zero time says so.
+                await self.record_exit(container, found[0], iso(None), found[1])
             elif container.restart_due and restart.policy_of(container.host_config)[0] != restart.NO:
                 self._schedule_restart(container.id, restart.FIRST_DELAY, container.restart_count)
 
