@@ -80,6 +80,10 @@ class Containers:
             for future in self._waiters.pop(old.id, ()):
                 if not future.done():
                     future.set_result(container)
+        if container is None and old is not None:
+            # Gone: nothing kept in memory for it may outlive it.
+            for kept in (self._started, self._restart_counts, self._backoff, self._locks):
+                kept.pop(old.id, None)
         if container is not None and was_running and not running and container.id not in self._halting:
             # Powered off by someone else (vCenter, the guest halting): record how it ended, once.
             self._halting.add(container.id)
@@ -275,6 +279,8 @@ class Containers:
             self._stopping.discard(container.id)
             await self.state.call(self.vm.power_on, container.ref, container.name)
             self._restart_counts[container.id] = restarts
+            if not restarts:
+                self._backoff.pop(container.id, None)  # docker start begins the back-off again, as dockerd
             self.state.cache.put(container.ref, {"runtime.powerState": "poweredOn", "summary.runtime.bootTime": now()})
             return True
 
