@@ -16,7 +16,9 @@ def _command(config):
     return " ".join((config.get("Entrypoint") or []) + (config.get("Cmd") or []))
 
 
-def _status_text(container):
+def _status_text(container, restarting=False):
+    if restarting:
+        return "Restarting (%d) %s ago" % (container.exit_code, _ago(container.finished_at))
     if container.running:
         return "Up %s" % _ago(container.started_at)
     if container.status == "created":
@@ -53,10 +55,10 @@ def _mounts(container):
             for m in container.record.get("mounts", ())]
 
 
-def row(container):
+def row(container, restarting=False):
     """One ``docker ps`` row as JSON bytes.
 
-    All but ``Status`` ("Up 5 minutes") is kept with the decoded container,
+    All but ``State`` and ``Status`` ("Up 5 minutes") is kept with the decoded container,
     which is rebuilt whenever its VM changes, so listing 1,000 containers
     serializes 1,000 short status strings, not 1,000 rows.
     """
@@ -67,16 +69,18 @@ def row(container):
             "Id": container.id, "Names": ["/" + container.name], "Image": container.config.get("Image"),
             "ImageID": container.image_id, "Command": _command(container.config),
             "Created": int(created.timestamp()), "Ports": [], "Labels": container.config.get("Labels") or {},
-            "State": container.status,
             "HostConfig": {"NetworkMode": container.host_config.get("NetworkMode") or "default"},
             "NetworkSettings": {"Networks": _network_settings(container)}, "Mounts": _mounts(container),
         }
-        cached = container.cache["row"] = json.dumps(fixed).encode()[:-1] + b', "Status": '
-    return cached + json.dumps(_status_text(container)).encode() + b"}"
+        cached = container.cache["row"] = json.dumps(fixed).encode()[:-1] + b', "State": '
+    # State and Status are not kept: a restart policy's back-off (``restarting``) is no change of the VM.
+    state = "restarting" if restarting else container.status
+    return cached + json.dumps(state).encode() + b', "Status": ' + json.dumps(_status_text(container, restarting)).encode() + b"}"
 
 
-def inspect(container, vch_name, exec_ids):
-    """``docker inspect`` of a container of the VCH ``vch_name``; ``exec_ids``: its running execs."""
+def inspect(container, vch_name, exec_ids, process=(0, None), restarting=False, restart_count=0):
+    """``docker inspect`` of a container of the VCH ``vch_name``; ``exec_ids``: its running execs; ``process``:
+    (pid, started_at) as the tether reported them; ``restarting``: a restart policy will power it on again."""
     config = dict(container.config)
     argv = (config.get("Entrypoint") or []) + (config.get("Cmd") or [])
     host = dict(container.host_config)
@@ -86,10 +90,12 @@ def inspect(container, vch_name, exec_ids):
     return {
         "Id": container.id, "Created": container.record["created"], "Path": argv[0] if argv else "",
         "Args": argv[1:], "Name": "/" + container.name, "Image": container.image_id,
-        "State": {"Status": container.status, "Running": container.running, "Paused": False, "Restarting": False,
-                  "OOMKilled": False, "Dead": False, "Pid": 0, "ExitCode": container.exit_code, "Error": "",
-                  "StartedAt": iso(container.started_at), "FinishedAt": iso(container.finished_at)},
-        "ResolvConfPath": "", "HostnamePath": "", "HostsPath": "", "LogPath": "", "RestartCount": 0,
+        # As dockerd: a container waiting out its restart back-off is "restarting" and counts as running.
+        "State": {"Status": "restarting" if restarting else container.status,
+                  "Running": container.running or restarting, "Paused": False, "Restarting": restarting,
+                  "OOMKilled": False, "Dead": False, "Pid": process[0], "ExitCode": container.exit_code, "Error": "",
+                  "StartedAt": iso(process[1] or container.started_at), "FinishedAt": iso(container.finished_at)},
+        "ResolvConfPath": "", "HostnamePath": "", "HostsPath": "", "LogPath": "", "RestartCount": restart_count,
         "Driver": "vsphere", "Platform": "linux", "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",
         "ExecIDs": exec_ids,
         "HostConfig": host,
@@ -125,6 +131,19 @@ def stats(container, usage, previous):
                       "system_cpu_usage": system, "online_cpus": usage.cpus, "throttling_data": {}},
         "precpu_stats": previous["cpu_stats"],
         "memory_stats": {"usage": usage.memory_used_mb * 1048576, "limit": usage.memory_mb * 1048576, "stats": {}},
+    }
+
+
+def guest_stats(container, figures, previous):
+    """A ``docker stats`` sample from the tether's figures (``protocol.parse_stats``): the guest's own counters."""
+    cpu = {"cpu_usage": {"total_usage": figures["cpu_total_ns"], "usage_in_kernelmode": 0,
+                         "usage_in_usermode": figures["cpu_total_ns"]},
+           "system_cpu_usage": figures["cpu_system_ns"], "online_cpus": figures["online_cpus"], "throttling_data": {}}
+    return {
+        "id": container.id, "name": "/" + container.name, "read": iso(now()), "preread": previous["read"],
+        "num_procs": 0, "pids_stats": {"current": figures["pids"]}, "networks": {}, "blkio_stats": {},
+        "storage_stats": {}, "cpu_stats": cpu, "precpu_stats": previous["cpu_stats"],
+        "memory_stats": {"usage": figures["memory_usage"], "limit": figures["memory_limit"], "stats": {}},
     }
 
 

@@ -9,10 +9,11 @@ import signal
 
 from aiohttp import web
 
-from ansible_collections.vic.containers.plugins.module_utils._errors import InvalidInput, Conflict
+from ansible_collections.vic.containers.plugins.module_utils._errors import InvalidInput, Conflict, NotFound
 from ansible_collections.vic.containers.services.persona import container_config as spec
 from ansible_collections.vic.containers.services.persona import hijack
 from ansible_collections.vic.containers.services.persona import views
+from ansible_collections.vic.containers.services.persona.routes.exec import tether_or_end
 from ansible_collections.vic.containers.services.persona.query import (json_body, portlayer, query_bool, query_filters,
                                                                        query_int, query_unix_time)
 from ansible_collections.vic.containers.services.portlayer import events
@@ -69,7 +70,7 @@ def _stop_settings(request, container):
 async def stop(request):
     state = portlayer(request)
     container = _container(request)
-    if not container.running:
+    if not container.running and not state.containers.restarting(container.id):
         return web.Response(status=304)
     await state.containers.stop(container, *_stop_settings(request, container))
     state.events.publish("container", "stop", container.id, events.container_attributes(container))
@@ -101,6 +102,9 @@ async def restart(request):
 async def remove(request):
     state = portlayer(request)
     container = _container(request)
+    if state.containers.restarting(container.id) and not query_bool(request, "force"):
+        raise Conflict("You cannot remove a restarting container %s. Stop the container before attempting removal "
+                       "or force remove" % container.id)
     if container.running:
         if not query_bool(request, "force"):
             raise Conflict("You cannot remove a running container %s. Stop the container before attempting "
@@ -108,6 +112,28 @@ async def remove(request):
         await state.containers.power_off(container)
     await state.destroy(container, query_bool(request, "v"))
     return web.Response(status=204)
+
+
+# HostConfig's resources as ``docker update`` sends them: only a restart policy can change on a container VM.
+_UPDATE_FIELDS = frozenset(spec.HOST_CONFIG_FIELDS) - {"RestartPolicy"}
+
+
+async def update(request):
+    """``docker update``: the restart policy (``--restart``); resources are the VM's size, fixed at create."""
+    state = portlayer(request)
+    container = _container(request)
+    body = await json_body(request)
+    changed = sorted(key for key, value in body.items() if value and key in _UPDATE_FIELDS)
+    if changed:
+        raise InvalidInput("docker update of %s is not supported by vSphere Integrated Containers: a container VM's "
+                           "size is set when it is created" % ", ".join(changed))
+    policy = body.get("RestartPolicy")
+    if policy:
+        if container.host_config.get("AutoRemove") and (policy.get("Name") or "no") != "no":
+            raise InvalidInput("Restart policy cannot be updated because AutoRemove is enabled for the container")
+        await state.containers.set_restart_policy(container, policy)
+    state.events.publish("container", "update", container.id, events.container_attributes(container))
+    return web.json_response({"Warnings": []})
 
 
 async def rename(request):
@@ -165,21 +191,45 @@ async def container_logs(request):
 
 
 async def _follow(state, container, response, streams, tty, timestamps):
-    """Live output through the tether channel until the process ends or the client leaves."""
-    if not state.tether.connected(container.id):
-        return
-    attachment = await state.tether.attach(container.id, tty=tty, stdin=False)
+    """Live output through the tether channel until the run ends or the client leaves; a tether that
+    redials (a dropped channel) is followed again, one that has not dialled in yet is waited for."""
+    # Checked and waited for with no await between them: an end cannot slip through unseen.
+    while _still_running(state, container) and await tether_or_end(state, container):
+        try:
+            attachment = await state.tether.attach(container.id, tty=tty, stdin=False)
+        except Conflict:
+            return  # gone between the check and the attach: the run is ending
+        try:
+            async for stream, chunk in attachment:
+                if stream in streams:
+                    text = logs.render(now(), chunk, timestamps)
+                    await response.write(text if tty else hijack.frame(stream, text))
+            if await attachment.exit_code() is not None:
+                return  # the process ended
+        finally:
+            attachment.close()
+
+
+async def _stats_sample(state, container, previous):
+    """The guest's figures through the tether; vSphere's quick stats (one PropertyCollector read) when the
+    tether is not connected."""
+    if state.tether.connected(container.id):
+        try:
+            return views.guest_stats(container, await state.tether.stats(container.id), previous)
+        except Conflict:
+            pass  # the process ended, or the tether went, since connected() said yes
+    return views.stats(container, await state.containers.usage(container), previous)
+
+
+def _still_running(state, container):
     try:
-        async for stream, chunk in attachment:
-            if stream in streams:
-                text = logs.render(now(), chunk, timestamps)
-                await response.write(text if tty else hijack.frame(stream, text))
-    finally:
-        attachment.close()
+        return state.containers.find(container.id).running
+    except NotFound:
+        return False
 
 
 async def stats(request):
-    """What vSphere's quick stats say of the container VM: one PropertyCollector read per sample."""
+    """``docker stats``: one sample, or one a second while the container runs (``stream``)."""
     state = portlayer(request)
     container = _container(request)
     stream = query_bool(request, "stream", True) and not query_bool(request, "one-shot")
@@ -187,7 +237,7 @@ async def stats(request):
     await response.prepare(request)
     previous = views.no_stats()
     while True:
-        sample = views.stats(container, await state.containers.usage(container), previous)
+        sample = await _stats_sample(state, container, previous)
         await response.write(json.dumps(sample).encode() + b"\n")
         if not stream or not state.containers.find(container.id).running:
             break
@@ -204,19 +254,23 @@ async def list_containers(request):
     state = portlayer(request)
     filters = query_filters(request)
     everything = query_bool(request, "all") or bool(filters.get("status"))
-    found = [c for c in state.containers.all() if (everything or c.running) and _matches(state, c, filters)]
+    restarting = state.containers.restarting
+    # As dockerd, a container in its restart back-off is listed with the running ones.
+    found = [c for c in state.containers.all() if (everything or c.running or restarting(c.id)) and
+             _matches(state, c, filters)]
     found.sort(key=lambda c: c.record["created"], reverse=True)
     limit = query_int(request, "limit", -1)
     if limit > 0:
         found = found[:limit]
-    return web.Response(body=b"[" + b",".join(views.row(c) for c in found) + b"]", content_type="application/json")
+    return web.Response(body=b"[" + b",".join(views.row(c, restarting(c.id)) for c in found) + b"]",
+                        content_type="application/json")
 
 
 def _matches(state, container, filters):
     tests = {
         "id": container.id.startswith,
         "name": lambda v: v.lstrip("/") in container.name,
-        "status": lambda v: v == container.status,
+        "status": lambda v: v == ("restarting" if state.containers.restarting(container.id) else container.status),
         "ancestor": lambda v: v in (container.config.get("Image"), container.image_id) or
         container.image_id.startswith("sha256:" + v),
         "label": lambda v: label_matches(container.config.get("Labels") or {}, v),
@@ -236,7 +290,9 @@ async def inspect(request):
     state = portlayer(request)
     container = _container(request)
     exec_ids = [e["ID"] for e in state.execs.values() if e["ContainerID"] == container.id and e["Running"]]
-    return web.json_response(views.inspect(container, state.name, exec_ids))
+    containers = state.containers
+    return web.json_response(views.inspect(container, state.name, exec_ids, containers.process(container),
+                                           containers.restarting(container.id), containers.restart_count(container)))
 
 
 def _signal_name(text):
@@ -260,6 +316,7 @@ ROUTES = (
     ("POST", "/containers/{id}/kill", kill),
     ("POST", "/containers/{id}/restart", restart),
     ("POST", "/containers/{id}/rename", rename),
+    ("POST", "/containers/{id}/update", update),
     ("POST", "/containers/{id}/wait", wait),
     ("GET", "/containers/{id}/logs", container_logs),
     ("GET", "/containers/{id}/stats", stats),
