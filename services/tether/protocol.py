@@ -375,6 +375,31 @@ def _archive_request(request):
     return {"op": op, "path": path, "no_overwrite_dir_non_dir": bool(request.get("no_overwrite_dir_non_dir"))}
 
 
+ARCHIVE_NOT_FOUND, ARCHIVE_INVALID, ARCHIVE_CONFLICT = "not_found", "invalid", "conflict"
+
+
+def archive_result(stat=None, error=None, kind=ARCHIVE_INVALID):
+    """The tether's result line of an archive request: done (with the path's ``stat``), or refused with a
+    one-sentence ``error`` of a ``kind`` the endpoint turns into Docker's status."""
+    if error is None:
+        return encode({"ok": True, "stat": stat or {}})
+    if kind not in (ARCHIVE_NOT_FOUND, ARCHIVE_INVALID, ARCHIVE_CONFLICT):
+        raise ProtocolError(f"unknown archive error kind: {kind!r}")
+    return encode({"ok": False, "error": str(error), "kind": kind})
+
+
+def parse_archive_result(line):
+    """``(stat, None, None)`` of a done request, ``(None, error, kind)`` of a refused one."""
+    answer = decode(line)
+    if answer.get("ok") is True:
+        stat = answer.get("stat")
+        return (stat if isinstance(stat, dict) else {}), None, None
+    error = answer.get("error")
+    kind = answer.get("kind")
+    return (None, error if isinstance(error, str) and error else "the tether refused the request",
+            kind if kind in (ARCHIVE_NOT_FOUND, ARCHIVE_INVALID, ARCHIVE_CONFLICT) else ARCHIVE_CONFLICT)
+
+
 def path_stat(name, size, mode, mtime, link_target=""):
     """What ``stat`` answers (and ``get`` sends first): Docker's ``X-Docker-Container-Path-Stat`` fields.
 

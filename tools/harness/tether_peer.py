@@ -275,8 +275,8 @@ class _Session(asyncssh.SSHServerSession):
             self._peer.control_closed(self._chan)
 
 
-def _answer(chan, **fields):
-    chan.write(protocol.encode(fields))
+def _answer(chan, ok, stat=None, error=None, kind=protocol.ARCHIVE_INVALID):
+    chan.write(protocol.archive_result(stat=stat if ok else None, error=None if ok else error, kind=kind))
 
 
 class _ArchiveWork:

@@ -276,6 +276,9 @@ class Concentrator:
             conn.close()
             return
         if link.lost:
+            # A tether whose process just ended says hello and its exit at once; the line may drop
+            # before we get here: still hear out what it sent (its exit), without making it the link.
+            await self._follow(link)
             return
         old = self._links.get(container_id)
         self._links[container_id] = link

@@ -192,7 +192,8 @@ def exec_request(spec):
 
 # -- archives (docker cp) --------------------------------------------------------------------------
 
-_ARCHIVE_ERRORS = {"not_found": NotFound, "invalid": InvalidInput, "conflict": Conflict}
+_ARCHIVE_ERRORS = {protocol.ARCHIVE_NOT_FOUND: NotFound, protocol.ARCHIVE_INVALID: InvalidInput,
+                   protocol.ARCHIVE_CONFLICT: Conflict}
 ARCHIVE_STAT, ARCHIVE_GET, ARCHIVE_PUT = protocol.ARCHIVE_STAT, protocol.ARCHIVE_GET, protocol.ARCHIVE_PUT
 
 
@@ -225,14 +226,12 @@ class Archive:
     async def result(self):
         """The tether's result line: the path's stat (``protocol.path_stat``) when it is ``ok``."""
         try:
-            line = await self._reader.readuntil(b"\n")
-            answer = protocol.decode(line)
+            stat, error, kind = protocol.parse_archive_result(await self._reader.readuntil(b"\n"))
         except (asyncio.IncompleteReadError, asyncssh.Error, OSError, protocol.ProtocolError) as exc:
             raise VicError(f"the tether of container {self.container_id} gave no archive result: {exc}") from None
-        if answer.get("ok") is True:
-            return answer.get("stat") or {}
-        error = answer.get("error") if isinstance(answer.get("error"), str) else "the tether refused the request"
-        raise _ARCHIVE_ERRORS.get(answer.get("kind"), Conflict)(error)
+        if error is None:
+            return stat
+        raise _ARCHIVE_ERRORS.get(kind, Conflict)(error)
 
     async def read(self):
         """The next bytes of the tar stream the tether sends (``get``), b"" at its end."""

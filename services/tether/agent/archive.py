@@ -10,7 +10,6 @@ The child reads the tar (put) on its stdin and writes the result line (and the
 tar, for get) on its stdout, which the session relays.
 """
 
-import json
 import os
 import stat
 import tarfile
@@ -18,7 +17,7 @@ import time
 
 from ansible_collections.vic.containers.services.tether import protocol
 
-NOT_FOUND, INVALID, CONFLICT = "not_found", "invalid", "conflict"
+NOT_FOUND, INVALID, CONFLICT = protocol.ARCHIVE_NOT_FOUND, protocol.ARCHIVE_INVALID, protocol.ARCHIVE_CONFLICT
 
 
 class ArchiveError(Exception):
@@ -45,16 +44,12 @@ def stat_path(path):
                               _mtime(info.st_mtime), link)
 
 
-def result_line(result):
-    return json.dumps(result).encode("utf-8") + b"\n"
-
-
 def _ok(path_stat):
-    return result_line({"ok": True, "stat": path_stat})
+    return protocol.archive_result(stat=path_stat)
 
 
 def _failed(exc):
-    return result_line({"ok": False, "error": str(exc), "kind": exc.kind})
+    return protocol.archive_result(error=exc, kind=exc.kind)
 
 
 def _conflicts(member, target):

@@ -430,7 +430,7 @@ class _Archive:
             self._stdin.close()
 
     def _refuse(self, sentence):
-        self._chan.write(protocol.encode({"ok": False, "error": sentence, "kind": "invalid"}))
+        self._chan.write(protocol.archive_result(error=sentence))
         self._chan.close()
 
     def _readable(self):

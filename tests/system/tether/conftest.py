@@ -121,9 +121,14 @@ class World:
     def __init__(self):
         self.keys = {}
         self.exits = {}
+        self.starts = {}
         self.client_key = concentrator.endpoint_client_key(VCH_KEY)
-        self.concentrator = concentrator.Concentrator(self.keys.get, self.client_key, self._on_exit)
+        self.concentrator = concentrator.Concentrator(self.keys.get, self.client_key, self._on_exit,
+                                                      on_started=self._on_started)
         self.port = None
+
+    def _on_started(self, container_id, pid, started_at):
+        self.starts.setdefault(container_id, []).append((pid, started_at))
 
     def _on_exit(self, container_id, code, finished_at):
         self.exits.setdefault(container_id, []).append((code, finished_at))
@@ -144,12 +149,9 @@ class World:
         await self.concentrator.wait_connected(container_id, TIMEOUT)
 
     def conn(self, container_id):
-        # The live SSH connection, for the requests the endpoint side has no call for yet (stats, archive).
+        # The live SSH connection: the archive tests read the tether's answers on the wire, as sent.
         return self.concentrator._link(container_id).conn  # pylint: disable=protected-access
 
-    async def control_request(self, container_id, message):
-        link = self.concentrator._link(container_id)  # pylint: disable=protected-access
-        return await link.control.request(message, TIMEOUT)
 
 
 @contextlib.asynccontextmanager

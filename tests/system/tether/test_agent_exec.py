@@ -5,7 +5,6 @@
 errors), signals (KILL to an exec, TERM to a trapping primary), archive stat/get/put, stats."""
 
 import io
-import logging
 import tarfile
 
 from ansible_collections.vic.containers.services.tether import protocol
@@ -91,8 +90,7 @@ async def stats_and_kill(w):
     busy = await w.concentrator.exec(CID, {"Cmd": ["sh", "-c", "while :; do :; done"]})
 
     async def busy_figures():
-        reply = await w.control_request(CID, protocol.stats_request())
-        figures = protocol.parse_stats(reply)
+        figures = await w.concentrator.stats(CID)
         return figures if figures["cpu_total_ns"] > 0 else None
 
     figures = await until_async(busy_figures, "CPU time of the container's processes")
@@ -100,8 +98,7 @@ async def stats_and_kill(w):
     return figures, await busy.exit_code()
 
 
-def test_exec_archive_stats_and_signals(kit, busybox_layer, tmp_path, caplog):
-    caplog.set_level(logging.DEBUG, logger="vic.tether")
+def test_exec_archive_stats_and_signals(kit, busybox_layer, tmp_path):
 
     async def scenario():
         async with kit.world() as w:
@@ -119,9 +116,10 @@ def test_exec_archive_stats_and_signals(kit, busybox_layer, tmp_path, caplog):
                 out, _err = await kit.collect(attachment)
                 code = await attachment.exit_code()
                 assert await agent.wait() == 0, agent.stderr()
-                return execs, archives, figures, killed, (out, code, await w.exit_of(CID)), agent.log_entries()
+                return execs, archives, figures, killed, (out, code, await w.exit_of(CID)), agent.log_entries(), \
+                    w.starts[CID]
 
-    execs, archives, figures, killed, term, log = kit.run(scenario())
+    execs, archives, figures, killed, term, log, starts = kit.run(scenario())
     assert execs["echo"] == ("hi\n", "", 0)
     assert execs["exit"] == ("out\n", "err\n", 4)
     assert execs["env"] == ("hi x myhost /root /bin\n", "", 0)
@@ -176,4 +174,5 @@ def test_exec_archive_stats_and_signals(kit, busybox_layer, tmp_path, caplog):
     assert out == b"got TERM\n" and code == reported == 7
     assert [e["log"] for e in log if "log" in e] == ["ready\n", "got TERM\n"]
     assert log[-1]["exit"] == 7
-    assert "ignoring started message" in caplog.text
+    # The primary process's start, told after the hello; its pid is the container's first process but the tether.
+    assert starts and all(pid > 1 for pid, _ in starts), starts
