@@ -96,7 +96,7 @@ def split_reference(reference):
     if "@" in reference:
         repository, digest = reference.split("@", 1)
         return repository, digest, "@"
-    name, _sep, last = reference.rpartition("/")
+    last = reference.rpartition("/")[2]
     if ":" in last:
         repository, tag = reference.rsplit(":", 1)
         return repository, tag, ":"

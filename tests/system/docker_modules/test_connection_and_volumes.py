@@ -152,5 +152,11 @@ def test_no_change_volume_task_costs_one_request(vch, proxy):
         results, _out = run_tasks([("vic.containers.vic_volume", {"name": "dm-count"})], conn)
         assert results[0]["changed"] is False, results
         assert proxy.requests == [("GET", "/volumes/dm-count")]
+        # A pinned API version (here from DOCKER_API_VERSION) is used from the first request on.
+        proxy.reset()
+        results, _out = run_tasks([("vic.containers.vic_volume", {"name": "dm-count"})], conn,
+                                  extra_env={"DOCKER_API_VERSION": "1.40", "DOCKER_TIMEOUT": "30"})
+        assert results[0]["changed"] is False, results
+        assert proxy.requests == [("GET", "/v1.40/volumes/dm-count")]
     finally:
         assert docker_cli(vch, "volume", "rm", "dm-count").returncode == 0

@@ -116,8 +116,8 @@ def test_container_bad_input_names_the_option(vch, image, network):
         (dict(base, image=vch["registry"] + "/library/no-such-image"), "Docker host %s refused pulling image " % vch["host"]),
         (dict(base, published_ports=["80:abc"]), "published_ports[0]: '80:abc': the container port 'abc' is not a port"),
         (dict(base, memory="lots"), "memory: 'lots' is not a size"),
-        (dict(base, networks=[{"name": "dm-nowhere"}]), "networks[0].name: there is no network 'dm-nowhere' on "
-                                                         "Docker host %s" % vch["host"]),
+        (dict(base, networks=[{"name": "dm-nowhere"}]),
+         "networks[0].name: there is no network 'dm-nowhere' on Docker host %s" % vch["host"]),
         (dict(base, networks=[{"name": network}], network_mode="none"), "network_mode: none conflicts with networks"),
         (dict(base, privileged=True), "privileged: not supported on a VCH"),
         (dict(base, volumes=["/etc:/host-etc"]), "volumes[0]: '/etc:/host-etc' mounts a host path"),
