@@ -66,14 +66,12 @@ class Client:
                                           version=MIN_API_VERSION if self._auto else api_version)
         except docker_errors.DockerException as exc:
             raise DockerError("Docker host %s: %s." % (docker_host, str(exc).rstrip(".")))
-        self.requests = 0
 
     def close(self):
         self.api.close()
 
     def call(self, what, method, *args, **kwargs):
         """``method(*args, **kwargs)`` of the SDK client; ``what`` says what it does, for the error sentence."""
-        self.requests += 1
         try:
             return method(*args, **kwargs)
         except docker_errors.NotFound as exc:
@@ -147,6 +145,14 @@ if HAS_DOCKER:
             if self._negotiating:
                 kwargs["versioned_api"] = False
             return super()._url(pathfmt, *args, **kwargs)
+
+        def merge_environment_settings(self, url, proxies, stream, verify, cert):
+            # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE replace the CA of the session (psf/requests#3829):
+            # the task's ca_path must win, or an execution environment's bundle would reject a VCH's certificate.
+            settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+            if isinstance(self.verify, str):
+                settings["verify"] = self.verify
+            return settings
 
         def _negotiated(self, response, *_args, **_kwargs):
             if self._negotiating:

@@ -85,12 +85,12 @@ def _volume_spec(value, option):
     return specs
 
 
-def _observed_volumes(obj, image):
-    image_volumes = ((image or {}).get("Config") or {}).get("Volumes") or {}
+def _observed_volumes(obj, _image):
+    # Anonymous volumes (named with 64 hex digits, as Docker names them) compare by path alone.
     specs = []
     for mount in obj.get("Mounts") or ():
         name, path = mount.get("Name") or "", mount.get("Destination")
-        if not name or _ANONYMOUS.match(name) or (path in image_volumes and name == mount.get("Source")):
+        if not name or _ANONYMOUS.match(name):
             specs.append(path)
         else:
             specs.append("%s:%s%s" % (name, path, "" if mount.get("RW", True) else ":ro"))

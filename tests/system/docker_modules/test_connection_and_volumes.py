@@ -48,8 +48,10 @@ def test_connection_errors_are_one_sentence_naming_the_host(vch, tmp_path):
         assert result["msg"].count(". ") == 0 and result["msg"].endswith("."), result["msg"]
 
 
-def test_docker_environment_variables_stand_for_the_options(vch):
-    env = {"DOCKER_HOST": vch["host"], "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": str(vch["certs"])}
+def test_docker_environment_variables_stand_for_the_options(vch, registries):
+    # REQUESTS_CA_BUNDLE names another CA: the VCH's (from DOCKER_CERT_PATH) must still be the one trusted.
+    env = {"DOCKER_HOST": vch["host"], "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": str(vch["certs"]),
+           "REQUESTS_CA_BUNDLE": str(registries.ca.ca_path)}
     results, _out = run_tasks([("vic.containers.vic_volume_info", {"name": "nothing-here"})], defaults={},
                               extra_env=env)
     assert results[0]["failed"] is False and results[0]["exists"] is False and results[0]["volume"] is None
