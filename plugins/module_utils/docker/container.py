@@ -122,7 +122,7 @@ def _networks(value, option):
     return result
 
 
-def _network_names(value, option=None):
+def _network_names(value, _image):
     return sorted({network["name"] for network in value})
 
 
@@ -184,7 +184,8 @@ def _cpus(value, option):
 
 
 class _Expected(Option):
-    """An option whose expected value depends on the image (its env, labels, volumes)."""
+    """An option whose comparable value is not the task's as it is: it takes the image's (env, labels,
+    volumes) or a part of it (network names)."""
 
     def __init__(self, name, kind, expect, **kwargs):
         super().__init__(name, kind, **kwargs)
@@ -202,10 +203,11 @@ OPTIONS = (
               observe=_config("Labels", {}), to_api=_set_config("Labels")),
     _Expected("volumes", "list", _expected_volumes, shape="set", elements="str", normalize=_volume_spec,
               observe=_observed_volumes, to_api=_volumes_to_api),
-    Option("networks", "list", shape="set", comparison="allow_more_present", elements="dict",
-           suboptions={"name": {"type": "str", "required": True}, "ipv4_address": {"type": "str"},
-                       "aliases": {"type": "list", "elements": "str"}},
-           normalize=_networks, observe=_observed_networks),
+    # Compared by name: the addresses and aliases are asked for at create, not compared.
+    _Expected("networks", "list", _network_names, shape="set", comparison="allow_more_present", elements="dict",
+              suboptions={"name": {"type": "str", "required": True}, "ipv4_address": {"type": "str"},
+                          "aliases": {"type": "list", "elements": "str"}},
+              normalize=_networks, observe=_observed_networks),
     Option("network_mode", "str", normalize=_network_mode, observe=_host("NetworkMode"),
            to_api=_set_host("NetworkMode")),
     Option("published_ports", "list", shape="set", elements="str", aliases=["ports"], normalize=_ports,
@@ -284,14 +286,12 @@ def _desired(params):
 
 
 def _comparable(want, image):
-    """``want`` as the container should show it: names of networks, the image's defaults merged in."""
+    """``want`` as the container should show it (network names, the image's env, labels and volumes merged in)."""
     result = {}
     for option in COMPARED:
         if option.name not in want:
             continue
         value = want[option.name]
-        if option.name == "networks":
-            value = _network_names(value)
         if isinstance(option, _Expected):
             value = option.expect(value, image)
         result[option.name] = value
