@@ -18,6 +18,7 @@ an unchanged object costs only the inspects it needs.
 from __future__ import annotations
 
 import json
+import re
 
 from ansible_collections.vic.containers.plugins.module_utils._errors import Conflict, NotFound, VicError
 
@@ -34,6 +35,7 @@ except ImportError as exc:  # pragma: no cover - reported by docker_args with mi
 
 # The oldest API whose create body carries every option the engines send (NanoCpus, AutoRemove, StopTimeout).
 MIN_API_VERSION = "1.25"
+_CONNECTION_PREFIX = re.compile(r"^\w*Connection\(.*?\): ")
 
 
 class DockerError(VicError):
@@ -57,7 +59,9 @@ class Client:
                     client_cert=(client_cert, client_key) if client_cert and client_key else None,
                     ca_cert=ca_path if validate_certs else None, verify=bool(validate_certs))
             except docker_errors.TLSParameterError as exc:
-                raise DockerError("Docker host %s: the TLS options do not fit (%s)." % (docker_host, exc))
+                # The SDK's first sentence says which file; the rest is a pointer to Docker's docs.
+                raise DockerError("Docker host %s: ca_path, client_cert or client_key is not a readable file (%s)."
+                                  % (docker_host, str(exc).split(".", 1)[0]))
         self._auto = str(api_version).lower() == "auto"
         base = docker_host.replace("tcp://", "https://") if tls_config and docker_host.startswith("tcp://") \
             else docker_host
@@ -122,12 +126,19 @@ class Client:
 
 
 def _reason(exc):
-    """The innermost reason of a requests failure (urllib3 wraps it twice)."""
-    reason = exc.args[0] if exc.args else exc
-    reason = getattr(reason, "reason", reason)
-    text = str(reason)
-    # urllib3's "<urllib3.connection.HTTPSConnection object at 0x..>: Failed to establish ..." -> the part that says why.
-    return text.split(">: ", 1)[-1].strip().rstrip(".")
+    """The innermost reason of a requests failure: urllib3 wraps it in two or three layers."""
+    reason = exc
+    for _depth in range(6):
+        inner = getattr(reason, "reason", None)
+        if not isinstance(inner, BaseException):
+            inner = next((arg for arg in reversed(getattr(reason, "args", ())) if isinstance(arg, BaseException)), None)
+        if inner is None:
+            break
+        reason = inner
+    if isinstance(reason, OSError) and reason.strerror:
+        return str(reason.strerror).rstrip(".")
+    # urllib3 starts with the connection object: "HTTPSConnection(host='h', port=1): Failed to establish ..."
+    return _CONNECTION_PREFIX.sub("", str(reason)).strip().rstrip(".")
 
 
 if HAS_DOCKER:
