@@ -104,3 +104,36 @@ def test_no_change_image_task_costs_one_request(vch, registries, proxy):
     results, _out = run_tasks([("vic.containers.vic_image", {"name": name})], conn)
     assert results[0]["changed"] is False, results
     assert proxy.requests == [("GET", "/images/%s:latest/json" % name)]
+
+
+def test_a_moved_tag_is_pulled_again_and_its_containers_recreated(vch, registries):
+    """pull: always changes when the registry's tag names another image; a container of the old image is
+    recreated (image compared by id), and one of the current image is not."""
+    conn = vch["connection"]
+    anonymous = registries.get("anonymous")
+    name = registries.images.push(anonymous, "busybox", as_name="dm-moving")
+    container = {"name": "dm-mover", "image": name, "state": "present", "command": ["sleep", "600"]}
+    results, _out = run_tasks([("vic.containers.vic_image", {"name": name}),
+                               ("vic.containers.vic_container", container)], conn)
+    first = results[0]["id"]
+    assert results[1]["changed"] and results[1]["container"]["Image"] == first
+    try:
+        registries.images.push(anonymous, "shared", as_name="dm-moving")  # the tag now names another image
+        results, _out = run_tasks([
+            ("vic.containers.vic_container", container),  # nothing pulled yet: the same image, no change
+            ("vic.containers.vic_image", {"name": name, "pull": "always"}),
+            ("vic.containers.vic_image", {"name": name, "pull": "always"}),
+        ], conn)
+        unchanged, moved, same = results
+        assert unchanged["changed"] is False
+        assert moved["changed"] and moved["changes"] == ["pull image %s" % name]
+        assert moved["id"] != first and moved["id"] == cli_inspect(vch, name)["Id"]
+        assert moved["digest"] == anonymous.manifest_digest("dm-moving", "latest")
+        assert same["changed"] is False
+        checked, _out = run_tasks([("vic.containers.vic_container", container)], conn, check=True, diff=True)
+        results, _out = run_tasks([("vic.containers.vic_container", container)], conn, diff=True)
+        assert checked[0]["changes"] == results[0]["changes"] == ["recreate container dm-mover (image differs)"]
+        assert results[0]["diff"]["before"]["image"] == first and results[0]["diff"]["after"]["image"] == moved["id"]
+        assert json.loads(docker_cli(vch, "inspect", "dm-mover").stdout)[0]["Image"] == moved["id"]
+    finally:
+        assert docker_cli(vch, "rm", "-f", "dm-mover").returncode == 0
