@@ -57,10 +57,11 @@ def run_engine(module, engine, key):
     def work(client):
         plan = engine.plan(client, module.params)
         changes = plan.changes if module.check_mode else plan.apply()
-        for warning in plan.warnings:
-            module.warn(warning)
         result = {"changed": bool(changes), "changes": changes,
                   key: engine.result(client, module.params, plan, module.check_mode)}
+        # After result(): what the object shows after the run may add warnings.
+        for warning in plan.warnings:
+            module.warn(warning)
         if module._diff:
             result["diff"] = plan.diff()
         return result, plan

@@ -312,8 +312,9 @@ def _create_body(want, reference):
 
 
 class ContainerPlan(Plan):
-    def __init__(self):
+    def __init__(self, want):
         super().__init__()
+        self.want = want
         self.container = None
 
 
@@ -322,7 +323,7 @@ def plan(client, params):
     name = params["name"]
     want = _desired(params) if params["state"] != "absent" else {}
     container = client.inspect("inspecting container %s" % name, client.api.inspect_container, name)
-    result = ContainerPlan()
+    result = ContainerPlan(want)
     result.container = container
     if params["state"] == "absent":
         if container is not None:
@@ -418,10 +419,21 @@ def result(client, params, plan_, check_mode):
     """The container's inspect after the run: read again after a change, else the one already read."""
     if params["state"] == "absent":
         return None if not check_mode else plan_.container
+    found = plan_.container
     if plan_.changed and not check_mode:
-        return client.inspect("inspecting container %s" % params["name"], client.api.inspect_container,
-                              params["name"])
-    return plan_.container
+        found = client.inspect("inspecting container %s" % params["name"], client.api.inspect_container, params["name"])
+    plan_.warnings.extend(_vch_notes(plan_.want, found))
+    return found
+
+
+def _vch_notes(want, container):
+    """What a VCH does otherwise than asked, from its inspect: a container VM has whole vCPUs."""
+    graph = (container or {}).get("GraphDriver") or {}
+    vcpus = (graph.get("Data") or {}).get("vCPUs")
+    if graph.get("Name") != "vsphere" or not want.get("cpus") or not vcpus or int(vcpus) * 10 ** 9 == want["cpus"]:
+        return []
+    return ["cpus: container VM %s has %s vCPUs for cpus %g (a VCH sizes a container VM in whole vCPUs)"
+            % (graph["Data"].get("VM") or container.get("Name", "").lstrip("/"), vcpus, want["cpus"] / 1e9)]
 
 
 def info(client, name):

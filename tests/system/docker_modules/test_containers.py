@@ -146,3 +146,20 @@ def test_no_change_container_task_costs_two_requests(vch, image, proxy):
         assert proxy.requests == [("GET", "/containers/dm-count/json"), ("GET", "/v1.43/images/%s/json" % image)]
     finally:
         assert docker_cli(vch, "rm", "-f", "dm-count").returncode == 0
+
+
+def test_a_vch_warns_when_it_sizes_otherwise(vch, image):
+    conn = vch["connection"]
+    args = {"name": "dm-cpus", "image": image, "state": "present", "command": ["sleep", "600"], "cpus": 1.5}
+    try:
+        results, _out = run_tasks([("vic.containers.vic_container", args), ("vic.containers.vic_container", args)],
+                                  conn)
+        created, again = results
+        shown = cli_inspect(vch, "dm-cpus")
+        assert shown["GraphDriver"]["Data"]["vCPUs"] == "2" and shown["HostConfig"]["NanoCpus"] == 1.5e9
+        note = "cpus: container VM %s has 2 vCPUs for cpus 1.5 (a VCH sizes a container VM in whole vCPUs)" \
+            % shown["GraphDriver"]["Data"]["VM"]
+        assert created["changed"] and created["warnings"] == [note]
+        assert again["changed"] is False and again["warnings"] == [note]
+    finally:
+        assert docker_cli(vch, "rm", "-f", "dm-cpus").returncode == 0
