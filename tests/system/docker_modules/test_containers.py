@@ -163,3 +163,20 @@ def test_a_vch_warns_when_it_sizes_otherwise(vch, image):
         assert again["changed"] is False and again["warnings"] == [note]
     finally:
         assert docker_cli(vch, "rm", "-f", "dm-cpus").returncode == 0
+
+
+def test_present_recreates_a_running_container_running(vch, image):
+    conn = vch["connection"]
+    args = {"name": "dm-present", "image": image, "command": ["sleep", "600"], "env": {"A": "1"}}
+    try:
+        results, _out = run_tasks([
+            ("vic.containers.vic_container", dict(args, state="started")),
+            ("vic.containers.vic_container", dict(args, state="present", env={"A": "2"})),
+        ], conn)
+        started, recreated = results
+        assert recreated["changes"] == ["recreate container dm-present (env differs)", "start container dm-present"]
+        shown = cli_inspect(vch, "dm-present")
+        assert shown["Id"] != started["container"]["Id"] and shown["State"]["Status"] == "running"
+        assert env_of(shown)["A"] == "2"
+    finally:
+        assert docker_cli(vch, "rm", "-f", "dm-present").returncode == 0
