@@ -376,6 +376,20 @@ vch:
     docker_env:
       description: C(DOCKER_HOST), C(DOCKER_TLS_VERIFY) and C(DOCKER_CERT_PATH) for a client.
       type: dict
+    docker_connection:
+      description:
+        - The connection options of the Docker modules for this VCH, for C(module_defaults) of
+          C(group/vic.containers.docker) (or community.docker's C(group/community.docker.docker)).
+        - Its C(ca_path), C(client_cert) and C(client_key) are set only when the files are in O(tls.cert_path).
+        - Null until the endpoint address is known.
+      type: dict
+      sample:
+        docker_host: tcp://10.0.0.5:2376
+        tls: true
+        validate_certs: true
+        ca_path: ./certs/dev-team-vch/ca.pem
+        client_cert: ./certs/dev-team-vch/cert.pem
+        client_key: ./certs/dev-team-vch/key.pem
     cert_paths:
       description: Paths of the CA, client and server certificates and keys in the certificate folder.
       type: dict

@@ -21,6 +21,7 @@ from ansible_collections.vic.containers.plugins.module_utils._errors import (
 from ansible_collections.vic.containers.plugins.module_utils import _certs as certs
 from ansible_collections.vic.containers.plugins.module_utils._version import VERSION as PRODUCT_VERSION
 from ansible_collections.vic.containers.plugins.module_utils.vsphere import datastore
+from ansible_collections.vic.containers.plugins.module_utils.docker import connection as docker_connection
 from ansible_collections.vic.containers.plugins.module_utils.vch import actions, tether_iso
 from ansible_collections.vic.containers.plugins.module_utils.vch import config as codec
 from ansible_collections.vic.containers.plugins.module_utils.vch import observe
@@ -558,7 +559,11 @@ def result(ctx, params, check_mode, plan):
     vch = observe.find(ctx.inventory, params["name"], ctx.datacenter, ctx.parent_pool)
     if vch is None or vch.config is None:
         return None
-    return observe.summary(vch, cert_path=client_cert_path(params, vch.config))
+    cert_path = client_cert_path(params, vch.config)
+    summary = observe.summary(vch, cert_path=cert_path)
+    # What module_defaults of group/vic.containers.docker take, as community.docker names it.
+    summary["docker_connection"] = docker_connection.for_vch(summary, vch.config.get("tls"), cert_path)
+    return summary
 
 
 def client_cert_path(params, config):
