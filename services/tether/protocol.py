@@ -468,9 +468,7 @@ def parse_boot_spec(spec):
     _check(_units(spec.get("layers")) and spec["layers"], "boot spec layers must be a non-empty list of SCSI units")
     _check(_unit(spec.get("rw")), "boot spec rw must be a SCSI unit")
     mounts = spec.get("mounts")
-    _check(isinstance(mounts, list) and all(isinstance(m, dict) and _unit(m.get("unit")) and
-                                           isinstance(m.get("destination"), str) and m["destination"].startswith("/")
-                                           for m in mounts),
+    _check(isinstance(mounts, list) and all(_mount(m) for m in mounts),
            "boot spec mounts must be a list of {unit, destination (absolute), rw}")
     used = spec["layers"] + [spec["rw"]] + [m["unit"] for m in mounts]
     _check(len(set(used)) == len(used), "boot spec uses a SCSI unit twice")
@@ -490,6 +488,11 @@ def parse_boot_spec(spec):
     for mount in mounts:
         mount["rw"] = bool(mount.get("rw", True))
     return spec
+
+
+def _mount(mount):
+    return isinstance(mount, dict) and _unit(mount.get("unit")) and isinstance(mount.get("destination"), str) \
+        and mount["destination"].startswith("/")
 
 
 def _unit(value):
