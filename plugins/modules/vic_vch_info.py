@@ -90,6 +90,17 @@ vchs:
     docker_env:
       description: C(DOCKER_HOST) and C(DOCKER_TLS_VERIFY) for a client (add C(DOCKER_CERT_PATH)).
       type: dict
+    docker_connection:
+      description:
+        - The connection options of the Docker modules for this VCH, for C(module_defaults) of
+          C(group/vic.containers.docker); add C(ca_path), C(client_cert) and C(client_key) (this module
+          does not know where the client certificates are).
+        - Null until the endpoint address is known.
+      type: dict
+      sample:
+        docker_host: tcp://10.0.0.5:2376
+        tls: true
+        validate_certs: true
     version:
       description: Version of vic.containers that created the VCH.
       type: str

@@ -19,7 +19,7 @@ from ansible_collections.vic.containers.plugins.module_utils._errors import Spec
 from ansible_collections.vic.containers.plugins.module_utils.docker import options as model
 from ansible_collections.vic.containers.plugins.module_utils.docker import values
 from ansible_collections.vic.containers.plugins.module_utils.docker.options import Option
-from ansible_collections.vic.containers.plugins.module_utils.docker.plan import Plan
+from ansible_collections.vic.containers.plugins.module_utils._plan import Plan
 
 _ANONYMOUS = re.compile(r"^[0-9a-f]{64}$")
 
@@ -313,7 +313,7 @@ def _create_body(want, reference):
 
 class ContainerPlan(Plan):
     def __init__(self, want):
-        super().__init__()
+        super().__init__({}, {})
         self.want = want
         self.container = None
 

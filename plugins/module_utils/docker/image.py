@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from ansible_collections.vic.containers.plugins.module_utils._errors import Conflict, SpecError
 from ansible_collections.vic.containers.plugins.module_utils.docker import values
-from ansible_collections.vic.containers.plugins.module_utils.docker.plan import Plan
+from ansible_collections.vic.containers.plugins.module_utils._plan import Plan
 
 
 def argument_spec():
@@ -41,7 +41,7 @@ def _inspect(client, reference):
 
 class ImagePlan(Plan):
     def __init__(self, reference, image):
-        super().__init__()
+        super().__init__({}, {})
         self.reference = reference
         self.image = image
 

@@ -16,7 +16,7 @@ from ansible_collections.vic.containers.plugins.module_utils._errors import Conf
 from ansible_collections.vic.containers.plugins.module_utils.docker import options as model
 from ansible_collections.vic.containers.plugins.module_utils.docker import values
 from ansible_collections.vic.containers.plugins.module_utils.docker.options import Option
-from ansible_collections.vic.containers.plugins.module_utils.docker.plan import Plan
+from ansible_collections.vic.containers.plugins.module_utils._plan import Plan
 
 VCH_DRIVER = "vsphere"
 _ALIASES = {"local": VCH_DRIVER}
@@ -65,7 +65,7 @@ def _users(volume):
 def plan(client, params):
     name = params["name"]
     volume = client.inspect("inspecting volume %s" % name, client.api.inspect_volume, name)
-    result = Plan()
+    result = Plan({}, {})
     result.volume = volume
     if params["state"] == "absent":
         if volume is not None:

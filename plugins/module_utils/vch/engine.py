@@ -22,6 +22,7 @@ from ansible_collections.vic.containers.plugins.module_utils import _certs as ce
 from ansible_collections.vic.containers.plugins.module_utils._version import VERSION as PRODUCT_VERSION
 from ansible_collections.vic.containers.plugins.module_utils.vsphere import datastore
 from ansible_collections.vic.containers.plugins.module_utils.docker import connection as docker_connection
+from ansible_collections.vic.containers.plugins.module_utils._plan import Plan
 from ansible_collections.vic.containers.plugins.module_utils.vch import actions, tether_iso
 from ansible_collections.vic.containers.plugins.module_utils.vch import config as codec
 from ansible_collections.vic.containers.plugins.module_utils.vch import observe
@@ -32,32 +33,6 @@ from ansible_collections.vic.containers.plugins.module_utils.vsphere import inve
 FIXED = ("compute", "image_store", "bridge_network", "bridge_network_range", "public_network",
          "client_network", "management_network", "endpoint", "base_image_size_gb", "appliance_iso",
          "bootstrap_iso", "registry.insecure", "registry.whitelist")
-
-
-class Plan:
-    """Ordered steps with their descriptions, and the configuration before and after."""
-
-    def __init__(self, before=None, after=None):
-        self.steps = []
-        self.before = before
-        self.after = after
-        self.warnings = []
-        self.vch = None
-
-    def add(self, description, run):
-        self.steps.append((description, run))
-
-    @property
-    def changes(self):
-        return [step[0] for step in self.steps]
-
-    @property
-    def changed(self):
-        return bool(self.steps)
-
-    def apply(self):
-        for step in self.steps:
-            step[1]()
 
 
 class _Context:
@@ -559,10 +534,14 @@ def result(ctx, params, check_mode, plan):
     vch = observe.find(ctx.inventory, params["name"], ctx.datacenter, ctx.parent_pool)
     if vch is None or vch.config is None:
         return None
-    cert_path = client_cert_path(params, vch.config)
+    return _summary(vch, client_cert_path(params, vch.config))
+
+
+def _summary(vch, cert_path=None):
+    """A VCH as vic_vch and vic_vch_info return it, with the connection options of its Docker API
+    (what module_defaults of group/vic.containers.docker take, as community.docker names them)."""
     summary = observe.summary(vch, cert_path=cert_path)
-    # What module_defaults of group/vic.containers.docker take, as community.docker names it.
-    summary["docker_connection"] = docker_connection.for_vch(summary, vch.config.get("tls"), cert_path)
+    summary["docker_connection"] = docker_connection.for_vch(summary, (vch.config or {}).get("tls"), cert_path)
     return summary
 
 
@@ -590,7 +569,7 @@ def info(session, datacenter=None, compute=None, name=None):
             continue
         if name is not None and vch.name != name:
             continue
-        found.append(observe.summary(vch))
+        found.append(_summary(vch))
     return sorted(found, key=lambda v: (v["datacenter"] or "", v["name"]))
 
 

@@ -2,7 +2,8 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""A Docker engine's plan: the steps from what the host has to what the task asks; private.
+"""An engine's plan (the VCH engine's and the Docker engines'): the steps from what is there to what the
+task asks.
 
 The descriptions are the module's ``changes``: the check-mode prediction and, with
 ``before`` / ``after``, the diff. Running the steps is the apply.
@@ -14,10 +15,10 @@ from __future__ import annotations
 class Plan:
     """Ordered (description, run) steps, the compared values before and after, and warnings."""
 
-    def __init__(self):
+    def __init__(self, before=None, after=None):
         self.steps = []
-        self.before = {}
-        self.after = {}
+        self.before = before  # None: the object did not exist
+        self.after = after
         self.warnings = []
 
     def add(self, description, run):
