@@ -48,14 +48,17 @@ def collection_version(repository=REPOSITORY):
 def build(output, cache=DEFAULT_CACHE, tether_source=TETHER_SOURCE):
     """Build the tether ISO into `output` (or copy it from the cache); return a Built."""
     cache, output = Path(cache), Path(output)
-    kernel_package = debs.kernel_package(contents.KERNEL_METAPACKAGE)
-    versions = debs.pinned(contents.PACKAGES + contents.BOOT_PACKAGES + (kernel_package,))
+    versions = debs.pinned(contents.PACKAGES + contents.BOOT_PACKAGES, contents.KERNEL_METAPACKAGE)
+    kernel_package = next(package for package in versions if package.startswith("linux-image-"))
     kept = cache / "iso" / f"{_inputs_key(versions, Path(tether_source))}.iso"
     cached = kept.exists()
     if not cached:
         kept.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=cache) as work:
             _build(Path(work), versions, kernel_package, Path(tether_source), cache / "debs", kept)
+        for stale in kept.parent.glob("*.iso"):  # ISOs of earlier inputs: only the newest is worth keeping
+            if stale != kept:
+                stale.unlink(missing_ok=True)
     _copy_atomically(kept, output)
     return Built(output, image.iso_version(output), cached)
 
