@@ -24,8 +24,8 @@ import pytest
 
 from ansible_collections.vic.containers.services.emulator import qemu
 from ansible_collections.vic.containers.services.tether import protocol
-from ansible_collections.vic.containers.services.tether.iso import (ImageError, build, builder, collection_version,
-                                                                      contents, iso_version, unpack)
+from ansible_collections.vic.containers.services.tether.iso import ImageError, build, builder, collection_version
+from ansible_collections.vic.containers.services.tether.iso import contents, iso_version, unpack
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("xorriso") or not shutil.which(qemu.QEMU),
                                 reason="needs root, xorriso and QEMU (bindep.txt)")
@@ -272,7 +272,7 @@ def test_the_iso_boots_in_qemu_and_runs_the_process_of_the_boot_spec_with_its_ou
 # given; the agent hands it an AF_UNIX socketpair relayed to /dev/ttyS1: EOPNOTSUPP in
 # connection_made, so no version string is ever sent. The host's newer asyncssh does not do that.
 @pytest.mark.xfail(HAS_AGENT, strict=True, reason="the agent's serial channel fails under Debian's asyncssh 2.10.1 "
-                                                 "(TCP_NODELAY on its AF_UNIX socketpair: EOPNOTSUPP)")
+                   "(TCP_NODELAY on its AF_UNIX socketpair: EOPNOTSUPP)")
 @pytest.mark.skipif(not HAS_AGENT, reason="services/tether/agent/ is not on this branch")
 def test_the_iso_boots_in_qemu_to_the_tethers_ssh_version_on_the_channel(built, scratch):
     directory = scratch / "boot"
