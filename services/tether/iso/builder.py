@@ -85,7 +85,7 @@ def _build(work, versions, kernel_package, tether_source, debs_cache, kept):
     (root / "isolinux" / "isolinux.cfg").write_text(config)
     (root / image.INITRAMFS).write_bytes(initramfs)
     (root / "VERSION").write_text(f"{version}\n")
-    partial = kept.with_suffix(".partial")
+    partial = kept.with_name(f".{kept.stem}.{os.getpid()}.partial")  # two builds at once each write their own
     image.make_iso(root, partial, version, epoch, boot / contents.ISOHYBRID_MBR)
     os.replace(partial, kept)
 
