@@ -18,12 +18,20 @@ def connection(sim):
             "password": sim.password, "validate_certs": False}
 
 
-def run_tasks(sim, tasks, check=False, diff=False, extra_env=None):
+# What a play's environment must not inherit from the machine's: a client variable would change what the tasks do.
+CLIENT_VARIABLES = ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_TLS", "DOCKER_API_VERSION",
+                    "DOCKER_TIMEOUT", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+
+
+def run_tasks(sim, tasks, check=False, diff=False, extra_env=None, module_defaults=None, play_vars=None):
     """Run ``tasks`` ([(module, args), ...]) in one play; returns (results, output).
 
-    Each result is the task's registered value; a failed task does not stop
-    the play, so tests can check the failure and what follows it.
+    ``module_defaults`` defaults to the vsphere action group pointed at ``sim`` (None for a play
+    that needs no simulator). Each result is the task's registered value; a failed task does not
+    stop the play, so tests can check the failure and what follows it.
     """
+    if module_defaults is None:
+        module_defaults = {"group/vic.containers.vsphere": connection(sim)}
     with tempfile.TemporaryDirectory(prefix="vic-play-") as work:
         play_tasks = []
         for i, (module, args) in enumerate(tasks):
@@ -34,17 +42,17 @@ def run_tasks(sim, tasks, check=False, diff=False, extra_env=None):
                            "ansible.builtin.copy": {
                                "dest": out,
                                "content": "{{ [%s] | to_json }}" % ", ".join("r%d" % i for i in range(len(tasks)))}})
-        play = [{"hosts": "localhost", "gather_facts": False, "connection": "local",
-                 "module_defaults": {"group/vic.containers.vsphere": connection(sim)},
-                 "tasks": play_tasks}]
+        play = [{"hosts": "localhost", "gather_facts": False, "connection": "local", "vars": play_vars or {},
+                 "module_defaults": module_defaults, "tasks": play_tasks}]
         path = os.path.join(work, "play.yml")
         with open(path, "w") as handle:
             yaml.safe_dump(play, handle)
-        env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="False",
+        env = {k: v for k, v in os.environ.items() if k not in CLIENT_VARIABLES}
+        env.update(ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="False",
                    ANSIBLE_INVENTORY_UNPARSED_WARNING="False", ANSIBLE_PYTHON_INTERPRETER=sys.executable)
         env.update(extra_env or {})
         proc = subprocess.run(["ansible-playbook", "-i", "localhost,", path] + (["--diff"] if diff else []),
-                              cwd=work, env=env, capture_output=True, text=True, timeout=600, check=False)
+                              cwd=work, env=env, capture_output=True, text=True, timeout=900, check=False)
         if not os.path.exists(out):
             raise AssertionError("ansible-playbook did not finish:\n%s\n%s" % (proc.stdout, proc.stderr))
         with open(out) as handle:

@@ -4,9 +4,8 @@
 """The ISO file: made with xorriso and ISOLINUX, its version read back, its initramfs unpacked.
 
 The version is in the volume descriptors' application identifier
-(``vic.containers-tether <version>``) and in ``/VERSION``; ``iso_version``
-reads the descriptor with the standard library only, so ``vic_vch`` can decide
-whether to upload without mounting anything.
+(``plugins/module_utils/vch/tether_iso.py`` writes and reads the stamp: ``vic_vch``
+decides with it whether to upload) and in ``/VERSION``.
 """
 
 import hashlib
@@ -17,19 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 
-APPLICATION = "vic.containers-tether"
+from ansible_collections.vic.containers.plugins.module_utils.vch import tether_iso
+
 VOLUME = "VIC_TETHER"
 INITRAMFS = "boot/initrd.zst"
 KERNEL = "boot/vmlinuz"
-
-_SECTOR = 2048
-_DESCRIPTORS = 16 * _SECTOR  # 0x8000: the volume descriptor set starts at sector 16
-_APPLICATION_ID = slice(574, 702)
-_ESCAPES = slice(88, 91)
-_JOLIET = (b"%/@", b"%/C", b"%/E")  # UCS-2 levels 1, 2 and 3
-_SUPPLEMENTARY, _TERMINATOR = 2, 255
-_MAX_DESCRIPTORS = 32
-
 
 class ImageError(Exception):
     """Not a tether ISO, or it cannot be read or unpacked."""
@@ -49,7 +40,7 @@ def make_iso(root, output, version, epoch, isohybrid_mbr):
     # xorriso reads SOURCE_DATE_EPOCH too: it then fixes the volume dates and the UUID it derives from them.
     environment = dict(os.environ, SOURCE_DATE_EPOCH=str(epoch))
     subprocess.run(["xorriso", "-as", "mkisofs", "-quiet", "-o", str(output), "-V", VOLUME,
-                    "-A", f"{APPLICATION} {version}", "-J", "-R", "--modification-date=" + stamp,
+                    "-A", tether_iso.stamp(version), "-J", "-R", "--modification-date=" + stamp,
                     "-isohybrid-mbr", str(isohybrid_mbr), "-b", "isolinux/isolinux.bin", "-c", "isolinux/boot.cat",
                     "-no-emul-boot", "-boot-load-size", "4", "-boot-info-table", str(root)],
                    check=True, env=environment, capture_output=True)
@@ -60,27 +51,11 @@ def _iso_date(epoch):
 
 
 def iso_version(path):
-    """The tether version an ISO file carries; ImageError if it carries none.
-
-    Read from the Joliet volume descriptor's application identifier (UCS-2): the
-    primary descriptor's copy is upper-cased, as ISO 9660 wants its a-characters.
-    """
-    with open(path, "rb") as iso:
-        iso.seek(_DESCRIPTORS)
-        for _ in range(_MAX_DESCRIPTORS):
-            descriptor = iso.read(_SECTOR)
-            if len(descriptor) < _SECTOR or descriptor[1:6] != b"CD001" or descriptor[0] == _TERMINATOR:
-                break
-            if descriptor[0] == _SUPPLEMENTARY and descriptor[_ESCAPES] in _JOLIET:
-                return _version(path, descriptor[_APPLICATION_ID].decode("utf-16-be", "replace").strip())
-    raise ImageError(f"{path} is not a tether ISO (no Joliet volume descriptor)")
-
-
-def _version(path, application):
-    name, _, version = application.partition(" ")
-    if name != APPLICATION or not version:
-        raise ImageError(f"{path} is not a tether ISO (application id {application!r})")
-    return version
+    """The tether version an ISO file carries (``vic_vch``'s reader, the one copy); ImageError if none."""
+    try:
+        return tether_iso.read_version(path)
+    except ValueError as exc:
+        raise ImageError(str(exc)) from None
 
 
 def unpack(iso_path, cache):

@@ -1,53 +1,21 @@
 """Run the Docker modules through ansible-playbook with module_defaults of group/vic.containers.docker,
 and count the Docker API requests they make through a TLS proxy in front of the endpoint."""
 
-import json
-import os
 import re
 import socket
 import ssl
-import subprocess
-import sys
-import tempfile
 import threading
 
-import yaml
+from ansible_collections.vic.containers.tools.harness import playbook
 
 _REQUEST_LINE = re.compile(rb"(?:^|\r\n)(GET|POST|PUT|DELETE|HEAD) (\S+) HTTP/1\.[01]\r\n")
 
 
 def run_tasks(tasks, defaults, check=False, diff=False, extra_env=None, play_vars=None):
-    """Run ``tasks`` ([(module, args), ...]) in one play; returns (results, output).
-
-    A failed task does not stop the play, so a test checks the failure and what follows it.
-    """
-    with tempfile.TemporaryDirectory(prefix="vic-docker-play-") as work:
-        play_tasks = []
-        for i, (module, args) in enumerate(tasks):
-            play_tasks.append({"name": "task %d" % i, module: args, "register": "r%d" % i,
-                               "ignore_errors": True, "check_mode": check, "diff": diff})
-        out = os.path.join(work, "results.json")
-        play_tasks.append({"name": "save results", "delegate_to": "localhost", "check_mode": False,
-                           "ansible.builtin.copy": {
-                               "dest": out,
-                               "content": "{{ [%s] | to_json }}" % ", ".join("r%d" % i for i in range(len(tasks)))}})
-        play = [{"hosts": "localhost", "gather_facts": False, "connection": "local", "vars": play_vars or {},
-                 "module_defaults": {"group/vic.containers.docker": defaults}, "tasks": play_tasks}]
-        path = os.path.join(work, "play.yml")
-        with open(path, "w") as handle:
-            yaml.safe_dump(play, handle)
-        env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="False",
-                   ANSIBLE_INVENTORY_UNPARSED_WARNING="False", ANSIBLE_PYTHON_INTERPRETER=sys.executable)
-        for name in ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_TLS", "DOCKER_API_VERSION",
-                     "DOCKER_TIMEOUT", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
-            env.pop(name, None)
-        env.update(extra_env or {})
-        proc = subprocess.run(["ansible-playbook", "-i", "localhost,", path] + (["--diff"] if diff else []),
-                              cwd=work, env=env, capture_output=True, text=True, timeout=900, check=False)
-        if not os.path.exists(out):
-            raise AssertionError("ansible-playbook did not finish:\n%s\n%s" % (proc.stdout, proc.stderr))
-        with open(out) as handle:
-            return json.load(handle), proc.stdout + proc.stderr
+    """Run ``tasks`` ([(module, args), ...]) in one play with ``defaults`` as the docker group's
+    module_defaults; returns (results, output)."""
+    return playbook.run_tasks(None, tasks, check=check, diff=diff, extra_env=extra_env, play_vars=play_vars,
+                              module_defaults={"group/vic.containers.docker": defaults})
 
 
 class CountingProxy:

@@ -32,7 +32,7 @@ def test_read_version_round_trips_and_names_a_foreign_iso(tmp_path):
         tether_iso.read_version(stamped_iso(tmp_path, "x", application="SOMETHING ELSE"))
     plain = tmp_path / "plain.iso"
     plain.write_bytes(b"\0" * 40000)
-    with pytest.raises(ValueError, match="is not an ISO 9660 image"):
+    with pytest.raises(ValueError, match="is not a tether ISO: not an ISO 9660 image"):
         tether_iso.read_version(plain)
 
 
