@@ -7,7 +7,10 @@ import os
 
 # Disks on pvscsi, layers in SquashFS, the container root an overlay, loop for layer files; the fw_cfg
 # reader for QEMU's boot spec. Built-in ones simply have no file.
-VM_MODULES = ("scsi_common", "scsi_mod", "vmw_pvscsi", "sd_mod", "squashfs", "overlay", "loop", "qemu_fw_cfg")
+# Disks on pvscsi, SquashFS layers under an overlay, loop devices, the boot spec through QEMU's fw_cfg,
+# vmxnet3 NICs; the ISO builder carries exactly these (and their dependencies).
+VM_MODULES = ("scsi_common", "scsi_mod", "vmw_pvscsi", "sd_mod", "squashfs", "overlay", "loop", "qemu_fw_cfg",
+              "vmxnet3")
 
 
 def module_name(path):

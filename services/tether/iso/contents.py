@@ -10,6 +10,8 @@ importing, inside the unpacked ISO tree and with its own interpreter, every
 module the tether package imports.
 """
 
+from ansible_collections.vic.containers.services.tether.agent import kmod
+
 # The kernel: Debian's cloud flavour has the 8250 serial port, ext4, tmpfs and
 # devtmpfs built in, and an LZ4 image that starts fast under emulation. The
 # metapackage names the versioned image package in its Depends.
@@ -33,12 +35,9 @@ ISOLINUX_BIN = "usr/lib/ISOLINUX/isolinux.bin"
 ISOHYBRID_MBR = "usr/lib/ISOLINUX/isohdpfx.bin"
 LDLINUX = "usr/lib/syslinux/modules/bios/ldlinux.c32"
 
-# Kernel modules the tether loads (their dependencies are added from each
-# module's own depends= field): disks on pvscsi, SquashFS layers under an
-# overlay, loop devices, the boot spec through QEMU's fw_cfg, vmxnet3 NICs.
-# A name the kernel has built in is skipped.
-KERNEL_MODULES = ("scsi_common", "scsi_mod", "vmw_pvscsi", "sd_mod", "squashfs", "overlay", "loop",
-                  "qemu_fw_cfg", "vmxnet3")
+# Kernel modules the tether loads, its own list (their dependencies are added from
+# each module's own depends= field). A name the kernel has built in is skipped.
+KERNEL_MODULES = kmod.VM_MODULES
 
 # Standard library modules and packages kept (top-level names; a package is
 # kept whole). What the tether, asyncssh and cryptography import, what they
