@@ -15,6 +15,7 @@ import re
 import shlex
 
 from ansible_collections.vic.containers.plugins.module_utils._errors import InvalidInput
+from ansible_collections.vic.containers.services.portlayer.containers import boot
 
 # From the Docker Engine API description (v1.43): ContainerConfig and HostConfig (with Resources).
 CONFIG_FIELDS = frozenset((
@@ -146,8 +147,7 @@ def merge(body, image_config):
         Tty=bool(body.get("Tty")), OpenStdin=bool(body.get("OpenStdin")), StdinOnce=bool(body.get("StdinOnce")),
         AttachStdin=bool(body.get("AttachStdin")), AttachStdout=bool(body.get("AttachStdout")),
         AttachStderr=bool(body.get("AttachStderr")), Image=body["Image"])
-    if not (entrypoint or cmd):
-        raise InvalidInput("No command specified")
+    boot.check_command(config)
     return config
 
 

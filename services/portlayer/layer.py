@@ -66,8 +66,8 @@ class PortLayer:
         self.execs = {}                   # exec id -> exec instance
         self.attachments = {}             # container id -> open attachments, which resize applies to
         self.tether_client_key = endpoint_client_key(key)
-        self.tether = Concentrator(self._host_key_of, self.tether_client_key,
-                                   lambda cid, code, finished: self._exited(cid, code))
+        self.tether = Concentrator(self._host_key_of, self.tether_client_key, self._exited,
+                                   on_started=self.containers.started)
 
     async def start(self, tether_listen=("127.0.0.1", 0)):
         """Follow vSphere, listen for tethers and read the image and volume stores."""
@@ -75,6 +75,7 @@ class PortLayer:
         await self.tether.start(*tether_listen)
         await self.images.load()
         await self.volumes.load()
+        self.spawn(self.containers.recover())
 
     async def stop(self):
         await self.tether.stop()
@@ -108,7 +109,7 @@ class PortLayer:
         except (NotFound, KeyError):
             return None
 
-    async def _exited(self, container_id, code):
+    async def _exited(self, container_id, code, finished_at):
         """The tether reports the primary process ended: keep the code, power the VM off as a halt would."""
         try:
             container = self.containers.find(container_id)
@@ -116,12 +117,13 @@ class PortLayer:
             return
         self.exit_codes[container_id] = code
         LOG.info("container %s: its process ended with code %s (tether)", container_id[:12], code)
-        if await self.containers.halt(container, code):
+        if await self.containers.halt(container, code, finished_at):
             self.events.publish("container", "die", container.id,
                                 dict(events.container_attributes(container), exitCode=str(code)))
 
     async def destroy(self, container, volumes):
         """Destroy the container VM (keeping shared disks) and, with ``volumes``, its anonymous volumes."""
+        self.containers.cancel_restart(container.id)
         await self.call(self.containers.vm.destroy, container.ref, container.name, container.record["folder"])
         self.cache.drop(container.moid)
         if volumes:

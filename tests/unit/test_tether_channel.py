@@ -2,7 +2,9 @@
 
 import asyncio
 import contextlib
+import io
 import os
+import tarfile
 
 import pytest
 from ansible_collections.vic.containers.plugins.module_utils import _errors as errors
@@ -21,10 +23,15 @@ class World:
     def __init__(self, **options):
         self.keys = {}
         self.exits = []
+        self.starts = []
         self.exited = asyncio.Event()
         self.client_key = concentrator.endpoint_client_key(VCH_KEY)
-        self.concentrator = concentrator.Concentrator(self.keys.get, self.client_key, self._on_exit, **options)
+        self.concentrator = concentrator.Concentrator(self.keys.get, self.client_key, self._on_exit,
+                                                      on_started=self._on_started, **options)
         self.port = None
+
+    def _on_started(self, container_id, pid, started_at):
+        self.starts.append((container_id, pid, started_at))
 
     async def _on_exit(self, container_id, code, finished_at):
         self.exits.append((container_id, code, finished_at))
@@ -396,3 +403,106 @@ def test_keepalive_notices_a_dead_connection():
                 await relay.stop()
 
     run(scenario())
+
+
+# -- started, stats, archives -----------------------------------------------------------------------
+
+
+def test_started_is_reported_with_the_pid_and_again_after_a_redial():
+    async def scenario():
+        async with world() as w:
+            peer = w.peer("c1", ["sleep", "30"])
+            async with running(w, peer):
+                await w.concentrator.wait_connected("c1", TIMEOUT)
+                await until_async(lambda: w.starts, "the started report")
+                first = list(w.starts)
+                peer.drop()
+                await until_async(lambda: len(w.starts) >= 2, "the started report after the redial")
+                return first, w.starts[1], peer.primary.pid
+
+    first, again, pid = run(scenario())
+    assert first[0][:2] == ("c1", pid) and first[0][2].endswith("Z")
+    assert again == first[0]
+
+
+def test_stats_are_the_guests_figures():
+    async def scenario():
+        async with world() as w:
+            peer = w.peer("c1", sh("i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; sleep 30"))
+            async with running(w, peer):
+                await w.concentrator.wait_connected("c1", TIMEOUT)
+                first = await w.concentrator.stats("c1")
+                await asyncio.sleep(0.3)
+                second = await w.concentrator.stats("c1")
+                return first, second
+
+    first, second = run(scenario())
+    assert set(first) == {"cpu_total_ns", "cpu_system_ns", "online_cpus", "memory_usage", "memory_limit", "pids"}
+    assert second["cpu_total_ns"] > 0 and second["cpu_total_ns"] >= first["cpu_total_ns"]
+    assert second["cpu_system_ns"] > first["cpu_system_ns"]
+    assert 0 < second["memory_usage"] < second["memory_limit"] and second["online_cpus"] >= 1
+
+
+def _tar(**files):
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w") as archive:
+        for name, content in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            archive.addfile(info, io.BytesIO(content))
+    return data.getvalue()
+
+
+def test_archive_stat_get_and_put_through_the_tether(tmp_path):
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "hostname").write_bytes(b"box\n")
+    (tmp_path / "tmp").mkdir()
+
+    async def scenario():
+        async with world() as w:
+            peer = w.peer("c1", ["sleep", "30"], root=str(tmp_path))
+            async with running(w, peer):
+                await w.concentrator.wait_connected("c1", TIMEOUT)
+                session = await w.concentrator.archive("c1", protocol.archive_request("stat", "/etc"))
+                stat = await session.result()
+                session.close()
+                session = await w.concentrator.archive("c1", protocol.archive_request("get", "/etc/hostname"))
+                got_stat = await session.result()
+                data = b""
+                while chunk := await session.read():
+                    data += chunk
+                session.close()
+                session = await w.concentrator.archive("c1", protocol.archive_request("put", "/tmp"))
+                await session.write(_tar(f=b"x\n"))
+                await session.finish()
+                session.close()
+                missing = await w.concentrator.archive("c1", protocol.archive_request("get", "/nope"))
+                with pytest.raises(errors.NotFound):
+                    await missing.result()
+                missing.close()
+                into_file = await w.concentrator.archive("c1", protocol.archive_request("put", "/etc/hostname"))
+                await into_file.write(_tar(g=b"y"))
+                with pytest.raises(errors.InvalidInput):
+                    await into_file.finish()
+                into_file.close()
+                return stat, got_stat, data
+
+    stat, got_stat, data = run(scenario())
+    assert stat["name"] == "etc" and stat["mode"] & (1 << 31)
+    assert got_stat["name"] == "hostname" and got_stat["size"] == 4
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+        assert archive.getnames() == ["hostname"]
+        assert archive.extractfile("hostname").read() == b"box\n"
+    assert (tmp_path / "tmp" / "f").read_bytes() == b"x\n"
+    assert not (tmp_path / "etc" / "g").exists()
+
+
+def test_a_boot_spec_configures_the_peer():
+    private, _public = protocol.new_host_key()
+    endpoint_key = protocol.public_key_text(concentrator.endpoint_client_key(VCH_KEY))
+    spec = protocol.boot_spec("c1", private, endpoint_key, {"Cmd": ["sh", "-c", "true"], "Env": ["A=b"],
+                                                          "RunBlock": True, "Tty": True},
+                              hostname="c1", layers=[0], rw=1)
+    peer = TetherPeer.from_boot_spec(spec)
+    assert (peer.container_id, peer.argv, peer.wait_for_attach, peer.tty) == ("c1", ["sh", "-c", "true"], True, True)
+    assert peer.env["A"] == "b" and peer.env["PATH"] == os.environ["PATH"]

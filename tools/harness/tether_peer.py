@@ -6,18 +6,24 @@ the next issue). It speaks the tether's side of docs/tether-protocol.md over
 ``Concentrator`` can be tested against something that behaves like a tether:
 the primary process (optionally started only at the first attach, like a
 ``docker run`` that waits for its client), exec'd processes, signals, exit
-reports, redialing after a dropped connection. It does no namespaces, mounts,
-users or logging. Whatever goes on the wire (names, keys, control lines, exit
+reports, started reports, the guest's figures (stats, from /proc), archives
+(``archive@vic``: tar of a local directory standing for the container's root),
+redialing after a dropped connection. It can take its configuration from a boot
+spec (``TetherPeer.from_boot_spec``), as the tether does. It does no namespaces,
+mounts, users or logging. Whatever goes on the wire (names, keys, control lines, exit
 codes) comes from ``services/tether/protocol.py``, as the real tether's will,
 so the endpoint is tested against the shared definition, not a copy of it.
 """
 
 import asyncio
+import datetime
 import fcntl
+import io
 import os
 import pty
 import signal as signals
 import struct
+import tarfile
 import termios
 
 import asyncssh
@@ -36,6 +42,7 @@ class Process:
         self.term_size = term_size or protocol.DEFAULT_TERM_SIZE
         self.listeners = set()    # callables(stream, data)
         self.code = None
+        self.started_at = None
         self.finished_at = None
         self.done = asyncio.Event()
         self._proc = None
@@ -49,11 +56,13 @@ class Process:
                 *self.argv, stdin=slave, stdout=slave, stderr=slave, env=self.env, cwd=self.cwd, user=self.user,
                 start_new_session=True)
             os.close(slave)
+            self.started_at = protocol.timestamp()
             asyncio.ensure_future(self._pump_pty())
         else:
             self._proc = await asyncio.create_subprocess_exec(
                 *self.argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE, env=self.env, cwd=self.cwd, user=self.user)
+            self.started_at = protocol.timestamp()
             asyncio.ensure_future(self._pump_pipes())
 
     async def _pump_pipes(self):
@@ -112,6 +121,22 @@ class Process:
         if self.tty and not self.done.is_set():
             _set_winsize(self._master, width, height)
 
+    @property
+    def pid(self):
+        return self._proc.pid
+
+    def stats(self):
+        """``protocol.guest_stats`` of this process (and its reaped children) and of this machine, from /proc."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        with open("/proc/%d/stat" % self.pid, encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        used = sum(int(f) for f in fields[11:15]) * 1_000_000_000 // ticks   # utime stime cutime cstime
+        with open("/proc/stat", encoding="ascii") as stat:
+            system = sum(int(f) for f in stat.readline().split()[1:8]) * 1_000_000_000 // ticks
+        rss = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        return protocol.guest_stats(used, system, os.cpu_count() or 1, rss, total, 1)
+
 
 class _Session(asyncssh.SSHServerSession):
     """One session channel: the control session, an attach or an exec."""
@@ -124,6 +149,7 @@ class _Session(asyncssh.SSHServerSession):
         self._process = None
         self._lines = protocol.LineReader()
         self._early = []          # stdin and EOF that came before the process was ready
+        self._archive = None
 
     def connection_made(self, chan):
         self._chan = chan
@@ -132,6 +158,10 @@ class _Session(asyncssh.SSHServerSession):
         return True
 
     def subsystem_requested(self, subsystem):
+        if subsystem == protocol.ARCHIVE_SUBSYSTEM:
+            self._kind = subsystem
+            self._archive = _ArchiveWork(self._peer.root)
+            return True
         if subsystem in (protocol.CONTROL_SUBSYSTEM, protocol.ATTACH_SUBSYSTEM):
             self._kind = subsystem
             return True
@@ -200,7 +230,9 @@ class _Session(asyncssh.SSHServerSession):
             self._chan.exit(process.code)
 
     def data_received(self, data, datatype):
-        if self._kind == protocol.CONTROL_SUBSYSTEM:
+        if self._kind == protocol.ARCHIVE_SUBSYSTEM:
+            self._archive.feed(self._chan, data)
+        elif self._kind == protocol.CONTROL_SUBSYSTEM:
             try:
                 messages = self._lines.feed(data)
             except protocol.ProtocolError:
@@ -214,6 +246,9 @@ class _Session(asyncssh.SSHServerSession):
             self._early.append(data)
 
     def eof_received(self):
+        if self._kind == protocol.ARCHIVE_SUBSYSTEM:
+            self._archive.put_ended(self._chan)
+            return True
         if self._kind == "exec" or self._peer.stdin_once:
             if self._process is not None:
                 self._process.close_stdin()
@@ -237,6 +272,82 @@ class _Session(asyncssh.SSHServerSession):
             self._peer.control_closed(self._chan)
 
 
+def _answer(chan, **fields):
+    chan.write(protocol.encode(fields))
+
+
+class _ArchiveWork:
+    """One ``archive@vic`` channel on the peer: its request line, then a tar of a path under ``root``
+    (``get``) or a tar to extract there (``put``). Paths resolve inside ``root``, never outside it."""
+
+    def __init__(self, root):
+        self.root = os.path.realpath(root or "/")
+        self.request = None
+        self.buffer = b""
+
+    def _local(self, path):
+        local = os.path.realpath(os.path.join(self.root, path.lstrip("/")))
+        if local != self.root and not local.startswith(self.root + os.sep):
+            local = self.root  # a symlink out of the root resolves inside it, as it would in the container
+        return local
+
+    def _stat(self, chan, path):
+        local = self._local(path)
+        try:
+            st = os.lstat(local)
+        except FileNotFoundError:
+            _answer(chan, ok=False, error=f"no such file or directory: {path}", kind="not_found")
+            return None
+        mtime = datetime.datetime.fromtimestamp(st.st_mtime, datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+        link = os.readlink(local) if os.path.islink(local) else ""
+        name = os.path.basename(path.rstrip("/")) or "/"
+        return local, protocol.path_stat(name, st.st_size, protocol.go_file_mode(st.st_mode), mtime, link)
+
+    def feed(self, chan, data):
+        if self.request is not None:
+            self.buffer += data       # the tar of a put
+            return
+        self.buffer += data
+        if b"\n" not in self.buffer:
+            return
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        try:
+            self.request = protocol.parse_archive_request(line)
+        except protocol.ProtocolError as exc:
+            _answer(chan, ok=False, error=str(exc), kind="invalid")
+            chan.close()
+            return
+        if self.request["op"] == protocol.ARCHIVE_PUT:
+            return
+        found = self._stat(chan, self.request["path"])
+        if found is not None:
+            local, stat = found
+            _answer(chan, ok=True, stat=stat)
+            if self.request["op"] == protocol.ARCHIVE_GET:
+                tar = io.BytesIO()
+                with tarfile.open(fileobj=tar, mode="w") as archive:
+                    archive.add(local, arcname=stat["name"])
+                chan.write(tar.getvalue())
+        chan.write_eof()
+        chan.close()
+
+    def put_ended(self, chan):
+        if self.request is None or self.request["op"] != protocol.ARCHIVE_PUT:
+            return
+        local = self._local(self.request["path"])
+        if not os.path.isdir(local):
+            kind = "not_found" if not os.path.exists(local) else "invalid"
+            _answer(chan, ok=False, error=f"not a directory: {self.request['path']}", kind=kind)
+        else:
+            try:
+                with tarfile.open(fileobj=io.BytesIO(self.buffer), mode="r") as archive:
+                    archive.extractall(local, filter="data")
+                _answer(chan, ok=True, stat={})
+            except (tarfile.TarError, OSError) as exc:
+                _answer(chan, ok=False, error=f"cannot extract: {exc}", kind="invalid")
+        chan.close()
+
+
 class _PeerServer(asyncssh.SSHServer):
     def __init__(self, peer):
         self._peer = peer
@@ -255,8 +366,11 @@ class TetherPeer:
     """The tether side of one container, dialing the endpoint's concentrator and redialing when dropped."""
 
     def __init__(self, container_id, host_key, endpoint_key, argv, *, announce=None, wait_for_attach=False,
-                 tty=False, stdin_once=True, redial_delay=0.1, keepalive_interval=protocol.KEEPALIVE_INTERVAL):
+                 tty=False, stdin_once=True, redial_delay=0.1, keepalive_interval=protocol.KEEPALIVE_INTERVAL,
+                 root=None, env=None):
         self.container_id = container_id
+        self.root = root          # the local directory archives read and write, standing for the container's /
+        self.env = env
         self.announce = announce or container_id
         self.host_key = protocol.import_host_key(host_key)
         self.authorized = protocol.authorized_keys(endpoint_key)
@@ -270,6 +384,19 @@ class TetherPeer:
         self.primary = None
         self._controls = set()
         self._task = None
+
+    @classmethod
+    def from_boot_spec(cls, spec, **options):
+        """A peer configured as the tether is, from a boot spec (a dict or its JSON; ``parse_boot_spec`` checks it):
+        its id, keys, command, environment (over this machine's, so PATH finds the commands), TTY, StdinOnce and
+        RunBlock. ``options`` as for the constructor."""
+        spec = protocol.parse_boot_spec(spec)
+        process = spec["process"]
+        env = dict(os.environ, **dict(item.split("=", 1) for item in process["Env"] if "=" in item))
+        env["PATH"] = os.environ.get("PATH", env.get("PATH", ""))
+        options = dict({"wait_for_attach": process["RunBlock"], "tty": process["Tty"],
+                        "stdin_once": process["StdinOnce"], "env": env}, **options)
+        return cls(spec["id"], spec["host_key"], spec["endpoint_key"], process["Cmd"], **options)
 
     async def start(self, host, port):
         if not self.wait_for_attach:
@@ -308,9 +435,14 @@ class TetherPeer:
             await asyncio.sleep(self.redial_delay)
 
     async def _start_primary(self, term_size):
-        self.primary = Process(self.argv, tty=self.tty, term_size=term_size)
+        self.primary = Process(self.argv, env=self.env, tty=self.tty, term_size=term_size)
         await self.primary.start()
+        for chan in list(self._controls):
+            self._send_started(chan)
         asyncio.ensure_future(self._report_exit(self.primary))
+
+    def _send_started(self, chan):
+        self._send(chan, protocol.started_report(self.primary.pid, self.primary.started_at))
 
     async def attach_primary(self, term_size):
         if self.primary is None:
@@ -335,11 +467,19 @@ class TetherPeer:
         self._send(chan, protocol.hello(self.announce))
         if self.primary is not None and self.primary.done.is_set():
             self._send_exit(chan)
+        elif self.primary is not None:
+            self._send_started(chan)
 
     def control_closed(self, chan):
         self._controls.discard(chan)
 
     def control_request(self, chan, message):
+        if message.get("op") == protocol.STATS:
+            if self.primary is None or self.primary.done.is_set():
+                self._send(chan, protocol.reply(message.get("seq"), "the process is not running"))
+            else:
+                self._send(chan, protocol.stats_reply(message.get("seq"), self.primary.stats()))
+            return
         self._send(chan, protocol.reply(message.get("seq"), self._refusal(message)))
 
     def _refusal(self, message):

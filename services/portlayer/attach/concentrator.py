@@ -115,13 +115,17 @@ class Concentrator:
     ``on_exit(container_id, code, finished_at)`` (sync or async) learns every
     exit of a primary process, attached or not. It may be called again for the
     same exit after a reconnect or an endpoint restart, so it must be idempotent.
+    ``on_started(container_id, pid, started_at)`` (sync) learns that the primary
+    process runs, after each hello while it does (idempotent too).
     """
 
-    def __init__(self, host_key_of, client_key, on_exit, *, keepalive_interval=protocol.KEEPALIVE_INTERVAL,
+    def __init__(self, host_key_of, client_key, on_exit, *, on_started=None,
+                 keepalive_interval=protocol.KEEPALIVE_INTERVAL,
                  keepalive_count_max=protocol.KEEPALIVE_COUNT_MAX, handshake_timeout=20.0, request_timeout=15.0):
         self._host_key_of = host_key_of
         self._client_key = client_key
         self._on_exit = on_exit
+        self._on_started = on_started
         self._keepalive = (keepalive_interval, keepalive_count_max)
         self._timeouts = (handshake_timeout, request_timeout)
         self._links = {}            # container id -> the live _Link
@@ -219,6 +223,18 @@ class Concentrator:
         link = self._link(container_id)
         await link.control.request(sessions.user_value(protocol.signal_request, sig), self._timeouts[1])
 
+    async def stats(self, container_id):
+        """The guest's figures now (``protocol.parse_stats``: CPU ns, memory bytes, pids)."""
+        reply = await self._link(container_id).control.request(protocol.stats_request(), self._timeouts[1])
+        try:
+            return protocol.parse_stats(reply)
+        except protocol.ProtocolError as exc:
+            raise VicError(f"the tether of container {container_id} sent bad figures: {exc}") from None
+
+    async def archive(self, container_id, request):
+        """An ``archive@vic`` session for ``request`` (``protocol.archive_request``): see ``sessions.Archive``."""
+        return await sessions.Archive.open(self._link(container_id).conn, container_id, request)
+
     # -- internals
 
     def host_key_matches(self, container_id, key):
@@ -277,11 +293,22 @@ class Concentrator:
             async for message in link.control.messages():
                 if message.get("type") == protocol.EXIT:
                     self._exited(link.container_id, message)
+                elif message.get("type") == protocol.STARTED:
+                    self._started(link.container_id, message)
                 else:
                     LOG.debug("tether of container %s: ignoring %s message", _short(link.container_id), message.get("type"))
         except (asyncssh.Error, OSError, protocol.ProtocolError) as exc:
             LOG.warning("tether of container %s: control session failed: %s", _short(link.container_id), exc)
             link.close()
+
+    def _started(self, container_id, message):
+        try:
+            pid, started_at = protocol.parse_started(message)
+        except protocol.ProtocolError as exc:
+            LOG.warning("tether of container %s sent a malformed started: %s", _short(container_id), exc)
+            return
+        if self._on_started is not None:
+            self._on_started(container_id, pid, started_at)
 
     def _exited(self, container_id, message):
         try:

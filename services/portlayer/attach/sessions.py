@@ -18,6 +18,7 @@ from ansible_collections.vic.containers.plugins.module_utils._errors import (
     VicError,
     InvalidInput,
     Conflict,
+    NotFound,
 )
 from ansible_collections.vic.containers.services.tether import protocol
 
@@ -187,6 +188,62 @@ def exec_request(spec):
     size = spec.get("ConsoleSize")
     term_size = (size[1], size[0]) if size and len(size) == 2 and all(size) else None
     return bool(spec.get("Tty")), term_size, command
+
+
+# -- archives (docker cp) --------------------------------------------------------------------------
+
+_ARCHIVE_ERRORS = {"not_found": NotFound, "invalid": InvalidInput, "conflict": Conflict}
+
+
+class Archive:
+    """One ``archive@vic`` channel: our request line, the tether's result line, and a tar stream
+    after it (``get``) or before it (``put``). ``result`` raises the tether's refusal as
+    NotFound / InvalidInput / Conflict by its ``kind``."""
+
+    def __init__(self, container_id, writer, reader):
+        self.container_id = container_id
+        self._writer = writer
+        self._reader = reader
+
+    @classmethod
+    async def open(cls, conn, container_id, request):
+        try:
+            writer, reader, _stderr = await conn.open_session(subsystem=protocol.ARCHIVE_SUBSYSTEM, encoding=None)
+        except asyncssh.ChannelOpenError as exc:
+            raise Conflict(f"container {container_id}: {exc.reason}") from None
+        except (asyncssh.Error, OSError):
+            raise not_running(container_id) from None
+        writer.write(protocol.encode(request))
+        return cls(container_id, writer, reader)
+
+    async def result(self):
+        """The tether's result line: the path's stat (``protocol.path_stat``) when it is ``ok``."""
+        try:
+            line = await self._reader.readuntil(b"\n")
+            answer = protocol.decode(line)
+        except (asyncio.IncompleteReadError, asyncssh.Error, OSError, protocol.ProtocolError) as exc:
+            raise VicError(f"the tether of container {self.container_id} gave no archive result: {exc}") from None
+        if answer.get("ok") is True:
+            return answer.get("stat") or {}
+        error = answer.get("error") if isinstance(answer.get("error"), str) else "the tether refused the request"
+        raise _ARCHIVE_ERRORS.get(answer.get("kind"), Conflict)(error)
+
+    async def read(self):
+        """The next bytes of the tar stream the tether sends (``get``), b"" at its end."""
+        return await self._reader.read(_CHUNK)
+
+    async def write(self, data):
+        """Bytes of the tar stream to extract (``put``), waiting while the channel's window is full."""
+        self._writer.write(bytes(data))
+        await self._writer.drain()
+
+    async def finish(self):
+        """The tar stream ended (``put``): the tether extracts it and answers (``result``)."""
+        self._writer.write_eof()
+        return await self.result()
+
+    def close(self):
+        self._writer.close()
 
 
 # -- the control session -------------------------------------------------------------------------

@@ -7,6 +7,10 @@ The tether writes each chunk of output as a line of Docker's json-file format
 (``{"log": ..., "stream": "stdout"|"stderr", "time": RFC 3339}``) to the VM's
 file-backed serial port ``[ds] <id>/output.log``; this reads it back (one HTTPS
 GET) and applies ``--since``, ``--until``, ``--tail`` and ``--timestamps``.
+
+The tether's last line is not output but how the process ended,
+``{"exit": <code>, "time": <finished_at>}``: what the endpoint records when it
+learnt of the end only from the VM powering off (``exit_line``).
 """
 
 import datetime
@@ -26,10 +30,23 @@ def parse(data):
             item = json.loads(line)
             stamp = _time(item["time"])
             stream = STREAMS[item.get("stream", "stdout")]
-        except (ValueError, KeyError, TypeError):
-            continue
-        entries.append((stamp, stream, item.get("log", "").encode()))
+            entries.append((stamp, stream, item["log"].encode()))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue  # a torn line, or one that is not output (the exit line)
     return entries
+
+
+def exit_line(data):
+    """``(code, finished_at)`` of the log's last exit line, or None when the log has none."""
+    for line in reversed((data or b"").splitlines()):
+        try:
+            item = json.loads(line)
+            code, stamp = item["exit"], _time(item["time"])
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
+        if isinstance(code, int) and not isinstance(code, bool):
+            return code, stamp
+    return None
 
 
 _STAMP = re.compile(r"^(?P<base>[^.]+?)(?:\.(?P<fraction>\d+))?(?P<zone>Z|[+-]\d\d:\d\d)?$")

@@ -17,13 +17,15 @@ import asyncio
 import collections
 import logging
 
-from ansible_collections.vic.containers.plugins.module_utils._errors import Conflict, Forbidden, NotFound
+from ansible_collections.vic.containers.plugins.module_utils._errors import Conflict, Forbidden, NotFound, VicError
 from ansible_collections.vic.containers.plugins.module_utils.vch import actions
 from ansible_collections.vic.containers.plugins.module_utils.vsphere import datastore
 from ansible_collections.vic.containers.services.tether import protocol
-from ansible_collections.vic.containers.services.portlayer.containers import logs
+from ansible_collections.vic.containers.services.portlayer import events
+from ansible_collections.vic.containers.services.portlayer.containers import boot, logs, restart
 from ansible_collections.vic.containers.services.portlayer.containers.model import (
-    EXIT_KEY, bios_uuid, decode, exit_value, iso, new_id, now, record_values, vm_folder, vm_name)
+    EXIT_KEY, bios_uuid, boot_values, decode, exit_value, iso, new_id, now, parse_time, record_values, vm_folder,
+    vm_name)
 from ansible_collections.vic.containers.services.portlayer.containers.vm import (VmOps, check_disks, device_specs,
                                                                                  managed_by)
 
@@ -46,6 +48,11 @@ class Containers:
         self._waiters = {}
         self._halting = set()
         self._locks = {}
+        self._stopping = set()      # ids whose run docker stop / kill / rm -f is ending: no restart follows
+        self._started = {}          # id -> (pid, started_at) the tether reported for the current run
+        self._restart_counts = {}   # id -> automatic restarts that led to the current run
+        self._restarts_due = {}     # id -> the task that powers it on again after the back-off
+        self._backoff = {}          # id -> restart.Backoff
         self.on_ended = []  # coroutine functions of a container, after each recorded end of a run
         state.cache.listen(self._changed)
 
@@ -68,14 +75,18 @@ class Containers:
                     future.set_result(container)
         if container is not None and was_running and not running and container.id not in self._halting:
             # Powered off by someone else (vCenter, the guest halting): record how it ended, once.
-            code = self.state.exit_codes.pop(container.id, 137)
-            LOG.info("container %s: its VM was powered off outside the endpoint; exit %s", container.id[:12], code)
             self._halting.add(container.id)
-            self.state.spawn(self._record_outside_exit(container, code, before.get("summary.runtime.bootTime")))
+            self.state.spawn(self._record_outside_exit(container, before.get("summary.runtime.bootTime")))
 
-    async def _record_outside_exit(self, container, code, started):
+    async def _record_outside_exit(self, container, started):
+        """The code the tether reported over the channel, else the exit line it wrote last in the log."""
         try:
-            await self.record_exit(container, code, started)
+            started = self.process(container)[1] or started
+            code, finished = self.state.exit_codes.pop(container.id, None), None
+            if code is None:
+                code, finished = await self._exit_from_log(container, started)
+            LOG.info("container %s: its VM was powered off outside the endpoint; exit %s", container.id[:12], code)
+            await self.record_exit(container, code, started, finished)
         finally:
             self._halting.discard(container.id)
 
@@ -117,10 +128,12 @@ class Containers:
 
     async def logs(self, container, streams, since=None, until=None, tail=None):
         """(time, stream, bytes) of what the process wrote, from the VM's log file (one HTTPS GET; see logs.py)."""
+        return logs.select(logs.parse(await self._log_data(container)), streams, since, until, tail)
+
+    async def _log_data(self, container):
         datastore_name, folder = datastore.parse_ds_path(container.record["folder"])
-        data = await self.state.call(datastore.download, self.state.session, self.state.datacenter, datastore_name,
+        return await self.state.call(datastore.download, self.state.session, self.state.datacenter, datastore_name,
                                      "%s/%s" % (folder, logs.LOG_FILE))
-        return logs.select(logs.parse(data), streams, since, until, tail)
 
     async def usage(self, container):
         """The VM's quick stats now: one PropertyCollector read (the cache does not follow them)."""
@@ -161,8 +174,10 @@ class Containers:
             check_disks(len(image.layers), len(volumes))
             await self._mounts(volumes, mounts)
             container_id = new_id()
-            record = self._record(container_id, name, image, config, host, mounts, endpoints)
-            await self._create_vm(record, image, mounts, endpoints, sizing)
+            host_key, host_key_pub = protocol.new_host_key()
+            record = self._record(container_id, name, image, config, host, mounts, endpoints, host_key_pub)
+            extra = dict(record_values(record), **boot_values(self._boot_spec(record, host_key)))
+            await self._create_vm(record, image, mounts, endpoints, sizing, extra)
             return container_id
         except BaseException:
             # The anonymous volumes made for a container that could not be made would be nobody's.
@@ -178,21 +193,22 @@ class Containers:
             mounts.append({"name": volume.name, "destination": target, "rw": not readonly, "disk": volume.disk,
                            "capacity_kb": volume.capacity_kb, "anonymous": name is None, "store": volume.store})
 
-    def _record(self, container_id, name, image, config, host, mounts, endpoints):
+    def _record(self, container_id, name, image, config, host, mounts, endpoints, host_key_pub):
         state = self.state
-        host_key, host_key_pub = protocol.new_host_key()
         return {
             "id": container_id, "name": name, "created": iso(now()),
             # The VM's folder keeps the name the VM had when made; docker rename changes only the display name.
             "folder": vm_folder(state.image_store[0], vm_name(name, container_id)),
             "image": {"id": image.id, "name": config["Image"], "layers": [layer["id"] for layer in image.layers]},
             "config": config, "host_config": host, "mounts": mounts, "networks": endpoints,
-            "tether": {"host_key": host_key, "host_key_pub": host_key_pub,
-                       "endpoint_key": protocol.public_key_text(state.tether_client_key),
-                       "serial_uri": state.tether.serial_uri},
+            # The private half is in the boot spec only (boot.py): the tether needs it, the endpoint never.
+            "tether": {"host_key_pub": host_key_pub, "serial_uri": state.tether.serial_uri},
         }
 
-    async def _create_vm(self, record, image, mounts, endpoints, sizing):
+    def _boot_spec(self, record, host_key):
+        return boot.spec(record, host_key, protocol.public_key_text(self.state.tether_client_key))
+
+    async def _create_vm(self, record, image, mounts, endpoints, sizing, extra):
         state = self.state
         folder = record["folder"]
         backings = [state.networks.backing(ep["port_group"]) for ep in endpoints.values()]
@@ -200,7 +216,6 @@ class Containers:
                                                                           state.image_store[1] + "/bootstrap.iso")
         capacity_kb = int(state.config.get("base_image_size_gb") or 8) * 1024 * 1024
         devices = device_specs(folder, image.layers, capacity_kb, mounts, backings, iso_path, state.tether.serial_uri)
-        extra = record_values(record)
         display = vm_name(record["name"], record["id"])
         ref = await state.call(self.vm.create, display, bios_uuid(state.uuid, record["id"]), *sizing,
                                folder, devices, extra)
@@ -213,23 +228,47 @@ class Containers:
         """Whether the container's VM is off but its exit is still being recorded."""
         return container_id in self._halting
 
+    def restarting(self, container_id):
+        """Whether a restart policy will power the container on again (Docker's State.Restarting)."""
+        return container_id in self._restarts_due
+
+    def restart_count(self, container):
+        """Automatic restarts since the last ``docker start``: this endpoint's count, else the exit record's."""
+        return self._restart_counts.get(container.id, container.restart_count)
+
+    def started(self, container_id, pid, started_at):
+        """The tether says the primary process runs as ``pid`` since ``started_at`` (re-sent after each
+        hello, so an endpoint restart learns it again from the tether)."""
+        self._started[container_id] = (pid, started_at)
+
+    def process(self, container):
+        """``(pid, started_at)`` of the running process as the tether reported it; (0, None) when unknown."""
+        pid, started_at = self._started.get(container.id, (0, None)) if container.running else (0, None)
+        return pid, parse_time(started_at) if started_at else container.started_at
+
     def _lock(self, container_id):
         # Power changes of one container happen one at a time: a tether's exit report can
         # arrive while the start that let the process run is still waiting for its task.
         return self._locks.setdefault(container_id, asyncio.Lock())
 
-    async def power_on(self, container):
-        """Start a run; False when the container was running already."""
+    async def power_on(self, container, restarts=0):
+        """Start a run (``restarts``: automatic restarts that led to it; 0 for ``docker start``); False when
+        the container was running already."""
         async with self._lock(container.id):
+            self.cancel_restart(container.id)
             if self.find(container.id).running:
                 return False
             self.state.exit_codes.pop(container.id, None)  # a code left from an earlier run
+            self._started.pop(container.id, None)
+            self._stopping.discard(container.id)
             await self.state.call(self.vm.power_on, container.ref, container.name)
+            self._restart_counts[container.id] = restarts
             self.state.cache.put(container.ref, {"runtime.powerState": "poweredOn", "summary.runtime.bootTime": now()})
             return True
 
-    async def halt(self, container, code=None):
-        """End the run: power the VM off and record the exit (``code``, the tether's report, else 137: killed).
+    async def halt(self, container, code=None, finished_at=None):
+        """End the run: power the VM off and record the exit (``code`` and ``finished_at``, the tether's
+        report, else 137: killed, now).
 
         Nothing happens when the run has ended already: whoever ended it recorded it.
         """
@@ -239,23 +278,26 @@ class Containers:
                 return False
             self._halting.add(container.id)
             try:
-                started = current.started_at
+                started = self.process(current)[1]
                 await self.state.call(self.vm.power_off, current.ref, current.name)
                 self.state.cache.put(current.ref, {"runtime.powerState": "poweredOff", "summary.runtime.bootTime": None})
                 reported = self.state.exit_codes.pop(container.id, None)
                 if code is None:
                     code = reported if reported is not None else 137
-                await self.record_exit(self.find(container.id), code, started)
+                await self.record_exit(self.find(container.id), code, started, finished_at)
             finally:
                 self._halting.discard(container.id)
             return True
 
     async def stop(self, container, signal_name, timeout):
-        """Ask the process to end through the tether (``signal_name``), wait ``timeout``, then power the VM off.
+        """``docker stop``: ask the process to end through the tether (``signal_name``), wait ``timeout``,
+        then power the VM off. No restart policy applies to the run it ends, nor a pending restart.
 
         The exit recorded is the process's own when the tether reported one, else
         137 (killed), which is what powering a VM off amounts to.
         """
+        self._stopping.add(container.id)
+        self.cancel_restart(container.id)
         tether = self.state.tether
         if tether.connected(container.id) and signal_name != "SIGKILL":
             stopped = self.wait_stopped(container, asyncio.get_running_loop())
@@ -269,7 +311,11 @@ class Containers:
             await self.halt(current)
 
     async def kill(self, container, signal_name):
-        """Send the signal through the tether; SIGKILL, or no tether to send it, powers the VM off."""
+        """Send the signal through the tether; SIGKILL, or no tether to send it, powers the VM off.
+
+        As dockerd, killing with SIGKILL or the container's stop signal is a stop: no restart follows."""
+        if signal_name in ("SIGKILL", container.config.get("StopSignal") or "SIGTERM"):
+            self._stopping.add(container.id)
         if signal_name == "SIGKILL" or not self.state.tether.connected(container.id):
             await self.stop(container, "SIGKILL", 0)
         else:
@@ -277,6 +323,8 @@ class Containers:
 
     async def power_off(self, container):
         """Power the VM off recording no exit: the container is about to be destroyed (``docker rm -f``)."""
+        self._stopping.add(container.id)
+        self.cancel_restart(container.id)
         await self.state.call(self.vm.power_off, container.ref, container.name)
 
     def wait_stopped(self, container, loop):
@@ -298,20 +346,88 @@ class Containers:
         except NotFound:
             return container
 
-    async def record_exit(self, container, code, started_at):
-        """Keep how the container ended on its VM, so it survives an endpoint restart; then tell ``on_ended``."""
+    async def _exit_from_log(self, container, started):
+        """``(code, finished_at)`` of the exit line the tether wrote last in the VM's log (one HTTPS GET),
+        if it is of the run that began at ``started``; (137, None) when there is none: the VM was killed."""
+        try:
+            found = logs.exit_line(await self._log_data(container))
+        except VicError as exc:
+            LOG.info("container %s: no log to read its exit from: %s", container.id[:12], exc)
+            found = None
+        if found is None or (started is not None and found[1] < started):
+            return 137, None
+        return found
+
+    async def record_exit(self, container, code, started_at, finished_at=None):
+        """Keep how the container ended on its VM, so it survives an endpoint restart; then tell ``on_ended``,
+        or, when its restart policy says so, power it on again after Docker's back-off."""
         started = started_at or container.started_at
-        value = exit_value(started, now(), code)
+        finished = finished_at or now()
+        stopped = container.id in self._stopping
+        self._stopping.discard(container.id)
+        self._started.pop(container.id, None)
+        restarts = self.restart_count(container)
+        again = restart.wanted(container.host_config, code, restarts, stopped)
+        value = exit_value(started, finished, code, restarts + 1 if again else restarts, stopped)
         await self.state.call(self.vm.reconfigure, container.ref, container.name, {EXIT_KEY: value})
         self.state.cache.put_extra_config(container.ref, {EXIT_KEY: value})
+        if again:
+            ran = (parse_time(iso(finished)) - started).total_seconds() if started is not None else None
+            delay = self._backoff.setdefault(container.id, restart.Backoff()).next(ran)
+            self._schedule_restart(container.id, delay, restarts + 1)
+            return
         for callback in self.on_ended:
             self.state.spawn(callback(container))
+
+    def _schedule_restart(self, container_id, delay, restarts):
+        LOG.info("container %s: restart %d in %.1fs (restart policy)", container_id[:12], restarts, delay)
+        self._restarts_due[container_id] = self.state.spawn(self._restart_later(container_id, delay, restarts))
+
+    async def _restart_later(self, container_id, delay, restarts):
+        await asyncio.sleep(delay)
+        self._restarts_due.pop(container_id, None)
+        try:
+            container = self.find(container_id)
+        except NotFound:
+            return
+        if await self.power_on(container, restarts):
+            self.state.events.publish("container", "start", container_id, events.container_attributes(container))
+
+    def cancel_restart(self, container_id):
+        task = self._restarts_due.pop(container_id, None)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+
+    async def recover(self):
+        """At endpoint start, for each container VM that is off: a run that ended while the endpoint was
+        down (the log's exit line is newer than the exit record; one HTTPS GET per container) is recorded,
+        and a run whose restart was due is restarted (the back-off starts again)."""
+        for container in self.all():
+            if container.running:
+                continue
+            try:
+                found = logs.exit_line(await self._log_data(container))
+            except VicError:
+                found = None  # never started: no log yet
+            recorded = parse_time(container.exit.get("finished_at"))
+            if found is not None and (recorded is None or found[1] > recorded):
+                LOG.info("container %s ended while the endpoint was down; exit %s", container.id[:12], found[0])
+                await self.record_exit(container, found[0], parse_time(container.exit.get("started_at")), found[1])
+            elif recorded is not None and not container.stopped_by_user and \
+                    restart.wanted(container.host_config, container.exit_code, container.restart_count - 1, False):
+                self._schedule_restart(container.id, restart.FIRST_DELAY, container.restart_count)
 
     # -- changes of the record ---------------------------------------------------------------------
 
     async def rewrite(self, container, record, devices=None):
-        """Write the container's record (and device changes) on its VM, and through to the cache."""
+        """Write the container's record (and device changes) on its VM, and through to the cache; and its
+        boot spec with it when what the spec holds changed (its networks: a rename leaves the hostname)."""
         values = record_values(record)
+        spec = container.boot_spec()
+        if spec is not None:
+            renewed = boot_values(self._boot_spec(record, spec["host_key"]))
+            if renewed != boot_values(spec):
+                values.update(renewed)
         await self.state.call(self.vm.reconfigure, container.ref, container.props.get("name"), values, devices)
         self.state.cache.put_extra_config(container.ref, values)
 

@@ -4,8 +4,10 @@
 """A container as its VM keeps it: the record in extraConfig, how its last run ended, its ids and times.
 
 Its whole configuration is JSON in its VM's extraConfig (``guestinfo.vice./container``);
-how its process ended is a second key (``guestinfo.vice..exit``) so recording an exit
-never rewrites the configuration.
+how its process ended is a second key (``guestinfo.vice..exit``, with the restart count)
+so recording an exit never rewrites the configuration; what its tether boots is a
+third (``protocol.BOOT_KEY``, the boot spec, which alone holds the container's private
+host key).
 """
 
 import datetime
@@ -15,6 +17,7 @@ import uuid
 
 from ansible_collections.vic.containers.plugins.module_utils.vch import config as codec
 from ansible_collections.vic.containers.plugins.module_utils.vsphere import datastore
+from ansible_collections.vic.containers.services.tether import protocol
 
 RECORD_KEY = codec.PREFIX + "container"
 EXIT_KEY = "guestinfo.vice..exit"
@@ -42,12 +45,13 @@ def parse_time(text):
 class Container:
     """One container as its VM shows it (a read-only view built from the live cache)."""
 
-    def __init__(self, moid, props, record, exit_state):
+    def __init__(self, moid, props, record, exit_state, boot_text=""):
         self.moid = moid
         self.ref = props.get("ref")
         self.props = props
         self.record = record
         self.exit = exit_state or {}
+        self.boot_text = boot_text
         self.cache = {}  # views built from this state of the VM (see persona/views.py row)
 
     @property
@@ -94,6 +98,20 @@ class Container:
             return "running"
         return "exited" if self.exit.get("finished_at") else "created"
 
+    @property
+    def restart_count(self):
+        """Automatic restarts since the last ``docker start`` (kept with the exit record)."""
+        return int(self.exit.get("restart_count", 0))
+
+    @property
+    def stopped_by_user(self):
+        """Whether the last run was ended by ``docker stop`` / ``kill`` (no restart policy applies)."""
+        return bool(self.exit.get("stopped"))
+
+    def boot_spec(self):
+        """The boot spec its VM holds (a dict), or None for a container made before boot specs."""
+        return json.loads(self.boot_text) if self.boot_text else None
+
     def volume_names(self):
         return [m["name"] for m in self.record.get("mounts", ())]
 
@@ -112,7 +130,7 @@ def decode(moid, props):
         exit_state = json.loads(values.get(EXIT_KEY) or "{}")
     except ValueError:
         return None
-    return Container(moid, props, record, exit_state)
+    return Container(moid, props, record, exit_state, codec.join_value(values, protocol.BOOT_KEY))
 
 
 def new_id():
@@ -136,6 +154,13 @@ def record_values(record):
     return codec.split_value(RECORD_KEY, json.dumps(record, sort_keys=True, separators=(",", ":")))
 
 
-def exit_value(started_at, finished_at, code):
-    return json.dumps({"started_at": iso(started_at), "finished_at": iso(finished_at), "code": code},
-                      sort_keys=True)
+def boot_values(spec):
+    """extraConfig values of a boot spec (``protocol.boot_spec``), split as the record is."""
+    return codec.split_value(protocol.BOOT_KEY, json.dumps(spec, sort_keys=True, separators=(",", ":")))
+
+
+def exit_value(started_at, finished_at, code, restart_count=0, stopped=False):
+    """How a run ended; ``restart_count``: automatic restarts so far (the one about to follow included),
+    ``stopped``: ended by ``docker stop`` / ``kill``, so no restart policy applies, even after an endpoint restart."""
+    return json.dumps({"started_at": iso(started_at), "finished_at": iso(finished_at), "code": code,
+                       "restart_count": restart_count, "stopped": stopped}, sort_keys=True)

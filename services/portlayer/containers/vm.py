@@ -7,9 +7,9 @@ A container VM (display name ``<name>-<short id>``, folder ``[image ds] <name>-<
 boots the tether ISO from its CD-ROM, has its image's layer disks attached
 read-only (``independent_nonpersistent``: one copy per image store, shared by
 every container), its own thin read-write disk, one disk per volume
-(``independent_persistent``), one vmxnet3 NIC per network, a serial port that
-dials the endpoint's tether channel and a file-backed one the tether writes the
-process's output to.
+(``independent_persistent``), on SCSI units ``disk_units`` gives, one vmxnet3 NIC
+per network, a file-backed serial port the tether writes the process's output to
+(COM1) and a serial port that dials the endpoint's tether channel (COM2).
 """
 
 from ansible_collections.vic.containers.plugins.module_utils._errors import InvalidInput
@@ -52,13 +52,12 @@ def _disk(key, unit, file_name, mode, capacity_kb, create=False):
     return spec
 
 
-def _units():
-    """SCSI unit numbers; 7 is the controller's own."""
-    unit = 0
-    while True:
-        if unit != 7:
-            yield unit
-        unit += 1
+def disk_units(layers, volumes):
+    """``(layer units base first, the read-write disk's unit, volume units)`` of a container VM with
+    ``layers`` image layers and ``volumes`` volumes: the one place the SCSI unit numbers are decided,
+    read by the device specs and by the boot spec the tether finds its disks with. 7 is the controller's own."""
+    units = [unit for unit in range(MAX_DISKS + 1) if unit != 7][:layers + 1 + volumes]
+    return units[:layers], units[layers], units[layers + 1:]
 
 
 def check_disks(layers, volumes):
@@ -79,23 +78,24 @@ def device_specs(folder, layers, capacity_kb, mounts, backings, iso_path, serial
     """Every device of a new container VM (see the module docstring)."""
     scsi = vim.vm.device.ParaVirtualSCSIController(key=SCSI_KEY, busNumber=0, sharedBus="noSharing")
     specs = [vim.vm.device.VirtualDeviceSpec(operation="add", device=scsi)]
-    units = _units()
-    for i, layer in enumerate(layers):
-        specs.append(_disk(-400 - i, next(units), layer["disk"], "independent_nonpersistent", layer["capacity_kb"]))
+    layer_units, rw_unit, volume_units = disk_units(len(layers), len(mounts))
+    for i, (layer, unit) in enumerate(zip(layers, layer_units)):
+        specs.append(_disk(-400 - i, unit, layer["disk"], "independent_nonpersistent", layer["capacity_kb"]))
     # Datastore only: vSphere names the new disk after the VM, in the VM's folder (named as the VM too).
-    specs.append(_disk(-390, next(units), datastore.ds_path(datastore.parse_ds_path(folder)[0]), "persistent",
+    specs.append(_disk(-390, rw_unit, datastore.ds_path(datastore.parse_ds_path(folder)[0]), "persistent",
                        capacity_kb, create=True))
-    for i, mount in enumerate(mounts):
-        specs.append(_disk(-500 - i, next(units), mount["disk"], "independent_persistent", mount["capacity_kb"]))
+    for i, (mount, unit) in enumerate(zip(mounts, volume_units)):
+        specs.append(_disk(-500 - i, unit, mount["disk"], "independent_persistent", mount["capacity_kb"]))
     specs.extend(actions.nic_specs(backings))
     if iso_path:
         specs.append(actions.cdrom_spec(iso_path))
-    specs.append(_serial_port(-600, vim.vm.device.VirtualSerialPort.URIBackingInfo(direction="client",
-                                                                                   serviceURI=serial_uri)))
-    # The tether writes the process's output here (Docker's json-file lines), so ``docker logs`` reads
-    # the datastore and works with the endpoint restarted or the container long gone.
-    specs.append(_serial_port(-601, vim.vm.device.VirtualSerialPort.FileBackingInfo(
+    # The order is the guest's: the log port is COM1 (ttyS0), the tether channel COM2 (ttyS1).
+    # The tether writes the process's output to the log port (Docker's json-file lines), so ``docker logs``
+    # reads the datastore and works with the endpoint restarted or the container long gone.
+    specs.append(_serial_port(-600, vim.vm.device.VirtualSerialPort.FileBackingInfo(
         fileName=in_folder(folder, LOG_FILE))))
+    specs.append(_serial_port(-601, vim.vm.device.VirtualSerialPort.URIBackingInfo(direction="client",
+                                                                                   serviceURI=serial_uri)))
     return specs
 
 

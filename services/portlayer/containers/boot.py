@@ -1,0 +1,79 @@
+# Copyright (c) 2026 vic.containers contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What a container VM's tether boots: the boot spec (``protocol.boot_spec``) made from the container's record.
+
+The endpoint writes it at ``docker create`` under ``protocol.BOOT_KEY`` and again
+whenever something it holds changes (a network joined or left). It is the only
+place the container's private SSH host key is kept; the record keeps the public half.
+"""
+
+from ansible_collections.vic.containers.plugins.module_utils._errors import InvalidInput
+from ansible_collections.vic.containers.services.portlayer.containers.vm import disk_units
+from ansible_collections.vic.containers.services.tether import protocol
+
+
+def command(config):
+    """The argv the container runs: Entrypoint + Cmd, as dockerd resolves them."""
+    return list(config.get("Entrypoint") or []) + list(config.get("Cmd") or [])
+
+
+def check_command(config):
+    """Refuse, before anything is made, a container with nothing to run (dockerd's wording)."""
+    if not command(config):
+        raise InvalidInput("no command specified")
+
+
+def process(config):
+    """The boot spec's process: VIC's RunBlock is "a client attaches to this run" (``docker run`` without -d)."""
+    return {"Cmd": command(config), "Env": list(config.get("Env") or []), "User": config.get("User") or "",
+            "WorkingDir": config.get("WorkingDir") or "", "Tty": bool(config.get("Tty")),
+            "OpenStdin": bool(config.get("OpenStdin")), "StdinOnce": bool(config.get("StdinOnce")),
+            "RunBlock": bool(config.get("AttachStdin") or config.get("AttachStdout") or config.get("AttachStderr"))}
+
+
+def nics(record, macs=()):
+    """One entry per network endpoint, in the order the VM's NICs were added; ``macs`` in that order when known."""
+    found = []
+    for i, endpoint in enumerate(record.get("networks", {}).values()):
+        addresses = ["%s/%d" % (endpoint["ip"], endpoint.get("prefix") or 32)] if endpoint.get("ip") else []
+        found.append({"mac": macs[i] if i < len(macs) else "", "addresses": addresses,
+                      "gateway": endpoint.get("gateway") or ""})
+    return found
+
+
+def dns(record):
+    """``--dns`` / ``--dns-search`` / ``--dns-option`` if given, else the DNS servers the VCH's config gives
+    the container networks the container is on (``container_networks[].dns``), else none."""
+    host = record.get("host_config") or {}
+    servers = list(host.get("Dns") or [])
+    if not servers:
+        for endpoint in record.get("networks", {}).values():
+            servers.extend(s for s in endpoint.get("dns") or () if s not in servers)
+    return {"servers": servers, "search": list(host.get("DnsSearch") or []),
+            "options": list(host.get("DnsOptions") or [])}
+
+
+def hosts(record):
+    """``--add-host name:ip`` as /etc/hosts lines ("ip\tname"); as dockerd, the first ``:`` ends the name
+    (an IPv6 address keeps its own)."""
+    lines = []
+    for entry in (record.get("host_config") or {}).get("ExtraHosts") or ():
+        name, sep, address = str(entry).partition(":")
+        if not (name and sep and address) or "\n" in entry:
+            raise InvalidInput("invalid IP address in add-host: %r" % address)
+        lines.append("%s\t%s" % (address, name))
+    return lines
+
+
+def spec(record, host_key, endpoint_key, macs=()):
+    """The boot spec of the container ``record`` describes, with the container's private ``host_key``."""
+    config = record["config"]
+    layer_units, rw_unit, volume_units = disk_units(len(record["image"]["layers"]), len(record.get("mounts", ())))
+    mounts = [{"unit": unit, "destination": mount["destination"], "rw": mount["rw"]}
+              for mount, unit in zip(record.get("mounts", ()), volume_units)]
+    return protocol.boot_spec(
+        record["id"], host_key, endpoint_key, process(config),
+        hostname=config.get("Hostname") or record["id"][:12], domainname=config.get("Domainname") or "",
+        layers=layer_units, rw=rw_unit, mounts=mounts, nics=nics(record, macs), dns=dns(record),
+        hosts=hosts(record))
