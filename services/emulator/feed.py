@@ -26,9 +26,7 @@ _MAX_WAIT_SECONDS = 5
 
 def in_view(view):
     """The object spec that selects every object a ContainerView holds (not the view itself)."""
-    to_objects = vmodl.query.PropertyCollector.TraversalSpec(name="inView", type=vim.view.ContainerView,
-                                                             path="view", skip=False)
-    return pc.object_spec(view, [to_objects], skip=True)
+    return pc.object_spec(view, [pc.traversal("inView", "ContainerView", "view")], skip=True)
 
 
 class VmFeed:
