@@ -16,7 +16,6 @@ runc-based Docker (not measurable here: no Docker engine runs on these machines)
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time

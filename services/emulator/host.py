@@ -85,9 +85,9 @@ class Host:
         if self._feed is not None:
             await asyncio.to_thread(self._feed.stop)
         self._wanted.clear()
-        running = [boot.vm for boot in self._boots.values()]
+        running = [(moid, boot.vm.name) for moid, boot in self._boots.items()]
         await asyncio.gather(*(self._reconcile(moid) for moid in list(self._boots)), return_exceptions=True)
-        await asyncio.gather(*(self._power_off(vm) for vm in running))
+        await asyncio.gather(*(self._power_off(moid, name) for moid, name in running))
         with contextlib.suppress(OSError):
             os.rmdir(self.base)
 
@@ -130,31 +130,36 @@ class Host:
             if moid not in self._wanted and moid not in self._boots:
                 self._locks.pop(moid, None)
 
-    async def _boot(self, moid, props, boot_time):
+    async def _machine(self, moid, props):
+        """What the VM boots with; the datastores are read again when the VM uses one added since."""
         try:
-            vm = machines.read(moid, props, self._datastores)
+            return machines.read(moid, props, self._datastores)
         except machines.MachineError as exc:
-            if "no local directory for datastore" not in str(exc):
-                LOG.warning("%s; not booted", exc)
-                return
-            self._datastores = await asyncio.to_thread(self._read_datastores)  # a datastore added since
-            try:
-                vm = machines.read(moid, props, self._datastores)
-            except machines.MachineError as again:
-                LOG.warning("%s; not booted", again)
-                return
-        rundir = tempfile.mkdtemp(prefix=moid + "-", dir=self.base)
-        relay = SerialRelay(os.path.join(rundir, "channel.sock"), vm.serial_uri, vm.name)
-        runner = self._make_runner(vm, rundir, relay.path)
-        boot = Boot(vm, boot_time, rundir, relay, runner)
+            if not isinstance(exc, machines.UnknownDatastore):
+                raise
+        self._datastores = await asyncio.to_thread(self._read_datastores)
+        return machines.read(moid, props, self._datastores)
+
+    async def _boot(self, moid, props, boot_time):
+        boot = None
         try:
+            vm = await self._machine(moid, props)
+            rundir = tempfile.mkdtemp(prefix=moid + "-", dir=self.base)
+            relay = SerialRelay(os.path.join(rundir, "channel.sock"), vm.serial_uri, vm.name)
+            boot = Boot(vm, boot_time, rundir, relay, None)
             await relay.start()
-            await runner.start()
+            # In a thread: the first boot of an ISO unpacks it (seconds), which must not stall the other VMs.
+            boot.runner = await asyncio.to_thread(self._make_runner, vm, rundir, relay.path)
+            await boot.runner.start()
         except Exception as exc:  # pylint: disable=broad-except
-            LOG.error("%s: cannot boot: %s", vm.name, exc)
-            await self._clean(boot)
+            # As a VM that cannot boot its tether halts: the VM is powered off, and not booted again
+            # until it is powered on again.
+            name = props.get("name") or moid
+            LOG.error("%s: cannot boot: %s", name, exc)
+            if boot is not None:
+                await self._clean(boot)
             self._done[moid] = boot_time
-            await self._power_off(vm)
+            await self._power_off(moid, name)
             return
         self.booted += 1
         self._boots[moid] = boot
@@ -170,20 +175,22 @@ class Host:
         await self._clean(boot)
         self._boots.pop(moid, None)
         if not boot.killed:
-            await self._power_off(boot.vm)
+            await self._power_off(moid, boot.vm.name)
             asyncio.ensure_future(self._reconcile(moid))
 
     async def _clean(self, boot):
         await boot.relay.close()
         await asyncio.to_thread(shutil.rmtree, boot.rundir, True)
 
-    async def _power_off(self, vm):
+    async def _power_off(self, moid, name):
+        what = "powering off container VM %s" % name
+
         def power_off():
-            ref = vim.VirtualMachine(vm.moid, self._session.stub)
-            task = tasks.call("powering off container VM %s" % vm.name, ref.PowerOffVM_Task)
-            tasks.wait(self._session, {task: "powering off container VM %s" % vm.name}, _POWER_OFF_TIMEOUT,
+            ref = vim.VirtualMachine(moid, self._session.stub)
+            task = tasks.call(what, ref.PowerOffVM_Task)
+            tasks.wait(self._session, {task: what}, _POWER_OFF_TIMEOUT,
                        ignore=("InvalidPowerState", "ManagedObjectNotFound"))
         try:
             await asyncio.to_thread(power_off)
         except Exception as exc:  # pylint: disable=broad-except
-            LOG.warning("%s: could not power the VM off: %s", vm.name, exc)
+            LOG.warning("%s: could not power the VM off: %s", name, exc)

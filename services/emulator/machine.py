@@ -29,6 +29,10 @@ class MachineError(ValueError):
     """A container VM the emulator cannot boot; the sentence says why."""
 
 
+class UnknownDatastore(MachineError):
+    """A VM's file is on a datastore the emulator has not mapped (yet)."""
+
+
 class Machine:
     """One container VM as the emulator boots it (local paths only)."""
 
@@ -88,7 +92,7 @@ def local_path(ds_path, datastore_urls):
     """The local file of ``[datastore] path``: vcsim keeps each datastore in a local directory (its ``info.url``)."""
     name, path = datastore.parse_ds_path(ds_path)
     if name not in datastore_urls:
-        raise MachineError("no local directory for datastore %s (of %s)" % (name, ds_path))
+        raise UnknownDatastore("no local directory for datastore %s (of %s)" % (name, ds_path))
     return os.path.join(datastore_urls[name], path)
 
 

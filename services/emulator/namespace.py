@@ -32,6 +32,8 @@ TETHER_MODULE = "ansible_collections.vic.containers.services.tether.agent"
 UNSHARE = ("unshare", "--mount", "--pid", "--uts", "--ipc", "--net", "--fork", "--kill-child")
 # Where the VM's files appear in the tether's root (iso mode).
 _INSIDE = "/.vic"
+# The ISO's Python (services/tether/iso/stage.py), isolated: the collection is in its dist-packages.
+ISO_PYTHON = ("/usr/bin/python3.11", "-I")
 # Set in the environment of every process of a VM (its value: the boot's run directory), so what a VM
 # left behind can be found (tools/harness/emulator.py).
 MARKER_ENV = "VIC_EMULATOR_RUN"
@@ -46,15 +48,13 @@ def collections_dir():
 class Tether:
     """The tether process of one VM boot: started by ``start``, ended by itself or by ``kill``."""
 
-    def __init__(self, vm, rundir, channel_path, *, python="host", tether_module=TETHER_MODULE, iso_root=None,
-                 tether_python="/usr/bin/python3"):
+    def __init__(self, vm, rundir, channel_path, *, python="host", tether_module=TETHER_MODULE, iso_root=None):
         self.vm = vm
         self.rundir = rundir
         self.channel_path = channel_path
         self.mode = python
         self.tether_module = tether_module
         self.iso_root = iso_root
-        self.tether_python = tether_python
         self.proc = None
 
     def _tether_args(self, boot_path, channel_path, log_fd, disks):
@@ -84,7 +84,7 @@ class Tether:
         channel = "%s/%s" % (_INSIDE, os.path.basename(self.channel_path))
         boot = "%s/%s" % (_INSIDE, os.path.basename(boot_path))
         tether = self._tether_args(boot, channel, log_fd, inside_disks)
-        return list(UNSHARE) + ["--"] + enter + ["--", self.tether_python] + tether
+        return list(UNSHARE) + ["--"] + enter + ["--"] + list(ISO_PYTHON) + tether
 
     async def start(self):
         for _unit, (path, capacity) in sorted(self.vm.disks.items()):
@@ -139,12 +139,11 @@ class Tether:
 
 
 class IsoRoots:
-    """The tether ISOs the VMs boot, each unpacked once (by ``services.tether.iso.unpack``) and shared
-    read-only by every VM that boots it; removed when the emulator stops."""
+    """The tether ISOs the VMs boot, each unpacked once (``services.tether.iso.unpack``, which keys its cache
+    by the ISO's content) and shared read-only by every VM that boots it; removed when the emulator stops."""
 
     def __init__(self):
-        self._base = None
-        self._roots = {}  # (path, size, mtime) -> unpacked directory
+        self._cache = None
 
     def root(self, vm):
         if not vm.iso_path:
@@ -154,17 +153,11 @@ class IsoRoots:
         except ImportError:
             raise machines.MachineError("the tether ISO tools (services.tether.iso) are not installed here; "
                                         "run the emulator with --tether-python host") from None
-        info = os.stat(vm.iso_path)
-        key = (vm.iso_path, info.st_size, info.st_mtime_ns)
-        if key not in self._roots:
-            if self._base is None:
-                self._base = tempfile.mkdtemp(prefix="vic-emulator-isos-")
-            dest = tempfile.mkdtemp(dir=self._base)
-            iso.unpack(vm.iso_path, dest)
-            self._roots[key] = dest
-        return self._roots[key]
+        if self._cache is None:
+            self._cache = tempfile.mkdtemp(prefix="vic-emulator-isos-")
+        return str(iso.unpack(vm.iso_path, self._cache))
 
     def remove(self):
-        if self._base is not None:
-            shutil.rmtree(self._base, ignore_errors=True)
-        self._roots.clear()
+        if self._cache is not None:
+            shutil.rmtree(self._cache, ignore_errors=True)
+            self._cache = None

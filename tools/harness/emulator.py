@@ -15,6 +15,7 @@ descriptor, says hello over its channel, and then does what its boot spec's comm
 (``exit N``, or ``sleep`` until killed).
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -125,16 +126,26 @@ def loop_devices():
     return {(d["name"], d.get("back-file") or "") for d in json.loads(result.stdout).get("loopdevices", ())}
 
 
+@contextlib.contextmanager
+def emulated(sim, **options):
+    """An emulator following ``sim`` for the ``with`` block; on leaving it, stopped, and checked that it left
+    nothing behind. ``tether_python`` defaults to $VIC_TEST_TETHER_PYTHON, else ``host`` (the real agent)."""
+    options.setdefault("tether_python", os.environ.get("VIC_TEST_TETHER_PYTHON", "host"))
+    running = Emulator(sim, **options)
+    try:
+        yield running
+    finally:
+        running.stop()
+        left, log = running.leftovers(), running.log()
+        running.close()
+    assert left == {}, (left, log[-5000:])
+
+
 @pytest.fixture(scope="module")
 def emulator(vcsim):
-    """An emulator (host-python tethers: the real agent) following the module's vcsim."""
-    running = Emulator(vcsim, tether_python=os.environ.get("VIC_TEST_TETHER_PYTHON", "host"))
-    yield running
-    running.stop()
-    left = running.leftovers()
-    log = running.log()
-    running.close()
-    assert left == {}, (left, log[-5000:])
+    """An emulator following the module's vcsim (load with ``pytest_plugins`` or define one with ``emulated``)."""
+    with emulated(vcsim) as running:
+        yield running
 
 
 # -- the tether stand-in ---------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from ansible_collections.vic.containers.plugins.module_utils.vsphere import pc
 from ansible_collections.vic.containers.plugins.module_utils.vsphere import tasks
 from ansible_collections.vic.containers.plugins.module_utils.vsphere.session import Session
 from ansible_collections.vic.containers.services.tether import protocol
-from ansible_collections.vic.containers.tools.harness.emulator import STAND_IN, Emulator
+from ansible_collections.vic.containers.tools.harness.emulator import STAND_IN, Emulator, emulated
 from ansible_collections.vic.containers.tools.harness.waiting import until
 
 from pyVmomi import vim
@@ -70,15 +70,11 @@ def concentrator():
 
 @pytest.fixture(scope="module")
 def stand_in_emulator(vcsim):
-    running = Emulator(vcsim, tether_python="host", tether_module=STAND_IN)
-    yield running
-    running.stop()
-    left, log = running.leftovers(), running.log()
-    running.close()
-    assert left == {}, (left, log[-5000:])
+    with emulated(vcsim, tether_python="host", tether_module=STAND_IN) as running:
+        yield running
 
 
-def make_vm(session, name, command, port, managed=True):
+def make_vm(session, name, command, port, managed=True, boot=True):
     """A container VM as the endpoint makes one: pvscsi + a new disk, the two serial ports, the boot spec."""
     content = session.content
     datacenter = content.rootFolder.childEntity[0]
@@ -104,7 +100,7 @@ def make_vm(session, name, command, port, managed=True):
     config = vim.vm.ConfigSpec(
         name=name, guestId="otherGuest64", numCPUs=1, memoryMB=64, deviceChange=devices,
         files=vim.vm.FileInfo(vmPathName="[LocalDS_0] %s/%s.vmx" % (name, name)),
-        extraConfig=actions.option_values(codec.split_value(protocol.BOOT_KEY, json.dumps(spec))))
+        extraConfig=actions.option_values(codec.split_value(protocol.BOOT_KEY, json.dumps(spec)) if boot else {}))
     if managed:
         config.managedBy = vim.ext.ManagedByInfo(extensionKey=codec.MANAGED_BY_EXTENSION,
                                                  type=codec.MANAGED_BY_CONTAINER)
@@ -183,6 +179,18 @@ def test_a_vm_that_is_no_container_vm_is_left_alone(vcsim, session, concentrator
         power(session, ref, False)
         destroy(session, ref)
         destroy(session, ended)
+
+
+def test_a_container_vm_without_a_boot_spec_is_powered_off_as_a_vm_whose_tether_halts(
+        vcsim, session, concentrator, stand_in_emulator):
+    ref, _container_id = make_vm(session, "nospec", ["exit", "0"], concentrator.port, boot=False)
+    try:
+        power(session, ref, True)
+        until(lambda: power_state(session, ref) == "poweredOff", lambda: "the power-off:\n" + stand_in_emulator.log())
+        assert "container VM nospec has no boot spec" in stand_in_emulator.log()
+        assert log_lines(vcsim, "nospec") == []
+    finally:
+        destroy(session, ref)
 
 
 def test_stopping_the_emulator_ends_its_vms_powers_them_off_and_leaves_nothing(vcsim, session, concentrator):
