@@ -68,7 +68,11 @@ class Tether:
         """The whole command line: unshare, then the tether (iso mode: through ``enter``)."""
         disks = {unit: path for unit, (path, _capacity) in self.vm.disks.items()}
         if self.mode == "host":
-            tether = self._tether_args(boot_path, self.channel_path, log_fd, disks)
+            # Without a root of its own the tether must make its mount points (layers, disks, the container's
+            # root) in the run directory, not on this machine's /.
+            root = os.path.join(self.rundir, "root")
+            os.mkdir(root)
+            tether = self._tether_args(boot_path, self.channel_path, log_fd, disks) + ["--root", root]
             return list(UNSHARE) + ["--", sys.executable] + tether
         binds = ["%s=%s" % (self.rundir, _INSIDE)]
         inside_disks = {}

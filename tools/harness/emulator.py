@@ -159,6 +159,7 @@ def stand_in(argv):
     parser.add_argument("--channel", required=True)
     parser.add_argument("--log", required=True)
     parser.add_argument("--disk", action="append", default=[])
+    parser.add_argument("--root")
     args = parser.parse_args(argv)
     with open(args.boot_spec, encoding="utf-8") as spec:
         boot = json.load(spec)
