@@ -32,6 +32,7 @@ TETHER_MODULE = "ansible_collections.vic.containers.services.tether.agent"
 UNSHARE = ("unshare", "--mount", "--pid", "--uts", "--ipc", "--net", "--fork", "--kill-child")
 # Where the VM's files appear in the tether's root (iso mode).
 _INSIDE = "/.vic"
+_ENTER = [sys.executable, "-m", "ansible_collections.vic.containers.services.emulator.enter"]
 # The ISO's Python (services/tether/iso/stage.py), isolated: the collection is in its dist-packages.
 ISO_PYTHON = ("/usr/bin/python3.11", "-I")
 # Set in the environment of every process of a VM (its value: the boot's run directory), so what a VM
@@ -65,30 +66,29 @@ class Tether:
         return args
 
     def command(self, boot_path, log_fd):
-        """The whole command line: unshare, then the tether (iso mode: through ``enter``)."""
-        disks = {unit: path for unit, (path, _capacity) in self.vm.disks.items()}
+        """The whole command line: unshare, ``enter`` (the VM's files bound in, its root), then the tether."""
+        # Each disk is bound at a path of the VM's own: the tether sees its files wherever they are, and
+        # in host mode /dev (where vcsim may keep its datastores) is covered by the VM's own.
         if self.mode == "host":
-            # Without a root of its own the tether must make its mount points (layers, disks, the container's
+            inside, enter = self.rundir, list(_ENTER)
+            # Without a root of its own the tether makes its mount points (layers, disks, the container's
             # root) in the run directory, not on this machine's /.
             root = os.path.join(self.rundir, "root")
             os.mkdir(root)
-            tether = self._tether_args(boot_path, self.channel_path, log_fd, disks) + ["--root", root]
-            return list(UNSHARE) + ["--", sys.executable] + tether
-        binds = ["%s=%s" % (self.rundir, _INSIDE)]
-        inside_disks = {}
-        for unit, path in disks.items():
-            inside_disks[unit] = "%s/disk%d" % (_INSIDE, unit)
-            binds.append("%s=%s" % (path, inside_disks[unit]))
-        scratch = os.path.join(self.rundir, "scratch")
-        os.mkdir(scratch)
-        enter = [sys.executable, "-m", "ansible_collections.vic.containers.services.emulator.enter",
-                 "--root", self.iso_root, "--scratch", scratch]
-        for item in binds:
-            enter += ["--bind", item]
-        channel = "%s/%s" % (_INSIDE, os.path.basename(self.channel_path))
-        boot = "%s/%s" % (_INSIDE, os.path.basename(boot_path))
-        tether = self._tether_args(boot, channel, log_fd, inside_disks)
-        return list(UNSHARE) + ["--"] + enter + ["--"] + list(ISO_PYTHON) + tether
+            python, extra = [sys.executable], ["--root", root]
+        else:
+            scratch = os.path.join(self.rundir, "scratch")
+            os.mkdir(scratch)
+            inside = _INSIDE
+            enter = _ENTER + ["--root", self.iso_root, "--scratch", scratch, "--bind", "%s=%s" % (self.rundir, inside)]
+            python, extra = list(ISO_PYTHON), []
+        disks = {}
+        for unit, (path, _capacity) in sorted(self.vm.disks.items()):
+            disks[unit] = "%s/disk%d" % (inside, unit)
+            enter += ["--bind", "%s=%s" % (path, disks[unit])]
+        channel = "%s/%s" % (inside, os.path.basename(self.channel_path))
+        boot = "%s/%s" % (inside, os.path.basename(boot_path))
+        return list(UNSHARE) + ["--"] + enter + ["--"] + python + self._tether_args(boot, channel, log_fd, disks) + extra
 
     async def start(self):
         for _unit, (path, capacity) in sorted(self.vm.disks.items()):

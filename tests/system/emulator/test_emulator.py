@@ -137,7 +137,9 @@ def test_a_container_vm_runs_its_tether_with_its_disks_log_and_channel_and_is_po
         power(session, ref, True)
         until(lambda: power_state(session, ref) == "poweredOff",
               lambda: "the VM to be powered off after its tether ended:\n" + stand_in_emulator.log()[-3000:])
-        [report] = log_lines(vcsim, "ends")
+        reports = log_lines(vcsim, "ends")
+        assert len(reports) == 1, stand_in_emulator.log()
+        report = reports[0]
         assert report["id"] == container_id
         # Both disks handed in by SCSI unit and grown to their capacity (vcsim makes them empty).
         assert report["disks"] == {"0": DISK_KB * 1024, "1": DISK_KB * 1024}
