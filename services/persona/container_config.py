@@ -4,7 +4,7 @@
 """``POST /containers/create`` bodies: checked, merged with the image's defaults, refused clearly.
 
 What VIC could not do is refused naming the option the user knows (``-v
-/host:/path``, ``--privileged``, ``--restart``, ``-p``) instead of being
+/host:/path``, ``--privileged``, ``-p``) instead of being
 silently dropped; fields the API description does not have are refused too,
 so a typo never passes for a setting.
 """
@@ -15,7 +15,7 @@ import re
 import shlex
 
 from ansible_collections.vic.containers.plugins.module_utils._errors import InvalidInput
-from ansible_collections.vic.containers.services.portlayer.containers import boot
+from ansible_collections.vic.containers.services.portlayer.containers import boot, restart
 
 # From the Docker Engine API description (v1.43): ContainerConfig and HostConfig (with Resources).
 CONFIG_FIELDS = frozenset((
@@ -102,9 +102,7 @@ def refuse_unsupported(host):
     for key, flag in _REFUSED:
         if host.get(key):
             raise InvalidInput("%s is not supported by vSphere Integrated Containers: a container is a VM" % flag)
-    restart = (host.get("RestartPolicy") or {}).get("Name") or "no"
-    if restart not in ("", "no"):
-        raise InvalidInput("--restart %s is not supported by vSphere Integrated Containers" % restart)
+    restart.validate(host)
     if any(host.get("PortBindings") or {}):
         raise InvalidInput("-p (publishing ports through the endpoint) is not supported yet; attach the container "
                            "to a container network (--net) to reach it directly")
@@ -127,6 +125,8 @@ def merge(body, image_config):
     """The container's Config: the request over the image's defaults, as ``docker create`` does."""
     image_config = image_config or {}
     entrypoint = _list(body.get("Entrypoint"))
+    if entrypoint == [""]:
+        entrypoint = []  # --entrypoint "": the image's is reset, and its Cmd with it, as dockerd does
     cmd = _list(body.get("Cmd"))
     if entrypoint is None:
         entrypoint = image_config.get("Entrypoint")

@@ -75,8 +75,9 @@ def row(container):
     return cached + json.dumps(_status_text(container)).encode() + b"}"
 
 
-def inspect(container, vch_name, exec_ids):
-    """``docker inspect`` of a container of the VCH ``vch_name``; ``exec_ids``: its running execs."""
+def inspect(container, vch_name, exec_ids, process=(0, None), restarting=False, restart_count=0):
+    """``docker inspect`` of a container of the VCH ``vch_name``; ``exec_ids``: its running execs; ``process``:
+    (pid, started_at) as the tether reported them; ``restarting``: a restart policy will power it on again."""
     config = dict(container.config)
     argv = (config.get("Entrypoint") or []) + (config.get("Cmd") or [])
     host = dict(container.host_config)
@@ -86,10 +87,12 @@ def inspect(container, vch_name, exec_ids):
     return {
         "Id": container.id, "Created": container.record["created"], "Path": argv[0] if argv else "",
         "Args": argv[1:], "Name": "/" + container.name, "Image": container.image_id,
-        "State": {"Status": container.status, "Running": container.running, "Paused": False, "Restarting": False,
-                  "OOMKilled": False, "Dead": False, "Pid": 0, "ExitCode": container.exit_code, "Error": "",
-                  "StartedAt": iso(container.started_at), "FinishedAt": iso(container.finished_at)},
-        "ResolvConfPath": "", "HostnamePath": "", "HostsPath": "", "LogPath": "", "RestartCount": 0,
+        # As dockerd: a container waiting out its restart back-off is "restarting" and counts as running.
+        "State": {"Status": "restarting" if restarting else container.status,
+                  "Running": container.running or restarting, "Paused": False, "Restarting": restarting,
+                  "OOMKilled": False, "Dead": False, "Pid": process[0], "ExitCode": container.exit_code, "Error": "",
+                  "StartedAt": iso(process[1] or container.started_at), "FinishedAt": iso(container.finished_at)},
+        "ResolvConfPath": "", "HostnamePath": "", "HostsPath": "", "LogPath": "", "RestartCount": restart_count,
         "Driver": "vsphere", "Platform": "linux", "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",
         "ExecIDs": exec_ids,
         "HostConfig": host,
@@ -125,6 +128,19 @@ def stats(container, usage, previous):
                       "system_cpu_usage": system, "online_cpus": usage.cpus, "throttling_data": {}},
         "precpu_stats": previous["cpu_stats"],
         "memory_stats": {"usage": usage.memory_used_mb * 1048576, "limit": usage.memory_mb * 1048576, "stats": {}},
+    }
+
+
+def guest_stats(container, figures, previous):
+    """A ``docker stats`` sample from the tether's figures (``protocol.parse_stats``): the guest's own counters."""
+    cpu = {"cpu_usage": {"total_usage": figures["cpu_total_ns"], "usage_in_kernelmode": 0,
+                         "usage_in_usermode": figures["cpu_total_ns"]},
+           "system_cpu_usage": figures["cpu_system_ns"], "online_cpus": figures["online_cpus"], "throttling_data": {}}
+    return {
+        "id": container.id, "name": "/" + container.name, "read": iso(now()), "preread": previous["read"],
+        "num_procs": 0, "pids_stats": {"current": figures["pids"]}, "networks": {}, "blkio_stats": {},
+        "storage_stats": {}, "cpu_stats": cpu, "precpu_stats": previous["cpu_stats"],
+        "memory_stats": {"usage": figures["memory_usage"], "limit": figures["memory_limit"], "stats": {}},
     }
 
 

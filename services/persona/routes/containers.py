@@ -69,7 +69,7 @@ def _stop_settings(request, container):
 async def stop(request):
     state = portlayer(request)
     container = _container(request)
-    if not container.running:
+    if not container.running and not state.containers.restarting(container.id):
         return web.Response(status=304)
     await state.containers.stop(container, *_stop_settings(request, container))
     state.events.publish("container", "stop", container.id, events.container_attributes(container))
@@ -101,6 +101,9 @@ async def restart(request):
 async def remove(request):
     state = portlayer(request)
     container = _container(request)
+    if state.containers.restarting(container.id) and not query_bool(request, "force"):
+        raise Conflict("You cannot remove a restarting container %s. Stop the container before attempting removal "
+                       "or force remove" % container.id)
     if container.running:
         if not query_bool(request, "force"):
             raise Conflict("You cannot remove a running container %s. Stop the container before attempting "
@@ -108,6 +111,28 @@ async def remove(request):
         await state.containers.power_off(container)
     await state.destroy(container, query_bool(request, "v"))
     return web.Response(status=204)
+
+
+# HostConfig's resources as ``docker update`` sends them: only a restart policy can change on a container VM.
+_UPDATE_FIELDS = frozenset(spec.HOST_CONFIG_FIELDS) - {"RestartPolicy"}
+
+
+async def update(request):
+    """``docker update``: the restart policy (``--restart``); resources are the VM's size, fixed at create."""
+    state = portlayer(request)
+    container = _container(request)
+    body = await json_body(request)
+    changed = sorted(key for key, value in body.items() if value and key in _UPDATE_FIELDS)
+    if changed:
+        raise InvalidInput("docker update of %s is not supported by vSphere Integrated Containers: a container VM's "
+                           "size is set when it is created" % ", ".join(changed))
+    policy = body.get("RestartPolicy")
+    if policy:
+        if container.host_config.get("AutoRemove") and (policy.get("Name") or "no") != "no":
+            raise InvalidInput("Restart policy cannot be updated because AutoRemove is enabled for the container")
+        await state.containers.set_restart_policy(container, policy)
+    state.events.publish("container", "update", container.id, events.container_attributes(container))
+    return web.json_response({"Warnings": []})
 
 
 async def rename(request):
@@ -178,8 +203,19 @@ async def _follow(state, container, response, streams, tty, timestamps):
         attachment.close()
 
 
+async def _stats_sample(state, container, previous):
+    """The guest's figures through the tether; vSphere's quick stats (one PropertyCollector read) when the
+    tether is not connected."""
+    if state.tether.connected(container.id):
+        try:
+            return views.guest_stats(container, await state.tether.stats(container.id), previous)
+        except Conflict:
+            pass  # the process ended, or the tether went, since connected() said yes
+    return views.stats(container, await state.containers.usage(container), previous)
+
+
 async def stats(request):
-    """What vSphere's quick stats say of the container VM: one PropertyCollector read per sample."""
+    """``docker stats``: one sample, or one a second while the container runs (``stream``)."""
     state = portlayer(request)
     container = _container(request)
     stream = query_bool(request, "stream", True) and not query_bool(request, "one-shot")
@@ -187,7 +223,7 @@ async def stats(request):
     await response.prepare(request)
     previous = views.no_stats()
     while True:
-        sample = views.stats(container, await state.containers.usage(container), previous)
+        sample = await _stats_sample(state, container, previous)
         await response.write(json.dumps(sample).encode() + b"\n")
         if not stream or not state.containers.find(container.id).running:
             break
@@ -236,7 +272,9 @@ async def inspect(request):
     state = portlayer(request)
     container = _container(request)
     exec_ids = [e["ID"] for e in state.execs.values() if e["ContainerID"] == container.id and e["Running"]]
-    return web.json_response(views.inspect(container, state.name, exec_ids))
+    containers = state.containers
+    return web.json_response(views.inspect(container, state.name, exec_ids, containers.process(container),
+                                           containers.restarting(container.id), containers.restart_count(container)))
 
 
 def _signal_name(text):
@@ -260,6 +298,7 @@ ROUTES = (
     ("POST", "/containers/{id}/kill", kill),
     ("POST", "/containers/{id}/restart", restart),
     ("POST", "/containers/{id}/rename", rename),
+    ("POST", "/containers/{id}/update", update),
     ("POST", "/containers/{id}/wait", wait),
     ("GET", "/containers/{id}/logs", container_logs),
     ("GET", "/containers/{id}/stats", stats),

@@ -72,8 +72,11 @@ def spec(record, host_key, endpoint_key, macs=()):
     layer_units, rw_unit, volume_units = disk_units(len(record["image"]["layers"]), len(record.get("mounts", ())))
     mounts = [{"unit": unit, "destination": mount["destination"], "rw": mount["rw"]}
               for mount, unit in zip(record.get("mounts", ()), volume_units)]
-    return protocol.boot_spec(
-        record["id"], host_key, endpoint_key, process(config),
-        hostname=config.get("Hostname") or record["id"][:12], domainname=config.get("Domainname") or "",
-        layers=layer_units, rw=rw_unit, mounts=mounts, nics=nics(record, macs), dns=dns(record),
-        hosts=hosts(record))
+    try:
+        return protocol.boot_spec(
+            record["id"], host_key, endpoint_key, process(config),
+            hostname=config.get("Hostname") or record["id"][:12], domainname=config.get("Domainname") or "",
+            layers=layer_units, rw=rw_unit, mounts=mounts, nics=nics(record, macs), dns=dns(record),
+            hosts=hosts(record))
+    except protocol.ProtocolError as exc:
+        raise InvalidInput(str(exc)) from None  # a value of the user's the tether could not take

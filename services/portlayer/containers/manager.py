@@ -15,6 +15,7 @@ stats = one PropertyCollector read per sample.
 
 import asyncio
 import collections
+import json
 import logging
 
 from ansible_collections.vic.containers.plugins.module_utils._errors import Conflict, Forbidden, NotFound, VicError
@@ -296,6 +297,9 @@ class Containers:
         The exit recorded is the process's own when the tether reported one, else
         137 (killed), which is what powering a VM off amounts to.
         """
+        if self.restarting(container.id) and not self.find(container.id).running:
+            await self._stop_restarting(container)
+            return
         self._stopping.add(container.id)
         self.cancel_restart(container.id)
         tether = self.state.tether
@@ -309,6 +313,13 @@ class Containers:
         current = self.find(container.id)
         if current.running:
             await self.halt(current)
+
+    async def _stop_restarting(self, container):
+        """``docker stop`` during the restart back-off: no restart, now or after an endpoint restart."""
+        self.cancel_restart(container.id)
+        value = json.dumps(dict(self.find(container.id).exit, stopped=True), sort_keys=True)
+        await self.state.call(self.vm.reconfigure, container.ref, container.name, {EXIT_KEY: value})
+        self.state.cache.put_extra_config(container.ref, {EXIT_KEY: value})
 
     async def kill(self, container, signal_name):
         """Send the signal through the tether; SIGKILL, or no tether to send it, powers the VM off.
@@ -430,6 +441,12 @@ class Containers:
                 values.update(renewed)
         await self.state.call(self.vm.reconfigure, container.ref, container.props.get("name"), values, devices)
         self.state.cache.put_extra_config(container.ref, values)
+
+    async def set_restart_policy(self, container, policy):
+        """``docker update --restart``: the record's policy; it applies from the next end of a run."""
+        host = dict(container.host_config, RestartPolicy=policy)
+        restart.validate(host)
+        await self.rewrite(container, dict(container.record, host_config=host))
 
     async def rename(self, container, new):
         """``docker rename``: the VM's display name and the record; the VM's folder keeps its name."""

@@ -2,8 +2,7 @@
 
 The tether itself (PID 1 in the container VM) comes with the next issue; here
 ``tools/harness/tether_peer.py`` plays its side of the channel for each container,
-configured from what the container VM holds in vSphere (its record's keys and
-command), as the host emulator will. Its processes run on this machine.
+configured from the boot spec the container VM holds in vSphere, as the tether is. Its processes run on this machine.
 """
 
 import asyncio
@@ -46,13 +45,14 @@ class PeerLoop:
         return thread
 
     def tether(self, vch, cid, **options):
-        """A peer for container ``cid`` built from its VM's record, dialing the endpoint's tether port."""
-        record = container_vms(vch["sim"])[cid]["record"]
-        argv = (record["config"].get("Entrypoint") or []) + (record["config"].get("Cmd") or [])
-        keys = record["tether"]
+        """A peer for container ``cid`` built from the boot spec its VM holds, dialing the endpoint's tether port.
+        It starts the process at once unless told ``wait_for_attach`` (the boot spec's RunBlock is the real
+        tether's business, with its 5 s grace)."""
+        spec = container_vms(vch["sim"])[cid]["boot"]
+        options.setdefault("wait_for_attach", False)
 
         async def start():
-            peer = TetherPeer(cid, keys["host_key"], keys["endpoint_key"], argv, **options)
+            peer = TetherPeer.from_boot_spec(spec, **options)
             await peer.start("127.0.0.1", vch["endpoint"].tether_port)
             return peer
         peer = self.run(start())

@@ -12,6 +12,7 @@ from ansible_collections.vic.containers.plugins.module_utils.vch import config a
 from ansible_collections.vic.containers.plugins.module_utils.vsphere import pc
 from ansible_collections.vic.containers.plugins.module_utils.vsphere import tasks
 from ansible_collections.vic.containers.plugins.module_utils.vsphere.session import Session
+from ansible_collections.vic.containers.services.tether import protocol
 from ansible_collections.vic.containers.tools.harness.waiting import until
 
 try:
@@ -62,7 +63,9 @@ def container_vms(sim):
             continue
         values = codec.as_dict(vm.get("config.extraConfig"))
         record = json.loads(codec.join_value(values, port.RECORD_KEY))
-        vms[record["id"]] = {"vm": vm, "record": record, "exit": json.loads(values.get(port.EXIT_KEY) or "{}")}
+        boot = codec.join_value(values, protocol.BOOT_KEY)
+        vms[record["id"]] = {"vm": vm, "record": record, "exit": json.loads(values.get(port.EXIT_KEY) or "{}"),
+                             "boot": json.loads(boot) if boot else None}
     return vms
 
 
@@ -95,9 +98,24 @@ def test_docker_create_makes_a_container_vm_in_the_vch(ctr):
     uri_backing = vim.vm.device.VirtualSerialPort.URIBackingInfo
     uris = [d.backing.serviceURI for d in serial if isinstance(d.backing, uri_backing)]
     assert uris == ["tcp://127.0.0.1:%d" % ctr["endpoint"].tether_port]
+    # COM1 (ttyS0) is the log, COM2 (ttyS1) the tether channel: the guest names them in device order.
+    assert [type(d.backing).__name__.rsplit(".", 1)[-1] for d in serial] == ["FileBackingInfo", "URIBackingInfo"]
+    assert serial[0].backing.fileName == "[LocalDS_0] web-%s/output.log" % cid[:12]
     nics = [d for d in devices if isinstance(d, vim.vm.device.VirtualEthernetCard)]
     assert len(nics) == 1
     assert record["networks"]["bridge"]["ip"] == "172.16.0.2"
+
+    boot = vm["boot"]
+    assert "host_key" not in record["tether"] and record["tether"]["host_key_pub"].startswith("ssh-ed25519 ")
+    assert protocol.public_key_text(protocol.import_host_key(boot["host_key"])) == record["tether"]["host_key_pub"]
+    unit = {d.backing.fileName: d.unitNumber for d in disks}
+    assert boot["layers"] == [unit[d.backing.fileName] for d in layers] and boot["rw"] == unit[
+        "[LocalDS_0] web-%s/web-%s.vmdk" % (cid[:12], cid[:12])]
+    assert boot["mounts"] == [{"unit": unit[volume[0].backing.fileName], "destination": "/data", "rw": True}]
+    assert boot["process"]["Cmd"] == ["sleep", "600"] and "MODE=prod" in boot["process"]["Env"]
+    assert boot["process"]["RunBlock"] is True  # docker create attaches stdout and stderr unless run -d
+    assert boot["hostname"] == cid[:12] and boot["id"] == cid
+    assert [n["addresses"] for n in boot["nics"]] == [["172.16.0.2/%d" % record["networks"]["bridge"]["prefix"]]]
 
     shown = json.loads(run(ctr, "inspect", "web"))[0]
     assert shown["Id"] == cid and shown["Name"] == "/web" and shown["State"]["Status"] == "created"
@@ -285,3 +303,23 @@ def test_stats_read_the_vm_quick_stats(ctr):
     shown = run(ctr, "stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}", "measured")
     assert shown.startswith("measured ") and shown.endswith("/ 1GiB")
     run(ctr, "rm", "-f", "measured")
+
+
+def test_create_without_a_command_is_refused_and_makes_nothing(ctr):
+    before = set(container_vms(ctr["sim"]))
+    refused = docker_cli(ctr, "create", "--name", "nocmd", "--entrypoint", "", ctr["image"])
+    assert refused.returncode != 0 and "no command specified" in refused.stderr, refused.stderr
+    assert set(container_vms(ctr["sim"])) == before
+
+
+def test_network_connect_rewrites_the_boot_spec_and_rename_keeps_the_hostname(ctr):
+    cid = run(ctr, "create", "--name", "wired", "--add-host", "db:10.1.2.3", ctr["image"], "sleep", "600")
+    first = container_vms(ctr["sim"])[cid]["boot"]
+    assert first["hosts"] == ["10.1.2.3\tdb"] and len(first["nics"]) == 1
+    run(ctr, "network", "connect", "public", "wired")
+    second = container_vms(ctr["sim"])[cid]["boot"]
+    assert len(second["nics"]) == 2 and second["nics"][1]["addresses"][0].startswith("10.9.0.")
+    assert second["nics"][1]["gateway"] == "10.9.0.1" and second["host_key"] == first["host_key"]
+    run(ctr, "rename", "wired", "rewired")
+    assert container_vms(ctr["sim"])[cid]["boot"]["hostname"] == cid[:12]
+    run(ctr, "rm", "rewired")

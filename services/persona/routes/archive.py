@@ -1,0 +1,98 @@
+# Copyright (c) 2026 vic.containers contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""``docker cp`` and the archive API (``HEAD|GET|PUT /containers/{id}/archive?path=``), through the tether.
+
+The files are in the container VM's disks, which only its tether sees: each
+request is one ``archive@vic`` session on the tether channel
+(``docs/tether-protocol.md``). So, unlike dockerd, a stopped container has no
+files to copy: that is a 409 that says so.
+"""
+
+import base64
+import json
+
+from aiohttp import web
+
+from ansible_collections.vic.containers.plugins.module_utils._errors import Conflict, InvalidInput, NotFound
+from ansible_collections.vic.containers.services.persona.query import portlayer, query_bool
+from ansible_collections.vic.containers.services.tether import protocol
+
+STAT_HEADER = "X-Docker-Container-Path-Stat"
+_CHUNK = 64 * 1024
+
+
+def _path(request):
+    path = request.query.get("path")
+    if not path:
+        raise InvalidInput("bad parameter: path cannot be empty")
+    if not path.startswith("/"):
+        raise InvalidInput("the path %s in the container is not absolute" % path)
+    return path
+
+
+async def _open(request, op, **options):
+    """The container, its path, and an archive session on its tether for ``op``."""
+    state = portlayer(request)
+    ref = request.match_info["id"]
+    container = state.containers.find(ref)
+    path = _path(request)
+    if not container.running or not state.tether.connected(container.id):
+        raise Conflict("container %s is not running: docker cp needs a running container on this VCH" % ref)
+    session = await state.tether.archive(container.id, protocol.archive_request(op, path, **options))
+    return ref, path, session
+
+
+async def _result(session, ref, path, answer=None):
+    """The tether's answer (``answer``: how to get it, ``session.result`` by default), its refusal of a
+    missing path in dockerd's words."""
+    try:
+        return await (answer or session.result)()
+    except NotFound:
+        raise NotFound("Could not find the file %s in container %s" % (path, ref)) from None
+
+
+def _stat_header(stat):
+    return base64.b64encode(json.dumps(stat).encode()).decode()
+
+
+async def head(request):
+    ref, path, session = await _open(request, protocol.ARCHIVE_STAT)
+    try:
+        stat = await _result(session, ref, path)
+    finally:
+        session.close()
+    return web.Response(status=200, headers={STAT_HEADER: _stat_header(stat), "Content-Type": "application/json"})
+
+
+async def get(request):
+    ref, path, session = await _open(request, protocol.ARCHIVE_GET)
+    try:
+        stat = await _result(session, ref, path)
+        response = web.StreamResponse(headers={STAT_HEADER: _stat_header(stat), "Content-Type": "application/x-tar"})
+        await response.prepare(request)
+        while chunk := await session.read():
+            await response.write(chunk)
+        await response.write_eof()
+        return response
+    finally:
+        session.close()
+
+
+async def put(request):
+    ref, path, session = await _open(request, protocol.ARCHIVE_PUT,
+                                     no_overwrite_dir_non_dir=query_bool(request, "noOverwriteDirNonDir"))
+    try:
+        while chunk := await request.content.read(_CHUNK):
+            await session.write(chunk)
+        await _result(session, ref, path, session.finish)
+    finally:
+        session.close()
+    return web.Response(status=200)
+
+
+ROUTES = (
+    ("HEAD", "/containers/{id}/archive", head),
+    ("GET", "/containers/{id}/archive", get),
+    ("PUT", "/containers/{id}/archive", put),
+)

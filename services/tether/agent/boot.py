@@ -1,0 +1,124 @@
+# Copyright (c) 2026 vic.containers contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""How the tether boots a container and ends: the order of PID 1's work (docs/tether.md).
+
+1. system filesystems (PID 1 only: a VM's, or the emulator's pid and mount namespace's);
+2. the log; in a VM the kernel modules and the boot spec from QEMU's fw_cfg;
+3. the container's root from its disks, its /etc files, hostname and network;
+4. the process and the SSH server (``server.Tether``) until the process ended and the endpoint took
+   its exit (or, with --no-halt, until SIGTERM);
+5. unmount everything (loop devices clear themselves) and power off (a VM) or exit 0.
+"""
+
+import asyncio
+import os
+import sys
+
+from ansible_collections.vic.containers.services.tether.agent import disks, jsonlog, options, rootfs
+
+_GUESTINFO_MISSING = ("no boot spec: not given with --boot-spec, and no QEMU fw_cfg entry opt/vic.containers/boot "
+                      "(reading guestinfo.vice./boot through the VMware backdoor is not implemented)")
+
+
+BOOT_FAILED = 125       # Docker's code for a container its engine could not run (the process never started)
+
+
+class BootError(Exception):
+    """The container cannot boot; the sentence says why."""
+
+
+def open_log(spec):
+    """The log's descriptor: ``fd:N`` (handed in), a path (appended to), or None."""
+    if spec is None:
+        return None
+    if spec.startswith("fd:"):
+        return int(spec[3:])
+    fd = os.open(spec, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOCTTY | os.O_CLOEXEC, 0o640)
+    if os.isatty(fd):
+        import termios  # pylint: disable=import-outside-toplevel  # a VM's serial port only
+        attrs = termios.tcgetattr(fd)
+        attrs[1] &= ~termios.OPOST      # a serial log port must not turn \n into \r\n
+        termios.tcsetattr(fd, termios.TCSANOW, attrs)
+    return fd
+
+
+def read_boot_spec(opts):
+    """The boot spec's text: --boot-spec, else QEMU's fw_cfg (its module loaded in a VM)."""
+    for path in filter(None, (opts.boot_spec, options.FW_CFG_BOOT_SPEC)):
+        try:
+            with open(path, "rb") as file:
+                return file.read()
+        except FileNotFoundError:
+            if path == opts.boot_spec:
+                raise BootError(f"boot spec {path} not found") from None
+    raise BootError(_GUESTINFO_MISSING)
+
+
+def load_modules():
+    """The VM's kernel modules (a module that fails is said on the console; a disk missing later names it)."""
+    from ansible_collections.vic.containers.services.tether.agent import kmod, linux  # pylint: disable=import-outside-toplevel
+
+    def load(path):
+        try:
+            linux.load_module(path)
+        except OSError as exc:
+            print(f"tether: {exc}", file=sys.stderr, flush=True)
+
+    kmod.load_vm_modules(load)
+
+
+def run(argv=None):
+    """The tether's whole life; the exit code when it does not power the VM off."""
+    opts = options.parse(sys.argv[1:] if argv is None else argv)
+    pid1 = os.getpid() == 1
+    mounts = disks.Mounts()
+    code, log_fd = 0, None
+    try:
+        if pid1:
+            rootfs.system_mounts(mounts, opts.vm)
+        log_fd = open_log(opts.log)
+        if opts.vm:
+            load_modules()
+        code = _boot_and_serve(opts, mounts, log_fd)
+    except (BootError, disks.DiskError, OSError, ValueError) as exc:
+        code = _boot_failed(log_fd, f"tether: {exc}")
+    except Exception:  # pylint: disable=broad-except  # PID 1 must reach the power-off, not die (a kernel panic)
+        import traceback  # pylint: disable=import-outside-toplevel
+        code = _boot_failed(log_fd, "tether: " + traceback.format_exc().strip())
+    finally:
+        mounts.unmount_all()
+    if opts.vm and pid1:
+        from ansible_collections.vic.containers.services.tether.agent import linux  # pylint: disable=import-outside-toplevel
+        linux.power_off()
+    return code
+
+
+def _boot_failed(log_fd, sentence):
+    """A container that cannot boot: the reason on the console and, as the process's stderr and exit, in the
+    log, where ``docker logs`` shows it and the endpoint finds the exit after the VM halted."""
+    print(sentence, file=sys.stderr, flush=True)
+    if log_fd is not None:
+        from ansible_collections.vic.containers.services.tether import protocol  # pylint: disable=import-outside-toplevel
+        log = jsonlog.LogWriter(log_fd)
+        log.output(2, sentence.encode() + b"\n")
+        log.exit(BOOT_FAILED, protocol.timestamp())
+    return 1
+
+
+def _boot_and_serve(opts, mounts, log_fd):
+    # protocol imports asyncssh (the bulk of start-up): only now that the disks are worth waiting for.
+    from ansible_collections.vic.containers.services.tether import protocol  # pylint: disable=import-outside-toplevel
+    from ansible_collections.vic.containers.services.tether.agent import (  # pylint: disable=import-outside-toplevel
+        channel, network, server)
+    try:
+        spec = protocol.parse_boot_spec(read_boot_spec(opts))
+    except protocol.ProtocolError as exc:
+        raise BootError(str(exc)) from None
+    root = rootfs.ContainerRoot(opts.root)
+    rootfs.assemble(spec, root, disks.Disks(opts.disks), mounts)
+    network.configure(spec, server.warn)
+    log = jsonlog.LogWriter(log_fd) if log_fd is not None else None
+    tether = server.Tether(spec, root.path, log, channel.Dialer(opts.channel))
+    asyncio.run(tether.serve(halt=not opts.no_halt))
+    return 0

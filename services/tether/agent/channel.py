@@ -1,0 +1,108 @@
+# Copyright (c) 2026 vic.containers contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The byte stream to the endpoint that SSH runs on, in each world: a serial line (a VM), a unix socket
+(the host emulator), TCP (tests).
+
+asyncssh dials through a "tunnel" object's ``create_connection``: that hook
+exists in every asyncssh the tether runs on (Debian's 2.10 has no ``sock=``),
+so one ``Dialer`` serves the three kinds. A serial line has no connection to
+open or EOF: each dial gets a fresh socketpair, pumped to and from the line.
+"""
+
+import asyncio
+import os
+import socket
+
+from ansible_collections.vic.containers.services.tether.agent import options
+
+_CHUNK = 65536
+
+
+class Dialer:
+    """Opens a new byte stream to the endpoint for every SSH connection (``tunnel=`` of connect_reverse)."""
+
+    def __init__(self, uri):
+        self.scheme, self.address = options.channel_address(uri)
+        self._serial = SerialLine(self.address) if self.scheme == "serial" else None
+
+    async def create_connection(self, session_factory, _host, _port):
+        loop = asyncio.get_running_loop()
+        if self.scheme == "tcp":
+            return await loop.create_connection(session_factory, *self.address)
+        if self.scheme == "unix":
+            return await loop.create_unix_connection(session_factory, self.address)
+        return await loop.create_connection(session_factory, sock=self._serial.new_stream())
+
+    def close(self):
+        if self._serial is not None:
+            self._serial.close()
+
+
+class SerialLine:
+    """A serial port in raw mode, relayed to the socketpair of the current SSH connection."""
+
+    def __init__(self, device):
+        import termios  # pylint: disable=import-outside-toplevel  # only a VM has a serial channel
+        import tty  # pylint: disable=import-outside-toplevel
+        self._fd = os.open(device, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC)
+        tty.setraw(self._fd, termios.TCSANOW)
+        self._ours = None
+        self._to_line = bytearray()
+
+    def new_stream(self):
+        """A socket for the next SSH connection; the previous one's is dropped."""
+        loop = asyncio.get_running_loop()
+        self._drop()
+        ours, theirs = socket.socketpair()
+        ours.setblocking(False)
+        self._ours = ours
+        loop.add_reader(self._fd, self._from_line)
+        loop.add_reader(ours.fileno(), self._from_ssh)
+        return theirs
+
+    def _from_line(self):
+        try:
+            data = os.read(self._fd, _CHUNK)
+        except BlockingIOError:
+            return
+        if data and self._ours is not None:
+            try:
+                self._ours.sendall(data)
+            except OSError:
+                self._drop()
+
+    def _from_ssh(self):
+        try:
+            data = self._ours.recv(_CHUNK)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._drop()
+            return
+        self._to_line += data
+        self._flush()
+
+    def _flush(self):
+        loop = asyncio.get_running_loop()
+        while self._to_line:
+            try:
+                del self._to_line[:os.write(self._fd, self._to_line)]
+            except BlockingIOError:
+                loop.add_writer(self._fd, self._flush)
+                return
+        loop.remove_writer(self._fd)
+
+    def _drop(self):
+        if self._ours is not None:
+            loop = asyncio.get_running_loop()
+            loop.remove_reader(self._ours.fileno())
+            loop.remove_reader(self._fd)
+            self._ours.close()
+            self._ours = None
+
+    def close(self):
+        self._drop()
+        os.close(self._fd)

@@ -1,0 +1,245 @@
+# Copyright (c) 2026 vic.containers contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The tether agent's pieces that need no namespace: log lines, users, PATH look-up, options, modules.dep,
+/proc figures, /etc files, archive stats; and a process forked, reaped and reported (as root: it chroots)."""
+
+import asyncio
+import io
+import json
+import os
+import tarfile
+
+import pytest
+from ansible_collections.vic.containers.services.tether import protocol
+from ansible_collections.vic.containers.services.tether.agent import (
+    archive,
+    jsonlog,
+    kmod,
+    network,
+    options,
+    process,
+    rootfs,
+    stats,
+    users,
+)
+
+PASSWD = "root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\nbroken line\n"
+GROUP = "root:x:0:\nalice:x:1000:\nstaff:x:2000:bob,alice\nwheel:x:10:bob\n"
+
+
+# -- the log ---------------------------------------------------------------------------------------
+
+
+def test_lines_are_cut_after_each_newline_only():
+    assert jsonlog.split_lines("a\nb\n") == ["a\n", "b\n"]
+    assert jsonlog.split_lines("a\r\nb") == ["a\r\n", "b"]
+    assert jsonlog.split_lines("a\rb\x0bc") == ["a\rb\x0bc"]
+    assert jsonlog.split_lines("") == []
+
+
+def test_log_lines_are_docker_json_file_lines():
+    stamp = jsonlog.log_time(1_700_000_000_000_000_001)
+    assert stamp == "2023-11-14T22:13:20.000000001Z"
+    lines = jsonlog.log_lines(2, "oops\npart", stamp)
+    assert [json.loads(line) for line in lines] == [{"log": "oops\n", "stream": "stderr", "time": stamp},
+                                                    {"log": "part", "stream": "stderr", "time": stamp}]
+    assert all(line.endswith(b"\n") and line.count(b"\n") == 1 for line in lines)
+
+
+def test_log_writer_keeps_a_character_cut_between_chunks_and_ends_with_the_exit(tmp_path):
+    path = tmp_path / "output.log"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    writer = jsonlog.LogWriter(fd)
+    euro = "€\n".encode()
+    writer.output(1, euro[:1])
+    writer.output(1, euro[1:])
+    writer.exit(3, "2026-01-02T03:04:05.123456Z")
+    os.close(fd)
+    entries = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [e.get("log") for e in entries[:-1]] == ["€\n"]
+    assert entries[-1] == {"exit": 3, "time": "2026-01-02T03:04:05.123456Z"}
+
+
+# -- users, environment, PATH ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spec, expected", [
+    ("", users.ExecUser(0, 0, [0], "/root")),
+    ("alice", users.ExecUser(1000, 1000, [1000, 2000], "/home/alice")),
+    ("1000", users.ExecUser(1000, 1000, [1000, 2000], "/home/alice")),
+    ("alice:wheel", users.ExecUser(1000, 10, [10, 2000], "/home/alice")),
+    ("1000:2000", users.ExecUser(1000, 2000, [2000], "/home/alice")),
+    ("4242", users.ExecUser(4242, 0, [0], "/")),
+    ("4242:4343", users.ExecUser(4242, 4343, [4343], "/")),
+])
+def test_users_resolve_as_runc_does(spec, expected):
+    assert users.resolve_user(spec, PASSWD, GROUP) == expected
+
+
+def test_unknown_user_and_group_are_dockerds_errors():
+    with pytest.raises(users.StartError, match=r"^unable to find user bob: no matching entries in passwd file$") as err:
+        users.resolve_user("bob", PASSWD, GROUP)
+    assert err.value.code == 126
+    with pytest.raises(users.StartError, match=r"^unable to find group nope: no matching entries in group file$"):
+        users.resolve_user("alice:nope", PASSWD, GROUP)
+    with pytest.raises(users.StartError, match="unable to find user root"):
+        users.resolve_user("root", "", "")
+
+
+def test_environment_defaults_as_docker():
+    env = users.environment(["A=1", "PATH=/x", "BARE"], ["A=2", "B=3"], hostname="h", home="/root", tty=True)
+    assert env == {"A": "2", "PATH": "/x", "B": "3", "HOSTNAME": "h", "HOME": "/root", "TERM": "xterm"}
+    env = users.environment([], [], hostname="h", home="/", tty=False)
+    assert env["PATH"] == users.DEFAULT_PATH and "TERM" not in env
+
+
+def test_look_path(tmp_path):
+    (tmp_path / "bin").mkdir()
+    tool = tmp_path / "bin" / "tool"
+    tool.write_text("#!/bin/sh\n")
+    tool.chmod(0o755)
+    plain = tmp_path / "bin" / "plain"
+    plain.write_text("")
+    path = f"{tmp_path}/nothing:{tmp_path}/bin"
+    assert users.look_path("tool", path) == str(tool)
+    assert users.look_path(str(tool), "") == str(tool)
+    with pytest.raises(users.StartError, match=r'^exec: "plain": executable file not found in \$PATH$') as err:
+        users.look_path("plain", path)
+    assert err.value.code == 127
+    with pytest.raises(users.StartError, match="permission denied") as err:
+        users.look_path(str(plain), path)
+    assert err.value.code == 126
+    with pytest.raises(users.StartError, match="no such file or directory") as err:
+        users.look_path(str(tmp_path / "none"), path)
+    assert err.value.code == 127
+
+
+# -- options, modules ------------------------------------------------------------------------------
+
+
+def test_options_and_vm_defaults():
+    vm = options.parse([])
+    assert vm.vm and vm.channel == "serial:///dev/ttyS1" and vm.log == "/dev/ttyS0" and vm.disks == {}
+    opts = options.parse(["--channel", "tcp://127.0.0.1:2377", "--log", "fd:3", "--disk", "0=/l", "--disk", "1=/rw",
+                          "--no-halt"])
+    assert not opts.vm and opts.disks == {0: "/l", 1: "/rw"} and opts.no_halt and opts.log == "fd:3"
+    assert options.channel_address(opts.channel) == ("tcp", ("127.0.0.1", 2377))
+    assert options.channel_address("unix:///run/t.sock") == ("unix", "/run/t.sock")
+    for bad in (["--channel", "http://x"], ["--channel", "tcp://nohost"], ["--disk", "x=/y"], ["--disk", "0=/a", "--disk", "0=/b"]):
+        with pytest.raises(SystemExit):
+            options.parse(bad)
+
+
+def test_modules_load_after_their_dependencies_once():
+    dep = ("kernel/drivers/scsi/vmw_pvscsi.ko.xz: kernel/drivers/scsi/scsi_mod.ko.xz kernel/drivers/scsi/scsi_common.ko.xz\n"
+           "kernel/drivers/scsi/sd_mod.ko.xz: kernel/drivers/scsi/scsi_mod.ko.xz kernel/drivers/scsi/scsi_common.ko.xz\n"
+           "kernel/drivers/scsi/scsi_mod.ko.xz: kernel/drivers/scsi/scsi_common.ko.xz\n"
+           "kernel/drivers/scsi/scsi_common.ko.xz:\n"
+           "kernel/fs/overlayfs/overlay.ko.xz:\n")
+    modules = kmod.parse_modules_dep(dep)
+    assert kmod.load_order(["vmw_pvscsi", "sd_mod", "overlay", "squashfs"], modules) == [
+        "kernel/drivers/scsi/scsi_common.ko.xz", "kernel/drivers/scsi/scsi_mod.ko.xz",
+        "kernel/drivers/scsi/vmw_pvscsi.ko.xz", "kernel/drivers/scsi/sd_mod.ko.xz", "kernel/fs/overlayfs/overlay.ko.xz"]
+
+
+def test_vm_modules_found_under_the_release(tmp_path):
+    (tmp_path / "6.1.0").mkdir()
+    (tmp_path / "6.1.0" / "modules.dep").write_text("kernel/fs/squashfs/squashfs.ko:\nkernel/other.ko:\n")
+    loaded = []
+    assert kmod.load_vm_modules(loaded.append, "6.1.0", base=str(tmp_path)) == ["kernel/fs/squashfs/squashfs.ko"]
+    assert loaded == [str(tmp_path / "6.1.0" / "kernel/fs/squashfs/squashfs.ko")]
+    assert kmod.load_vm_modules(loaded.append, "9.9", base=str(tmp_path)) == []
+
+
+# -- figures, files, network -----------------------------------------------------------------------
+
+
+def test_proc_figures():
+    line = "42 (a) (b c) S 1 42 42 0 -1 4194560 100 0 0 0 7 5 0 0 20 0 1 0 100 1000000 321 18446744073709551615"
+    assert stats.process_figures(line) == (12, 321)
+    assert stats.system_cpu_ticks("cpu  1 2 3 4 5 6 7 0 0 0\ncpu0 1 1 1 1 1 1 1 0 0 0\n") == 28
+    assert stats.mem_total("MemTotal:       2048 kB\nMemFree: 1 kB\n") == 2048 * 1024
+    figures = stats.guest_stats(own_pid=1)
+    assert protocol.parse_stats({"stats": figures}) == figures and figures["pids"] >= 1
+
+
+def test_etc_files_from_the_spec():
+    spec = {"hostname": "web", "domainname": "example.test", "hosts": ["10.0.0.9 db"],
+            "nics": [{"mac": "00:50:56:00:00:01", "addresses": ["172.16.0.5/16"]}]}
+    hosts = rootfs.hosts_text(spec)
+    assert hosts.startswith("127.0.0.1\tlocalhost\n") and "10.0.0.9 db\n" in hosts
+    assert hosts.endswith("172.16.0.5\tweb.example.test web\n")
+    assert rootfs.hosts_text(dict(spec, nics=[], domainname="")).endswith("127.0.1.1\tweb\n")
+    assert rootfs.resolv_text({"servers": ["1.1.1.1", "8.8.8.8"], "search": ["a", "b"], "options": ["ndots:1"]}) == \
+        "nameserver 1.1.1.1\nnameserver 8.8.8.8\nsearch a b\noptions ndots:1\n"
+    assert rootfs.resolv_text({"servers": [], "search": [], "options": []}) == ""
+    assert rootfs.ContainerRoot("/r").inside("/../../etc") == "/r/container/etc"
+
+
+def test_network_structures(tmp_path):
+    assert len(network.rtentry("10.0.0.1")) == 120
+    (tmp_path / "eth0").mkdir()
+    (tmp_path / "eth0" / "address").write_text("00:50:56:AA:BB:CC\n")
+    assert network.interfaces_by_mac(str(tmp_path)) == {"00:50:56:aa:bb:cc": "eth0"}
+
+
+# -- archives --------------------------------------------------------------------------------------
+
+
+def test_archive_stat_and_put(tmp_path):
+    (tmp_path / "f").write_text("abc")
+    (tmp_path / "link").symlink_to(tmp_path / "f")
+    found = archive.stat_path(str(tmp_path / "f"))
+    assert (found["name"], found["size"], found["mode"], found["linkTarget"]) == ("f", 3, 0o644, "")
+    assert found["mtime"].endswith("Z")
+    assert archive.stat_path(str(tmp_path / "link"))["linkTarget"] == str(tmp_path / "f")
+    with pytest.raises(archive.ArchiveError) as err:
+        archive.stat_path(str(tmp_path / "none"))
+    assert err.value.kind == archive.NOT_FOUND
+
+    def tar_of(*members):
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            for name, directory in members:
+                info = tarfile.TarInfo(name)
+                info.type = tarfile.DIRTYPE if directory else tarfile.REGTYPE
+                tar.addfile(info, None if directory else io.BytesIO(b""))
+        buffer.seek(0)
+        return buffer
+
+    (tmp_path / "d").mkdir()
+    archive.put(str(tmp_path / "d"), tar_of(("new", False), ("sub", True)), no_overwrite_dir_non_dir=True)
+    assert (tmp_path / "d" / "new").is_file() and (tmp_path / "d" / "sub").is_dir()
+    with pytest.raises(archive.ArchiveError) as err:
+        archive.put(str(tmp_path / "d"), tar_of(("sub", False)), no_overwrite_dir_non_dir=True)
+    assert err.value.kind == archive.CONFLICT
+    with pytest.raises(archive.ArchiveError) as err:
+        archive.put(str(tmp_path / "f"), tar_of(), no_overwrite_dir_non_dir=False)
+    assert err.value.kind == archive.INVALID
+
+
+# -- a process, forked and reaped ------------------------------------------------------------------
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the tether's child chroots (into / here)")
+def test_process_output_exit_code_and_start_errors():
+    async def scenario():
+        reaper = process.Reaper()
+        reaper.install(asyncio.get_running_loop())
+        results = []
+        for cmd, user in ((["sh", "-c", "echo out; echo err >&2; kill -TERM $$"], ""), (["nosuch"], ""),
+                          (["true"], "nobody-at-all")):
+            spec = process.ProcessSpec(cmd, ["PATH=/usr/bin:/bin"], [], user, "/", False, "h")
+            proc = process.spawn("/", spec, reaper)
+            chunks = []
+            proc.listeners.append(lambda stream, data, chunks=chunks: chunks.append((stream, data)))
+            await proc.done.wait()
+            results.append((proc.failed, proc.code, chunks))
+        return results
+
+    (ok_failed, ok_code, ok_chunks), (nf_failed, nf_code, nf_chunks), (user_failed, user_code, _) = asyncio.run(scenario())
+    assert not ok_failed and ok_code == 128 + 15
+    assert b"".join(d for s, d in ok_chunks if s == 1) == b"out\n" and b"".join(d for s, d in ok_chunks if s == 2) == b"err\n"
+    assert nf_failed and nf_code == 127 and nf_chunks == [(2, b'exec: "nosuch": executable file not found in $PATH\n')]
+    assert user_failed and user_code == 126
