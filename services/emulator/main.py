@@ -39,8 +39,8 @@ def parse_args(argv):
 def runner_factory(args, isos):
     """``make_runner(vm, rundir, channel_path)`` of the chosen hypervisor."""
     if args.hypervisor == "qemu":
-        from ansible_collections.vic.containers.services.emulator import qemu  # pylint: disable=import-outside-toplevel
-        return qemu.runner
+        from ansible_collections.vic.containers.services.emulator import qemu_runner  # pylint: disable=import-outside-toplevel
+        return qemu_runner.QemuVm
     if args.tether_python == "host":
         return lambda vm, rundir, channel: namespace.Tether(vm, rundir, channel, tether_module=args.tether_module)
     return lambda vm, rundir, channel: namespace.Tether(vm, rundir, channel, python="iso", iso_root=isos.root(vm))
