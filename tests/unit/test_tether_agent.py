@@ -8,12 +8,18 @@ import asyncio
 import io
 import json
 import os
+import shutil
+import subprocess
+import sys
 import tarfile
 
 import pytest
 from ansible_collections.vic.containers.services.tether import protocol
 from ansible_collections.vic.containers.services.tether.agent import (
     archive,
+    boot,
+    channel,
+    disks,
     jsonlog,
     kmod,
     network,
@@ -174,7 +180,21 @@ def test_etc_files_from_the_spec():
     assert rootfs.resolv_text({"servers": ["1.1.1.1", "8.8.8.8"], "search": ["a", "b"], "options": ["ndots:1"]}) == \
         "nameserver 1.1.1.1\nnameserver 8.8.8.8\nsearch a b\noptions ndots:1\n"
     assert rootfs.resolv_text({"servers": [], "search": [], "options": []}) == ""
-    assert rootfs.ContainerRoot("/r").inside("/../../etc") == "/r/container/etc"
+
+
+def test_container_paths_resolve_inside_the_root(tmp_path):
+    root = tmp_path / "container"
+    (root / "etc").mkdir(parents=True)
+    (root / "escape").symlink_to("../../../../../..")
+    (root / "absolute").symlink_to("/etc")
+    (root / "loop").symlink_to("loop")
+    inside = rootfs.ContainerRoot(str(tmp_path)).resolve
+    assert inside("/../../etc") == str(root / "etc")
+    assert inside("/escape/etc") == str(root / "etc")
+    assert inside("/absolute/new/dir") == str(root / "etc" / "new" / "dir") and (root / "etc" / "new" / "dir").is_dir()
+    assert inside("/escape/tmp/x") == str(root / "tmp" / "x")
+    with pytest.raises(OSError, match="symbolic links"):
+        inside("/loop/x")
 
 
 def test_network_structures(tmp_path):
@@ -238,8 +258,113 @@ def test_process_output_exit_code_and_start_errors():
             results.append((proc.failed, proc.code, chunks))
         return results
 
-    (ok_failed, ok_code, ok_chunks), (nf_failed, nf_code, nf_chunks), (user_failed, user_code, _) = asyncio.run(scenario())
+    (ok_failed, ok_code, ok_chunks), (nf_failed, nf_code, nf_chunks), (user_failed, user_code, _user_chunks) = asyncio.run(scenario())
     assert not ok_failed and ok_code == 128 + 15
     assert b"".join(d for s, d in ok_chunks if s == 1) == b"out\n" and b"".join(d for s, d in ok_chunks if s == 2) == b"err\n"
     assert nf_failed and nf_code == 127 and nf_chunks == [(2, b'exec: "nosuch": executable file not found in $PATH\n')]
     assert user_failed and user_code == 126
+
+
+# -- a serial channel ------------------------------------------------------------------------------
+
+
+def test_serial_line_is_raw_and_relayed_both_ways():
+    """A pty stands in for the VM's /dev/ttyS1: bytes cross unchanged (raw mode: no \\n -> \\r\\n), and each
+    new connection gets a fresh stream on the same line."""
+    master, slave = os.openpty()
+    path = os.ttyname(slave)
+
+    class Collect(asyncio.Protocol):
+        def __init__(self):
+            self.data = b""
+            self.transport = None
+
+        def connection_made(self, transport):
+            self.transport = transport
+
+        def data_received(self, data):
+            self.data += data
+
+    async def exchange(dialer, outgoing, incoming):
+        _transport, proto = await dialer.create_connection(Collect, "tether", 22)
+        proto.transport.write(outgoing)
+        loop = asyncio.get_running_loop()
+        got = b""
+        while len(got) < len(outgoing):
+            got += await loop.run_in_executor(None, os.read, master, 1024)
+        os.write(master, incoming)
+        while len(proto.data) < len(incoming):
+            await asyncio.sleep(0.01)
+        proto.transport.close()
+        return got, proto.data
+
+    async def scenario():
+        dialer = channel.Dialer(f"serial://{path}")
+        try:
+            return [await exchange(dialer, b"SSH-2.0-x\r\na\nb", b"c\nd\x00"), await exchange(dialer, b"again\n", b"ok\n")]
+        finally:
+            dialer.close()
+
+    try:
+        assert asyncio.run(asyncio.wait_for(scenario(), 20)) == [(b"SSH-2.0-x\r\na\nb", b"c\nd\x00"), (b"again\n", b"ok\n")]
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+# -- network, in a network namespace of its own ----------------------------------------------------
+
+_NET_SCRIPT = """
+from ansible_collections.vic.containers.services.tether.agent import network
+spec = {"hostname": "nettest", "nics": [{"mac": "00:00:00:00:00:00", "addresses": ["10.9.8.7/24"], "gateway": "10.9.8.1"},
+                                        {"mac": "02:00:00:00:00:99", "addresses": []}]}
+network.configure(spec, print)
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("ip"),
+                    reason="needs root, unshare and ip (to read back what the ioctls did)")
+def test_network_configured_with_ioctls():
+    """lo (MAC 00:..:00) stands in for a NIC: it is brought up, given the address and the default route;
+    a NIC that is not there is a warning, not a failure."""
+    script = f"{sys.executable} -c '{_NET_SCRIPT}' && ip -4 addr show lo && ip route && hostname"
+    result = subprocess.run(["unshare", "--net", "--uts", "sh", "-c", script], capture_output=True, text=True,
+                            check=False, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "tether: no network interface with MAC 02:00:00:00:00:99: left unconfigured" in result.stdout
+    assert "inet 10.9.8.7/24" in result.stdout and "LOOPBACK,UP" in result.stdout
+    assert "default via 10.9.8.1 dev lo" in result.stdout
+    assert result.stdout.rstrip().endswith("nettest")
+
+
+@pytest.mark.skipif(not shutil.which("mke2fs", path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin"), reason="needs mke2fs")
+def test_blank_disks_are_formatted_once_without_a_path(tmp_path, monkeypatch):
+    blank, squash = tmp_path / "blank.img", tmp_path / "layer.img"
+    blank.write_bytes(b"")
+    os.truncate(blank, 16 * 1024 * 1024)
+    squash.write_bytes(b"hsqs" + bytes(4092))
+    monkeypatch.delenv("PATH")      # as PID 1 of a VM: the kernel gives init no PATH
+    assert disks.filesystem(str(blank)) is None and disks.filesystem(str(squash)) == "squashfs"
+    assert disks.format_if_blank(str(blank)) is True
+    assert disks.filesystem(str(blank)) == "ext4"
+    assert disks.format_if_blank(str(blank)) is False and disks.format_if_blank(str(squash)) is False
+
+
+def test_vm_disks_by_scsi_target(tmp_path):
+    """/sys/class/scsi_disk/H:C:T:L: the unit is the target; the kernel's sdX names are not stable."""
+    for entry, name in (("2:0:0:0", "sdb"), ("2:0:1:0", "sda"), ("2:0:3:0", "sdc"), ("2:0:4:1", "sdd")):
+        (tmp_path / entry / "device" / "block" / name).mkdir(parents=True)
+    (tmp_path / "2:0:5:0" / "device").mkdir(parents=True)     # not a block device yet
+    assert disks.scsi_disks(str(tmp_path)) == {0: "/dev/sdb", 1: "/dev/sda", 3: "/dev/sdc"}
+
+
+def test_boot_spec_sources_and_the_missing_guestinfo(tmp_path):
+    spec_file = tmp_path / "boot.json"
+    spec_file.write_text("{}")
+    assert boot.read_boot_spec(options.parse(["--boot-spec", str(spec_file)])) == b"{}"
+    with pytest.raises(boot.BootError, match="not found"):
+        boot.read_boot_spec(options.parse(["--boot-spec", str(tmp_path / "none.json")]))
+    if not os.path.exists(options.FW_CFG_BOOT_SPEC):
+        with pytest.raises(boot.BootError, match=r"guestinfo\.vice\./boot through the VMware backdoor is not implemented"):
+            boot.read_boot_spec(options.parse([]))
+    assert boot.open_log("fd:7") == 7 and boot.open_log(None) is None

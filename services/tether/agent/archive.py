@@ -100,7 +100,21 @@ def _serve(request, stdin, stdout):
     if op == protocol.ARCHIVE_GET:
         stdout.flush()
         with tarfile.open(fileobj=stdout, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-            tar.add(path, arcname=os.path.basename(path.rstrip("/")) or ".")
+            _add_tree(tar, os.path.normpath(path), os.path.basename(path.rstrip("/")) or ".")
+
+
+# The tether's own mounts in the container: their contents are the kernel's, not the container's files
+# (Docker archives the root filesystem where nothing is mounted on them).
+_PSEUDO = frozenset(("/proc", "/sys", "/dev"))
+
+
+def _add_tree(tar, path, arcname):
+    """``tar.add`` of a tree, symlinks kept as links, the pseudo filesystems' directories kept empty."""
+    tar.add(path, arcname=arcname, recursive=False)
+    if path in _PSEUDO or os.path.islink(path) or not os.path.isdir(path):
+        return
+    for name in sorted(os.listdir(path)):
+        _add_tree(tar, os.path.join(path, name), f"{arcname}/{name}")
 
 
 def start(root, request, reaper, on_exit):

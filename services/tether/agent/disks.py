@@ -7,6 +7,7 @@ formatted when blank; mounted, and every mount remembered so it can be undone in
 import fcntl
 import glob
 import os
+import shutil
 import struct
 import subprocess
 import time
@@ -18,6 +19,7 @@ _LO_FLAGS_AUTOCLEAR = 4
 _LOOP_INFO64 = struct.Struct("=QQQQQIIII64s64s32s2Q")  # struct loop_info64
 _EXT_MAGIC_OFFSET, _EXT_MAGIC = 1080, b"\x53\xef"
 _SQUASHFS_MAGIC = b"hsqs"
+_SBIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 SCSI_WAIT = 10.0        # seconds for the VM's disks to appear after vmw_pvscsi is loaded
 
 
@@ -97,7 +99,11 @@ def format_if_blank(path):
     """Make an ext4 filesystem on a blank disk (a volume's first use); True if it did."""
     if filesystem(path) is not None:
         return False
-    result = subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", path], capture_output=True, text=True, check=False)
+    # PID 1 of a VM gets no PATH from the kernel: look where Debian puts e2fsprogs as well.
+    mke2fs = shutil.which("mke2fs", path=os.pathsep.join(filter(None, (os.environ.get("PATH"), _SBIN_PATH))))
+    if mke2fs is None:
+        raise DiskError(f"cannot format {path}: mke2fs not found")
+    result = subprocess.run([mke2fs, "-q", "-F", "-t", "ext4", path], capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise DiskError(f"cannot format {path}: {result.stderr.strip() or 'mke2fs failed'}")
     return True

@@ -59,9 +59,38 @@ class ContainerRoot:
     def rw(self):
         return os.path.join(self.state, "rw")
 
-    def inside(self, path):
-        """A container path (absolute) under the root; ``..`` cannot climb out."""
-        return os.path.join(self.path, os.path.normpath("/" + path).lstrip("/"))
+    def resolve(self, path):
+        """Where container path ``path`` really is under the root, symlinks resolved as the container sees
+        them (an absolute link starts again at the root; ``..`` stops at it), missing directories created:
+        an image cannot send a mount or a file the tether makes outside its root."""
+        return resolve_inside(self.path, path)
+
+
+def resolve_inside(root, path, max_links=40):
+    """See ``ContainerRoot.resolve``."""
+    current, parts, links = root, _parts(path), 0
+    while parts:
+        part = parts.pop(0)
+        if part == "..":
+            current = current if current == root else os.path.dirname(current)
+            continue
+        candidate = os.path.join(current, part)
+        if os.path.islink(candidate):
+            links += 1
+            if links > max_links:
+                raise OSError(40, f"too many levels of symbolic links: {path}")
+            target = os.readlink(candidate)
+            current = root if target.startswith("/") else current
+            parts = _parts(target) + parts
+            continue
+        if not os.path.lexists(candidate):
+            os.mkdir(candidate, 0o755)
+        current = candidate
+    return current
+
+
+def _parts(path):
+    return [part for part in path.split("/") if part and part != "."]
 
 
 def assemble(spec, root, disk_set, mounts):
@@ -80,12 +109,12 @@ def assemble(spec, root, disk_set, mounts):
     mounts.mount("overlay", root.path, "overlay", 0, f"lowerdir={':'.join(lowers)},upperdir={upper},workdir={work}")
     for volume in spec["mounts"]:
         disks.format_if_blank(disk_set.source(volume["unit"]))
-        disk_set.mount(mounts, volume["unit"], root.inside(volume["destination"]), "ext4", read_only=not volume["rw"])
-    mounts.mount("proc", root.inside("/proc"), "proc", _NOSUID_NODEV_NOEXEC)
-    _fresh_or_bound(mounts, "sysfs", root.inside("/sys"), "sysfs", _NOSUID_NODEV_NOEXEC, bind_from="/sys")
+        disk_set.mount(mounts, volume["unit"], root.resolve(volume["destination"]), "ext4", read_only=not volume["rw"])
+    mounts.mount("proc", root.resolve("/proc"), "proc", _NOSUID_NODEV_NOEXEC)
+    _fresh_or_bound(mounts, "sysfs", root.resolve("/sys"), "sysfs", _NOSUID_NODEV_NOEXEC, bind_from="/sys")
     # The container's /dev is the tether's (bound with its pts and shm), so a TTY the tether opens is
     # the container's /dev/pts/N too.
-    mounts.mount("/dev", root.inside("/dev"), None, linux.MS_BIND | linux.MS_REC)
+    mounts.mount("/dev", root.resolve("/dev"), None, linux.MS_BIND | linux.MS_REC)
     write_etc(spec, root)
 
 
@@ -111,10 +140,7 @@ def resolv_text(dns):
 
 
 def write_etc(spec, root):
-    etc = root.inside("/etc")
-    if os.path.islink(etc):
-        return      # an image whose /etc points elsewhere: leave it alone rather than write outside
-    os.makedirs(etc, exist_ok=True)
+    etc = root.resolve("/etc")
     for name, text in (("hostname", spec["hostname"] + "\n"), ("hosts", hosts_text(spec)),
                        ("resolv.conf", resolv_text(spec["dns"]))):
         path = os.path.join(etc, name)

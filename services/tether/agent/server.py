@@ -17,10 +17,13 @@ import sys
 
 import asyncssh
 from ansible_collections.vic.containers.services.tether import protocol
-from ansible_collections.vic.containers.services.tether.agent import archive, process, stats
+from ansible_collections.vic.containers.services.tether.agent import process, stats
 
 REDIAL_FIRST, REDIAL_MAX = 0.1, 5.0
 RUNBLOCK_WAIT = 5.0         # seconds after the hello before a RunBlock process starts without an attach
+# A handshake that stalls (on a serial line, the endpoint may still be reading the previous session's bytes)
+# is given up as a dead link is: then the tether starts SSH again on the same line.
+LOGIN_TIMEOUT = protocol.KEEPALIVE_INTERVAL * protocol.KEEPALIVE_COUNT_MAX
 HALT_GRACE = 30.0           # seconds to wait for the endpoint to take the exit before halting anyway
 CLOSE_GRACE = 5.0           # seconds for attach channels to take their last output and exit status
 EXIT_LINGER = 0.5           # seconds the connection stays up after the exit line (the endpoint has no ack for it)
@@ -119,7 +122,7 @@ class Tether:
                     server_host_keys=[self._host_key], server_version=protocol.server_version(self.spec["id"]),
                     authorized_client_keys=self._authorized, password_auth=False, kbdint_auth=False,
                     gss_host=None, encoding=None, config=None, keepalive_interval=protocol.KEEPALIVE_INTERVAL,
-                    keepalive_count_max=protocol.KEEPALIVE_COUNT_MAX)
+                    keepalive_count_max=protocol.KEEPALIVE_COUNT_MAX, login_timeout=LOGIN_TIMEOUT)
             except (OSError, asyncssh.Error, asyncio.TimeoutError) as exc:
                 if delay >= REDIAL_MAX:
                     warn(f"tether: cannot reach the endpoint: {exc}")
@@ -150,6 +153,8 @@ class Tether:
             self._runblock_timer.cancel()
         self.primary = process.spawn(self.root, self.process_spec(), self.reaper, term_size)
         self.started_at = protocol.timestamp()
+        if not self.spec["process"]["OpenStdin"] and not self.spec["process"]["Tty"]:
+            self.primary.close_stdin()      # docker run without -i: the process reads EOF at once, never waits
         if self.log is not None:
             self.primary.listeners.append(self.log.output)
         if not self.primary.failed:
@@ -396,6 +401,7 @@ class _Archive:
         except protocol.ProtocolError as exc:
             self._refuse(str(exc))
             return
+        from ansible_collections.vic.containers.services.tether.agent import archive  # pylint: disable=import-outside-toplevel  # tarfile: only for docker cp
         _pid, in_fd, out_fd = archive.start(self._tether.root, request, self._tether.reaper, lambda _code: None)
         os.set_blocking(in_fd, False)
         os.set_blocking(out_fd, False)
@@ -414,7 +420,7 @@ class _Archive:
             self._stdin.close()
 
     def _refuse(self, sentence):
-        self._chan.write(archive.result_line({"ok": False, "error": sentence, "kind": archive.INVALID}))
+        self._chan.write(protocol.encode({"ok": False, "error": sentence, "kind": "invalid"}))
         self._chan.close()
 
     def _readable(self):

@@ -29,6 +29,9 @@ VCH_KEY = bytes(range(32))
 TIMEOUT = 30
 BUSYBOX = "/bin/busybox"
 AGENT = "ansible_collections.vic.containers.services.tether.agent"
+# The agent's interpreter: another one (e.g. a venv with Debian's asyncssh 2.10.1, as the ISO carries) checks
+# the agent against the asyncssh it ships with, while the endpoint side stays on this one's.
+AGENT_PYTHON = os.environ.get("TETHER_AGENT_PYTHON", sys.executable)
 
 PASSWD = """root:x:0:0:root:/root:/bin/sh
 alice:x:1000:1000:Alice:/home/alice:/bin/sh
@@ -163,7 +166,7 @@ async def world():
 class Agent:
     """One tether under ``unshare --mount --pid --fork --uts --ipc``, as the host emulator runs it."""
 
-    def __init__(self, workdir, spec, disks, port, no_halt=False):
+    def __init__(self, workdir, spec, disks, port, no_halt=False, channel=None):
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.spec_path = workdir / "boot.json"
@@ -171,15 +174,15 @@ class Agent:
         self.stderr_path = workdir / "tether.stderr"
         self.root = workdir / "root"
         self.disks = disks
-        self.port = port
+        self.channel = channel or f"tcp://127.0.0.1:{port}"
         self.no_halt = no_halt
         self.proc = None
         self.spec_path.write_text(json.dumps(spec))
 
     def argv(self):
         argv = ["unshare", "--mount", "--pid", "--fork", "--uts", "--ipc", "--kill-child=KILL", "--",
-                sys.executable, "-m", AGENT, "--boot-spec", str(self.spec_path), "--channel",
-                f"tcp://127.0.0.1:{self.port}", "--log", str(self.log_path), "--root", str(self.root)]
+                AGENT_PYTHON, "-W", "ignore::DeprecationWarning", "-m", AGENT, "--boot-spec", str(self.spec_path), "--channel",
+                self.channel, "--log", str(self.log_path), "--root", str(self.root)]
         for unit, path in self.disks.items():
             argv += ["--disk", f"{unit}={path}"]
         return argv + (["--no-halt"] if self.no_halt else [])
@@ -235,9 +238,10 @@ def _cmdline_mentions(pid, text):
 
 
 @contextlib.asynccontextmanager
-async def running(workdir, spec, disks, port, no_halt=False):
-    """An agent for the block; stopped (if still running) and checked for leftovers after it."""
-    agent = await Agent(workdir, spec, disks, port, no_halt).start()
+async def running(workdir, spec, disks, port, no_halt=False, channel=None):
+    """An agent for the block (dialing the concentrator's port, or ``channel``); stopped (if still running)
+    and checked for leftovers after it."""
+    agent = await Agent(workdir, spec, disks, port, no_halt, channel).start()
     try:
         yield agent
     finally:

@@ -69,6 +69,8 @@ async def exec_cases(w):
     results["bad_workdir"] = await exec_run(w, {"Cmd": ["true"], "WorkingDir": "/etc/passwd"})
     results["hostname"] = await exec_run(w, {"Cmd": ["sh", "-c", "hostname; cat /etc/hostname; grep myhost /etc/hosts;"
                                                      " cat /etc/resolv.conf"]})
+    # An orphan is adopted by PID 1, the tether, whose reaper must collect it: no zombie stays.
+    results["orphans"] = await exec_run(w, {"Cmd": ["sh", "-c", "(sleep 0.1 &); sleep 0.6; ps -o stat,comm"]})
     return results
 
 
@@ -78,6 +80,7 @@ async def archive_cases(w):
                "link": await archive(w, "stat", "/etc/link-to-motd"),
                "escape": await archive(w, "get", "/etc/escape/passwd"),
                "get_dir": await archive(w, "get", "/etc"),
+               "get_root": await archive(w, "get", "/"),
                "put": await archive(w, "put", "/tmp", tar_of("newfile", b"put content\n")),
                "put_missing": await archive(w, "put", "/nonexistent", tar_of("x", b""))}
     results["after_put"] = await exec_run(w, {"Cmd": ["cat", "/tmp/newfile"]})
@@ -137,6 +140,9 @@ def test_exec_archive_stats_and_signals(kit, busybox_layer, tmp_path, caplog):
     assert execs["hostname"][0] == ("myhost\nmyhost\n127.0.1.1\tmyhost\n"
                                     "nameserver 10.0.0.53\nsearch example.test\noptions ndots:2\n")
 
+    orphans_out, _err, _code = execs["orphans"]
+    assert "sleep" in orphans_out and not [line for line in orphans_out.splitlines() if line.startswith("Z")], orphans_out
+
     motd, _motd_tar = archives["motd"]
     assert motd["ok"] and motd["stat"]["name"] == "motd" and motd["stat"]["size"] == 8
     assert motd["stat"]["mode"] == 0o644 and motd["stat"]["linkTarget"] == ""
@@ -152,6 +158,12 @@ def test_exec_archive_stats_and_signals(kit, busybox_layer, tmp_path, caplog):
     with tarfile.open(fileobj=io.BytesIO(dir_tar)) as tar:
         assert tar.extractfile("etc/motd").read() == b"welcome\n"
         assert tar.getmember("etc/hostname").isfile()
+    root_stat, root_tar = archives["get_root"]
+    assert root_stat["ok"]
+    with tarfile.open(fileobj=io.BytesIO(root_tar)) as tar:
+        names = tar.getnames()
+    assert "./bin/busybox" in names and "./proc" in names and "./dev" in names
+    assert not [n for n in names if n.startswith(("./proc/", "./sys/", "./dev/"))]     # the kernel's, not the container's
     assert archives["put"][0]["ok"] is True
     assert archives["put_missing"][0]["kind"] == "not_found"
     assert archives["after_put"] == ("put content\n", "", 0)

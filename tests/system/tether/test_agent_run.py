@@ -4,6 +4,8 @@
 """The tether runs a container's primary process: output, exit codes, the log, the halt."""
 
 import asyncio
+import os
+import signal
 
 from ansible_collections.vic.containers.services.tether import protocol
 from ansible_collections.vic.containers.tools.harness.waiting import until_async
@@ -123,17 +125,17 @@ def test_volume_written_in_one_run_is_read_in_the_next(kit, busybox_layer, tmp_p
 
 
 class Proxy:
-    """A TCP relay between the tether and the concentrator, whose connections the test can cut."""
+    """What the host emulator does for a VM: a unix socket the tether dials, each connection relayed to the
+    concentrator's TCP port; and the test can cut them all."""
 
-    def __init__(self, target_port):
+    def __init__(self, target_port, path):
         self.target_port = target_port
+        self.path = path
         self.server = None
-        self.port = None
         self._links = []
 
     async def start(self):
-        self.server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
-        self.port = self.server.sockets[0].getsockname()[1]
+        self.server = await asyncio.start_unix_server(self._relay, str(self.path))
         return self
 
     async def _relay(self, reader, writer):
@@ -162,17 +164,19 @@ class Proxy:
 
 
 def test_channel_dropped_mid_stream_loses_no_output(kit, busybox_layer, tmp_path):
+    """The emulator's channel (a unix socket relayed to TCP) cut while the process prints: the tether redials,
+    the process goes on undisturbed, the log has every line, a new attach gets what follows."""
     script = 'i=0; while [ $i -lt 60 ]; do echo "line $i"; i=$((i+1)); sleep 0.05; done'
 
     async def scenario():
         async with kit.world() as w:
-            proxy = await Proxy(w.port).start()
+            proxy = await Proxy(w.port, tmp_path / "serial.sock").start()
             events = []
             watcher = asyncio.ensure_future(_record(w.concentrator.events(), events))
             spec = w.boot_spec("c-drop", {"Cmd": ["sh", "-c", script]})
             disks = {0: busybox_layer, 1: kit.blank_disk(tmp_path / "rw.img")}
             try:
-                async with kit.running(tmp_path, spec, disks, proxy.port) as agent:
+                async with kit.running(tmp_path, spec, disks, w.port, channel=f"unix://{proxy.path}") as agent:
                     await w.connected("c-drop")
                     before = await read_until(await w.concentrator.attach("c-drop"), b"line 5\n")
                     proxy.cut()
@@ -195,3 +199,69 @@ def test_channel_dropped_mid_stream_loses_no_output(kit, busybox_layer, tmp_path
 async def _record(events, into):
     async for event in events:
         into.append(event.kind)
+
+
+def test_a_container_that_cannot_boot_says_why_in_the_log(kit, busybox_layer, tmp_path):
+    async def scenario():
+        async with kit.world() as w:
+            spec = w.boot_spec("c-nodisk", {"Cmd": ["true"]})
+            async with kit.running(tmp_path, spec, {0: busybox_layer}, w.port) as agent:    # no disk for unit 1
+                return await agent.wait(), agent.log_entries()
+
+    code, log = kit.run(scenario())
+    assert code == 1
+    assert log[0] == dict(log[0], stream="stderr", log="tether: no disk for SCSI unit 1\n")
+    assert log[-1]["exit"] == 125
+
+
+def test_runblock_without_attach_starts_after_the_hello(kit, busybox_layer, tmp_path):
+    """docker create + docker start without -a: nobody attaches, the process starts anyway (hello + 5 s)."""
+    async def scenario():
+        async with kit.world() as w:
+            # Without OpenStdin (docker run without -i) stdin is at its end: cat returns at once.
+            spec = w.boot_spec("c-unattached", {"Cmd": ["sh", "-c", "cat; echo alone"], "RunBlock": True})
+            disks = {0: busybox_layer, 1: kit.blank_disk(tmp_path / "rw.img")}
+            async with kit.running(tmp_path, spec, disks, w.port) as agent:
+                code = await w.exit_of("c-unattached")
+                assert await agent.wait() == 0, agent.stderr()
+                return code, agent.log_entries()
+
+    code, log = kit.run(scenario())
+    assert code == 0 and log[0]["log"] == "alone\n" and log[-1]["exit"] == 0
+
+
+def test_a_killed_tether_leaves_nothing_behind(kit, busybox_layer, tmp_path):
+    """A power-off kills the tether (SIGKILL): its namespaces die, its mounts and loop devices go with them."""
+    async def scenario():
+        async with kit.world() as w:
+            volume = kit.blank_disk(tmp_path / "volume.img", "32M")
+            disks = {0: busybox_layer, 1: kit.blank_disk(tmp_path / "rw.img"), 2: volume}
+            spec = w.boot_spec("c-killed", {"Cmd": ["sh", "-c", "sleep 1000 & sleep 1000"]},
+                               mounts=[{"unit": 2, "destination": "/data", "rw": True}])
+            async with kit.running(tmp_path, spec, disks, w.port) as agent:
+                await w.connected("c-killed")
+                attached = [kit.loops_of(path) for path in disks.values()]
+                os.kill(agent.tether_pid(), signal.SIGKILL)
+                return attached, await agent.wait()
+
+    attached, code = kit.run(scenario())
+    assert all(attached), attached      # each disk was on a loop device while it ran
+    assert code != 0        # unshare reports its child's death; running() checked that nothing is left
+
+
+def test_no_halt_keeps_the_tether_after_the_process_and_sigterm_ends_it(kit, busybox_layer, tmp_path):
+    async def scenario():
+        async with kit.world() as w:
+            spec = w.boot_spec("c-nohalt", {"Cmd": ["echo", "done"]})
+            disks = {0: busybox_layer, 1: kit.blank_disk(tmp_path / "rw.img")}
+            async with kit.running(tmp_path, spec, disks, w.port, no_halt=True) as agent:
+                code = await w.exit_of("c-nohalt")
+                attachment = await w.concentrator.attach("c-nohalt")     # after the end: the exit status at once
+                late = await kit.collect(attachment), await attachment.exit_code()
+                still_running = agent.proc.returncode is None
+                stopped = await agent.stop()
+                return code, late, still_running, stopped
+
+    code, late, still_running, stopped = kit.run(scenario())
+    assert code == 0 and late == ((b"", b""), 0)
+    assert still_running and stopped == 0
