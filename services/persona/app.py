@@ -12,8 +12,8 @@ from aiohttp import web
 
 from ansible_collections.vic.containers.services.persona.errors import docker_errors
 from ansible_collections.vic.containers.services.persona.negotiation import negotiate
-from ansible_collections.vic.containers.services.persona.routes import (archive, containers, events, images, networks,
-                                                                       system, volumes)
+from ansible_collections.vic.containers.services.persona.routes import (
+    archive, containers, events, images, networks, system, volumes)
 from ansible_collections.vic.containers.services.persona.routes import exec as exec_routes
 
 ROUTE_MODULES = (system, containers, archive, images, volumes, networks, exec_routes, events)

@@ -27,7 +27,6 @@ UNSUPPORTED = (
     ("GET", r"/containers/[^/]+/export", "docker export"),
     ("POST", r"/containers/[^/]+/pause", "docker pause"),
     ("POST", r"/containers/[^/]+/unpause", "docker unpause"),
-    ("POST", r"/containers/[^/]+/update", "docker update"),
     ("POST", r"/(containers|images|volumes|networks|build)/prune", "docker system prune"),
     ("GET", r"/system/df", "docker system df"),
     ("*", r"/(swarm|nodes|services|tasks|secrets|configs)(/.*)?", "swarm mode"),

@@ -500,9 +500,8 @@ def test_archive_stat_get_and_put_through_the_tether(tmp_path):
 def test_a_boot_spec_configures_the_peer():
     private, _public = protocol.new_host_key()
     endpoint_key = protocol.public_key_text(concentrator.endpoint_client_key(VCH_KEY))
-    spec = protocol.boot_spec("c1", private, endpoint_key, {"Cmd": ["sh", "-c", "true"], "Env": ["A=b"],
-                                                          "RunBlock": True, "Tty": True},
-                              hostname="c1", layers=[0], rw=1)
+    process = {"Cmd": ["sh", "-c", "true"], "Env": ["A=b"], "RunBlock": True, "Tty": True}
+    spec = protocol.boot_spec("c1", private, endpoint_key, process, hostname="c1", layers=[0], rw=1)
     peer = TetherPeer.from_boot_spec(spec)
     assert (peer.container_id, peer.argv, peer.wait_for_attach, peer.tty) == ("c1", ["sh", "-c", "true"], True, True)
     assert peer.env["A"] == "b" and peer.env["PATH"] == os.environ["PATH"]

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from ansible_collections.vic.containers.plugins.module_utils._errors import Conflict, InvalidInput, NotFound
 from ansible_collections.vic.containers.services.persona.query import portlayer, query_bool
-from ansible_collections.vic.containers.services.tether import protocol
+from ansible_collections.vic.containers.services.portlayer.attach import sessions
 
 STAT_HEADER = "X-Docker-Container-Path-Stat"
 _CHUNK = 64 * 1024
@@ -39,7 +39,7 @@ async def _open(request, op, **options):
     path = _path(request)
     if not container.running or not state.tether.connected(container.id):
         raise Conflict("container %s is not running: docker cp needs a running container on this VCH" % ref)
-    session = await state.tether.archive(container.id, protocol.archive_request(op, path, **options))
+    session = await state.tether.archive(container.id, sessions.archive_request(op, path, **options))
     return ref, path, session
 
 
@@ -57,7 +57,7 @@ def _stat_header(stat):
 
 
 async def head(request):
-    ref, path, session = await _open(request, protocol.ARCHIVE_STAT)
+    ref, path, session = await _open(request, sessions.ARCHIVE_STAT)
     try:
         stat = await _result(session, ref, path)
     finally:
@@ -66,7 +66,7 @@ async def head(request):
 
 
 async def get(request):
-    ref, path, session = await _open(request, protocol.ARCHIVE_GET)
+    ref, path, session = await _open(request, sessions.ARCHIVE_GET)
     try:
         stat = await _result(session, ref, path)
         response = web.StreamResponse(headers={STAT_HEADER: _stat_header(stat), "Content-Type": "application/x-tar"})
@@ -80,7 +80,7 @@ async def get(request):
 
 
 async def put(request):
-    ref, path, session = await _open(request, protocol.ARCHIVE_PUT,
+    ref, path, session = await _open(request, sessions.ARCHIVE_PUT,
                                      no_overwrite_dir_non_dir=query_bool(request, "noOverwriteDirNonDir"))
     try:
         while chunk := await request.content.read(_CHUNK):

@@ -9,10 +9,11 @@ import signal
 
 from aiohttp import web
 
-from ansible_collections.vic.containers.plugins.module_utils._errors import InvalidInput, Conflict
+from ansible_collections.vic.containers.plugins.module_utils._errors import InvalidInput, Conflict, NotFound
 from ansible_collections.vic.containers.services.persona import container_config as spec
 from ansible_collections.vic.containers.services.persona import hijack
 from ansible_collections.vic.containers.services.persona import views
+from ansible_collections.vic.containers.services.persona.routes.exec import tether_or_end
 from ansible_collections.vic.containers.services.persona.query import (json_body, portlayer, query_bool, query_filters,
                                                                        query_int, query_unix_time)
 from ansible_collections.vic.containers.services.portlayer import events
@@ -190,17 +191,23 @@ async def container_logs(request):
 
 
 async def _follow(state, container, response, streams, tty, timestamps):
-    """Live output through the tether channel until the process ends or the client leaves."""
-    if not state.tether.connected(container.id):
-        return
-    attachment = await state.tether.attach(container.id, tty=tty, stdin=False)
-    try:
-        async for stream, chunk in attachment:
-            if stream in streams:
-                text = logs.render(now(), chunk, timestamps)
-                await response.write(text if tty else hijack.frame(stream, text))
-    finally:
-        attachment.close()
+    """Live output through the tether channel until the run ends or the client leaves; a tether that
+    redials (a dropped channel) is followed again, one that has not dialled in yet is waited for."""
+    # Checked and waited for with no await between them: an end cannot slip through unseen.
+    while _still_running(state, container) and await tether_or_end(state, container):
+        try:
+            attachment = await state.tether.attach(container.id, tty=tty, stdin=False)
+        except Conflict:
+            return  # gone between the check and the attach: the run is ending
+        try:
+            async for stream, chunk in attachment:
+                if stream in streams:
+                    text = logs.render(now(), chunk, timestamps)
+                    await response.write(text if tty else hijack.frame(stream, text))
+            if await attachment.exit_code() is not None:
+                return  # the process ended
+        finally:
+            attachment.close()
 
 
 async def _stats_sample(state, container, previous):
@@ -212,6 +219,13 @@ async def _stats_sample(state, container, previous):
         except Conflict:
             pass  # the process ended, or the tether went, since connected() said yes
     return views.stats(container, await state.containers.usage(container), previous)
+
+
+def _still_running(state, container):
+    try:
+        return state.containers.find(container.id).running
+    except NotFound:
+        return False
 
 
 async def stats(request):

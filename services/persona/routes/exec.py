@@ -137,7 +137,7 @@ async def attach(request):
     try:
         # docker run attaches before it starts the container: wait for the tether to dial in,
         # unless the run ends (or the container goes) first.
-        if not await _tether_or_end(state, container):
+        if not await tether_or_end(state, container):
             return stream.response
         attachment = await state.tether.attach(container.id, tty=tty, stdin=stdin)
         state.attachments.setdefault(container.id, set()).add(attachment)
@@ -154,7 +154,7 @@ async def attach(request):
     return stream.response
 
 
-async def _tether_or_end(state, container):
+async def tether_or_end(state, container):
     """True once the container's tether is connected; False if its run ends or it is removed first."""
     if state.tether.connected(container.id):
         return True

@@ -193,6 +193,12 @@ def exec_request(spec):
 # -- archives (docker cp) --------------------------------------------------------------------------
 
 _ARCHIVE_ERRORS = {"not_found": NotFound, "invalid": InvalidInput, "conflict": Conflict}
+ARCHIVE_STAT, ARCHIVE_GET, ARCHIVE_PUT = protocol.ARCHIVE_STAT, protocol.ARCHIVE_GET, protocol.ARCHIVE_PUT
+
+
+def archive_request(op, path, **options):
+    """``protocol.archive_request`` of a user's path, its refusal as ``InvalidInput``."""
+    return user_value(lambda checked: protocol.archive_request(op, checked, **options), path)
 
 
 class Archive:

@@ -6,11 +6,17 @@
 The live cache holds every container VM, so reads cost nothing; this decodes each
 VM once per change and makes every change a container goes through.
 
-Round trips: create = CreateVM + task polls (plus one disk per new volume);
-start = PowerOn + polls; stop / kill = PowerOff + Reconfig (exit record) +
-polls; rm = a device read + Reconfig (detach shared disks) + Destroy + polls; rename = Rename + Reconfig + polls;
-network connect = Reconfig + polls, disconnect = a device read + Reconfig + polls; logs = one HTTPS GET;
-stats = one PropertyCollector read per sample.
+Round trips: create = CreateVM + task polls (plus one disk per new volume; the record and the
+boot spec go in the same CreateVM); start = PowerOn + polls; stop / kill = PowerOff + Reconfig
+(exit record) + polls; an end the tether reports = the same; a VM powered off outside the
+endpoint = one HTTPS GET of its log (the exit line) + Reconfig; an automatic restart = PowerOn
++ polls after the exit's Reconfig; docker stop during a restart's back-off = Reconfig;
+rm = a device read + Reconfig (detach shared disks) + Destroy + polls; rename = Rename + Reconfig
++ polls; network connect = Reconfig (record and boot spec together) + polls, disconnect = a device
+read + Reconfig + polls; update --restart = Reconfig; logs = one HTTPS GET; stats = none while the
+tether is connected (it answers), else one PropertyCollector read per sample; started, cp / archive
+= none (the tether channel). At endpoint start: one HTTPS GET of the log of each container VM
+that is off (a run that ended while the endpoint was down).
 """
 
 import asyncio
@@ -305,11 +311,15 @@ class Containers:
         tether = self.state.tether
         if tether.connected(container.id) and signal_name != "SIGKILL":
             stopped = self.wait_stopped(container, asyncio.get_running_loop())
-            await tether.signal(container.id, signal_name)
             try:
+                await tether.signal(container.id, signal_name)
                 await asyncio.wait_for(asyncio.shield(stopped), timeout)
             except asyncio.TimeoutError:
                 pass
+            except Conflict as exc:
+                # The process ended as the signal went (its exit is on its way), or the tether went:
+                # either way, powering the VM off below ends the run.
+                LOG.info("container %s: stop signal not delivered: %s", container.id[:12], exc)
         current = self.find(container.id)
         if current.running:
             await self.halt(current)
@@ -402,7 +412,10 @@ class Containers:
         except NotFound:
             return
         if await self.power_on(container, restarts):
+            LOG.info("container %s: restarted (restart policy)", container_id[:12])
             self.state.events.publish("container", "start", container_id, events.container_attributes(container))
+        else:
+            LOG.info("container %s: running already, no restart", container_id[:12])
 
     def cancel_restart(self, container_id):
         task = self._restarts_due.pop(container_id, None)

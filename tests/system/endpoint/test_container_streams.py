@@ -216,3 +216,20 @@ def test_an_attach_waiting_for_a_tether_ends_when_the_container_is_removed(strea
             attached.wait()
         attached.stdout.close()
         attached.stderr.close()
+
+
+def test_logs_follow_waits_for_a_tether_not_yet_dialled_in_and_ends_with_the_run(streams):
+    cid = run(streams, "run", "-d", "--name", "late", streams["image"], "sh", "-c", "echo late; echo err >&2")
+    command, env = docker_command(streams, "logs", "-f", "late")
+    follower = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        # Its request is in once the endpoint has read the (empty) log: then no tether is connected yet.
+        until(lambda: "late" in run(streams, "ps", "--format", "{{.Names}}"), "late to run")
+        streams["peers"].tether(streams, cid, wait_for_attach=True)  # the process starts at the follower's attach
+        out, err = follower.communicate(timeout=30)
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+            follower.communicate()
+    assert (out, err) == ("late\n", "err\n")
+    assert follower.returncode == 0
