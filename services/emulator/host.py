@@ -155,7 +155,8 @@ class Host:
             # As a VM that cannot boot its tether halts: the VM is powered off, and not booted again
             # until it is powered on again.
             name = props.get("name") or moid
-            LOG.error("%s: cannot boot: %s", name, exc)
+            detail = getattr(exc, "stderr", None)  # a failed command (unpacking the ISO) says why there
+            LOG.error("%s: cannot boot: %s%s", name, exc, "\n" + _text(detail) if detail else "")
             if boot is not None:
                 await self._clean(boot)
             self._done[moid] = boot_time
@@ -169,9 +170,10 @@ class Host:
         status = await boot.runner.wait()
         if not boot.killed:
             LOG.info("%s: tether ended (status %s); powering the VM off", boot.vm.name, status)
-            if status:
-                LOG.info("%s: tether's stderr:\n%s", boot.vm.name, boot.runner.stderr())
             self._done[moid] = boot.boot_time
+        said = boot.runner.stderr()
+        if said:  # the tether's own account of a failure; its log port has the process's output
+            LOG.info("%s: the tether's stderr:\n%s", boot.vm.name, said)
         await self._clean(boot)
         self._boots.pop(moid, None)
         if not boot.killed:
@@ -194,3 +196,7 @@ class Host:
             await asyncio.to_thread(power_off)
         except Exception as exc:  # pylint: disable=broad-except
             LOG.warning("%s: could not power the VM off: %s", name, exc)
+
+
+def _text(output):
+    return output.decode("utf-8", "replace") if isinstance(output, bytes) else str(output)

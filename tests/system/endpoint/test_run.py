@@ -7,6 +7,7 @@ in fresh namespaces. Output is compared byte for byte; every test checks that th
 no process, mount, loop device or namespace behind (``tools/harness/emulator.py``).
 """
 
+import select
 import subprocess
 
 import pytest
@@ -80,7 +81,9 @@ def test_a_detached_container_logs_top_exec_stop_and_wait(vch):
         command, env = docker_command(vch, "logs", "-f", "web")
         with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as follow:
             try:
-                line = follow.stdout.readline()
+                # A bound, not a timed assertion: a follow that never prints must fail, not hang the suite.
+                readable, _, _ = select.select([follow.stdout], [], [], 60)
+                line = follow.stdout.readline() if readable else "(nothing within 60 s)"
                 assert line == "ready\n", (line, logs(vch))
             finally:
                 follow.kill()
