@@ -117,7 +117,8 @@ def _boot_and_serve(opts, mounts, log_fd):
         raise BootError(str(exc)) from None
     root = rootfs.ContainerRoot(opts.root)
     rootfs.assemble(spec, root, disks.Disks(opts.disks), mounts)
-    network.configure(spec, server.warn)
+    if os.getpid() == 1:    # its own UTS and network namespaces (a VM's, the emulator's): never the host's
+        network.configure(spec, server.warn)
     log = jsonlog.LogWriter(log_fd) if log_fd is not None else None
     tether = server.Tether(spec, root.path, log, channel.Dialer(opts.channel))
     asyncio.run(tether.serve(halt=not opts.no_halt))

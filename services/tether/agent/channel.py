@@ -30,13 +30,58 @@ class Dialer:
         loop = asyncio.get_running_loop()
         if self.scheme == "tcp":
             return await loop.create_connection(session_factory, *self.address)
+        session = session_factory()
         if self.scheme == "unix":
-            return await loop.create_unix_connection(session_factory, self.address)
-        return await loop.create_connection(session_factory, sock=self._serial.new_stream())
+            transport, _relay = await loop.create_unix_connection(lambda: _NotTcp(session), self.address)
+        else:
+            transport, _relay = await loop.create_connection(lambda: _NotTcp(session), sock=self._serial.new_stream())
+        return transport, session
 
     def close(self):
         if self._serial is not None:
             self._serial.close()
+
+
+class _HiddenSocket:
+    """A transport that does not show its socket nor its addresses. asyncssh 2.10 sets TCP options on any
+    socket it is shown (a unix socket or a socketpair refuses them: EOPNOTSUPP), and takes any address for
+    (host, port) (a unix socket's path then breaks its log formatting): either ends the connection."""
+
+    _HIDDEN = ("socket", "sockname", "peername")
+
+    def __init__(self, transport):
+        self._transport = transport
+
+    def get_extra_info(self, name, default=None):
+        return default if name in self._HIDDEN else self._transport.get_extra_info(name, default)
+
+    def __getattr__(self, name):
+        return getattr(self._transport, name)
+
+
+class _NotTcp(asyncio.Protocol):
+    """Relays a stream that is not TCP to asyncssh's connection, through ``_HiddenSocket``."""
+
+    def __init__(self, session):
+        self._session = session
+
+    def connection_made(self, transport):
+        self._session.connection_made(_HiddenSocket(transport))
+
+    def data_received(self, data):
+        self._session.data_received(data)
+
+    def eof_received(self):
+        return self._session.eof_received()
+
+    def connection_lost(self, exc):
+        self._session.connection_lost(exc)
+
+    def pause_writing(self):
+        self._session.pause_writing()
+
+    def resume_writing(self):
+        self._session.resume_writing()
 
 
 class SerialLine:

@@ -68,10 +68,10 @@ class Tether:
             loop.add_signal_handler(number, self.stopping.set)
         if not self.spec["process"]["RunBlock"]:
             self.start_primary()
-        dialing = self._spawn(self._dial_forever())
-        stop = self._spawn(self.stopping.wait())
+        dialing = self.spawn_task(self._dial_forever())
+        stop = self.spawn_task(self.stopping.wait())
         if halt:
-            await asyncio.wait([self._spawn(self._ended_and_told()), stop], return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait([self.spawn_task(self._ended_and_told()), stop], return_when=asyncio.FIRST_COMPLETED)
         else:
             await stop
         await self._shutdown(dialing)
@@ -84,11 +84,11 @@ class Tether:
             warn(f"tether: the endpoint did not take the exit within {HALT_GRACE:g}s; it is in the log")
         closing = [s.closed.wait() for s in list(self.attaches)]
         if closing:
-            await asyncio.wait([self._spawn(c) for c in closing], timeout=CLOSE_GRACE)
+            await asyncio.wait([self.spawn_task(c) for c in closing], timeout=CLOSE_GRACE)
         # The exit line is written, not yet read: an endpoint that just accepted the connection drops what
         # a connection that closes at once said. Give it a moment, unless it closes first.
         if self.conn is not None:
-            await asyncio.wait([self._spawn(self.conn.wait_closed())], timeout=EXIT_LINGER)
+            await asyncio.wait([self.spawn_task(self.conn.wait_closed())], timeout=EXIT_LINGER)
 
     async def _shutdown(self, dialing):
         dialing.cancel()
@@ -107,7 +107,8 @@ class Tether:
             task.cancel()
         self.dialer.close()
 
-    def _spawn(self, coro):
+    def spawn_task(self, coro):
+        """Run ``coro`` as a task the tether cancels when it shuts down."""
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -126,14 +127,17 @@ class Tether:
             except (OSError, asyncssh.Error, asyncio.TimeoutError) as exc:
                 if delay >= REDIAL_MAX:
                     warn(f"tether: cannot reach the endpoint: {exc}")
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, REDIAL_MAX)
+            except Exception as exc:  # pylint: disable=broad-except  # whatever failed, the tether must dial again
+                warn(f"tether: connection failed: {exc!r}")
+            else:
+                delay = REDIAL_FIRST
+                self.conn = conn
+                await conn.wait_closed()
+                self.conn = None
+                await asyncio.sleep(REDIAL_FIRST)
                 continue
-            delay = REDIAL_FIRST
-            self.conn = conn
-            await conn.wait_closed()
-            self.conn = None
-            await asyncio.sleep(REDIAL_FIRST)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, REDIAL_MAX)
 
     # -- the primary process
 
@@ -160,7 +164,7 @@ class Tether:
         if not self.primary.failed:
             for chan in list(self.controls):
                 self._send(chan, protocol.started_report(self.primary.pid, self.started_at))
-        self._spawn(self._primary_ended())
+        self.spawn_task(self._primary_ended())
 
     async def _primary_ended(self):
         primary = self.primary
@@ -279,9 +283,15 @@ class _Session(asyncssh.SSHServerSession):
         elif self._kind == protocol.ATTACH_SUBSYSTEM:
             self._tether.attach(self)
         elif self._kind == "exec":
-            self.ready(process.spawn(self._tether.root, self._tether.process_spec(self._exec), self._tether.reaper,
-                                     self.term_size()))
-            self._tether._spawn(self._exec_ended())  # pylint: disable=protected-access
+            try:
+                proc = process.spawn(self._tether.root, self._tether.process_spec(self._exec), self._tether.reaper,
+                                     self.term_size())
+            except OSError as exc:      # no fork, no pipe: the exec cannot start, the container goes on
+                self._chan.write_stderr(f"tether: cannot start the process: {exc}\n".encode())
+                self._chan.exit(protocol.EXIT_NOT_EXECUTABLE)
+                return
+            self.ready(proc)
+            self._tether.spawn_task(self._exec_ended())
         elif self._kind == protocol.ARCHIVE_SUBSYSTEM:
             self._archive = _Archive(self._tether, self._chan)
 

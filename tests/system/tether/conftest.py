@@ -166,7 +166,11 @@ async def world():
 class Agent:
     """One tether under ``unshare --mount --pid --fork --uts --ipc``, as the host emulator runs it."""
 
-    def __init__(self, workdir, spec, disks, port, no_halt=False, channel=None):
+    # The emulator's namespaces; ``MOUNT_ONLY`` keeps the host's pids and /dev/pts (a host pty as a serial line).
+    NAMESPACES = ("--mount", "--pid", "--fork", "--uts", "--ipc")
+    MOUNT_ONLY = ("--mount", "--fork", "--uts", "--ipc")
+
+    def __init__(self, workdir, spec, disks, port, no_halt=False, channel=None, namespaces=NAMESPACES):
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.spec_path = workdir / "boot.json"
@@ -176,11 +180,12 @@ class Agent:
         self.disks = disks
         self.channel = channel or f"tcp://127.0.0.1:{port}"
         self.no_halt = no_halt
+        self.namespaces = namespaces
         self.proc = None
         self.spec_path.write_text(json.dumps(spec))
 
     def argv(self):
-        argv = ["unshare", "--mount", "--pid", "--fork", "--uts", "--ipc", "--kill-child=KILL", "--",
+        argv = ["unshare", *self.namespaces, "--kill-child=KILL", "--",
                 AGENT_PYTHON, "-W", "ignore::DeprecationWarning", "-m", AGENT, "--boot-spec", str(self.spec_path), "--channel",
                 self.channel, "--log", str(self.log_path), "--root", str(self.root)]
         for unit, path in self.disks.items():
@@ -238,10 +243,10 @@ def _cmdline_mentions(pid, text):
 
 
 @contextlib.asynccontextmanager
-async def running(workdir, spec, disks, port, no_halt=False, channel=None):
+async def running(workdir, spec, disks, port, no_halt=False, channel=None, namespaces=Agent.NAMESPACES):
     """An agent for the block (dialing the concentrator's port, or ``channel``); stopped (if still running)
     and checked for leftovers after it."""
-    agent = await Agent(workdir, spec, disks, port, no_halt, channel).start()
+    agent = await Agent(workdir, spec, disks, port, no_halt, channel, namespaces).start()
     try:
         yield agent
     finally:
