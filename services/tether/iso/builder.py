@@ -48,14 +48,17 @@ def collection_version(repository=REPOSITORY):
 def build(output, cache=DEFAULT_CACHE, tether_source=TETHER_SOURCE):
     """Build the tether ISO into `output` (or copy it from the cache); return a Built."""
     cache, output = Path(cache), Path(output)
-    kernel_package = debs.kernel_package(contents.KERNEL_METAPACKAGE)
-    versions = debs.pinned(contents.PACKAGES + contents.BOOT_PACKAGES + (kernel_package,))
+    versions = debs.pinned(contents.PACKAGES + contents.BOOT_PACKAGES, contents.KERNEL_METAPACKAGE)
+    kernel_package = next(package for package in versions if package.startswith("linux-image-"))
     kept = cache / "iso" / f"{_inputs_key(versions, Path(tether_source))}.iso"
     cached = kept.exists()
     if not cached:
         kept.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=cache) as work:
             _build(Path(work), versions, kernel_package, Path(tether_source), cache / "debs", kept)
+        for stale in kept.parent.glob("*.iso"):  # ISOs of earlier inputs: only the newest is worth keeping
+            if stale != kept:
+                stale.unlink(missing_ok=True)
     _copy_atomically(kept, output)
     return Built(output, image.iso_version(output), cached)
 
@@ -82,7 +85,7 @@ def _build(work, versions, kernel_package, tether_source, debs_cache, kept):
     (root / "isolinux" / "isolinux.cfg").write_text(config)
     (root / image.INITRAMFS).write_bytes(initramfs)
     (root / "VERSION").write_text(f"{version}\n")
-    partial = kept.with_suffix(".partial")
+    partial = kept.with_name(f".{kept.stem}.{os.getpid()}.partial")  # two builds at once each write their own
     image.make_iso(root, partial, version, epoch, boot / contents.ISOHYBRID_MBR)
     os.replace(partial, kept)
 

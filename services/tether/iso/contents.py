@@ -20,7 +20,7 @@ KERNEL_METAPACKAGE = "linux-image-cloud-amd64"
 PACKAGES = (
     # CPython, its standard library and the shared libraries it links.
     "python3.11-minimal", "libpython3.11-minimal", "libpython3.11-stdlib",
-    "libc6", "libexpat1", "zlib1g", "libssl3", "libffi8", "libgcc-s1",
+    "libc6", "libexpat1", "zlib1g", "libssl3", "libffi8", "libgcc-s1", "liblzma5",
     # The SSH server of the tether channel and its cryptography.
     "python3-asyncssh", "python3-cryptography", "python3-cffi-backend", "python3-typing-extensions",
     # mke2fs, for volume disks formatted on first use.
@@ -43,7 +43,8 @@ KERNEL_MODULES = ("scsi_common", "scsi_mod", "vmw_pvscsi", "sd_mod", "squashfs",
 # Standard library modules and packages kept (top-level names; a package is
 # kept whole). What the tether, asyncssh and cryptography import, what they
 # import lazily on paths a trace may not take (glob, tarfile, pty, ctypes,
-# encodings.idna for host names), and what `python -m` needs (runpy, pkgutil).
+# lzma for .ko.xz modules, encodings.idna for host names), and what
+# `python -m` needs (runpy, pkgutil).
 STDLIB = (
     "__future__", "_collections_abc", "_compat_pickle", "_compression", "_markupbase", "_sitebuiltins",
     "_strptime", "_threading_local", "_weakrefset",
@@ -51,7 +52,7 @@ STDLIB = (
     "concurrent", "contextlib", "contextvars", "copy", "copyreg", "ctypes", "dataclasses", "datetime",
     "dis", "email", "encodings", "enum", "fnmatch", "functools", "genericpath", "getopt", "getpass",
     "gettext", "glob", "gzip", "hashlib", "heapq", "hmac", "importlib", "inspect", "io", "ipaddress",
-    "json", "keyword", "linecache", "locale", "logging", "ntpath", "numbers", "opcode", "operator",
+    "json", "keyword", "linecache", "locale", "logging", "lzma", "ntpath", "numbers", "opcode", "operator",
     "os", "pathlib", "pickle", "pkgutil", "platform", "posixpath", "pprint", "pty", "queue", "quopri",
     "random", "re", "reprlib", "runpy", "secrets", "selectors", "shlex", "shutil", "signal", "site",
     "socket", "ssl", "stat", "string", "stringprep", "struct", "subprocess", "tarfile", "tempfile",
@@ -66,7 +67,7 @@ ENCODINGS = ("__init__", "aliases", "ascii", "charmap", "idna", "latin_1", "puny
 
 # Extension modules kept of lib-dynload (the rest of what the tether needs is
 # built into Debian's interpreter: _socket, select, fcntl, zlib, pyexpat...).
-EXTENSIONS = ("_asyncio", "_contextvars", "_ctypes", "_hashlib", "_json", "_queue", "_ssl", "_typing",
+EXTENSIONS = ("_asyncio", "_contextvars", "_ctypes", "_hashlib", "_json", "_lzma", "_queue", "_ssl", "_typing",
               "_uuid", "mmap", "resource", "termios")
 
 # Third-party packages kept of /usr/lib/python3/dist-packages.

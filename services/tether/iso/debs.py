@@ -20,28 +20,35 @@ class PackageError(Exception):
     """A package the ISO needs cannot be resolved, fetched or unpacked."""
 
 
-def candidate(package):
-    """(version, Depends field) of `package`'s candidate version, from apt's local lists."""
-    result = subprocess.run(["apt-cache", "show", "--no-all-versions", package],
+def candidates(packages):
+    """{package: (version, Depends field)} of the candidate versions, from apt's local lists.
+
+    One apt-cache call for all of them: each call loads apt's whole cache (seconds on these machines).
+    """
+    result = subprocess.run(["apt-cache", "show", "--no-all-versions", *packages],
                             capture_output=True, text=True, check=False)
-    fields = dict(re.findall(r"^(Version|Depends): (.*)$", result.stdout, re.MULTILINE))
-    if result.returncode != 0 or "Version" not in fields:
-        raise PackageError(f"apt knows no package {package} (run apt-get update?): {result.stderr.strip()}")
-    return fields["Version"], fields.get("Depends", "")
+    found = {}
+    for stanza in result.stdout.split("\n\n"):
+        fields = dict(re.findall(r"^(Package|Version|Depends): (.*)$", stanza, re.MULTILINE))
+        if "Package" in fields and "Version" in fields:
+            found[fields["Package"]] = (fields["Version"], fields.get("Depends", ""))
+    missing = sorted(set(packages) - set(found))
+    if missing:
+        raise PackageError(f"apt knows no package {', '.join(missing)} (run apt-get update?): {result.stderr.strip()}")
+    return found
 
 
-def kernel_package(metapackage):
-    """The versioned kernel image package a metapackage such as linux-image-cloud-amd64 depends on."""
-    _, depends = candidate(metapackage)
-    match = re.search(r"(linux-image-[0-9][^ ,]*)", depends)
+def pinned(packages, kernel_metapackage):
+    """{package: version}, sorted by name, of `packages` and of the kernel image package that
+    `kernel_metapackage` (e.g. linux-image-cloud-amd64) depends on, at the version it names."""
+    found = candidates([*packages, kernel_metapackage])
+    depends = found[kernel_metapackage][1]
+    match = re.search(r"(linux-image-[0-9][^ ,]*) \(= ([^)]+)\)", depends)
     if not match:
-        raise PackageError(f"{metapackage} depends on no linux-image package: {depends!r}")
-    return match.group(1)
-
-
-def pinned(packages):
-    """{package: version} of the candidates, sorted by name."""
-    return {package: candidate(package)[0] for package in sorted(packages)}
+        raise PackageError(f"{kernel_metapackage} depends on no linux-image package version: {depends!r}")
+    versions = {package: found[package][0] for package in packages}
+    versions[match.group(1)] = match.group(2)
+    return dict(sorted(versions.items()))
 
 
 def fetch(package, version, cache):

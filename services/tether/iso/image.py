@@ -99,7 +99,8 @@ def unpack(iso_path, cache):
     scratch = Path(tempfile.mkdtemp(prefix=".unpack-", dir=cache))
     try:
         initramfs = scratch / "initrd.zst"
-        subprocess.run(["xorriso", "-osirrox", "on", "-indev", str(iso_path), "-extract", "/" + INITRAMFS,
+        # stdio: lets xorriso read any file (it refuses paths under /dev otherwise; vcsim keeps datastores in /dev/shm).
+        subprocess.run(["xorriso", "-osirrox", "on", "-indev", f"stdio:{Path(iso_path).resolve()}", "-extract", "/" + INITRAMFS,
                         str(initramfs)], check=True, capture_output=True)
         root = scratch / "root"
         root.mkdir()

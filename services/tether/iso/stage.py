@@ -22,8 +22,13 @@ INIT = '''#!/usr/bin/python3.11 -I
 """PID 1 of a container VM booted from the tether ISO: the tether."""
 
 import sys
+import warnings
 
 AGENT = "ansible_collections.vic.containers.services.tether.agent"
+
+# The console is the log port, i.e. the container's output.log: no Python warning may land
+# there (importing asyncssh warns that cryptography deprecates Blowfish, CAST5 and SEED).
+warnings.simplefilter("ignore")
 
 
 def _power_off(reason):
