@@ -16,7 +16,9 @@ def _command(config):
     return " ".join((config.get("Entrypoint") or []) + (config.get("Cmd") or []))
 
 
-def _status_text(container):
+def _status_text(container, restarting=False):
+    if restarting:
+        return "Restarting (%d) %s ago" % (container.exit_code, _ago(container.finished_at))
     if container.running:
         return "Up %s" % _ago(container.started_at)
     if container.status == "created":
@@ -53,10 +55,10 @@ def _mounts(container):
             for m in container.record.get("mounts", ())]
 
 
-def row(container):
+def row(container, restarting=False):
     """One ``docker ps`` row as JSON bytes.
 
-    All but ``Status`` ("Up 5 minutes") is kept with the decoded container,
+    All but ``State`` and ``Status`` ("Up 5 minutes") is kept with the decoded container,
     which is rebuilt whenever its VM changes, so listing 1,000 containers
     serializes 1,000 short status strings, not 1,000 rows.
     """
@@ -67,12 +69,13 @@ def row(container):
             "Id": container.id, "Names": ["/" + container.name], "Image": container.config.get("Image"),
             "ImageID": container.image_id, "Command": _command(container.config),
             "Created": int(created.timestamp()), "Ports": [], "Labels": container.config.get("Labels") or {},
-            "State": container.status,
             "HostConfig": {"NetworkMode": container.host_config.get("NetworkMode") or "default"},
             "NetworkSettings": {"Networks": _network_settings(container)}, "Mounts": _mounts(container),
         }
-        cached = container.cache["row"] = json.dumps(fixed).encode()[:-1] + b', "Status": '
-    return cached + json.dumps(_status_text(container)).encode() + b"}"
+        cached = container.cache["row"] = json.dumps(fixed).encode()[:-1] + b', "State": '
+    # State and Status are not kept: a restart policy's back-off (``restarting``) is no change of the VM.
+    state = "restarting" if restarting else container.status
+    return cached + json.dumps(state).encode() + b', "Status": ' + json.dumps(_status_text(container, restarting)).encode() + b"}"
 
 
 def inspect(container, vch_name, exec_ids, process=(0, None), restarting=False, restart_count=0):

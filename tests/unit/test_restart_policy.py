@@ -44,7 +44,7 @@ def test_which_runs_are_run_again():
 
 def test_backoff_doubles_to_a_minute_and_starts_again_after_a_long_run():
     backoff = restart.Backoff()
-    delays = [backoff.next(0.5) for _ in range(12)]
+    delays = [backoff.next(0.5) for _attempt in range(12)]
     assert delays[:4] == [0.1, 0.2, 0.4, 0.8] and delays[-1] == 60.0 and max(delays) == 60.0
     assert backoff.next(10.0) == 0.1
     assert backoff.next(None) == 0.2

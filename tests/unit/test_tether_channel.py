@@ -505,3 +505,14 @@ def test_a_boot_spec_configures_the_peer():
     peer = TetherPeer.from_boot_spec(spec)
     assert (peer.container_id, peer.argv, peer.wait_for_attach, peer.tty) == ("c1", ["sh", "-c", "true"], True, True)
     assert peer.env["A"] == "b" and peer.env["PATH"] == os.environ["PATH"]
+
+
+def test_a_run_block_process_starts_after_the_grace_with_nobody_attached():
+    async def scenario():
+        async with world() as w:
+            peer = w.peer("c1", sh("exit 6"), wait_for_attach=True, run_block_grace=0.2)
+            async with running(w, peer):
+                await w.concentrator.wait_connected("c1", TIMEOUT)
+                return await w.wait_exit()
+
+    assert run(scenario())[:2] == ("c1", 6)

@@ -30,6 +30,9 @@ import asyncssh
 from ansible_collections.vic.containers.services.tether import protocol
 
 
+RUN_BLOCK_GRACE = 5.0  # seconds after a hello a RunBlock process starts with nobody attached (the tether's)
+
+
 def _set_winsize(fd, width, height):
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
 
@@ -367,8 +370,9 @@ class TetherPeer:
 
     def __init__(self, container_id, host_key, endpoint_key, argv, *, announce=None, wait_for_attach=False,
                  tty=False, stdin_once=True, redial_delay=0.1, keepalive_interval=protocol.KEEPALIVE_INTERVAL,
-                 root=None, env=None):
+                 root=None, env=None, run_block_grace=None):
         self.container_id = container_id
+        self.run_block_grace = run_block_grace  # with wait_for_attach: start anyway this long after a hello
         self.root = root          # the local directory archives read and write, standing for the container's /
         self.env = env
         self.announce = announce or container_id
@@ -382,6 +386,8 @@ class TetherPeer:
         self.connections = 0      # handshakes completed, for tests of redialing
         self.refused = 0          # handshakes that failed
         self.primary = None
+        self._starting = None
+        self._timers = []         # RunBlock grace timers, cancelled at stop
         self._controls = set()
         self._task = None
 
@@ -395,7 +401,7 @@ class TetherPeer:
         env = dict(os.environ, **dict(item.split("=", 1) for item in process["Env"] if "=" in item))
         env["PATH"] = os.environ.get("PATH", env.get("PATH", ""))
         options = dict({"wait_for_attach": process["RunBlock"], "tty": process["Tty"],
-                        "stdin_once": process["StdinOnce"], "env": env}, **options)
+                        "stdin_once": process["StdinOnce"], "env": env, "run_block_grace": RUN_BLOCK_GRACE}, **options)
         return cls(spec["id"], spec["host_key"], spec["endpoint_key"], process["Cmd"], **options)
 
     async def start(self, host, port):
@@ -404,12 +410,16 @@ class TetherPeer:
         self._task = asyncio.ensure_future(self._dial_forever(host, port))
 
     async def stop(self):
+        for timer in self._timers:
+            timer.cancel()
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         if self.conn is not None:
             self.conn.close()
             await self.conn.wait_closed()
+        if self._starting is not None:
+            await asyncio.gather(self._starting, return_exceptions=True)  # a start under way ends first
         if self.primary is not None and not self.primary.done.is_set():
             self.primary.signal(signals.SIGKILL)
             await self.primary.done.wait()
@@ -444,9 +454,22 @@ class TetherPeer:
     def _send_started(self, chan):
         self._send(chan, protocol.started_report(self.primary.pid, self.primary.started_at))
 
+    def _start_unattached(self):
+        # A docker create + start without -a must not wait for an attach that never comes.
+        if self._starting is None:
+            asyncio.ensure_future(self.attach_primary(None))
+
     async def attach_primary(self, term_size):
-        if self.primary is None:
-            await self._start_primary(term_size)
+        # One start, whoever asks first (an attach, the RunBlock grace): the others wait for it. The first
+        # starts it itself, so its listener is in before the output pumps run (nothing is missed).
+        if self._starting is None:
+            self._starting = asyncio.get_running_loop().create_future()
+            try:
+                await self._start_primary(term_size)
+            finally:
+                self._starting.set_result(None)
+        else:
+            await self._starting
         return self.primary
 
     async def _report_exit(self, process):
@@ -465,6 +488,8 @@ class TetherPeer:
     def control_opened(self, chan):
         self._controls.add(chan)
         self._send(chan, protocol.hello(self.announce))
+        if self.primary is None and self.run_block_grace is not None:
+            self._timers.append(asyncio.get_running_loop().call_later(self.run_block_grace, self._start_unattached))
         if self.primary is not None and self.primary.done.is_set():
             self._send_exit(chan)
         elif self.primary is not None:

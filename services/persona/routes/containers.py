@@ -254,19 +254,23 @@ async def list_containers(request):
     state = portlayer(request)
     filters = query_filters(request)
     everything = query_bool(request, "all") or bool(filters.get("status"))
-    found = [c for c in state.containers.all() if (everything or c.running) and _matches(state, c, filters)]
+    restarting = state.containers.restarting
+    # As dockerd, a container in its restart back-off is listed with the running ones.
+    found = [c for c in state.containers.all() if (everything or c.running or restarting(c.id)) and
+             _matches(state, c, filters)]
     found.sort(key=lambda c: c.record["created"], reverse=True)
     limit = query_int(request, "limit", -1)
     if limit > 0:
         found = found[:limit]
-    return web.Response(body=b"[" + b",".join(views.row(c) for c in found) + b"]", content_type="application/json")
+    return web.Response(body=b"[" + b",".join(views.row(c, restarting(c.id)) for c in found) + b"]",
+                        content_type="application/json")
 
 
 def _matches(state, container, filters):
     tests = {
         "id": container.id.startswith,
         "name": lambda v: v.lstrip("/") in container.name,
-        "status": lambda v: v == container.status,
+        "status": lambda v: v == ("restarting" if state.containers.restarting(container.id) else container.status),
         "ancestor": lambda v: v in (container.config.get("Image"), container.image_id) or
         container.image_id.startswith("sha256:" + v),
         "label": lambda v: label_matches(container.config.get("Labels") or {}, v),

@@ -80,6 +80,10 @@ class Containers:
             for future in self._waiters.pop(old.id, ()):
                 if not future.done():
                     future.set_result(container)
+        if container is None and old is not None:
+            # Gone: nothing kept in memory for it may outlive it.
+            for kept in (self._started, self._restart_counts, self._backoff, self._locks):
+                kept.pop(old.id, None)
         if container is not None and was_running and not running and container.id not in self._halting:
             # Powered off by someone else (vCenter, the guest halting): record how it ended, once.
             self._halting.add(container.id)
@@ -88,7 +92,7 @@ class Containers:
     async def _record_outside_exit(self, container, started):
         """The code the tether reported over the channel, else the exit line it wrote last in the log."""
         try:
-            started = self.process(container)[1] or started
+            started = self._reported_start(container.id) or started  # the VM's boot time as it was on
             code, finished = self.state.exit_codes.pop(container.id, None), None
             if code is None:
                 code, finished = await self._exit_from_log(container, started)
@@ -249,9 +253,14 @@ class Containers:
         self._started[container_id] = (pid, started_at)
 
     def process(self, container):
-        """``(pid, started_at)`` of the running process as the tether reported it; (0, None) when unknown."""
-        pid, started_at = self._started.get(container.id, (0, None)) if container.running else (0, None)
-        return pid, parse_time(started_at) if started_at else container.started_at
+        """``(pid, started_at)`` of the running process as the tether reported them; pid 0 and the VM's boot time
+        while the tether has not; (0, the last run's start) when it is not running."""
+        pid = self._started.get(container.id, (0, None))[0] if container.running else 0
+        return pid, (self._reported_start(container.id) if container.running else None) or container.started_at
+
+    def _reported_start(self, container_id):
+        reported = self._started.get(container_id)
+        return parse_time(reported[1]) if reported else None
 
     def _lock(self, container_id):
         # Power changes of one container happen one at a time: a tether's exit report can
@@ -270,6 +279,8 @@ class Containers:
             self._stopping.discard(container.id)
             await self.state.call(self.vm.power_on, container.ref, container.name)
             self._restart_counts[container.id] = restarts
+            if not restarts:
+                self._backoff.pop(container.id, None)  # docker start begins the back-off again, as dockerd
             self.state.cache.put(container.ref, {"runtime.powerState": "poweredOn", "summary.runtime.bootTime": now()})
             return True
 
@@ -327,7 +338,7 @@ class Containers:
     async def _stop_restarting(self, container):
         """``docker stop`` during the restart back-off: no restart, now or after an endpoint restart."""
         self.cancel_restart(container.id)
-        value = json.dumps(dict(self.find(container.id).exit, stopped=True), sort_keys=True)
+        value = json.dumps(dict(self.find(container.id).exit, stopped=True, restart_due=False), sort_keys=True)
         await self.state.call(self.vm.reconfigure, container.ref, container.name, {EXIT_KEY: value})
         self.state.cache.put_extra_config(container.ref, {EXIT_KEY: value})
 
@@ -389,11 +400,12 @@ class Containers:
         self._started.pop(container.id, None)
         restarts = self.restart_count(container)
         again = restart.wanted(container.host_config, code, restarts, stopped)
-        value = exit_value(started, finished, code, restarts + 1 if again else restarts, stopped)
+        value = exit_value(started, finished, code, restarts + 1 if again else restarts, stopped, again)
         await self.state.call(self.vm.reconfigure, container.ref, container.name, {EXIT_KEY: value})
         self.state.cache.put_extra_config(container.ref, {EXIT_KEY: value})
         if again:
-            ran = (parse_time(iso(finished)) - started).total_seconds() if started is not None else None
+            began = parse_time(iso(started)) if started is not None else None
+            ran = (parse_time(iso(finished)) - began).total_seconds() if began is not None else None
             delay = self._backoff.setdefault(container.id, restart.Backoff()).next(ran)
             self._schedule_restart(container.id, delay, restarts + 1)
             return
@@ -411,6 +423,8 @@ class Containers:
             container = self.find(container_id)
         except NotFound:
             return
+        if restart.policy_of(container.host_config)[0] == restart.NO:
+            return  # docker update --restart no during the back-off
         if await self.power_on(container, restarts):
             LOG.info("container %s: restarted (restart policy)", container_id[:12])
             self.state.events.publish("container", "start", container_id, events.container_attributes(container))
@@ -431,14 +445,21 @@ class Containers:
                 continue
             try:
                 found = logs.exit_line(await self._log_data(container))
-            except VicError:
-                found = None  # never started: no log yet
+            except VicError as exc:
+                LOG.warning("container %s: its log could not be read: %s", container.id[:12], exc)
+                found = None
+            try:
+                container = self.find(container.id)
+            except NotFound:
+                continue  # removed while its log was read
+            if container.running or container.id in self._halting:
+                continue  # started (or being recorded) while its log was read
             recorded = parse_time(container.exit.get("finished_at"))
             if found is not None and (recorded is None or found[1] > recorded):
                 LOG.info("container %s ended while the endpoint was down; exit %s", container.id[:12], found[0])
-                await self.record_exit(container, found[0], parse_time(container.exit.get("started_at")), found[1])
-            elif recorded is not None and not container.stopped_by_user and \
-                    restart.wanted(container.host_config, container.exit_code, container.restart_count - 1, False):
+                # When that run began is known nowhere any more: Docker's zero time says so.
+                await self.record_exit(container, found[0], iso(None), found[1])
+            elif container.restart_due and restart.policy_of(container.host_config)[0] != restart.NO:
                 self._schedule_restart(container.id, restart.FIRST_DELAY, container.restart_count)
 
     # -- changes of the record ---------------------------------------------------------------------

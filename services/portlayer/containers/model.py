@@ -104,9 +104,9 @@ class Container:
         return int(self.exit.get("restart_count", 0))
 
     @property
-    def stopped_by_user(self):
-        """Whether the last run was ended by ``docker stop`` / ``kill`` (no restart policy applies)."""
-        return bool(self.exit.get("stopped"))
+    def restart_due(self):
+        """Whether its restart policy was to power it on again when its last run ended."""
+        return bool(self.exit.get("restart_due"))
 
     def boot_spec(self):
         """The boot spec its VM holds (a dict), or None for a container made before boot specs."""
@@ -159,8 +159,10 @@ def boot_values(spec):
     return codec.split_value(protocol.BOOT_KEY, json.dumps(spec, sort_keys=True, separators=(",", ":")))
 
 
-def exit_value(started_at, finished_at, code, restart_count=0, stopped=False):
+def exit_value(started_at, finished_at, code, restart_count=0, stopped=False, restart_due=False):
     """How a run ended; ``restart_count``: automatic restarts so far (the one about to follow included),
-    ``stopped``: ended by ``docker stop`` / ``kill``, so no restart policy applies, even after an endpoint restart."""
+    ``stopped``: ended by ``docker stop`` / ``kill``, so no restart policy applies, even after an endpoint restart;
+    ``restart_due``: its restart policy powers it on again (after an endpoint restart too)."""
     return json.dumps({"started_at": iso(started_at), "finished_at": iso(finished_at), "code": code,
-                       "restart_count": restart_count, "stopped": stopped}, sort_keys=True)
+                       "restart_count": restart_count, "stopped": stopped, "restart_due": restart_due},
+                      sort_keys=True)

@@ -93,7 +93,8 @@ def test_on_failure_restarts_up_to_its_count_with_the_back_off(rs):
           % (rs["booter"].boots[cid], rs["endpoint"].log()[-4000:]), timeout=60)
     shown = inspect(rs, "flaky")
     assert shown["RestartCount"] == 2 and shown["State"]["ExitCode"] == 1 and not shown["State"]["Restarting"]
-    assert container_vms(rs["sim"])[cid]["exit"]["restart_count"] == 2
+    recorded = container_vms(rs["sim"])[cid]["exit"]
+    assert recorded["restart_count"] == 2 and recorded["restart_due"] is False and recorded["code"] == 1
     log = rs["endpoint"].log()
     assert "restart 1 in 0.1s" in log and "restart 2 in 0.2s" in log, log[-3000:]
 
@@ -106,7 +107,8 @@ def test_always_restarts_until_docker_stop(rs):
     run(rs, "stop", "-t", "1", "forever")
     shown = inspect(rs, "forever")
     assert not shown["State"]["Running"] and not shown["State"]["Restarting"]
-    assert container_vms(rs["sim"])[cid]["exit"]["stopped"] is True
+    recorded = container_vms(rs["sim"])[cid]["exit"]
+    assert recorded["stopped"] is True and recorded["restart_due"] is False
 
 
 def test_policies_are_checked_as_dockerd_does_and_docker_update_changes_them(rs):
@@ -140,8 +142,14 @@ def test_started_gives_pid_and_started_at_and_stats_come_from_the_guest(rs):
     client = sdk(rs)
     try:
         sample = client.api.stats(cid, stream=False)
+        samples = client.api.stats(cid, stream=True, decode=True)
+        first, second = next(samples), next(samples)
+        samples.close()
     finally:
         client.close()
+    # Streaming: one a second, each counting from the one before (docker stats' CPU % is their difference).
+    assert second["precpu_stats"] == first["cpu_stats"] and second["preread"] == first["read"]
+    assert second["cpu_stats"]["system_cpu_usage"] > first["cpu_stats"]["system_cpu_usage"]
     assert sample["pids_stats"] == {"current": 1} and sample["memory_stats"]["usage"] > 0
     assert sample["cpu_stats"]["system_cpu_usage"] > 0 and sample["cpu_stats"]["online_cpus"] >= 1
     shown = run(rs, "stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "busy")
@@ -164,3 +172,31 @@ def test_a_vm_powered_off_outside_takes_its_exit_code_from_the_logs_exit_line(rs
     shown = inspect(rs, "halted")
     assert shown["State"]["ExitCode"] == 42 and shown["State"]["FinishedAt"] == "2099-01-01T00:00:01.250000Z"
     assert run(rs, "logs", "halted") == "bye"
+
+
+def test_an_exit_while_the_endpoint_was_down_is_read_from_the_log_at_its_start(rs, vcsim):
+    cid = run(rs, "run", "-d", "--name", "unseen", rs["image"], "sleep", "600")
+    again = run(rs, "run", "-d", "--restart", "on-failure", "--name", "revived", rs["image"], "sleep", "600")
+    old = rs["endpoint"]
+    old.kill()
+    datastore_name = rs["summary"]["image_store"].split("] ", 1)[0].lstrip("[")
+    lines = [{"log": "done\n", "stream": "stdout", "time": "2099-02-01T00:00:00Z"},
+             {"exit": 7, "time": "2099-02-01T00:00:01Z"}]
+    with session_of(rs["sim"]) as session:
+        for name, ref in (("unseen", cid), ("revived", again)):
+            datastore.upload(session, "DC0", datastore_name, "%s-%s/output.log" % (name, ref[:12]),
+                             "".join(json.dumps(line) + "\n" for line in lines).encode())
+            moid = container_vms(rs["sim"])[ref]["vm"].moid
+            tasks.wait(session, {vim.VirtualMachine(moid, session.stub).PowerOffVM_Task(): "power off"})
+    rs["endpoint"] = Endpoint(vcsim, "rs", port=old.port, tether_port=old.tether_port)
+    until(lambda: container_vms(rs["sim"])[cid]["exit"].get("code") == 7,
+          lambda: "the restarted endpoint to record the exit; its log:\n" + rs["endpoint"].log()[-3000:])
+    shown = inspect(rs, "unseen")
+    assert shown["State"]["Status"] == "exited" and shown["State"]["ExitCode"] == 7
+    assert shown["State"]["FinishedAt"] == "2099-02-01T00:00:01.000000Z"
+    assert shown["State"]["StartedAt"] == "0001-01-01T00:00:00Z"  # that run's start is known nowhere
+    # on-failure: the exit learnt at start is a failure, so the container runs again.
+    until(lambda: container_vms(rs["sim"])[again]["vm"].get("runtime.powerState") == "poweredOn",
+          lambda: "revived to be restarted; the endpoint's log:\n" + rs["endpoint"].log()[-3000:])
+    assert inspect(rs, "revived")["RestartCount"] == 1
+    run(rs, "rm", "-f", "revived")
