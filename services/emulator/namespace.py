@@ -159,13 +159,7 @@ class IsoRoots:
                                         "run the emulator with --tether-python host") from None
         if self._cache is None:
             self._cache = tempfile.mkdtemp(prefix="vic-emulator-isos-")
-        # xorriso refuses a drive address under /dev unless prefixed "stdio:" (vcsim keeps its datastores in
-        # /dev/shm), and unpack also opens the path itself: it gets a link to the ISO from outside /dev.
-        link = os.path.join(self._cache, "%s.iso" % vm.moid)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(link)
-        os.symlink(vm.iso_path, link)
-        return str(iso.unpack(link, self._cache))
+        return str(iso.unpack(vm.iso_path, self._cache))
 
     def remove(self):
         if self._cache is not None:
