@@ -11,6 +11,8 @@ anything was left behind on the host. Side by side: the issue's figures for VIC 
 runc-based Docker (not measurable here: no Docker engine runs on these machines).
 
     python3 benchmarks/bench_run.py [--runs 20] [--parallel 10] [--tether-python host|iso]
+
+``iso``: the tether from the ISO built from this tree (cached by its inputs), as the VMs boot it.
 """
 
 import argparse
@@ -29,7 +31,8 @@ sys.path[:0] = [str(COLLECTIONS)]
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(COLLECTIONS), os.environ.get("PYTHONPATH")]))
 
 from ansible_collections.vic.containers.tools.harness.vcsim import Simulator  # noqa: E402
-from ansible_collections.vic.containers.tools.harness.emulator import Emulator  # noqa: E402
+from ansible_collections.vic.containers.services.tether import iso  # noqa: E402
+from ansible_collections.vic.containers.tools.harness.emulator import Emulator, install_tether_iso  # noqa: E402
 from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, deploy, docker_cli  # noqa: E402
 from ansible_collections.vic.containers.tools.harness.registry import Registries  # noqa: E402
 from ansible_collections.vic.containers.tools.harness.waiting import until  # noqa: E402
@@ -84,6 +87,8 @@ def main():
             certs = Path(scratch) / "certs"
             deploy(sim, NAME, certs, registry={"ca_certs": [str(registries.ca.ca_path)], "insecure": [],
                                                "whitelist": []})
+            if args.tether_python == "iso":
+                install_tether_iso(sim, NAME, iso.build(Path(scratch) / "tether.iso").path)
             endpoint = Endpoint(sim, NAME)
             vch = {"certs": certs, "host": "tcp://127.0.0.1:%d" % endpoint.port}
             image = registries.get("anonymous").host + "/library/busybox"

@@ -16,8 +16,10 @@ descriptor, says hello over its channel, and then does what its boot spec's comm
 """
 
 import contextlib
+import glob
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -95,6 +97,16 @@ class Emulator:
         if os.path.exists(self.base):
             found["files"] = sorted(str(p) for p in Path(self.base).rglob("*")) or [self.base]
         return found
+
+
+def install_tether_iso(sim, vch_name, iso_path, datastore="LocalDS_0"):
+    """Put the tether ISO where a VCH's container VMs find it on their CD-ROM, as ``vic_vch`` uploads it:
+    ``[image store] <vch>/VIC/<uuid>/bootstrap.iso`` (the datastore's local directory on vcsim)."""
+    folders = glob.glob(os.path.join(sim.datastores[datastore], vch_name, "VIC", "*"))
+    if not folders:
+        raise AssertionError("no image store folder for VCH %s" % vch_name)
+    for folder in folders:
+        shutil.copy(iso_path, os.path.join(folder, "bootstrap.iso"))
 
 
 def vm_processes(base):

@@ -6,14 +6,10 @@ namespace mode's root. A VCH deployed on vcsim, its endpoint, the ISO built from
 inputs) and put where the VCH's container VMs find it on their CD-ROM (``[image store] .../bootstrap.iso``,
 where ``vic_vch`` uploads it)."""
 
-import glob
-import os
-import shutil
-
 import pytest
 
 from ansible_collections.vic.containers.services.tether import iso
-from ansible_collections.vic.containers.tools.harness.emulator import emulated
+from ansible_collections.vic.containers.tools.harness.emulator import emulated, install_tether_iso
 from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, deploy, docker_cli
 from ansible_collections.vic.containers.tools.harness.registry import Registries
 from ansible_collections.vic.containers.tools.harness.waiting import until
@@ -40,11 +36,7 @@ def tether_iso(tmp_path_factory):
 def _vch(sim, name, tmp_path_factory, registries, tether_iso):
     certs = tmp_path_factory.mktemp("certs") / name
     deploy(sim, name, certs, registry={"ca_certs": [str(registries.ca.ca_path)], "insecure": [], "whitelist": []})
-    # Where vic_vch uploads the tether ISO: the VCH's folder in its image store.
-    folders = glob.glob(os.path.join(sim.datastores["LocalDS_0"], name, "VIC", "*"))
-    assert folders, "no image store folder for VCH %s" % name
-    for folder in folders:
-        shutil.copy(tether_iso, os.path.join(folder, "bootstrap.iso"))
+    install_tether_iso(sim, name, tether_iso)
     endpoint = Endpoint(sim, name)
     vch = {"certs": certs, "endpoint": endpoint, "host": "tcp://127.0.0.1:%d" % endpoint.port}
     vch["image"] = registries.get("anonymous").host + "/library/busybox"
