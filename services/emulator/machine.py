@@ -1,0 +1,114 @@
+# Copyright (c) 2026 vic.containers contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What a container VM boots with, read from its vSphere properties as ESXi would read its .vmx.
+
+Its disks by SCSI unit (the backing files mapped to the local files vcsim keeps
+for each datastore), its serial ports (file-backed: the log; URI-backed: the
+tether channel), its CD-ROM (the tether ISO) and its boot spec (extraConfig,
+split across keys as the container record is).
+"""
+
+import os
+
+from ansible_collections.vic.containers.plugins.module_utils.vch import config as codec
+from ansible_collections.vic.containers.plugins.module_utils.vsphere import datastore
+from ansible_collections.vic.containers.services.tether import protocol
+
+try:
+    from pyVmomi import vim
+except ImportError:  # pragma: no cover - the emulator's requirements install it
+    vim = None
+
+# What the emulator reads of every VM: enough to pick the container VMs and boot them.
+VM_PATHS = ("name", "config.managedBy", "config.extraConfig", "config.hardware.device", "runtime.powerState")
+_FLAT_SUFFIX = "-flat.vmdk"
+
+
+class MachineError(ValueError):
+    """A container VM the emulator cannot boot; the sentence says why."""
+
+
+class UnknownDatastore(MachineError):
+    """A VM's file is on a datastore the emulator has not mapped (yet)."""
+
+
+class Machine:
+    """One container VM as the emulator boots it (local paths only)."""
+
+    def __init__(self, moid, name, boot_spec, disks, log_path, serial_uri, iso_path):
+        self.moid = moid
+        self.name = name
+        self.boot_spec = boot_spec      # the boot spec's JSON text, as the endpoint wrote it
+        self.disks = disks              # SCSI unit -> (local flat file, capacity in bytes)
+        self.log_path = log_path        # the file-backed serial port's file (output.log)
+        self.serial_uri = serial_uri    # tcp://host:port the URI-backed serial port dials
+        self.iso_path = iso_path        # the CD-ROM's ISO, local, or None
+
+    @property
+    def container_id(self):
+        return protocol.parse_boot_spec(self.boot_spec)["id"]
+
+
+def is_container(props):
+    """Whether a VM's properties say it is a container VM of some VCH (``config.managedBy``)."""
+    managed = props.get("config.managedBy")
+    return managed is not None and managed.type == codec.MANAGED_BY_CONTAINER
+
+
+def read(moid, props, datastore_urls):
+    """The Machine of a container VM's properties (``VM_PATHS``); ``datastore_urls``: name -> local dir."""
+    name = props.get("name") or moid
+    values = codec.as_dict(props.get("config.extraConfig"))
+    boot = codec.join_value(values, protocol.BOOT_KEY)
+    if not boot:
+        raise MachineError("container VM %s has no boot spec (%s)" % (name, protocol.BOOT_KEY))
+    try:
+        protocol.parse_boot_spec(boot)
+    except protocol.ProtocolError as exc:
+        raise MachineError("container VM %s: %s" % (name, exc)) from None
+    disks, log_path, serial_uri, iso_path = {}, None, None, None
+    for device in props.get("config.hardware.device") or ():
+        backing = getattr(device, "backing", None)
+        if isinstance(device, vim.vm.device.VirtualDisk):
+            disks[device.unitNumber] = (flat_file(local_path(backing.fileName, datastore_urls)),
+                                        int(device.capacityInKB) * 1024)
+        elif isinstance(device, vim.vm.device.VirtualSerialPort):
+            if isinstance(backing, vim.vm.device.VirtualSerialPort.FileBackingInfo):
+                log_path = local_path(backing.fileName, datastore_urls)
+            elif isinstance(backing, vim.vm.device.VirtualSerialPort.URIBackingInfo):
+                serial_uri = backing.serviceURI
+        elif isinstance(device, vim.vm.device.VirtualCdrom):
+            if isinstance(backing, vim.vm.device.VirtualCdrom.IsoBackingInfo) and backing.fileName:
+                iso_path = local_path(backing.fileName, datastore_urls)
+    if serial_uri is None or not serial_uri.startswith("tcp://"):
+        raise MachineError("container VM %s has no serial port that dials tcp://" % name)
+    if log_path is None:
+        raise MachineError("container VM %s has no file-backed serial port for its log" % name)
+    return Machine(moid, name, boot, disks, log_path, serial_uri, iso_path)
+
+
+def local_path(ds_path, datastore_urls):
+    """The local file of ``[datastore] path``: vcsim keeps each datastore in a local directory (its ``info.url``)."""
+    name, path = datastore.parse_ds_path(ds_path)
+    if name not in datastore_urls:
+        raise UnknownDatastore("no local directory for datastore %s (of %s)" % (name, ds_path))
+    return os.path.join(datastore_urls[name], path)
+
+
+def flat_file(descriptor_path):
+    """The raw extent of a flat VMDK: ``name-flat.vmdk`` when there is one (the endpoint writes layer and
+    volume disks so), else the file itself (vcsim creates a new disk as one empty file)."""
+    if descriptor_path.endswith(".vmdk"):
+        flat = descriptor_path[:-len(".vmdk")] + _FLAT_SUFFIX
+        if os.path.exists(flat):
+            return flat
+    return descriptor_path
+
+
+def extend(path, capacity):
+    """Make a disk's flat file as long as its capacity: ESXi's thin disk is a full-size device, and vcsim
+    creates 0-byte disk files. Sparse, so it costs no space; never shortens a file."""
+    with open(path, "ab") as disk:
+        if os.fstat(disk.fileno()).st_size < capacity:
+            disk.truncate(capacity)

@@ -1,0 +1,159 @@
+# Copyright (c) 2026 vic.containers contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Containers really run: the issue's "What a user gets" lines with the real docker CLI and the Docker SDK,
+against a VCH deployed on vcsim, its endpoint, and the host emulator running the real tether (the agent)
+in fresh namespaces. Output is compared byte for byte; every test checks that the containers it ran left
+no process, mount, loop device or namespace behind (``tools/harness/emulator.py``).
+"""
+
+import select
+import subprocess
+
+import pytest
+
+from ansible_collections.vic.containers.tools.harness.emulator import emulated
+from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, deploy, docker_cli, docker_command, sdk
+from ansible_collections.vic.containers.tools.harness.waiting import until
+
+
+@pytest.fixture(scope="module")
+def emulator(vcsim):
+    with emulated(vcsim) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def vch(vcsim, tmp_path_factory, registries, emulator):  # pylint: disable=redefined-outer-name
+    certs = tmp_path_factory.mktemp("certs") / "run"
+    summary = deploy(vcsim, "run", certs, registry={"ca_certs": [str(registries.ca.ca_path)], "insecure": [],
+                                                    "whitelist": []})
+    endpoint = Endpoint(vcsim, "run")
+    found = {"summary": summary, "certs": certs, "endpoint": endpoint, "sim": vcsim, "emulator": emulator,
+             "host": "tcp://127.0.0.1:%d" % endpoint.port}
+    found["image"] = registries.get("anonymous").host + "/library/busybox"
+    pulled = docker_cli(found, "pull", found["image"])
+    assert pulled.returncode == 0, pulled.stderr
+    yield found
+    endpoint.stop()
+
+
+def logs(vch):
+    """The endpoint's and the emulator's logs, the end of each: what a failure message needs."""
+    return "endpoint:\n%s\nemulator:\n%s" % (vch["endpoint"].log()[-3000:], vch["emulator"].log()[-3000:])
+
+
+def docker(vch, *args, **options):
+    return docker_cli(vch, *args, **options)
+
+
+def nothing_left(vch):
+    """Every VM's processes ended (their namespaces, mounts and loop devices go with them)."""
+    until(lambda: vch["emulator"].processes() == [], lambda: "the containers' processes to end\n" + logs(vch))
+    left = vch["emulator"].leftovers()
+    left.pop("files", None)  # the emulator's run directory stays while it runs
+    assert left == {}, (left, logs(vch))
+
+
+def test_run_rm_echo_hello_prints_hello_and_exits_0(vch):
+    before = containers(vch)
+    ran = docker(vch, "run", "--rm", vch["image"], "echo", "hello")
+    assert (ran.returncode, ran.stdout, ran.stderr) == (0, "hello\n", ""), logs(vch)
+    assert containers(vch) == before, logs(vch)   # --rm: nothing left of it
+    nothing_left(vch)
+
+
+def test_run_gives_the_process_exit_code(vch):
+    ran = docker(vch, "run", "--rm", vch["image"], "sh", "-c", "exit 3")
+    assert ran.returncode == 3, (ran.stderr, logs(vch))
+    nothing_left(vch)
+
+
+def test_run_keeps_stdout_and_stderr_apart(vch):
+    ran = docker(vch, "run", "--rm", vch["image"], "sh", "-c", "echo out; echo err >&2")
+    assert (ran.returncode, ran.stdout, ran.stderr) == (0, "out\n", "err\n"), logs(vch)
+
+
+def test_a_detached_container_logs_top_exec_stop_and_wait(vch):
+    started = docker(vch, "run", "-d", "--name", "web", vch["image"], "sh", "-c", "echo ready; exec httpd -f -p 80")
+    assert started.returncode == 0, (started.stderr, logs(vch))
+    try:
+        command, env = docker_command(vch, "logs", "-f", "web")
+        with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as follow:
+            try:
+                # A bound, not a timed assertion: a follow that never prints must fail, not hang the suite.
+                readable, _, _ = select.select([follow.stdout], [], [], 60)
+                line = follow.stdout.readline() if readable else "(nothing within 60 s)"
+                assert line == "ready\n", (line, logs(vch))
+            finally:
+                follow.kill()
+        top = docker(vch, "top", "web")
+        assert top.returncode == 0 and "httpd -f -p 80" in top.stdout, (top.stdout, top.stderr, logs(vch))
+        listed = docker(vch, "exec", "web", "ls", "/")
+        assert listed.returncode == 0 and {"bin", "etc", "proc"} <= set(listed.stdout.split()), (listed, logs(vch))
+        missing = docker(vch, "exec", "web", "no-such-command")
+        assert missing.returncode == 127, (missing, logs(vch))
+        stopped = docker(vch, "stop", "-t", "2", "web")
+        assert stopped.returncode == 0, (stopped.stderr, logs(vch))
+        waited = docker(vch, "wait", "web")
+        assert waited.stdout == "143\n", (waited, logs(vch))   # httpd ended by the TERM
+    finally:
+        docker(vch, "rm", "-f", "web")
+    nothing_left(vch)
+
+
+def test_stop_kills_a_process_that_ignores_term_after_the_timeout(vch):
+    started = docker(vch, "run", "-d", "--name", "stubborn", vch["image"], "sh", "-c",
+                     "trap '' TERM; echo ready; while true; do sleep 1; done")
+    assert started.returncode == 0, (started.stderr, logs(vch))
+    try:
+        until(lambda: docker(vch, "logs", "stubborn").stdout == "ready\n", lambda: "the trap to be set\n" + logs(vch))
+        assert docker(vch, "stop", "-t", "2", "stubborn").returncode == 0, logs(vch)
+        waited = docker(vch, "wait", "stubborn")
+        assert waited.stdout == "137\n", (waited, logs(vch))
+    finally:
+        docker(vch, "rm", "-f", "stubborn")
+    nothing_left(vch)
+
+
+def test_a_volume_written_by_one_container_is_read_by_the_next(vch):
+    wrote = docker(vch, "run", "-d", "--name", "writer", "-v", "data:/data", vch["image"], "sh", "-c",
+                   "echo x > /data/f")
+    assert wrote.returncode == 0, (wrote.stderr, logs(vch))
+    try:
+        assert docker(vch, "wait", "writer").stdout == "0\n", logs(vch)
+        read = docker(vch, "run", "--rm", "-v", "data:/data", vch["image"], "cat", "/data/f")
+        assert (read.returncode, read.stdout) == (0, "x\n"), (read.stderr, logs(vch))
+    finally:
+        docker(vch, "rm", "-f", "writer")
+        docker(vch, "volume", "rm", "data")
+    nothing_left(vch)
+
+
+def test_an_unknown_command_is_dockerds_error_and_exit_127(vch):
+    ran = docker(vch, "run", "--rm", vch["image"], "no-such-command")
+    assert ran.returncode == 127, (ran.stderr, logs(vch))
+    assert 'exec: "no-such-command": executable file not found in $PATH' in ran.stderr, (ran.stderr, logs(vch))
+    nothing_left(vch)
+
+
+def test_the_sdk_runs_a_container_and_gets_its_output(vch):
+    client = sdk(vch)
+    try:
+        assert client.containers.run(vch["image"], ["echo", "hello"], remove=True) == b"hello\n", logs(vch)
+    finally:
+        client.close()
+    nothing_left(vch)
+
+
+def containers(vch):
+    return set(docker(vch, "ps", "-a", "--no-trunc", "--format", "{{.ID}}").stdout.split())
+
+
+def test_ten_sequential_runs_each_print_and_leave_nothing_behind(vch):
+    before = containers(vch)
+    for i in range(10):
+        ran = docker(vch, "run", "--rm", vch["image"], "echo", str(i))
+        assert (ran.returncode, ran.stdout) == (0, "%d\n" % i), (ran.stderr, logs(vch))
+    assert containers(vch) == before, logs(vch)
+    nothing_left(vch)

@@ -1,0 +1,198 @@
+# Copyright (c) 2026 vic.containers contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The host emulator in tests: its process against a vcsim (stopped by its pid, log in a file), a pytest
+fixture for endpoint tests, and the check that it left nothing behind.
+
+    emulator = Emulator(sim, tether_python="host")   # started and following when this returns
+    ...
+    emulator.stop()                                  # SIGTERM: it ends its VMs and removes what it made
+    assert emulator.leftovers() == {}
+
+Run as a module it is a *tether stand-in* (``--tether-module`` of the emulator in host mode), for the
+emulator's own tests: it takes the tether's command line, writes what it was given to its log
+descriptor, says hello over its channel, and then does what its boot spec's command says
+(``exit N``, or ``sleep`` until killed).
+"""
+
+import contextlib
+import glob
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+STAND_IN = "ansible_collections.vic.containers.tools.harness.emulator"
+# Marks every process of a VM the emulator runs (namespace.MARKER_ENV): how leftovers are found.
+MARKER_ENV = "VIC_EMULATOR_RUN"
+
+
+class Emulator:
+    """The emulator process; ``ready`` is its first output line (JSON), ``base`` where it keeps its VMs' files."""
+
+    def __init__(self, sim, *, hypervisor="namespace", tether_python="host", tether_module=None, log_level="DEBUG"):
+        env = dict(os.environ, VMWARE_HOST=sim.host, VMWARE_PORT=str(sim.port), VMWARE_USER=sim.username,
+                   VMWARE_PASSWORD=sim.password, VMWARE_VALIDATE_CERTS="false")
+        command = [sys.executable, "-m", "ansible_collections.vic.containers.services.emulator",
+                   "--hypervisor", hypervisor, "--tether-python", tether_python, "--log-level", log_level]
+        if tether_module:
+            command += ["--tether-module", tether_module]
+        self._log = tempfile.NamedTemporaryFile(prefix="emulator-", suffix=".log", delete=False)
+        self.sim = sim
+        self.loops_before = loop_devices()
+        self.proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=self._log, text=True)
+        line = self.proc.stdout.readline()
+        if not line:
+            self.proc.wait(10)
+            raise AssertionError("emulator did not start: %s" % self.log())
+        self.ready = json.loads(line)
+        self.base = self.ready["rundir"]
+
+    def log(self):
+        return Path(self._log.name).read_text(errors="replace")
+
+    def stop(self, timeout=60):
+        """SIGTERM, as an administrator stops it; SIGKILL if it does not end (a failure the log tells)."""
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        self.proc.stdout.close()
+        return self.proc.returncode
+
+    def close(self):
+        """Stop it and remove its log file."""
+        self.stop()
+        self._log.close()
+        os.unlink(self._log.name)
+
+    def processes(self):
+        return vm_processes(self.base)
+
+    def leftovers(self):
+        """What the emulator's VMs left on this machine: {} when nothing."""
+        found = {}
+        pids = vm_processes(self.base)
+        if pids:
+            found["processes"] = pids
+        mounts = [line for line in Path("/proc/self/mountinfo").read_text().splitlines() if self.base in line]
+        if mounts:
+            found["mounts"] = mounts
+        loops = loop_devices() - self.loops_before
+        datastores = tuple(self.sim.datastores.values())
+        loops = {loop for loop in loops if loop[1].startswith(datastores) or self.base in loop[1]}
+        if loops:
+            found["loop devices"] = sorted(loops)
+        if os.path.exists(self.base):
+            found["files"] = sorted(str(p) for p in Path(self.base).rglob("*")) or [self.base]
+        return found
+
+
+def install_tether_iso(sim, vch_name, iso_path, datastore="LocalDS_0"):
+    """Put the tether ISO where a VCH's container VMs find it on their CD-ROM, as ``vic_vch`` uploads it:
+    ``[image store] <vch>/VIC/<uuid>/bootstrap.iso`` (the datastore's local directory on vcsim)."""
+    folders = glob.glob(os.path.join(sim.datastores[datastore], vch_name, "VIC", "*"))
+    if not folders:
+        raise AssertionError("no image store folder for VCH %s" % vch_name)
+    for folder in folders:
+        shutil.copy(iso_path, os.path.join(folder, "bootstrap.iso"))
+
+
+def vm_processes(base):
+    """Pids of the processes the emulator started for its VMs (their environment names its run directory).
+
+    Every namespace the emulator makes lives only as long as one of these
+    processes (nothing else holds it: no bind mount of it, no open descriptor), so
+    no process means no namespace left."""
+    marker = ("%s=%s" % (MARKER_ENV, base)).encode()
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            environ = Path("/proc/%s/environ" % entry).read_bytes()
+        except OSError:
+            continue
+        if any(item.startswith(marker) for item in environ.split(b"\0")):
+            pids.append(int(entry))
+    return pids
+
+
+def loop_devices():
+    """{(device, backing file)} of this machine's loop devices."""
+    result = subprocess.run(["losetup", "--list", "--json", "--output", "NAME,BACK-FILE"], capture_output=True,
+                            text=True, check=False)
+    if result.returncode != 0 or not result.stdout.strip():
+        return set()
+    return {(d["name"], d.get("back-file") or "") for d in json.loads(result.stdout).get("loopdevices", ())}
+
+
+@contextlib.contextmanager
+def emulated(sim, **options):
+    """An emulator following ``sim`` for the ``with`` block; on leaving it, stopped, and checked that it left
+    nothing behind. ``tether_python`` defaults to $VIC_TEST_TETHER_PYTHON, else ``host`` (the real agent)."""
+    options.setdefault("tether_python", os.environ.get("VIC_TEST_TETHER_PYTHON", "host"))
+    running = Emulator(sim, **options)
+    try:
+        yield running
+    finally:
+        running.stop()
+        left, log = running.leftovers(), running.log()
+        running.close()
+    assert left == {}, (left, log[-5000:])
+
+
+@pytest.fixture(scope="module")
+def emulator(vcsim):
+    """An emulator following the module's vcsim (load with ``pytest_plugins`` or define one with ``emulated``)."""
+    with emulated(vcsim) as running:
+        yield running
+
+
+# -- the tether stand-in ---------------------------------------------------------------------------
+
+
+def stand_in(argv):
+    """A tether stand-in: reports its arguments to the log descriptor and its channel, then obeys its command."""
+    import argparse  # pylint: disable=import-outside-toplevel
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--boot-spec", required=True)
+    parser.add_argument("--channel", required=True)
+    parser.add_argument("--log", required=True)
+    parser.add_argument("--disk", action="append", default=[])
+    parser.add_argument("--root")
+    args = parser.parse_args(argv)
+    with open(args.boot_spec, encoding="utf-8") as spec:
+        boot = json.load(spec)
+    disks = {}
+    for item in args.disk:
+        unit, _, path = item.partition("=")
+        disks[unit] = os.stat(path).st_size
+    log = os.fdopen(int(args.log[len("fd:"):]), "a", encoding="utf-8")
+    report = {"id": boot["id"], "disks": disks, "pid": os.getpid(), "hostname": socket.gethostname()}
+    with socket.socket(socket.AF_UNIX) as channel:
+        channel.connect(args.channel[len("unix://"):])
+        channel.sendall(("hello %s\n" % boot["id"]).encode())
+        report["answer"] = channel.makefile("r", encoding="utf-8").readline().strip()
+    log.write(json.dumps(report) + "\n")
+    log.flush()
+    command = boot["process"]["Cmd"]
+    if command[0] == "exit":
+        return int(command[1])
+    while True:
+        time.sleep(60)
+
+
+if __name__ == "__main__":
+    sys.exit(stand_in(sys.argv[1:]))
