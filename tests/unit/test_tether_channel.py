@@ -277,6 +277,22 @@ def test_not_connected_is_a_clear_conflict():
     run(scenario())
 
 
+def test_the_endpoint_speaks_only_after_the_tether():
+    # A VM's serial port dials at power-on, long before the guest opens the line: what the endpoint
+    # sent then would be lost, so it waits for the tether's version before its own.
+    async def scenario():
+        async with world() as w:
+            reader, writer = await asyncio.open_connection("127.0.0.1", w.port)
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(reader.read(1), 0.5)
+            writer.write(b"SSH-2.0-OpenSSH_9.2\r\n")
+            line = await asyncio.wait_for(reader.readline(), TIMEOUT)
+            writer.close()
+            return line
+
+    assert run(scenario()).startswith(b"SSH-2.0-")
+
+
 # -- trust --------------------------------------------------------------------------------------
 
 

@@ -9,9 +9,11 @@ reversed from who dials: the tether is the SSH server, the endpoint the client.
 ``docs/tether-protocol.md`` is the contract, ``services/tether/protocol.py``
 what both sides agree on.
 
-It listens (``asyncssh.listen_reverse``: the tether dials but is the SSH
-server), lets in only a tether that proves the container id it announces with
-that container's host key, logs in with the key derived from the VCH key,
+It listens (the tether dials but is the SSH server: the endpoint runs the SSH
+client on each accepted connection, and only once the tether has spoken, since a
+serial line may drop or hold what was sent before the guest opened it), lets in
+only a tether that proves the container id it announces with that container's
+host key, logs in with the key derived from the VCH key,
 keeps one connection per container (a redial replaces the old one), and hands
 the persona the processes behind it (``sessions.py``).
 """
@@ -20,6 +22,7 @@ import asyncio
 import collections
 import inspect
 import logging
+import socket
 
 import asyncssh
 from ansible_collections.vic.containers.plugins.module_utils._errors import VicError
@@ -79,6 +82,22 @@ class _Link:
     def close(self):
         """End the connection; its sessions end without an exit status."""
         self.conn.close()
+
+
+async def _spoken(sock):
+    """True once the peer has sent a byte (left unread for SSH), False if it closed first."""
+    loop = asyncio.get_running_loop()
+    readable = loop.create_future()
+    fd = sock.fileno()
+    loop.add_reader(fd, lambda: readable.done() or readable.set_result(None))
+    try:
+        await readable
+    finally:
+        loop.remove_reader(fd)
+    try:
+        return bool(sock.recv(1, socket.MSG_PEEK))
+    except OSError:
+        return False
 
 
 class _TetherClient(asyncssh.SSHClient):
@@ -141,14 +160,10 @@ class Concentrator:
 
     async def start(self, host, port, advertise=None):
         """Listen on host:port; ``advertise`` is the address VMs dial when host is a wildcard."""
-        self._acceptor = await asyncssh.listen_reverse(
-            host, port, client_factory=lambda: _TetherClient(self), acceptor=self._accepted,
-            error_handler=self._handshake_failed, username=protocol.USERNAME, client_keys=[self._client_key],
-            known_hosts=_no_known_hosts, server_host_key_algs=[protocol.HOST_KEY_ALGORITHM],
-            preferred_auth="publickey", agent_path=None, password=None, kbdint_auth=False, gss_auth=False,
-            config=None, keepalive_interval=self._keepalive[0], keepalive_count_max=self._keepalive[1],
-            login_timeout=self._timeouts[0], reuse_address=True)
-        bound = self._acceptor.get_port()
+        listener = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+        listener.setblocking(False)
+        self._acceptor = (listener, self._spawn(self._accept_forever(listener)))
+        bound = listener.getsockname()[1]
         name = advertise or host
         self._uri = f"tcp://[{name}]:{bound}" if ":" in name else f"tcp://{name}:{bound}"
         LOG.info("tether channel listening on %s:%d", host, bound)
@@ -156,8 +171,10 @@ class Concentrator:
     async def stop(self):
         """Stop listening, close every connection and end the event streams."""
         if self._acceptor is not None:
-            self._acceptor.close()
-            await self._acceptor.wait_closed()
+            listener, accepting = self._acceptor
+            accepting.cancel()
+            await asyncio.gather(accepting, return_exceptions=True)
+            listener.close()
             self._acceptor = None
         conns = list(self._by_conn)
         for conn in conns:
@@ -262,8 +279,37 @@ class Concentrator:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    def _handshake_failed(self, conn, exc):
-        LOG.info("tether handshake from %s failed: %s", (conn.get_extra_info("peername") or ("?",))[0], exc)
+    async def _accept_forever(self, listener):
+        loop = asyncio.get_running_loop()
+        while True:
+            sock, peer = await loop.sock_accept(listener)
+            self._spawn(self._dialled(sock, peer))
+
+    async def _dialled(self, sock, peer):
+        """Run the SSH client on a connection once the tether has said its version: a VM's serial port
+        dials at power-on, long before the guest opens the line, and bytes sent earlier may be lost."""
+        sock.setblocking(False)
+        try:
+            spoke = await _spoken(sock)
+        except asyncio.CancelledError:
+            sock.close()
+            raise
+        if not spoke:
+            sock.close()
+            return
+        try:
+            conn = await asyncssh.connect(
+                "tether", sock=sock, client_factory=lambda: _TetherClient(self), username=protocol.USERNAME,
+                client_keys=[self._client_key], known_hosts=_no_known_hosts,
+                server_host_key_algs=[protocol.HOST_KEY_ALGORITHM], preferred_auth="publickey", agent_path=None,
+                password=None, kbdint_auth=False, gss_auth=False, config=None,
+                keepalive_interval=self._keepalive[0], keepalive_count_max=self._keepalive[1],
+                login_timeout=self._timeouts[0])
+        except (asyncssh.Error, OSError, asyncio.TimeoutError) as exc:
+            LOG.info("tether handshake from %s failed: %s", peer[0], exc or "timed out")
+            sock.close()
+            return
+        await self._accepted(conn)
 
     async def _accepted(self, conn):
         container_id = conn.get_extra_info(_ID_INFO)

@@ -85,20 +85,27 @@ class _NotTcp(asyncio.Protocol):
 
 
 class SerialLine:
-    """A serial port in raw mode, relayed to the socketpair of the current SSH connection."""
+    """A serial port in raw mode, relayed to the socketpair of the current SSH connection.
+
+    Each direction is buffered and stops reading its source while the other end is
+    full, so nothing is dropped; a new connection first discards what the line holds
+    from before (the endpoint speaks only after the tether's version, so it is stale)."""
 
     def __init__(self, device):
         import termios  # pylint: disable=import-outside-toplevel  # only a VM has a serial channel
         import tty  # pylint: disable=import-outside-toplevel
+        self._termios = termios
         self._fd = os.open(device, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC)
         tty.setraw(self._fd, termios.TCSANOW)
         self._ours = None
         self._to_line = bytearray()
+        self._to_ssh = bytearray()
 
     def new_stream(self):
         """A socket for the next SSH connection; the previous one's is dropped."""
         loop = asyncio.get_running_loop()
         self._drop()
+        self._termios.tcflush(self._fd, self._termios.TCIFLUSH)
         ours, theirs = socket.socketpair()
         ours.setblocking(False)
         self._ours = ours
@@ -109,13 +116,28 @@ class SerialLine:
     def _from_line(self):
         try:
             data = os.read(self._fd, _CHUNK)
-        except BlockingIOError:
+        except (BlockingIOError, InterruptedError):
             return
         if data and self._ours is not None:
+            self._to_ssh += data
+            self._flush_to_ssh()
+
+    def _flush_to_ssh(self):
+        loop = asyncio.get_running_loop()
+        if self._ours is None:
+            return
+        while self._to_ssh:
             try:
-                self._ours.sendall(data)
+                del self._to_ssh[:self._ours.send(self._to_ssh)]
+            except BlockingIOError:
+                loop.remove_reader(self._fd)  # the SSH side is full: leave the rest in the UART
+                loop.add_writer(self._ours.fileno(), self._flush_to_ssh)
+                return
             except OSError:
                 self._drop()
+                return
+        loop.remove_writer(self._ours.fileno())
+        loop.add_reader(self._fd, self._from_line)
 
     def _from_ssh(self):
         try:
@@ -136,17 +158,26 @@ class SerialLine:
             try:
                 del self._to_line[:os.write(self._fd, self._to_line)]
             except BlockingIOError:
+                if self._ours is not None:
+                    loop.remove_reader(self._ours.fileno())  # the line is full: let SSH's window hold the rest
                 loop.add_writer(self._fd, self._flush)
                 return
         loop.remove_writer(self._fd)
+        if self._ours is not None:
+            loop.add_reader(self._ours.fileno(), self._from_ssh)
 
     def _drop(self):
         if self._ours is not None:
             loop = asyncio.get_running_loop()
             loop.remove_reader(self._ours.fileno())
+            loop.remove_writer(self._ours.fileno())
             loop.remove_reader(self._fd)
+            loop.remove_writer(self._fd)
             self._ours.close()
             self._ours = None
+        # What either side had for the old connection means nothing to the next one.
+        self._to_ssh.clear()
+        self._to_line.clear()
 
     def close(self):
         self._drop()
