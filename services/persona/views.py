@@ -78,13 +78,21 @@ def row(container, restarting=False):
     return cached + json.dumps(state).encode() + b', "Status": ' + json.dumps(_status_text(container, restarting)).encode() + b"}"
 
 
+# What dockerd's inspect always holds in HostConfig, defaults filled in: clients read these without
+# checking (the Docker SDK's containers.run reads LogConfig.Type to know whether it may read logs).
+HOST_CONFIG_DEFAULTS = {"NetworkMode": "default", "LogConfig": {"Type": "json-file", "Config": {}},
+                        "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}, "AutoRemove": False}
+
+
 def inspect(container, vch_name, exec_ids, process=(0, None), restarting=False, restart_count=0):
     """``docker inspect`` of a container of the VCH ``vch_name``; ``exec_ids``: its running execs; ``process``:
     (pid, started_at) as the tether reported them; ``restarting``: a restart policy will power it on again."""
     config = dict(container.config)
     argv = (config.get("Entrypoint") or []) + (config.get("Cmd") or [])
-    host = dict(container.host_config)
-    host.setdefault("NetworkMode", "default")
+    host = dict(HOST_CONFIG_DEFAULTS, **container.host_config)
+    for key, value in HOST_CONFIG_DEFAULTS.items():
+        if host[key] is None:  # the API's null is dockerd's default too
+            host[key] = value
     cpus, memory_mb = spec.sizing(container.host_config)
     host.update(NanoCpus=host.get("NanoCpus") or 0, Memory=memory_mb * 1024 * 1024)
     return {

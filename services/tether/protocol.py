@@ -35,7 +35,7 @@ MAX_LINE = 64 * 1024                         # bytes of one control line, its "\
 ARCHIVE_SUBSYSTEM = "archive@vic"
 # Control messages: "type" from the tether, "op" from the endpoint.
 HELLO, STARTED, EXIT, REPLY = "hello", "started", "exit", "reply"
-SIGNAL, STATS = "signal", "stats"
+SIGNAL, STATS, TOP = "signal", "stats", "top"
 # Archive requests (the first line of an archive channel).
 ARCHIVE_STAT, ARCHIVE_GET, ARCHIVE_PUT = "stat", "get", "put"
 
@@ -266,6 +266,31 @@ def parse_stats(message):
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ProtocolError(f"stats field {field} is {value!r}, not a count")
     return {field: stats[field] for field in _STATS_FIELDS}
+
+
+TOP_TITLES = ("UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD")   # ps -ef's, as dockerd's top shows them
+
+
+def top_request():
+    """The request for the container's processes (``docker top``; the sender adds ``seq``)."""
+    return {"op": TOP}
+
+
+def top_reply(seq, processes):
+    """The tether's answer to a top request: one row of ``TOP_TITLES`` strings per process."""
+    return dict(reply(seq), titles=list(TOP_TITLES), processes=processes)
+
+
+def parse_top(message):
+    """``(titles, processes)`` of a top reply, every row as many strings as there are titles."""
+    titles, processes = message.get("titles"), message.get("processes")
+    if not isinstance(titles, list) or not all(isinstance(t, str) for t in titles):
+        raise ProtocolError("the top reply has no titles")
+    if not isinstance(processes, list) or not all(
+            isinstance(row, list) and len(row) == len(titles) and all(isinstance(v, str) for v in row)
+            for row in processes):
+        raise ProtocolError("the top reply's processes are not rows of strings")
+    return titles, processes
 
 
 def requested_signal(message):

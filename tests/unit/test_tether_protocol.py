@@ -297,3 +297,13 @@ def test_boot_spec_refuses_no_command_and_other_protocols():
         protocol.boot_spec("c1", "k", "e", {"Cmd": []}, hostname="h", layers=[0], rw=1)
     with pytest.raises(ProtocolError, match="for protocol 2"):
         protocol.parse_boot_spec(dict(_spec(), protocol=2))
+
+
+def test_top_reply_round_trips_and_refuses_ragged_rows():
+    rows = [["root", "1", "0", "0", "10:00", "?", "00:00:00", "sh -c sleep 9"]]
+    message = protocol.decode(protocol.encode(protocol.top_reply(3, rows)))
+    assert protocol.parse_top(message) == (list(protocol.TOP_TITLES), rows)
+    with pytest.raises(ProtocolError, match="rows of strings"):
+        protocol.parse_top(protocol.top_reply(3, [["root", "1"]]))
+    with pytest.raises(ProtocolError, match="no titles"):
+        protocol.parse_top(protocol.reply(3))

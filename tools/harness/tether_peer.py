@@ -28,6 +28,7 @@ import termios
 
 import asyncssh
 from ansible_collections.vic.containers.services.tether import protocol
+from ansible_collections.vic.containers.services.tether.agent import jsonlog, stats
 
 
 RUN_BLOCK_GRACE = 5.0  # seconds after a hello a RunBlock process starts with nobody attached (the tether's)
@@ -370,8 +371,9 @@ class TetherPeer:
 
     def __init__(self, container_id, host_key, endpoint_key, argv, *, announce=None, wait_for_attach=False,
                  tty=False, stdin_once=True, redial_delay=0.1, keepalive_interval=protocol.KEEPALIVE_INTERVAL,
-                 root=None, env=None, run_block_grace=None):
+                 root=None, env=None, run_block_grace=None, log_path=None):
         self.container_id = container_id
+        self.log_path = log_path  # the VM's output.log, written as the tether writes it (json-file lines, exit line)
         self.run_block_grace = run_block_grace  # with wait_for_attach: start anyway this long after a hello
         self.root = root          # the local directory archives read and write, standing for the container's /
         self.env = env
@@ -390,6 +392,7 @@ class TetherPeer:
         self._timers = []         # RunBlock grace timers, cancelled at stop
         self._controls = set()
         self._task = None
+        self._log = None
 
     @classmethod
     def from_boot_spec(cls, spec, **options):
@@ -446,6 +449,9 @@ class TetherPeer:
 
     async def _start_primary(self, term_size):
         self.primary = Process(self.argv, env=self.env, tty=self.tty, term_size=term_size)
+        if self.log_path is not None:
+            self._log = jsonlog.LogWriter(os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644))
+            self.primary.listeners.add(self._log.output)
         await self.primary.start()
         for chan in list(self._controls):
             self._send_started(chan)
@@ -474,6 +480,10 @@ class TetherPeer:
 
     async def _report_exit(self, process):
         await process.done.wait()
+        if self._log is not None:  # the log first, as the tether: the endpoint may read the exit from it
+            self._log.exit(process.code, process.finished_at)
+            os.close(self._log.fd)
+            self._log = None
         for chan in list(self._controls):
             self._send_exit(chan)
 
@@ -499,6 +509,11 @@ class TetherPeer:
         self._controls.discard(chan)
 
     def control_request(self, chan, message):
+        if message.get("op") == protocol.TOP:  # the primary process, if it runs (this machine's other processes are not ours)
+            running = self.primary is not None and not self.primary.done.is_set()
+            rows = [row for row in stats.process_rows({}) if row[1] == str(self.primary.pid)] if running else []
+            self._send(chan, protocol.top_reply(message.get("seq"), rows))
+            return
         if message.get("op") == protocol.STATS:
             if self.primary is None or self.primary.done.is_set():
                 self._send(chan, protocol.reply(message.get("seq"), "the process is not running"))

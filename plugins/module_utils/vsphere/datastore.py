@@ -60,13 +60,18 @@ def upload(session, datacenter, datastore, path, data):
     put(session, datacenter, datastore, path, lambda: data, len(data))
 
 
-def download(session, datacenter, datastore, path):
-    """The bytes of ``[datastore] path``, or None when the file does not exist."""
+def download(session, datacenter, datastore, path, offset=0):
+    """The bytes of ``[datastore] path`` from byte ``offset`` on, or None when the file does not exist."""
     failure = "Cannot download %s" % ds_path(datastore, path)
-    status, reason, data = _exchange(session, "GET", _path(datacenter, datastore, path), {}, None, failure)
+    headers = {"Range": "bytes=%d-" % offset} if offset else {}
+    status, reason, data = _exchange(session, "GET", _path(datacenter, datastore, path), headers, None, failure)
     if status == 404:
         return None
-    if status != 200:
+    if status == 416:  # nothing at or past offset yet
+        return b""
+    if status == 200:
+        return data[offset:]  # a server that ignores Range sends it all
+    if status != 206:
         raise VSphereError("%s: HTTP %d %s." % (failure, status, reason))
     return data
 

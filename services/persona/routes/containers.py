@@ -18,7 +18,6 @@ from ansible_collections.vic.containers.services.persona.query import (json_body
                                                                        query_int, query_unix_time)
 from ansible_collections.vic.containers.services.portlayer import events
 from ansible_collections.vic.containers.services.portlayer.containers import logs
-from ansible_collections.vic.containers.services.portlayer.containers.model import now
 from ansible_collections.vic.containers.services.portlayer.filters import keep, label_matches
 
 DEFAULT_STOP_TIMEOUT = 10
@@ -177,37 +176,88 @@ async def container_logs(request):
     since = logs.moment(query_unix_time(request, "since"))
     until = logs.moment(query_unix_time(request, "until"))
     timestamps = query_bool(request, "timestamps")
-    entries = await state.containers.logs(container, streams, since, until, None if tail == "all" else int(tail))
+    follow = query_bool(request, "follow") and container.running and until is None
+    if follow:  # read where the log ends, to follow on from there
+        entries, offset = await state.containers.log_tail(container, 0)
+        entries = logs.select(entries, streams, since, None, None if tail == "all" else int(tail))
+    else:
+        entries = await state.containers.logs(container, streams, since, until, None if tail == "all" else int(tail))
     tty = bool(container.config.get("Tty"))
     response = web.StreamResponse(headers={"Content-Type": hijack.RAW if tty else hijack.MULTIPLEXED})
     await response.prepare(request)
     for stamp, stream, chunk in entries:
         text = logs.render(stamp, chunk, timestamps)
         await response.write(text if tty else hijack.frame(stream, text))
-    if query_bool(request, "follow") and container.running and until is None:
-        await _follow(state, container, response, streams, tty, timestamps)
+    if follow:
+        await _follow(state, container, _LogWriter(state, container, response, streams, tty, timestamps, offset))
     await response.write_eof()
     return response
 
 
-async def _follow(state, container, response, streams, tty, timestamps):
-    """Live output through the tether channel until the run ends or the client leaves; a tether that
-    redials (a dropped channel) is followed again, one that has not dialled in yet is waited for."""
-    # Checked and waited for with no await between them: an end cannot slip through unseen.
-    while _still_running(state, container) and await tether_or_end(state, container):
-        try:
-            attachment = await state.tether.attach(container.id, tty=tty, stdin=False)
-        except Conflict:
-            return  # gone between the check and the attach: the run is ending
-        try:
-            async for stream, chunk in attachment:
-                if stream in streams:
-                    text = logs.render(now(), chunk, timestamps)
-                    await response.write(text if tty else hijack.frame(stream, text))
-            if await attachment.exit_code() is not None:
-                return  # the process ended
-        finally:
-            attachment.close()
+class _LogWriter:
+    """Writes the log's new lines to a follower, read from the VM's log file at the offset it reached, so a
+    follower misses nothing and sees nothing twice, whenever it came in."""
+
+    def __init__(self, state, container, response, streams, tty, timestamps, offset):
+        self.state, self.container, self.response = state, container, response
+        self.streams, self.tty, self.timestamps, self.offset = streams, tty, timestamps, offset
+        self.owed = 0               # bytes the process wrote that the file has not given yet
+        self.rung = asyncio.Event()
+
+    def ring(self, size):
+        self.owed += size
+        self.rung.set()
+
+    async def read(self):
+        entries, self.offset = await self.state.containers.log_tail(self.container, self.offset)
+        for stamp, stream, chunk in entries:
+            self.owed -= len(chunk)
+            if stream in self.streams:
+                text = logs.render(stamp, chunk, self.timestamps)
+                await self.response.write(text if self.tty else hijack.frame(stream, text))
+        return bool(entries)
+
+    async def catch_up(self):
+        """Read while output is owed: each read is one HTTPS GET, at most ten a second however much is written."""
+        while True:
+            await self.rung.wait()
+            self.rung.clear()
+            for _ in range(_LOG_READS_PER_RING):
+                await self.read()
+                if self.owed <= 0:
+                    self.owed = 0
+                    break
+                await asyncio.sleep(_LOG_READ_INTERVAL)  # the file lags the channel: read again shortly
+
+
+_LOG_READS_PER_RING = 30
+_LOG_READ_INTERVAL = 0.1
+
+
+async def _follow(state, container, writer):
+    """Follow the log until the run ends or the client leaves. The tether channel is the doorbell (its output
+    says the log has grown); the lines come from the log file. A tether that redials is followed again, one
+    that has not dialled in yet is waited for."""
+    reading = asyncio.ensure_future(writer.catch_up())
+    try:
+        # Checked and waited for with no await between them: an end cannot slip through unseen.
+        while _still_running(state, container) and await tether_or_end(state, container):
+            try:
+                attachment = await state.tether.attach(container.id, tty=writer.tty, stdin=False)
+            except Conflict:
+                break  # gone between the check and the attach: the run is ending
+            writer.ring(0)  # what was written before the channel opened is in the file, not on the channel
+            try:
+                async for _stream, chunk in attachment:
+                    writer.ring(len(chunk))
+                if await attachment.exit_code() is not None:
+                    break  # the process ended
+            finally:
+                attachment.close()
+    finally:
+        reading.cancel()
+        await asyncio.gather(reading, return_exceptions=True)
+    await writer.read()  # what the process wrote last
 
 
 async def _stats_sample(state, container, previous):

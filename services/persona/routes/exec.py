@@ -181,10 +181,14 @@ async def resize(request):
 
 
 async def top(request):
-    """``docker top``: ``ps`` run in the container through the tether, parsed as Docker shows it."""
+    """``docker top``: the tether lists the container's processes as ``ps -ef`` does (the image needs no
+    ``ps``); other ``ps_args`` run the image's own ``ps`` through the tether, parsed as Docker shows it."""
     state = portlayer(request)
     container = _running(state, request.match_info["id"])
     args = (request.query.get("ps_args") or "-ef").split()
+    if args == ["-ef"]:
+        titles, rows = await state.tether.top(container.id)
+        return web.json_response({"Titles": titles, "Processes": rows})
     attachment = await state.tether.exec(container.id, {"Cmd": ["ps"] + args, "Tty": False})
     out, err = [], []
     try:

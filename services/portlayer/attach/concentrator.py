@@ -248,6 +248,14 @@ class Concentrator:
         except protocol.ProtocolError as exc:
             raise VicError(f"the tether of container {container_id} sent bad figures: {exc}") from None
 
+    async def top(self, container_id):
+        """``(titles, rows)`` of the container's processes as ``ps -ef`` shows them, listed by the tether."""
+        reply = await self._link(container_id).control.request(protocol.top_request(), self._timeouts[1])
+        try:
+            return protocol.parse_top(reply)
+        except protocol.ProtocolError as exc:
+            raise VicError(f"the tether of container {container_id} sent a bad process list: {exc}") from None
+
     async def archive(self, container_id, request):
         """An ``archive@vic`` session for ``request`` (``protocol.archive_request``): see ``sessions.Archive``."""
         return await sessions.Archive.open(self._link(container_id).conn, container_id, request)

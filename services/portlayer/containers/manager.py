@@ -141,10 +141,17 @@ class Containers:
         """(time, stream, bytes) of what the process wrote, from the VM's log file (one HTTPS GET; see logs.py)."""
         return logs.select(logs.parse(await self._log_data(container)), streams, since, until, tail)
 
-    async def _log_data(self, container):
+    async def log_tail(self, container, offset):
+        """``(entries, offset)``: the complete lines of the VM's log from byte ``offset`` on (one HTTPS GET
+        with a Range), and the offset after the last of them (a torn last line is read again next time)."""
+        data = await self._log_data(container, offset) or b""
+        complete = data[:data.rfind(b"\n") + 1]
+        return logs.parse(complete), offset + len(complete)
+
+    async def _log_data(self, container, offset=0):
         datastore_name, folder = datastore.parse_ds_path(container.record["folder"])
         return await self.state.call(datastore.download, self.state.session, self.state.datacenter, datastore_name,
-                                     "%s/%s" % (folder, logs.LOG_FILE))
+                                     "%s/%s" % (folder, logs.LOG_FILE), offset)
 
     async def usage(self, container):
         """The VM's quick stats now: one PropertyCollector read (the cache does not follow them)."""
@@ -368,15 +375,19 @@ class Containers:
     async def wait(self, container, condition):
         """The container once ``condition`` (not-running, next-exit, removed) holds; as last seen if it went."""
         loop = asyncio.get_running_loop()
+        last = container  # the latest state seen: a removed container's exit code is in the one before it went
         if container.running or self.ending(container.id) or condition in ("next-exit", "removed"):
-            await self.wait_stopped(container, loop)
+            last = await self.wait_stopped(container, loop) or last
             if condition == "removed":
-                while self.by_name(container.name) is not None:
-                    await self.wait_stopped(container, loop)
+                while self._known(container.id):
+                    last = await self.wait_stopped(container, loop) or last
         try:
             return self.find(container.id)
         except NotFound:
-            return container
+            return last
+
+    def _known(self, container_id):
+        return any(c.id == container_id for c in self._names.values())
 
     async def _exit_from_log(self, container, started):
         """``(code, finished_at)`` of the exit line the tether wrote last in the VM's log (one HTTPS GET),

@@ -57,7 +57,7 @@ class LogWriter:
     """Writes a process's output to the log file descriptor, one json-file line per write."""
 
     def __init__(self, fd):
-        self._fd = fd
+        self.fd = fd
         # One incremental decoder per stream: a UTF-8 character cut between two chunks is not mangled.
         self._decoders = {stream: codecs.getincrementaldecoder("utf-8")("replace") for stream in STREAM_NAMES}
 
@@ -81,7 +81,7 @@ class LogWriter:
             view = memoryview(line)
             while view:
                 try:
-                    view = view[os.write(self._fd, view):]
+                    view = view[os.write(self.fd, view):]
                 except BlockingIOError:
                     time.sleep(0.001)   # a serial port's buffer is full: the log must stay whole
                 except OSError:

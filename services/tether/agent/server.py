@@ -17,7 +17,7 @@ import sys
 
 import asyncssh
 from ansible_collections.vic.containers.services.tether import protocol
-from ansible_collections.vic.containers.services.tether.agent import process, stats
+from ansible_collections.vic.containers.services.tether.agent import process, stats, users
 
 REDIAL_FIRST, REDIAL_MAX = 0.1, 5.0
 RUNBLOCK_WAIT = 5.0         # seconds after the hello before a RunBlock process starts without an attach
@@ -214,10 +214,23 @@ class Tether:
         chan.write(protocol.encode(message))
         return True
 
+    def user_names(self):
+        """uid -> name from the container's own /etc/passwd (``docker top`` shows its names)."""
+        try:
+            # Not followed if a link: the image's /etc/passwd must not name a file outside its root.
+            fd = os.open(os.path.join(self.root, "etc/passwd"), os.O_RDONLY | os.O_NOFOLLOW)
+            with open(fd, encoding="utf-8", errors="replace") as file:
+                return {entry.uid: entry.name for entry in users.parse_passwd(file.read())}
+        except OSError:
+            return {}
+
     def control_request(self, chan, message):
         op, seq = message.get("op"), message.get("seq")
         if op == protocol.STATS:
             self._send(chan, protocol.stats_reply(seq, stats.guest_stats()))
+            return
+        if op == protocol.TOP:
+            self._send(chan, protocol.top_reply(seq, stats.process_rows(self.user_names())))
             return
         error = None
         if op != protocol.SIGNAL:

@@ -1,10 +1,11 @@
 # Copyright (c) 2026 vic.containers contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""``docker stats`` figures from the guest's /proc: the container is every process of the tether's pid
-namespace but the tether itself."""
+"""``docker stats`` figures and ``docker top`` rows from the guest's /proc: the container is every process
+of the tether's pid namespace but the tether itself."""
 
 import os
+import time
 
 from ansible_collections.vic.containers.services.tether import protocol
 
@@ -55,3 +56,57 @@ def guest_stats(proc="/proc", own_pid=None):
         cpu_total_ns=ticks * _NS // _TICKS, cpu_system_ns=system_cpu_ticks(_read(os.path.join(proc, "stat"))) * _NS // _TICKS,
         online_cpus=os.sysconf("SC_NPROCESSORS_ONLN"), memory_usage=pages * _PAGE,
         memory_limit=mem_total(_read(os.path.join(proc, "meminfo"))), pids=count)
+
+
+def _stat_fields(stat_text):
+    # The command name may hold spaces and parens: the fields start after its last ")".
+    return stat_text[stat_text.rindex(")") + 2:].split()
+
+
+def _tty_name(tty_nr):
+    major, minor = (tty_nr >> 8) & 0xfff, (tty_nr & 0xff) | ((tty_nr >> 12) & 0xfff00)
+    if 136 <= major <= 143:
+        return "pts/%d" % ((major - 136) * 256 + minor)
+    if major == 4 and minor >= 64:
+        return "ttyS%d" % (minor - 64)
+    return "?"
+
+
+def _clock(seconds):
+    days, rest = divmod(int(seconds), 86400)
+    text = "%02d:%02d:%02d" % (rest // 3600, rest % 3600 // 60, rest % 60)
+    return "%d-%s" % (days, text) if days else text
+
+
+def _uptime(proc):
+    return float(_read(os.path.join(proc, "uptime")).split()[0])
+
+
+def process_rows(users, proc="/proc", own_pid=None, now=None):
+    """``ps -ef``'s rows (``protocol.TOP_TITLES``) of the processes under ``proc`` other than ``own_pid``;
+    ``users`` maps uids to the container's user names."""
+    own = str(own_pid or os.getpid())
+    now = time.time() if now is None else now
+    uptime = _uptime(proc)
+    rows = []
+    for name in sorted((n for n in os.listdir(proc) if n.isdigit() and n != own), key=int):
+        try:
+            fields = _stat_fields(_read(os.path.join(proc, name, "stat")))
+            status = _read(os.path.join(proc, name, "status"))
+            with open(os.path.join(proc, name, "cmdline"), "rb") as file:
+                argv = file.read().rstrip(b"\0").split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue    # it ended while we looked
+        uid = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("Uid:")), 0)
+        cpu_seconds = (int(fields[11]) + int(fields[12])) / _TICKS
+        running_for = max(uptime - int(fields[19]) / _TICKS, 1e-9)
+        started = time.localtime(now - running_for)
+        stime = time.strftime("%H:%M", started) if running_for < 86400 else time.strftime("%b%d", started)
+        command = b" ".join(argv).decode("utf-8", "replace") if argv != [b""] else "[%s]" % _comm(name, proc)
+        rows.append([users.get(uid, str(uid)), name, fields[1], str(min(int(cpu_seconds * 100 / running_for), 99)),
+                     stime, _tty_name(int(fields[4])), _clock(cpu_seconds), command])
+    return rows
+
+
+def _comm(pid, proc):
+    return _read(os.path.join(proc, pid, "comm")).strip()

@@ -7,6 +7,7 @@ configured from the boot spec the container VM holds in vSphere, as the tether i
 
 import asyncio
 import json
+import os
 import subprocess
 import threading
 
@@ -48,8 +49,12 @@ class PeerLoop:
         """A peer for container ``cid`` built from the boot spec its VM holds, dialing the endpoint's tether port.
         It starts the process at once unless told ``wait_for_attach`` (the boot spec's RunBlock is the real
         tether's business, with its 5 s grace)."""
-        spec = container_vms(vch["sim"])[cid]["boot"]
+        found = container_vms(vch["sim"])[cid]
+        spec = found["boot"]
         options.setdefault("wait_for_attach", False)
+        # The VM's output.log on vcsim's datastore directory: the peer writes it as the tether does.
+        ds_name, folder = datastore.parse_ds_path(found["record"]["folder"])
+        options.setdefault("log_path", os.path.join(vch["sim"].datastores[ds_name], folder, "output.log"))
 
         async def start():
             peer = TetherPeer.from_boot_spec(spec, **options)

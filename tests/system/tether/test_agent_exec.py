@@ -91,6 +91,7 @@ async def stats_and_kill(w):
 
     async def busy_figures():
         figures = await w.concentrator.stats(CID)
+        figures["top"] = await w.concentrator.top(CID)
         return figures if figures["cpu_total_ns"] > 0 else None
 
     figures = await until_async(busy_figures, "CPU time of the container's processes")
@@ -166,6 +167,11 @@ def test_exec_archive_stats_and_signals(kit, busybox_layer, tmp_path):
     assert archives["put_missing"][0]["kind"] == "not_found"
     assert archives["after_put"] == ("put content\n", "", 0)
 
+    titles, rows = figures.pop("top")
+    assert titles == list(protocol.TOP_TITLES)
+    # The container's processes, not the tether (pid 1 of its namespace): the busy loop among them, as root.
+    busy = [row for row in rows if row[7] == "sh -c while :; do :; done"]
+    assert busy and busy[0][0] == "root" and busy[0][1] != "1" and "1" not in [row[1] for row in rows], rows
     assert all(value > 0 for value in figures.values()), figures
     assert figures["pids"] >= 2 and figures["memory_limit"] >= figures["memory_usage"]
     assert killed == 137
