@@ -22,6 +22,7 @@ VOLUME = "VIC_TETHER"
 INITRAMFS = "boot/initrd.zst"
 KERNEL = "boot/vmlinuz"
 
+
 class ImageError(Exception):
     """Not a tether ISO, or it cannot be read or unpacked."""
 

@@ -14,6 +14,7 @@ from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, 
 from ansible_collections.vic.containers.tools.harness.registry import Registries
 from ansible_collections.vic.containers.tools.harness.waiting import until
 
+
 @pytest.fixture(scope="module")
 def registries(tmp_path_factory):
     found = Registries(tmp_path_factory.mktemp("registries"))

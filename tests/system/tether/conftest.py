@@ -153,7 +153,6 @@ class World:
         return self.concentrator._link(container_id).conn  # pylint: disable=protected-access
 
 
-
 @contextlib.asynccontextmanager
 async def world():
     w = World()
