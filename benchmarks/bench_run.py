@@ -48,7 +48,7 @@ def percentile(values, fraction):
 
 def sequential_runs(vch, image, count):
     seconds = []
-    for _ in range(count):
+    for _unused in range(count):
         start = time.perf_counter()
         ran = docker_cli(vch, "run", "--rm", image, "true", timeout=120)
         seconds.append(time.perf_counter() - start)

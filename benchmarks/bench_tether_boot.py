@@ -56,7 +56,7 @@ def first_channel_byte(listener, start, found):
     """Thread: accept QEMU's connection and note when the first byte arrives."""
     listener.settimeout(300)
     try:
-        connection, _ = listener.accept()
+        connection, _unused = listener.accept()
         with connection:
             connection.settimeout(300)
             if connection.recv(1):
@@ -103,7 +103,7 @@ def main():
     try:
         built, cached_s = timed_build(scratch / "tether.iso", builder.DEFAULT_CACHE)
         if not options.no_cold:
-            _, cold_s = cold_build(scratch)
+            _unused, cold_s = cold_build(scratch)
             print(f"build, cold (debs cached):  {cold_s:6.1f} s")
         print(f"build, cached:              {cached_s:6.1f} s{'' if built.cached else ' (was a cold build)'}")
         print(f"ISO size:                   {built.size / 1e6:6.1f} MB  (target <= {TARGET_MB} MB), "

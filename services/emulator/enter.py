@@ -62,7 +62,7 @@ def main(argv=None):
     _mount("--make-rprivate", "/")
     root = "/" if args.root is None else private_root(args.root, args.scratch)
     for item in args.bind:
-        source, _, target = item.partition("=")
+        source, _unused, target = item.partition("=")
         bind(source, root, target)
     if args.root is None:
         # After the binds: what they bring in may be under /dev (vcsim keeps datastores in /dev/shm).

@@ -65,6 +65,7 @@ class PortLayer:
         self.exit_codes = {}              # container id -> the exit code the tether reported, until recorded
         self.execs = {}                   # exec id -> exec instance
         self.attachments = {}             # container id -> open attachments, which resize applies to
+        self.term_sizes = {}              # container id -> (columns, rows) of its last resize
         self.tether_client_key = endpoint_client_key(key)
         self.tether = Concentrator(self._host_key_of, self.tether_client_key, self._exited,
                                    on_started=self.containers.started)
@@ -126,6 +127,7 @@ class PortLayer:
         self.containers.cancel_restart(container.id)
         await self.call(self.containers.vm.destroy, container.ref, container.name, container.record["folder"])
         self.cache.drop(container.moid)
+        self.term_sizes.pop(container.id, None)
         if volumes:
             for mount in container.record.get("mounts", ()):
                 if mount.get("anonymous") and not self.containers.using_volume(mount["name"]):

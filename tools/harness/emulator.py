@@ -177,7 +177,7 @@ def stand_in(argv):
         boot = json.load(spec)
     disks = {}
     for item in args.disk:
-        unit, _, path = item.partition("=")
+        unit, _unused, path = item.partition("=")
         disks[unit] = os.stat(path).st_size
     log = os.fdopen(int(args.log[len("fd:"):]), "a", encoding="utf-8")
     report = {"id": boot["id"], "disks": disks, "pid": os.getpid(), "hostname": socket.gethostname()}

@@ -34,7 +34,7 @@ def read_version(path):
         descriptor = iso.read(_SECTOR)
         if descriptor[1:6] != b"CD001":
             raise ValueError("%s is not a tether ISO: not an ISO 9660 image" % path)
-        for _ in range(_MAX_DESCRIPTORS):
+        for _unused in range(_MAX_DESCRIPTORS):
             if len(descriptor) < _SECTOR or descriptor[1:6] != b"CD001" or descriptor[0] == _TERMINATOR:
                 break
             if descriptor[0] == _SUPPLEMENTARY and descriptor[_ESCAPES] in _JOLIET:
@@ -44,7 +44,7 @@ def read_version(path):
 
 
 def _version(path, application):
-    name, _, version = application.partition(" ")
+    name, _unused, version = application.partition(" ")
     if name != APPLICATION or not version:
         raise ValueError("%s is not a tether ISO built by vic.containers (its application id is %r)"
                          % (path, application))

@@ -222,7 +222,7 @@ class _LogWriter:
         while True:
             await self.rung.wait()
             self.rung.clear()
-            for _ in range(_LOG_READS_PER_RING):
+            for _unused in range(_LOG_READS_PER_RING):
                 await self.read()
                 if self.owed <= 0:
                     self.owed = 0

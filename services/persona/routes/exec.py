@@ -71,8 +71,10 @@ async def exec_start(request):
         raise Conflict("exec %s has already been started" % instance["ID"])
     container = _running(state, instance["ContainerID"])
     tty = bool(body.get("Tty", instance["spec"]["Tty"]))
-    attachment = await state.tether.exec(container.id, dict(instance["spec"], Tty=tty))
+    size = body.get("ConsoleSize") or instance["spec"].get("ConsoleSize")
+    attachment = await state.tether.exec(container.id, dict(instance["spec"], Tty=tty, ConsoleSize=size))
     instance["Running"] = True
+    instance["attachment"] = attachment
     if body.get("Detach"):
         state.spawn(_finish(instance, attachment))
         return web.Response(status=200)
@@ -92,6 +94,7 @@ async def _finish(instance, attachment):
         instance["ExitCode"] = await attachment.exit_code()
     finally:
         instance["Running"] = False
+        instance["attachment"] = None
         attachment.close()
 
 
@@ -116,12 +119,18 @@ async def _pump(stream, attachment, stdin):
 async def exec_inspect(request):
     state = portlayer(request)
     instance = _exec(state, request.match_info["id"])
-    return web.json_response({k: v for k, v in instance.items() if k != "spec"})
+    return web.json_response({k: v for k, v in instance.items() if k not in ("spec", "attachment")})
 
 
 async def exec_resize(request):
     state = portlayer(request)
-    _exec(state, request.match_info["id"])
+    instance = _exec(state, request.match_info["id"])
+    height, width = _size_query(request)
+    if not (height and width):
+        return web.Response(status=200)
+    instance["spec"]["ConsoleSize"] = [height, width]
+    if instance.get("attachment") is not None:
+        instance["attachment"].resize(height, width)
     return web.Response(status=200)
 
 
@@ -139,8 +148,11 @@ async def attach(request):
         # unless the run ends (or the container goes) first.
         if not await tether_or_end(state, container):
             return stream.response
-        attachment = await state.tether.attach(container.id, tty=tty, stdin=stdin)
+        attachment = await state.tether.attach(container.id, tty=tty, stdin=stdin,
+                                               term_size=_term_size(state, container))
         state.attachments.setdefault(container.id, set()).add(attachment)
+        if tty and container.id in state.term_sizes:  # a resize may have come while the channel opened
+            attachment.resize(*reversed(state.term_sizes[container.id]))
         try:
             await _pump(stream, attachment, stdin)
             code = await attachment.exit_code()
@@ -168,13 +180,33 @@ async def tether_or_end(state, container):
     return state.tether.connected(container.id)
 
 
-async def resize(request):
-    state = portlayer(request)
-    container = state.containers.find(request.match_info["id"])
+def _term_size(state, container):
+    """(columns, rows) of the container's terminal: the last resize, else the create's ConsoleSize ([rows, columns])."""
+    if container.id in state.term_sizes:
+        return state.term_sizes[container.id]
+    size = container.host_config.get("ConsoleSize")
+    return (size[1], size[0]) if isinstance(size, list) and len(size) == 2 and all(size) else None
+
+
+def _size_query(request):
     try:
         height, width = int(request.query.get("h", "0")), int(request.query.get("w", "0"))
     except ValueError:
-        raise InvalidInput("h and w must be numbers")
+        raise InvalidInput("h and w must be numbers") from None
+    if height < 0 or width < 0:
+        raise InvalidInput("h and w must not be negative")
+    return height, width
+
+
+async def resize(request):
+    """``docker run -it`` / ``attach`` resize: the open attachments, and the size an attach opened later gets
+    (the CLI resizes once right after start, often before the tether has dialled in)."""
+    state = portlayer(request)
+    container = state.containers.find(request.match_info["id"])
+    height, width = _size_query(request)
+    if not (height and width):
+        return web.Response(status=200)  # a client that does not know its size yet
+    state.term_sizes[container.id] = (width, height)
     for attachment in state.attachments.get(container.id, ()):
         attachment.resize(height, width)
     return web.Response(status=200)

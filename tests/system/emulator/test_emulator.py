@@ -43,7 +43,7 @@ class FakeConcentrator:
     def _serve(self):
         while True:
             try:
-                conn, _ = self.sock.accept()
+                conn, _unused = self.sock.accept()
             except OSError:
                 return
             self.connections += 1
@@ -170,7 +170,7 @@ def test_a_power_off_through_the_api_kills_the_vm_and_a_power_on_boots_it_again(
 
 def test_a_vm_that_is_no_container_vm_is_left_alone(vcsim, session, concentrator, stand_in_emulator):
     ref, _container_id = make_vm(session, "plain", ["exit", "0"], concentrator.port, managed=False)
-    ended, _ = make_vm(session, "marker", ["exit", "0"], concentrator.port)
+    ended, _unused = make_vm(session, "marker", ["exit", "0"], concentrator.port)
     try:
         power(session, ref, True)
         power(session, ended, True)

@@ -7,8 +7,14 @@ in fresh namespaces. Output is compared byte for byte; every test checks that th
 no process, mount, loop device or namespace behind (``tools/harness/emulator.py``).
 """
 
+import fcntl
+import os
+import pty
 import select
+import struct
 import subprocess
+import termios
+import time
 
 import pytest
 
@@ -35,7 +41,7 @@ def vch(vcsim, tmp_path_factory, registries, emulator):  # pylint: disable=redef
     pulled = docker_cli(found, "pull", found["image"])
     assert pulled.returncode == 0, pulled.stderr
     yield found
-    endpoint.stop()
+    found["endpoint"].stop()  # the one running now: a test restarts it
 
 
 def logs(vch):
@@ -82,7 +88,7 @@ def test_a_detached_container_logs_top_exec_stop_and_wait(vch):
         with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as follow:
             try:
                 # A bound, not a timed assertion: a follow that never prints must fail, not hang the suite.
-                readable, _, _ = select.select([follow.stdout], [], [], 60)
+                readable, _unused, _unused2 = select.select([follow.stdout], [], [], 60)
                 line = follow.stdout.readline() if readable else "(nothing within 60 s)"
                 assert line == "ready\n", (line, logs(vch))
             finally:
@@ -156,4 +162,98 @@ def test_ten_sequential_runs_each_print_and_leave_nothing_behind(vch):
         ran = docker(vch, "run", "--rm", vch["image"], "echo", str(i))
         assert (ran.returncode, ran.stdout) == (0, "%d\n" % i), (ran.stderr, logs(vch))
     assert containers(vch) == before, logs(vch)
+    nothing_left(vch)
+
+
+def _read_until(fd, wanted, limit=60):
+    """What the terminal showed up to ``wanted`` (bounded: a terminal that never shows it fails the test)."""
+    seen = b""
+    deadline = time.monotonic() + limit
+    while wanted not in seen and time.monotonic() < deadline:
+        readable, _unused, _unused2 = select.select([fd], [], [], 1)
+        if readable:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:  # EIO: the CLI closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+    return seen
+
+
+def test_run_it_is_an_interactive_shell_on_a_terminal_with_its_size_and_ctrl_d(vch):
+    command, env = docker_command(vch, "run", "-it", "--rm", vch["image"], "sh")
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
+    cli = subprocess.Popen(command, env=env, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    os.close(slave)
+    try:
+        os.write(master, b"echo sum-$((40+2)); stty size; tty\r")
+        shown = _read_until(master, b"/dev/pts/")
+        assert b"sum-42" in shown and b"33 101" in shown, (shown, logs(vch))
+        os.write(master, b"\x04")  # Ctrl-D ends the shell, and the run
+        assert cli.wait(60) == 0, (_read_until(master, b"\0", 1), logs(vch))
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()
+        os.close(master)
+    nothing_left(vch)
+
+
+def test_cp_both_ways_and_stats_with_the_guests_figures(vch, tmp_path):
+    started = docker(vch, "run", "-d", "--name", "files", "--hostname", "filehost", vch["image"], "sleep", "600")
+    assert started.returncode == 0, (started.stderr, logs(vch))
+    try:
+        until(lambda: docker(vch, "top", "files").returncode == 0, lambda: "the tether to connect\n" + logs(vch))
+        copied = docker(vch, "cp", "files:/etc/hostname", str(tmp_path))
+        assert copied.returncode == 0, (copied.stderr, logs(vch))
+        assert (tmp_path / "hostname").read_text() == "filehost\n"
+        (tmp_path / "f").write_text("from the host\n")
+        put = docker(vch, "cp", str(tmp_path / "f"), "files:/tmp/")
+        assert put.returncode == 0, (put.stderr, logs(vch))
+        assert docker(vch, "exec", "files", "cat", "/tmp/f").stdout == "from the host\n", logs(vch)
+        stats = docker(vch, "stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}} {{.PIDs}}", "files")
+        name, usage, *_rest, pids = stats.stdout.split()
+        assert stats.returncode == 0 and name == "files" and pids != "0", (stats.stdout, stats.stderr, logs(vch))
+        assert not usage.startswith("0B"), stats.stdout  # the guest's own memory figures, not vSphere's zero
+    finally:
+        docker(vch, "rm", "-f", "files")
+    nothing_left(vch)
+
+
+def test_restart_always_runs_the_process_again_and_counts(vch):
+    started = docker(vch, "run", "-d", "--name", "again", "--restart", "always", vch["image"], "sh", "-c",
+                     "echo run; sleep 1; exit 1")
+    assert started.returncode == 0, (started.stderr, logs(vch))
+    try:
+        until(lambda: int(docker(vch, "inspect", "--format", "{{.RestartCount}}", "again").stdout or 0) >= 2,
+              lambda: "two restarts\n" + logs(vch), timeout=90)
+        # Each run's output is in the log, one line per run so far.
+        assert docker(vch, "logs", "again").stdout.count("run\n") >= 2, logs(vch)
+    finally:
+        docker(vch, "rm", "-f", "again")
+    nothing_left(vch)
+
+
+def test_output_and_exit_codes_survive_an_endpoint_kill_while_containers_stream(vch):
+    names = ["stream%d" % i for i in range(5)]
+    script = "for i in $(seq 1 40); do echo line $i; sleep 0.1; done; exit 5"
+    for name in names:
+        ran = docker(vch, "run", "-d", "--name", name, vch["image"], "sh", "-c", script)
+        assert ran.returncode == 0, (ran.stderr, logs(vch))
+    old = vch["endpoint"]
+    until(lambda: "line 5" in docker(vch, "logs", names[-1]).stdout, lambda: "output\n" + logs(vch))
+    old.kill()  # SIGKILL, mid-stream
+    vch["endpoint"] = Endpoint(vch["sim"], "run", port=old.port, tether_port=old.tether_port)
+    try:
+        expected = "".join("line %d\n" % i for i in range(1, 41))
+        for name in names:
+            waited = docker(vch, "wait", name)
+            assert waited.stdout == "5\n", (name, waited.stdout, waited.stderr, logs(vch))
+            assert docker(vch, "logs", name).stdout == expected, (name, logs(vch))
+    finally:
+        for name in names:
+            docker(vch, "rm", "-f", name)
     nothing_left(vch)

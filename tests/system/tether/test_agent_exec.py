@@ -181,4 +181,4 @@ def test_exec_archive_stats_and_signals(kit, busybox_layer, tmp_path):
     assert [e["log"] for e in log if "log" in e] == ["ready\n", "got TERM\n"]
     assert log[-1]["exit"] == 7
     # The primary process's start, told after the hello; its pid is the container's first process but the tether.
-    assert starts and all(pid > 1 for pid, _ in starts), starts
+    assert starts and all(pid > 1 for pid, _unused in starts), starts

@@ -169,7 +169,7 @@ def test_unpack_is_idempotent_and_safe_when_two_processes_race(built, scratch):
     code = ("import sys\nfrom ansible_collections.vic.containers.services.tether.iso import unpack\n"
             "print(unpack(sys.argv[1], sys.argv[2]))")
     racers = [subprocess.Popen([sys.executable, "-c", code, str(built.path), str(cache)], stdout=subprocess.PIPE,
-                               text=True) for _ in range(2)]
+                               text=True) for _unused in range(2)]
     paths = {racer.communicate()[0].strip() for racer in racers}
     assert [racer.returncode for racer in racers] == [0, 0]
     assert len(paths) == 1
@@ -196,8 +196,8 @@ def _disks(directory):
 
 
 def _boot_spec(path):
-    host_key, _ = protocol.new_host_key()
-    _, endpoint_key = protocol.new_host_key()
+    host_key, _unused = protocol.new_host_key()
+    _unused, endpoint_key = protocol.new_host_key()
     spec = protocol.boot_spec(CONTAINER_ID, host_key, endpoint_key,
                               {"Cmd": ["/bin/echo", "hello"], "Env": ["PATH=/bin"]},
                               hostname="tether-test", layers=[0], rw=1)
@@ -214,9 +214,9 @@ def _boot(built, directory, listener):
 def _first_line(listener, vm, timeout=300):
     """The first line the tether sends on the channel; b"" if the VM ends before it dials."""
     listener.settimeout(1)
-    for _ in range(timeout):
+    for _unused in range(timeout):
         try:
-            connection, _ = listener.accept()
+            connection, _unused = listener.accept()
             break
         except socket.timeout:
             if vm.poll() is not None:
@@ -245,7 +245,7 @@ def _stopped(vm, directory):
 
 def _log_line(vm, log, wanted, polls=600):
     """Wait (0.5 s polls, at most `polls`) for a log port line holding `wanted`, or for the VM to end."""
-    for _ in range(polls):
+    for _unused in range(polls):
         text = log.read_text(errors="replace") if log.exists() else ""
         if wanted in text or vm.poll() is not None:
             return text
