@@ -10,9 +10,8 @@ container VMs itself.
 """
 
 import logging
-import threading
 
-from ansible_collections.vic.containers.plugins.module_utils.vsphere import pc
+from ansible_collections.vic.containers.plugins.module_utils.vsphere import pc, updates
 
 try:
     from pyVmomi import vim, vmodl
@@ -20,8 +19,6 @@ except ImportError:  # pragma: no cover - the emulator's requirements install it
     vim = vmodl = None
 
 LOG = logging.getLogger("vic.emulator.feed")
-# Long enough to cost nothing while idle, short enough to notice a stop request.
-_MAX_WAIT_SECONDS = 5
 
 
 def in_view(view):
@@ -36,28 +33,22 @@ class VmFeed:
         self._session = session
         self._paths = paths
         self._on_change = on_change
-        self._stopping = threading.Event()
         self._collector = None
         self._view = None
-        self._thread = None
+        self._follower = None
         self.vms = {}  # moid -> {property: value}, read only on the feed's thread
 
     def start(self):
         content = self._session.content
         self._view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
-        # A collector of our own, so no other wait ever sees or steals this filter's updates.
-        self._collector = content.propertyCollector.CreatePropertyCollector()
-        spec = vmodl.query.PropertyCollector.FilterSpec(
-            objectSet=[in_view(self._view)],
-            propSet=pc.property_specs({"VirtualMachine": self._paths}))
-        self._collector.CreateFilter(spec, partialUpdates=True)
-        self._thread = threading.Thread(target=self._follow, name="vm-feed", daemon=True)
-        self._thread.start()
+        self._collector = updates.own_collector(self._session, vmodl.query.PropertyCollector.FilterSpec(
+            objectSet=[in_view(self._view)], propSet=pc.property_specs({"VirtualMachine": self._paths})))
+        self._follower = updates.Follower(self._collector, self._apply, "vm-feed")
+        self._follower.start()
 
     def stop(self):
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(2 * _MAX_WAIT_SECONDS)
+        if self._follower is not None:
+            self._follower.stop(join=True)
         for obj, destroy in ((self._collector, "DestroyPropertyCollector"), (self._view, "DestroyView")):
             if obj is not None:
                 try:
@@ -65,41 +56,12 @@ class VmFeed:
                 except Exception as exc:  # pylint: disable=broad-except
                     LOG.info("could not destroy the feed's %s: %s", destroy, exc)  # the simulator may be gone
 
-    def _follow(self):
-        version = ""
-        options = vmodl.query.PropertyCollector.WaitOptions(maxWaitSeconds=_MAX_WAIT_SECONDS)
-        while not self._stopping.is_set():
-            try:
-                update = self._collector.WaitForUpdatesEx(version, options)
-            except Exception as exc:  # pylint: disable=broad-except
-                # A lost connection must not end the feed for good: say so and try again.
-                if self._stopping.is_set():
-                    return
-                LOG.warning("vSphere update feed interrupted: %s", exc)
-                self._stopping.wait(1)
-                continue
-            if update is None or self._stopping.is_set():
-                continue
-            version = update.version
-            self._apply(update)
-
     def _apply(self, update):
-        changed = []
-        for filter_update in update.filterSet or ():
-            for obj in filter_update.objectSet or ():
-                moid = obj.obj._moId
-                if obj.kind == "leave":
-                    self.vms.pop(moid, None)
-                else:
-                    props = self.vms.setdefault(moid, {"ref": obj.obj})
-                    for change in obj.changeSet or ():
-                        if change.op in ("remove", "indirectRemove"):
-                            props.pop(change.name, None)
-                        else:
-                            props[change.name] = change.val
-                if moid not in changed:
-                    changed.append(moid)
-        # Only each VM's state at the end of the batch counts: one batch can hold several of its changes.
-        for moid in changed:
-            props = self.vms.get(moid)
-            self._on_change(moid, dict(props) if props is not None else None)
+        # Each VM's state at the end of the batch: one batch can hold several of its changes.
+        for moid, (ref, kind, changes) in updates.fold(update).items():
+            if kind == "leave":
+                self.vms.pop(moid, None)
+                self._on_change(moid, None)
+                continue
+            self.vms[moid] = updates.applied(self.vms.get(moid, {"ref": ref}), changes)
+            self._on_change(moid, dict(self.vms[moid]))

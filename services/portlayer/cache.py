@@ -21,11 +21,10 @@ so readers never see a half-applied update.
 import asyncio
 import collections
 import logging
-import threading
 import time
 
 from ansible_collections.vic.containers.plugins.module_utils.vch import actions
-from ansible_collections.vic.containers.plugins.module_utils.vsphere import pc
+from ansible_collections.vic.containers.plugins.module_utils.vsphere import pc, updates
 
 try:
     from pyVmomi import vmodl
@@ -34,8 +33,6 @@ except ImportError:  # pragma: no cover - the endpoint's requirements install it
 
 VM_PATHS = ("name", "config.extraConfig", "config.managedBy", "config.uuid", "config.hardware.device",
             "runtime.powerState", "summary.runtime.bootTime")
-# Long enough to cost nothing while idle, short enough to notice a stop request.
-_MAX_WAIT_SECONDS = 5
 # What the endpoint writes through and the feed must confirm; a pin lapses after PIN_SECONDS so a
 # change made by someone else meanwhile is never hidden for long.
 PINNED = ("name", "runtime.powerState", "config.extraConfig")
@@ -53,13 +50,11 @@ class LiveCache:
         self._state = state
         self.vms = {}
         self._listeners = []
-        self._stopping = threading.Event()
-        self._thread = None
+        self._follower = None
         self._collector = None
         self._loop = None
         self._pins = {}  # moid -> {property: (value written through, until when it holds)}
         self._gone = collections.OrderedDict()  # moids of VMs the endpoint destroyed, oldest first
-        self.version = None
 
     def listen(self, callback):
         """``callback(moid, before, after)`` after each VM change (``after`` None when it left)."""
@@ -68,63 +63,26 @@ class LiveCache:
     async def start(self):
         """Read the whole pool (one ``WaitForUpdatesEx``), then follow it on a thread."""
         self._loop = asyncio.get_running_loop()
-        self._collector = await self._state.call(self._create_filter)
-        first = await self._state.call(self._wait, "")
+        self._collector = await self._state.call(updates.own_collector, self._state.session, self._filter_spec())
+        first = await self._state.call(updates.wait, self._collector, "")
         self._apply(first)
-        self._thread = threading.Thread(target=self._follow, name="live-cache", daemon=True)
-        self._thread.start()
+        self._follower = updates.Follower(self._collector, lambda u: self._loop.call_soon_threadsafe(self._apply, u),
+                                          "live-cache", first.version if first is not None else "")
+        self._follower.start()
 
     def stop(self):
-        self._stopping.set()
+        if self._follower is not None:
+            self._follower.stop()
 
-    def _create_filter(self):
-        collector = self._state.session.content.propertyCollector.CreatePropertyCollector()
+    def _filter_spec(self):
         to_vms = pc.traversal("poolVms", "ResourcePool", "vm")
-        spec = vmodl.query.PropertyCollector.FilterSpec(
+        return vmodl.query.PropertyCollector.FilterSpec(
             objectSet=[pc.object_spec(self._state.pool_ref, [to_vms], skip=True)],
             propSet=pc.property_specs({"VirtualMachine": VM_PATHS}))
-        collector.CreateFilter(spec, partialUpdates=True)
-        return collector
-
-    def _wait(self, version):
-        options = vmodl.query.PropertyCollector.WaitOptions(maxWaitSeconds=_MAX_WAIT_SECONDS)
-        return self._collector.WaitForUpdatesEx(version, options)
-
-    def _follow(self):
-        while not self._stopping.is_set():
-            try:
-                update = self._wait(self.version)
-            except Exception as exc:  # pylint: disable=broad-except
-                # A lost connection must not end the feed for good: say so and try again.
-                if self._stopping.is_set():
-                    return
-                LOG.warning("vSphere update feed interrupted: %s", exc)
-                self._stopping.wait(1)
-                continue
-            if update is not None and not self._stopping.is_set():
-                self._loop.call_soon_threadsafe(self._apply, update)
 
     def _apply(self, update):
-        if update is None:
-            return
-        self.version = update.version
-        # One batch can hold several updates of one VM, and vcsim does not always list them
-        # in the order they happened: only each property's last value in the batch counts,
-        # so no listener ever sees a state that is already over.
-        batch = {}
-        for filter_update in update.filterSet or ():
-            for obj in filter_update.objectSet or ():
-                entry = batch.setdefault(obj.obj._moId, {"ref": obj.obj, "kind": obj.kind, "changes": {}})
-                # vcsim lists a batch's enters before its modifies and leaves, whatever their order
-                # (a vCenter sends one update per VM and batch): a VM listed as leaving is gone.
-                if "leave" in (obj.kind, entry["kind"]):
-                    entry["kind"] = "leave"
-                elif entry["kind"] != "enter":
-                    entry["kind"] = obj.kind
-                for change in obj.changeSet or ():
-                    entry["changes"].setdefault(change.name, []).append(change)
-        for moid, entry in batch.items():
-            self._apply_object(moid, entry["ref"], entry["kind"], entry["changes"].values())
+        for moid, (ref, kind, changes) in updates.fold(update).items():
+            self._apply_object(moid, ref, kind, changes)
 
     def _apply_object(self, moid, ref, kind, changes):
         before = self.vms.get(moid)
@@ -139,15 +97,7 @@ class LiveCache:
             # while the destroy ran, delivered after it): taken in, it would be a ghost container.
             LOG.info("vSphere update feed reported VM %s after the endpoint destroyed it; ignored", moid)
             return
-        after = dict(before or {}, ref=ref)
-        for values in changes:
-            if not self._confirms(moid, values):
-                continue
-            change = values[-1]
-            if change.op in ("remove", "indirectRemove"):
-                after.pop(change.name, None)
-            else:
-                after[change.name] = change.val
+        after = updates.applied(dict(before or {}, ref=ref), [v for v in changes if self._confirms(moid, v)])
         self.vms[moid] = after
         self._notify(moid, before, after)
 

@@ -250,7 +250,10 @@ def test_output_and_exit_codes_survive_an_endpoint_kill_while_containers_stream(
     try:
         expected = "".join("line %d\n" % i for i in range(1, 41))
         for name in names:
-            waited = docker(vch, "wait", name)
+            try:
+                waited = docker(vch, "wait", name, timeout=120)
+            except subprocess.TimeoutExpired:
+                raise AssertionError("docker wait %s did not return\n%s" % (name, logs(vch))) from None
             assert waited.stdout == "5\n", (name, waited.stdout, waited.stderr, logs(vch))
             assert docker(vch, "logs", name).stdout == expected, (name, logs(vch))
     finally:
