@@ -331,3 +331,10 @@ def test_the_version_rule_sees_the_version_and_not_version_added():
     assert version_written_out(_planted("services/planted.py"), _version.VERSION, source=source) \
         == ['services/planted.py:4: VERSION = "%s"' % _version.VERSION, 'services/planted.py:6: TAG = "v%s"'
             % _version.VERSION]
+
+
+def test_test_modules_have_unique_names():
+    # pytest imports test modules by their base name (rootdir, no packages): two of one name in
+    # different folders fail to collect, and only when both are collected in one run.
+    names = [path.name for path in _python_files("tests") if path.name.startswith("test_")]
+    assert sorted(n for n in set(names) if names.count(n) > 1) == []
