@@ -95,8 +95,13 @@ class Emulator:
         if loops:
             found["loop devices"] = sorted(loops)
         if os.path.exists(self.base):
-            found["files"] = sorted(str(p) for p in Path(self.base).rglob("*")) or [self.base]
+            found["files"] = _files(self.base) or [self.base]
         return found
+
+
+def _files(base):
+    """Every path under ``base``; os.walk skips what the running emulator removes while it looks."""
+    return sorted(os.path.join(folder, name) for folder, dirs, names in os.walk(base) for name in dirs + names)
 
 
 def install_tether_iso(sim, vch_name, iso_path, datastore="LocalDS_0"):
