@@ -10,6 +10,7 @@ no process, mount, loop device or namespace behind (``tools/harness/emulator.py`
 import fcntl
 import os
 import pty
+import re
 import select
 import struct
 import subprocess
@@ -166,10 +167,14 @@ def test_ten_sequential_runs_each_print_and_leave_nothing_behind(vch):
 
 
 def _read_until(fd, wanted, limit=60):
-    """What the terminal showed up to ``wanted`` (bounded: a terminal that never shows it fails the test)."""
+    """What the terminal showed once it matches the regular expression ``wanted`` (bounded: a terminal
+    that never shows it fails the test).
+
+    It answers as a terminal does: busybox's line editor asks where the cursor is (ESC [6n) and
+    waits for the answer before it reads on."""
     seen = b""
     deadline = time.monotonic() + limit
-    while wanted not in seen and time.monotonic() < deadline:
+    while not re.search(wanted, seen, re.S) and time.monotonic() < deadline:
         readable, _unused, _unused2 = select.select([fd], [], [], 1)
         if readable:
             try:
@@ -178,6 +183,8 @@ def _read_until(fd, wanted, limit=60):
                 break
             if not chunk:
                 break
+            if b"\x1b[6n" in chunk:
+                os.write(fd, b"\x1b[1;1R")
             seen += chunk
     return seen
 
@@ -189,11 +196,12 @@ def test_run_it_is_an_interactive_shell_on_a_terminal_with_its_size_and_ctrl_d(v
     cli = subprocess.Popen(command, env=env, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
     os.close(slave)
     try:
+        _read_until(master, rb"# ")  # the prompt
         os.write(master, b"echo sum-$((40+2)); stty size; tty\r")
-        shown = _read_until(master, b"/dev/pts/")
+        shown = _read_until(master, rb"/dev/pts/\d+\r\n.*# ")  # its answers, then the next prompt
         assert b"sum-42" in shown and b"33 101" in shown, (shown, logs(vch))
         os.write(master, b"\x04")  # Ctrl-D ends the shell, and the run
-        assert cli.wait(60) == 0, (_read_until(master, b"\0", 1), logs(vch))
+        assert cli.wait(60) == 0, (_read_until(master, rb"\0", 1), logs(vch))
     finally:
         if cli.poll() is None:
             cli.kill()
