@@ -15,7 +15,7 @@ import re
 import shlex
 
 from ansible_collections.vic.containers.plugins.module_utils._errors import InvalidInput
-from ansible_collections.vic.containers.services.portlayer.containers import boot, restart
+from ansible_collections.vic.containers.services.portlayer.containers import boot, health, restart
 
 # From the Docker Engine API description (v1.43): ContainerConfig and HostConfig (with Resources).
 CONFIG_FIELDS = frozenset((
@@ -96,6 +96,7 @@ def _check_types(body):
             raise InvalidInput("%s must be an object" % key)
     if not isinstance(body.get("Image"), str) or not body["Image"]:
         raise InvalidInput("Image is required: the image to create the container from")
+    health.validate(body.get("Healthcheck"))
 
 
 def refuse_unsupported(host):
@@ -147,6 +148,10 @@ def merge(body, image_config):
         Tty=bool(body.get("Tty")), OpenStdin=bool(body.get("OpenStdin")), StdinOnce=bool(body.get("StdinOnce")),
         AttachStdin=bool(body.get("AttachStdin")), AttachStdout=bool(body.get("AttachStdout")),
         AttachStderr=bool(body.get("AttachStderr")), Image=body["Image"])
+    config.pop("Healthcheck", None)
+    check = health.merged(body.get("Healthcheck"), image_config.get("Healthcheck"))
+    if check:  # as dockerd's omitempty: no health check, no field
+        config["Healthcheck"] = check
     boot.check_command(config)
     return config
 

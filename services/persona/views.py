@@ -16,11 +16,14 @@ def _command(config):
     return " ".join((config.get("Entrypoint") or []) + (config.get("Cmd") or []))
 
 
-def _status_text(container, restarting=False):
+def _status_text(container, restarting=False, health=None):
     if restarting:
         return "Restarting (%d) %s ago" % (container.exit_code, _ago(container.finished_at))
     if container.running:
-        return "Up %s" % _ago(container.started_at)
+        up = "Up %s" % _ago(container.started_at)
+        if health in (None, "none"):
+            return up
+        return "%s (%s)" % (up, "health: starting" if health == "starting" else health)
     if container.status == "created":
         return "Created"
     return "Exited (%d) %s ago" % (container.exit_code, _ago(container.finished_at))
@@ -55,8 +58,8 @@ def _mounts(container):
             for m in container.record.get("mounts", ())]
 
 
-def row(container, restarting=False):
-    """One ``docker ps`` row as JSON bytes.
+def row(container, restarting=False, health=None):
+    """One ``docker ps`` row as JSON bytes; ``health``: the status of its health check, if it has one.
 
     All but ``State`` and ``Status`` ("Up 5 minutes") is kept with the decoded container,
     which is rebuilt whenever its VM changes, so listing 1,000 containers
@@ -75,7 +78,7 @@ def row(container, restarting=False):
         cached = container.cache["row"] = json.dumps(fixed).encode()[:-1] + b', "State": '
     # State and Status are not kept: a restart policy's back-off (``restarting``) is no change of the VM.
     state = "restarting" if restarting else container.status
-    return cached + json.dumps(state).encode() + b', "Status": ' + json.dumps(_status_text(container, restarting)).encode() + b"}"
+    return cached + json.dumps(state).encode() + b', "Status": ' + json.dumps(_status_text(container, restarting, health)).encode() + b"}"
 
 
 # What dockerd's inspect always holds in HostConfig, defaults filled in: clients read these without
@@ -84,9 +87,10 @@ HOST_CONFIG_DEFAULTS = {"NetworkMode": "default", "LogConfig": {"Type": "json-fi
                         "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}, "AutoRemove": False}
 
 
-def inspect(container, vch_name, exec_ids, process=(0, None), restarting=False, restart_count=0):
+def inspect(container, vch_name, exec_ids, process=(0, None), restarting=False, restart_count=0, health=None):
     """``docker inspect`` of a container of the VCH ``vch_name``; ``exec_ids``: its running execs; ``process``:
-    (pid, started_at) as the tether reported them; ``restarting``: a restart policy will power it on again."""
+    (pid, started_at) as the tether reported them; ``restarting``: a restart policy will power it on again;
+    ``health``: its ``State.Health`` when it has a health check."""
     config = dict(container.config)
     argv = (config.get("Entrypoint") or []) + (config.get("Cmd") or [])
     host = dict(HOST_CONFIG_DEFAULTS, **container.host_config)
@@ -102,7 +106,8 @@ def inspect(container, vch_name, exec_ids, process=(0, None), restarting=False, 
         "State": {"Status": "restarting" if restarting else container.status,
                   "Running": container.running or restarting, "Paused": False, "Restarting": restarting,
                   "OOMKilled": False, "Dead": False, "Pid": process[0], "ExitCode": container.exit_code, "Error": "",
-                  "StartedAt": iso(process[1] or container.started_at), "FinishedAt": iso(container.finished_at)},
+                  "StartedAt": iso(process[1] or container.started_at), "FinishedAt": iso(container.finished_at),
+                  **({"Health": health} if health is not None else {})},
         "ResolvConfPath": "", "HostnamePath": "", "HostsPath": "", "LogPath": "", "RestartCount": restart_count,
         "Driver": "vsphere", "Platform": "linux", "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",
         "ExecIDs": exec_ids,

@@ -21,6 +21,7 @@ from ansible_collections.vic.containers.services.imagec.pull import Puller
 from ansible_collections.vic.containers.services.portlayer import events
 from ansible_collections.vic.containers.services.portlayer.attach.concentrator import Concentrator, endpoint_client_key
 from ansible_collections.vic.containers.services.portlayer.cache import LiveCache
+from ansible_collections.vic.containers.services.portlayer.containers import health
 from ansible_collections.vic.containers.services.portlayer.containers.manager import Containers
 from ansible_collections.vic.containers.services.portlayer.network.networks import Networks
 from ansible_collections.vic.containers.services.portlayer.storage.image_index import ImageIndex
@@ -59,6 +60,7 @@ class PortLayer:
         self.networks = Networks(self)
         self.containers = Containers(self)
         self.containers.on_ended.append(self._auto_remove)
+        self.health = health.Monitors(self)
         image_layers = LayerStore(self)
         self.images = ImageIndex(self, image_layers, Puller(Registries(self.config.get("registry")), image_layers))
         self.volumes = VolumeStores(self)
@@ -68,7 +70,7 @@ class PortLayer:
         self.term_sizes = {}              # container id -> (columns, rows) of its last resize
         self.tether_client_key = endpoint_client_key(key)
         self.tether = Concentrator(self._host_key_of, self.tether_client_key, self._exited,
-                                   on_started=self.containers.started)
+                                   on_started=self._started)
 
     async def start(self, tether_listen=("127.0.0.1", 0)):
         """Follow vSphere, listen for tethers and read the image and volume stores."""
@@ -110,6 +112,11 @@ class PortLayer:
         except (NotFound, KeyError):
             return None
 
+    def _started(self, container_id, pid, started_at):
+        """The tether reports the primary process runs (at each start, and again after each redial)."""
+        self.containers.started(container_id, pid, started_at)
+        self.health.started(container_id, started_at)
+
     async def _exited(self, container_id, code, finished_at):
         """The tether reports the primary process ended: keep the code, power the VM off as a halt would."""
         try:
@@ -128,6 +135,7 @@ class PortLayer:
         await self.call(self.containers.vm.destroy, container.ref, container.name, container.record["folder"])
         self.cache.drop(container.moid)
         self.term_sizes.pop(container.id, None)
+        self.health.forget(container.id)
         if volumes:
             for mount in container.record.get("mounts", ()):
                 if mount.get("anonymous") and not self.containers.using_volume(mount["name"]):

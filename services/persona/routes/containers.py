@@ -312,7 +312,8 @@ async def list_containers(request):
     limit = query_int(request, "limit", -1)
     if limit > 0:
         found = found[:limit]
-    return web.Response(body=b"[" + b",".join(views.row(c, restarting(c.id)) for c in found) + b"]",
+    health = state.health.status
+    return web.Response(body=b"[" + b",".join(views.row(c, restarting(c.id), health(c)) for c in found) + b"]",
                         content_type="application/json")
 
 
@@ -330,6 +331,7 @@ def _matches(state, container, filters):
         any(m["destination"] == v for m in container.record.get("mounts", ())),
         "exited": lambda v: not container.running and container.status == "exited" and
         str(container.exit_code) == v,
+        "health": lambda v: v == state.health.status(container),
         "before": lambda v: container.record["created"] < state.containers.find(v).record["created"],
         "since": lambda v: container.record["created"] > state.containers.find(v).record["created"],
     }
@@ -342,7 +344,8 @@ async def inspect(request):
     exec_ids = [e["ID"] for e in state.execs.values() if e["ContainerID"] == container.id and e["Running"]]
     containers = state.containers
     return web.json_response(views.inspect(container, state.name, exec_ids, containers.process(container),
-                                           containers.restarting(container.id), containers.restart_count(container)))
+                                           containers.restarting(container.id), containers.restart_count(container),
+                                           state.health.view(container)))
 
 
 def _signal_name(text):

@@ -450,7 +450,8 @@ class Containers:
     async def recover(self):
         """At endpoint start, for each container VM that is off: a run that ended while the endpoint was
         down (the log's exit line is newer than the exit record; one HTTPS GET per container) is recorded,
-        and a run whose restart was due is restarted (the back-off starts again)."""
+        a run whose restart was due is restarted (the back-off starts again), and so is one its policy runs
+        again at a daemon restart (``restart.wanted(..., restoring=True)``)."""
         for container in self.all():
             if container.running:
                 continue
@@ -472,6 +473,24 @@ class Containers:
                 await self.record_exit(container, found[0], iso(None), found[1])
             elif container.restart_due and restart.policy_of(container.host_config)[0] != restart.NO:
                 self._schedule_restart(container.id, restart.FIRST_DELAY, container.restart_count)
+            elif self._restored_run(container):
+                # Recorded before it runs, as any restart is: the count shows at once, and an endpoint
+                # that dies before the power-on finds the restart due.
+                count = container.restart_count + 1
+                value = json.dumps(dict(container.exit, restart_count=count, restart_due=True), sort_keys=True)
+                await self.state.call(self.vm.reconfigure, container.ref, container.name, {EXIT_KEY: value})
+                self.state.cache.put_extra_config(container.ref, {EXIT_KEY: value})
+                self._schedule_restart(container.id, restart.FIRST_DELAY, count)
+
+    @staticmethod
+    def _restored_run(container):
+        """Whether the endpoint's start runs this stopped container again, as a daemon restart does with a
+        container that ran before (``always`` even after ``docker stop``; never one only created)."""
+        ended = container.exit
+        if container.status != "exited" or not ended.get("finished_at"):
+            return False
+        return restart.wanted(container.host_config, ended.get("code"), container.restart_count,
+                              bool(ended.get("stopped")), restoring=True)
 
     # -- changes of the record ---------------------------------------------------------------------
 

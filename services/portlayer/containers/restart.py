@@ -5,7 +5,8 @@
 
 VIC never had them (vmware/vic#4033). The endpoint applies them: a run that ends
 other than by ``docker stop`` / ``docker kill`` with the stop signal powers the
-container VM on again after Docker's back-off (``Backoff``).
+container VM on again after Docker's back-off (``Backoff``); an endpoint start is
+dockerd's daemon restart (``wanted(..., restoring=True)``).
 """
 
 from ansible_collections.vic.containers.plugins.module_utils._errors import InvalidInput
@@ -43,15 +44,23 @@ def validate(host_config):
         raise InvalidInput("Conflicting options: --restart and --rm")
 
 
-def wanted(host_config, code, restarts, stopped):
-    """Whether a run that ended with ``code`` is run again, after ``restarts`` automatic restarts so far;
-    never when ``stopped`` (ended by ``docker stop`` / ``kill`` with the stop signal)."""
+def wanted(host_config, code, restarts, stopped, restoring=False):
+    """Whether a run that ended with ``code`` is run again, after ``restarts`` automatic restarts so far.
+
+    ``stopped``: it was ended by ``docker stop`` / ``kill`` with the stop signal, which cancels every
+    policy while the endpoint runs. ``restoring``: the endpoint is starting, which is dockerd's daemon
+    restart: then, as dockerd's restart manager decides, ``always`` runs even a stopped container again,
+    ``on-failure`` one whose last run failed, and ``unless-stopped`` (the one difference from ``always``)
+    only one that was not stopped.
+    """
     name, retries = policy_of(host_config)
-    if stopped or name == NO:
+    if name == NO or (stopped and not restoring):
         return False
     if name == ON_FAILURE:
         return code != 0 and (retries <= 0 or restarts < retries)
-    return name in (ALWAYS, UNLESS_STOPPED)
+    if name == UNLESS_STOPPED:
+        return not stopped
+    return name == ALWAYS
 
 
 class Backoff:

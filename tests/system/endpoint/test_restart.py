@@ -109,6 +109,7 @@ def test_always_restarts_until_docker_stop(rs):
     assert not shown["State"]["Running"] and not shown["State"]["Restarting"]
     recorded = container_vms(rs["sim"])[cid]["exit"]
     assert recorded["stopped"] is True and recorded["restart_due"] is False
+    run(rs, "rm", "forever")  # an endpoint start would run it again, as a daemon restart does
 
 
 def test_policies_are_checked_as_dockerd_does_and_docker_update_changes_them(rs):
