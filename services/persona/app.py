@@ -12,6 +12,7 @@ from aiohttp import web
 
 from ansible_collections.vic.containers.services.persona.errors import docker_errors
 from ansible_collections.vic.containers.services.persona.negotiation import negotiate
+from ansible_collections.vic.containers.services.persona.query import READ_TIMEOUT
 from ansible_collections.vic.containers.services.persona.routes import (
     archive, containers, events, images, networks, system, volumes)
 from ansible_collections.vic.containers.services.persona.routes import exec as exec_routes
@@ -28,7 +29,11 @@ def route(app, method, path, handler):
 def make_app(facts, portlayer=None):
     """The persona for one VCH: ``facts`` gives what /info reports (see routes.system.VchFacts),
     ``portlayer`` the port layer the object routes serve (None: only the engine-wide routes answer)."""
-    app = web.Application(middlewares=[negotiate, docker_errors], client_max_size=64 * 1024 * 1024)
+    # A connection that has not sent a whole request's headers by READ_TIMEOUT (or sent nothing more since its
+    # last answer) is closed; a refused body is drained for at most a second.
+    limits = {"keepalive_timeout": READ_TIMEOUT, "lingering_time": 1.0}
+    app = web.Application(middlewares=[negotiate, docker_errors], client_max_size=64 * 1024 * 1024,
+                          handler_args=limits)
     app["facts"] = facts
     app["portlayer"] = portlayer
     for module in ROUTE_MODULES:

@@ -3,9 +3,15 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Reading a Docker API request: its JSON body and query values, as dockerd reads them."""
 
+import asyncio
 import json
 
+from aiohttp import web
+
 from ansible_collections.vic.containers.plugins.module_utils._errors import InvalidInput
+
+# Seconds a client has to send a request's headers (app.make_app) and then a JSON body.
+READ_TIMEOUT = 15
 
 
 def portlayer(request):
@@ -15,10 +21,27 @@ def portlayer(request):
 
 async def json_body(request, kind=dict):
     """The request's JSON body (an empty body is ``kind()``); anything else is the client's fault."""
-    text = await request.text()
+    try:
+        raw = await asyncio.wait_for(request.read(), READ_TIMEOUT)
+    except asyncio.TimeoutError:
+        # As Go's ReadTimeout: a half-sent body must not hold the connection and its buffers.
+        refusal = web.HTTPRequestTimeout(text=json.dumps({"message": "the request body did not arrive within %d "
+                                                                     "seconds" % READ_TIMEOUT}),
+                                         content_type="application/json")
+        refusal.force_close()
+        raise refusal from None
+    try:
+        # JSON is UTF-8 (RFC 8259), whatever charset a client names.
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput("invalid JSON in request body: not UTF-8 (byte 0x%02x at offset %d)"
+                           % (raw[exc.start], exc.start))
     if not text.strip():
         return kind()
-    body = json.loads(text)
+    try:
+        body = json.loads(text)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, too many digits, nesting too deep
+        raise InvalidInput("invalid JSON in request body: %s" % (str(exc) or type(exc).__name__))
     if not isinstance(body, kind):
         raise InvalidInput("the request body must be a JSON %s" % ("object" if kind is dict else "array"))
     return body

@@ -7,6 +7,7 @@ from aiohttp import web
 
 from ansible_collections.vic.containers.plugins.module_utils._errors import InvalidInput
 from ansible_collections.vic.containers.services.portlayer.filters import keep, label_matches
+from ansible_collections.vic.containers.services.persona import validation
 from ansible_collections.vic.containers.services.persona import views
 from ansible_collections.vic.containers.services.persona.query import json_body, portlayer, query_bool, query_filters
 from ansible_collections.vic.containers.services.portlayer.storage.volumes import DRIVER
@@ -58,7 +59,7 @@ def _create_config(body):
 
 async def create(request):
     state = portlayer(request)
-    name, driver, options, labels = _create_config(await json_body(request))
+    name, driver, options, labels = _create_config(validation.check(await json_body(request), validation.VOLUME_CREATE))
     known = name is not None and state.volumes.exists(name)
     volume = await state.volumes.create(name, driver, options, labels)
     if not known:
