@@ -85,8 +85,6 @@ def check_fields(body):
         raise InvalidInput("unknown field%s in the container configuration: %s"
                            % ("s" if len(unknown) > 1 else "", ", ".join(unknown)))
     host = body.get("HostConfig") or {}
-    if not isinstance(host, dict):
-        raise InvalidInput("HostConfig must be an object")
     unknown = sorted(set(host) - HOST_CONFIG_FIELDS - _IGNORED_LEGACY)
     if unknown:
         raise InvalidInput("unknown field%s in HostConfig: %s" % ("s" if len(unknown) > 1 else "", ", ".join(unknown)))
@@ -94,14 +92,7 @@ def check_fields(body):
 
 
 def _check_types(body):
-    for key in ("Env", "Cmd", "Entrypoint"):
-        value = body.get(key)
-        if value is not None and not isinstance(value, (list, str)):
-            raise InvalidInput("%s must be a list of strings" % key)
-    for key in ("Labels", "ExposedPorts", "Volumes"):
-        value = body.get(key)
-        if value is not None and not isinstance(value, dict):
-            raise InvalidInput("%s must be an object" % key)
+    """What the decoder does not check (validation.CREATE_REQUEST typed the rest)."""
     if not isinstance(body.get("Image"), str) or not body["Image"]:
         raise InvalidInput("Image is required: the image to create the container from")
 

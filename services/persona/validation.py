@@ -194,6 +194,14 @@ def check(body, shape):
     return body
 
 
+def check_auth(body):
+    """``POST /auth``: typed as dockerd decodes it; an empty body (dockerd's decoder: EOF) is refused too, so
+    nothing but a client's credentials ever makes the endpoint ask a registry (Docker Hub by default)."""
+    if not body:
+        raise InvalidInput("EOF: POST /auth needs the credentials to check (an AuthConfig object)")
+    return check(body, AUTH_CONFIG)
+
+
 def check_create(body):
     """A container create body: its types, then the values dockerd refuses before it makes anything."""
     check(body, CREATE_REQUEST)

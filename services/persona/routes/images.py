@@ -114,7 +114,7 @@ async def elsewhere(request):
 
 async def auth(request):
     """``docker login``: check the credentials against the registry; nothing of them is kept."""
-    body = validation.check(await json_body(request), validation.AUTH_CONFIG)
+    body = validation.check_auth(await json_body(request))
     creds = credentials(body)
     host = registry_of(body.get("serveraddress"))
     async with portlayer(request).images.registry_client(creds) as client:

@@ -6,8 +6,14 @@ import socket
 import ssl
 import time
 
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 
+from ansible_collections.vic.containers.plugins.module_utils import _certs
+from ansible_collections.vic.containers.plugins.module_utils._errors import InvalidInput
+from ansible_collections.vic.containers.services.persona import validation
+from ansible_collections.vic.containers.services.persona import container_config as spec
 from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, deploy, docker_cli, free_port, sdk
 from test_containers import container_vms, run
 
@@ -143,6 +149,7 @@ def test_other_bodies_are_typed_as_dockerd_decodes_them(fid):
         # POST /auth: refused as dockerd decodes it, before any registry (or DNS) is asked.
         started = time.monotonic()
         refused(post(client, "/auth", {"username": 1, "password": 2}), "AuthConfig.username of type string")
+        refused(post(client, "/auth", data=b""), "EOF")
         refused(post(client, "/auth", {"username": "u", "password": "p", "serveraddress": ["x"]}),
                 "AuthConfig.serveraddress")
         assert time.monotonic() - started < 5  # no look-up was tried (a DNS timeout takes longer)
@@ -198,3 +205,98 @@ def test_half_sent_requests_do_not_hold_connections(fid):
     assert max(waited) < 60
     # The endpoint still serves everyone else.
     assert run(fid, "volume", "ls", "-q") == ""
+
+
+def test_a_refused_client_certificate_is_logged_once_per_peer_and_minute(fid, tmp_path):
+    other = tmp_path / "other"
+    _certs.generate(str(other), "intruder")
+    for _attempt in range(3):
+        result = docker_cli(fid, "version", certs=other, tmp_path=tmp_path)
+        assert result.returncode != 0 and "Server:" not in result.stdout
+    lines = [line for line in fid["endpoint"].log().splitlines() if "TLS handshake with 127.0.0.1:" in line]
+    assert len(lines) == 1, lines
+    assert " INFO " in lines[0] and "certificate" in lines[0].lower(), lines
+    # Right clients are served as before, over the same handshake.
+    assert run(fid, "volume", "ls", "-q") == ""
+
+
+# -- a bounded fuzzing run: bodies near the API's shapes, every answer a 4xx, a 2xx or a 501 -------------
+
+_SCALARS = (st.none() | st.booleans() | st.integers(-2 ** 70, 2 ** 70) | st.floats(allow_nan=False, allow_infinity=False)
+            | st.text(max_size=12))
+_JSON = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                              max_size=3), max_leaves=6)
+
+
+def _near(fields, value=_JSON):
+    """Objects holding some of ``fields``, each with ``value`` (any JSON by default)."""
+    return st.fixed_dictionaries({}, optional={key: value for key in fields})
+
+
+def _bodies(image):
+    host = _near(spec.HOST_CONFIG_FIELDS) | _near(("Memory", "NanoCpus", "CpuShares", "CpuCount"), st.integers(-1, 2 ** 64))
+    create = st.fixed_dictionaries({"Image": st.just(image) | _JSON}, optional=dict(
+        {key: _JSON for key in spec.CONFIG_FIELDS if key != "Image"}, HostConfig=host,
+        Cmd=st.just(["true"]) | _JSON, NetworkingConfig=_near(("EndpointsConfig",), st.dictionaries(
+            st.sampled_from(("bridge", "dhcp", "nosuch")), _near(("IPAMConfig", "Aliases"))))))
+    text = st.text(max_size=30)
+    number = st.integers(-1, 2 ** 63 - 1) | st.sampled_from((0, 512 * 2 ** 20, 10 ** 7, 10 ** 9, 2 ** 40))
+    typed_host = st.fixed_dictionaries({}, optional=dict(
+        {key: number for key in ("Memory", "NanoCpus", "CpuShares", "CpuCount", "MemorySwap", "ShmSize")},
+        CpusetCpus=st.sampled_from(("0", "0-1", "1,x", "")), Binds=st.lists(text, max_size=2),
+        NetworkMode=st.sampled_from(("default", "bridge", "none", "host", "dhcp", "container:x", "nosuch")),
+        RestartPolicy=_near(("Name", "MaximumRetryCount"), st.sampled_from(("no", "always", "on-failure", "bogus", 3))),
+        Mounts=st.lists(_near(("Type", "Source", "Target", "ReadOnly"), text | st.booleans()), max_size=2),
+        LogConfig=_near(("Type", "Config"), st.sampled_from(("json-file", "syslog", "")) | st.just({}))))
+    typed = st.fixed_dictionaries({"Image": st.just(image), "Cmd": st.just(["true"])}, optional=dict(
+        {key: text for key in ("Hostname", "User", "WorkingDir", "StopSignal", "Domainname")},
+        Labels=st.dictionaries(text, text, max_size=2), Env=st.lists(text, max_size=2), Tty=st.booleans(),
+        Entrypoint=st.lists(text, max_size=2), HostConfig=typed_host,
+        Healthcheck=_near(("Test", "Interval", "Timeout", "Retries"), st.integers(-1, 10 ** 12) | st.just(["NONE"])),
+        ExposedPorts=st.dictionaries(text, st.just({}), max_size=2), Volumes=st.dictionaries(text, st.just({}),
+                                                                                                max_size=2)))
+    create = create | typed
+    volume = _near(("Name", "Driver", "Labels"), st.text(max_size=300) | _JSON) | st.fixed_dictionaries(
+        {"DriverOpts": st.dictionaries(st.sampled_from(("Capacity", "VolumeStore", "x")), st.text(max_size=50))})
+    network = _near(("Name", "Driver", "Internal", "Labels", "Options", "IPAM")) | st.fixed_dictionaries(
+        {"Name": st.text(min_size=1, max_size=20), "IPAM": _near(("Config",), st.lists(_near(("Subnet", "Gateway",
+                                                                                                "IPRange"),
+                                                                                               st.text(max_size=20)),
+                                                                                         max_size=2))})
+    routes = (("/containers/create", create), ("/volumes/create", volume), ("/networks/create", network),
+              ("/auth", _near(("username", "password", "serveraddress"), st.integers() | st.booleans() | _JSON)))
+    encoded = st.one_of([st.tuples(st.just(path), bodies.map(lambda b: json.dumps(b).encode()))
+                         for path, bodies in routes])
+    return encoded | st.tuples(st.sampled_from([path for path, _unused in routes]), st.binary(max_size=40))
+
+
+def _would_log_in(data):
+    """Whether the endpoint would ask a registry (and so look its name up) for ``POST /auth`` with ``data``."""
+    try:
+        validation.check_auth(json.loads(data or b"{}"))
+    except (ValueError, InvalidInput):
+        return False
+    return True
+
+
+def test_fuzzed_bodies_get_no_server_error_and_no_traceback(fid):
+    client = sdk(fid)
+    answers = {}
+
+    @hypothesis.settings(max_examples=400, deadline=None, database=None, derandomize=True,
+                         suppress_health_check=list(hypothesis.HealthCheck))
+    @hypothesis.given(_bodies(fid["image"]))
+    def send(request):
+        path, data = request
+        if path == "/auth" and _would_log_in(data):
+            return  # a well-typed login asks a registry (Docker Hub without a server): no address out of here
+        status = post(client, path, data=data).status_code
+        answers[(path, status)] = answers.get((path, status), 0) + 1
+        assert status < 500 or status == 501, (path, data, status)
+
+    try:
+        send()
+    finally:
+        client.close()
+    assert "Traceback" not in fid["endpoint"].log()
+    assert {status for _path, status in answers} >= {201, 400}, answers  # the run reached both kinds of answer
