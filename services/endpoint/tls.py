@@ -13,7 +13,7 @@ import time
 from aiohttp import web
 
 LOG = logging.getLogger("vic.endpoint")
-HANDSHAKE_SECONDS = 15  # as long as a request's headers may take (persona.query.READ_TIMEOUT)
+HANDSHAKE_SECONDS = 15  # as long as a request's headers may take (persona.limits.READ_TIMEOUT)
 
 
 def server_context(tls_record, server_key_pem):

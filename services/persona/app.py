@@ -12,7 +12,7 @@ from aiohttp import web
 
 from ansible_collections.vic.containers.services.persona.errors import docker_errors
 from ansible_collections.vic.containers.services.persona.negotiation import negotiate
-from ansible_collections.vic.containers.services.persona.query import READ_TIMEOUT
+from ansible_collections.vic.containers.services.persona.limits import LINGER_SECONDS, READ_TIMEOUT
 from ansible_collections.vic.containers.services.persona.routes import (
     archive, containers, events, images, networks, system, volumes)
 from ansible_collections.vic.containers.services.persona.routes import exec as exec_routes
@@ -30,8 +30,8 @@ def make_app(facts, portlayer=None):
     """The persona for one VCH: ``facts`` gives what /info reports (see routes.system.VchFacts),
     ``portlayer`` the port layer the object routes serve (None: only the engine-wide routes answer)."""
     # A connection that has not sent a whole request's headers by READ_TIMEOUT (or sent nothing more since its
-    # last answer) is closed; a refused body is drained for at most a second.
-    limits = {"keepalive_timeout": READ_TIMEOUT, "lingering_time": 1.0}
+    # last answer) is closed (see limits.py); a refused body is drained for at most LINGER_SECONDS.
+    limits = {"keepalive_timeout": READ_TIMEOUT, "lingering_time": LINGER_SECONDS}
     app = web.Application(middlewares=[negotiate, docker_errors], client_max_size=64 * 1024 * 1024,
                           handler_args=limits)
     app["facts"] = facts

@@ -3,15 +3,10 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Reading a Docker API request: its JSON body and query values, as dockerd reads them."""
 
-import asyncio
 import json
 
-from aiohttp import web
-
 from ansible_collections.vic.containers.plugins.module_utils._errors import InvalidInput
-
-# Seconds a client has to send a request's headers (app.make_app) and then a JSON body.
-READ_TIMEOUT = 15
+from ansible_collections.vic.containers.services.persona.limits import read_body
 
 
 def portlayer(request):
@@ -21,15 +16,7 @@ def portlayer(request):
 
 async def json_body(request, kind=dict):
     """The request's JSON body (an empty body is ``kind()``); anything else is the client's fault."""
-    try:
-        raw = await asyncio.wait_for(request.read(), READ_TIMEOUT)
-    except asyncio.TimeoutError:
-        # As Go's ReadTimeout: a half-sent body must not hold the connection and its buffers.
-        refusal = web.HTTPRequestTimeout(text=json.dumps({"message": "the request body did not arrive within %d "
-                                                                     "seconds" % READ_TIMEOUT}),
-                                         content_type="application/json")
-        refusal.force_close()
-        raise refusal from None
+    raw = await read_body(request)
     try:
         # JSON is UTF-8 (RFC 8259), whatever charset a client names.
         text = raw.decode("utf-8")

@@ -224,8 +224,9 @@ def test_a_refused_client_certificate_is_logged_once_per_peer_and_minute(fid, tm
 
 _SCALARS = (st.none() | st.booleans() | st.integers(-2 ** 70, 2 ** 70) | st.floats(allow_nan=False, allow_infinity=False)
             | st.text(max_size=12))
-_JSON = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
-                                                                                              max_size=3), max_leaves=6)
+_JSON = st.recursive(
+    _SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=6)
 
 
 def _near(fields, value=_JSON):
@@ -253,16 +254,15 @@ def _bodies(image):
         Labels=st.dictionaries(text, text, max_size=2), Env=st.lists(text, max_size=2), Tty=st.booleans(),
         Entrypoint=st.lists(text, max_size=2), HostConfig=typed_host,
         Healthcheck=_near(("Test", "Interval", "Timeout", "Retries"), st.integers(-1, 10 ** 12) | st.just(["NONE"])),
-        ExposedPorts=st.dictionaries(text, st.just({}), max_size=2), Volumes=st.dictionaries(text, st.just({}),
-                                                                                                max_size=2)))
+        ExposedPorts=st.dictionaries(text, st.just({}), max_size=2),
+        Volumes=st.dictionaries(text, st.just({}), max_size=2)))
     create = create | typed
     volume = _near(("Name", "Driver", "Labels"), st.text(max_size=300) | _JSON) | st.fixed_dictionaries(
         {"DriverOpts": st.dictionaries(st.sampled_from(("Capacity", "VolumeStore", "x")), st.text(max_size=50))})
+    ipam_config = _near(("Subnet", "Gateway", "IPRange"), st.text(max_size=20))
     network = _near(("Name", "Driver", "Internal", "Labels", "Options", "IPAM")) | st.fixed_dictionaries(
-        {"Name": st.text(min_size=1, max_size=20), "IPAM": _near(("Config",), st.lists(_near(("Subnet", "Gateway",
-                                                                                                "IPRange"),
-                                                                                               st.text(max_size=20)),
-                                                                                         max_size=2))})
+        {"Name": st.text(min_size=1, max_size=300),
+         "IPAM": _near(("Config",), st.lists(ipam_config, max_size=2))})
     routes = (("/containers/create", create), ("/volumes/create", volume), ("/networks/create", network),
               ("/auth", _near(("username", "password", "serveraddress"), st.integers() | st.booleans() | _JSON)))
     encoded = st.one_of([st.tuples(st.just(path), bodies.map(lambda b: json.dumps(b).encode()))
