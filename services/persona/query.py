@@ -41,7 +41,7 @@ def query_filters(request):
         return {}
     try:
         raw = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise InvalidInput("invalid filters: %s" % text)
     if not isinstance(raw, dict):
         raise InvalidInput("invalid filters: %s" % text)

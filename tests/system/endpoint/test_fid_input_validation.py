@@ -127,6 +127,8 @@ def test_non_utf8_bodies_are_400_on_every_json_route(fid):
             refused(post(client, path, data=body), "not UTF-8")
         assert post(client, "/containers/create", data=b"[" * 100000).status_code == 400
         assert post(client, "/containers/create", data=b'{"Memory": ' + b"9" * 5000 + b"}").status_code == 400
+        deep = client.api._get(client.api.base_url + "/v1.43/containers/json", params={"filters": "[" * 5000})
+        assert deep.status_code == 400, deep.text
     finally:
         client.close()
     assert changes_since(fid["sim"], mark) == []
@@ -267,7 +269,14 @@ def _bodies(image):
               ("/auth", _near(("username", "password", "serveraddress"), st.integers() | st.booleans() | _JSON)))
     encoded = st.one_of([st.tuples(st.just(path), bodies.map(lambda b: json.dumps(b).encode()))
                          for path, bodies in routes])
-    return encoded | st.tuples(st.sampled_from([path for path, _unused in routes]), st.binary(max_size=40))
+    raw = st.tuples(st.sampled_from([path for path, _unused in routes]), st.binary(max_size=40))
+    # Listings with filters as clients send them (JSON maps of lists), and as nobody should.
+    filters = _JSON.map(json.dumps) | st.text(max_size=30) | st.dictionaries(
+        st.sampled_from(("name", "label", "status", "dangling", "driver", "id", "before", "reference")),
+        st.lists(st.text(max_size=10), max_size=2)).map(json.dumps)
+    listings = st.tuples(st.sampled_from(("GET /containers/json", "GET /volumes", "GET /networks",
+                                          "GET /images/json")), filters.map(lambda f: {"filters": f, "all": "1"}))
+    return encoded | raw | listings
 
 
 def _would_log_in(data):
@@ -288,9 +297,12 @@ def test_fuzzed_bodies_get_no_server_error_and_no_traceback(fid):
     @hypothesis.given(_bodies(fid["image"]))
     def send(request):
         path, data = request
-        if path == "/auth" and _would_log_in(data):
+        if path.startswith("GET "):
+            status = client.api._get(client.api.base_url + "/v1.43" + path[4:], params=data).status_code
+        elif path == "/auth" and _would_log_in(data):
             return  # a well-typed login asks a registry (Docker Hub without a server): no address out of here
-        status = post(client, path, data=data).status_code
+        else:
+            status = post(client, path, data=data).status_code
         answers[(path, status)] = answers.get((path, status), 0) + 1
         assert status < 500 or status == 501, (path, data, status)
 
