@@ -18,7 +18,7 @@ from ansible_collections.vic.containers.plugins.module_utils.vch import engine
 from ansible_collections.vic.containers.plugins.module_utils.vch import observe
 from ansible_collections.vic.containers.plugins.module_utils.vsphere import session as vsphere
 from ansible_collections.vic.containers.services.endpoint import config
-from ansible_collections.vic.containers.services.endpoint.tls import server_context
+from ansible_collections.vic.containers.services.endpoint.tls import TlsSite, server_context
 from ansible_collections.vic.containers.services.persona.app import make_app
 from ansible_collections.vic.containers.services.persona.routes.system import VchFacts
 from ansible_collections.vic.containers.services.portlayer.layer import PortLayer
@@ -33,7 +33,8 @@ async def _serve(app, portlayer, tether_listen, name, host, port, context):
     await portlayer.start(tether_listen)
     try:
         await runner.setup()
-        await web.TCPSite(runner, host, port, ssl_context=context).start()
+        # With TLS, the handshake is done by tls.TlsSite, which logs a refused client.
+        await (web.TCPSite(runner, host, port) if context is None else TlsSite(runner, host, port, context)).start()
         print(json.dumps({"vch": name, "listen": "%s:%d" % (host, port), "tls": context is not None,
                           "pid": os.getpid()}), flush=True)
         stop = asyncio.Event()

@@ -19,7 +19,9 @@ import fnmatch
 import hashlib
 import ipaddress
 import json
+import os
 import re
+import socket
 import ssl
 
 import aiohttp
@@ -348,5 +350,19 @@ async def _registry_error(response, ref, what):
 
 
 def _reason(exc):
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return _connect_reason(exc)
     text = str(exc) or type(exc).__name__
     return text.split("\n", 1)[0]
+
+
+def _connect_reason(exc):
+    """A failed connection as Go's net package words it (``dial tcp HOST:PORT: connect: connection refused``):
+    aiohttp's own text shows the SSLContext object it was given, not what went wrong."""
+    cause = getattr(exc, "certificate_error", None) or exc.os_error
+    if isinstance(cause, socket.gaierror):
+        return "dial tcp: lookup %s: %s" % (exc.host, cause.strerror or cause)
+    if isinstance(cause, ssl.SSLError) or cause is None or not getattr(cause, "errno", None):
+        return "tls: %s (%s:%s)" % (getattr(cause, "verify_message", None) or cause or type(exc).__name__,
+                                    exc.host, exc.port)
+    return "dial tcp %s:%s: connect: %s" % (exc.host, exc.port, os.strerror(cause.errno).lower())

@@ -15,6 +15,7 @@ import re
 import shlex
 
 from ansible_collections.vic.containers.plugins.module_utils._errors import InvalidInput
+from ansible_collections.vic.containers.services.persona import validation
 from ansible_collections.vic.containers.services.portlayer.containers import boot, health, restart
 
 # From the Docker Engine API description (v1.43): ContainerConfig and HostConfig (with Resources).
@@ -40,6 +41,9 @@ _IGNORED_LEGACY = frozenset(("KernelMemory",))
 NAME = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 DEFAULT_MEMORY_MB = 2048  # VIC's default container VM memory
 MIN_MEMORY_MB = 512
+MAX_MEMORY_MB = 24 * 1024 * 1024  # ESXi's limit per VM (hardware version 17 and later): 24 TB
+# The VM is named NAME-<12 hex digits of the id> and vSphere names have at most 80 characters.
+MAX_NAME = 80 - 13
 _VOLUME_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 
 _ADJECTIVES = ("brave", "calm", "eager", "fervent", "gallant", "happy", "jolly", "keen", "lucid", "modest",
@@ -59,6 +63,9 @@ def check_name(name):
         return None
     if not NAME.match(name):
         raise InvalidInput("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed" % name)
+    if len(name.lstrip("/")) > MAX_NAME:
+        raise InvalidInput("Invalid container name (%s...): at most %d characters, as the container VM's name "
+                           "(the name and 13 characters of its id) must fit vSphere's 80" % (name[:20], MAX_NAME))
     return name.lstrip("/")
 
 
@@ -72,13 +79,12 @@ def generate_name(taken):
 
 
 def check_fields(body):
+    validation.check_create(body)
     unknown = sorted(set(body) - BODY_FIELDS - _IGNORED_LEGACY)
     if unknown:
         raise InvalidInput("unknown field%s in the container configuration: %s"
                            % ("s" if len(unknown) > 1 else "", ", ".join(unknown)))
     host = body.get("HostConfig") or {}
-    if not isinstance(host, dict):
-        raise InvalidInput("HostConfig must be an object")
     unknown = sorted(set(host) - HOST_CONFIG_FIELDS - _IGNORED_LEGACY)
     if unknown:
         raise InvalidInput("unknown field%s in HostConfig: %s" % ("s" if len(unknown) > 1 else "", ", ".join(unknown)))
@@ -86,17 +92,9 @@ def check_fields(body):
 
 
 def _check_types(body):
-    for key in ("Env", "Cmd", "Entrypoint"):
-        value = body.get(key)
-        if value is not None and not isinstance(value, (list, str)):
-            raise InvalidInput("%s must be a list of strings" % key)
-    for key in ("Labels", "ExposedPorts", "Volumes"):
-        value = body.get(key)
-        if value is not None and not isinstance(value, dict):
-            raise InvalidInput("%s must be an object" % key)
+    """What the decoder does not check (validation.CREATE_REQUEST typed the rest)."""
     if not isinstance(body.get("Image"), str) or not body["Image"]:
         raise InvalidInput("Image is required: the image to create the container from")
-    health.validate(body.get("Healthcheck"))
 
 
 def refuse_unsupported(host):
@@ -182,6 +180,8 @@ def sizing(host):
         memory = int(host["Memory"]) // (1024 * 1024)
         if memory < MIN_MEMORY_MB:
             raise InvalidInput("Minimum memory limit allowed is %dMB for a container VM" % MIN_MEMORY_MB)
+        if memory > MAX_MEMORY_MB:
+            raise InvalidInput("Maximum memory limit allowed is %dTB for a container VM" % (MAX_MEMORY_MB >> 20))
     return cpus, memory
 
 

@@ -6,6 +6,7 @@
 import json
 
 from ansible_collections.vic.containers.plugins.module_utils._errors import InvalidInput
+from ansible_collections.vic.containers.services.persona.limits import read_body
 
 
 def portlayer(request):
@@ -15,10 +16,19 @@ def portlayer(request):
 
 async def json_body(request, kind=dict):
     """The request's JSON body (an empty body is ``kind()``); anything else is the client's fault."""
-    text = await request.text()
+    raw = await read_body(request)
+    try:
+        # JSON is UTF-8 (RFC 8259), whatever charset a client names.
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput("invalid JSON in request body: not UTF-8 (byte 0x%02x at offset %d)"
+                           % (raw[exc.start], exc.start))
     if not text.strip():
         return kind()
-    body = json.loads(text)
+    try:
+        body = json.loads(text)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, too many digits, nesting too deep
+        raise InvalidInput("invalid JSON in request body: %s" % (str(exc) or type(exc).__name__))
     if not isinstance(body, kind):
         raise InvalidInput("the request body must be a JSON %s" % ("object" if kind is dict else "array"))
     return body
@@ -31,7 +41,7 @@ def query_filters(request):
         return {}
     try:
         raw = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise InvalidInput("invalid filters: %s" % text)
     if not isinstance(raw, dict):
         raise InvalidInput("invalid filters: %s" % text)

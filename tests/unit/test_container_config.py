@@ -38,7 +38,8 @@ def test_the_request_overrides_the_image_as_docker_create_does():
     ({"Image": "busybox", "Imgae": "x"}, "unknown field in the container configuration: Imgae"),
     ({"Image": "busybox", "HostConfig": {"Privileeged": True}}, "unknown field in HostConfig: Privileeged"),
     ({"Image": ""}, "Image is required"),
-    ({"Image": "busybox", "Env": 5}, "Env must be a list"),
+    ({"Image": "busybox", "Env": 5},
+     r"cannot unmarshal number into Go struct field CreateRequest.Env of type \[\]string"),
 ])
 def test_unknown_and_malformed_fields_are_refused_by_name(body, message):
     with pytest.raises(InvalidInput, match=message):

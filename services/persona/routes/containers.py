@@ -12,6 +12,7 @@ from aiohttp import web
 from ansible_collections.vic.containers.plugins.module_utils._errors import InvalidInput, Conflict, NotFound
 from ansible_collections.vic.containers.services.persona import container_config as spec
 from ansible_collections.vic.containers.services.persona import hijack
+from ansible_collections.vic.containers.services.persona import validation
 from ansible_collections.vic.containers.services.persona import views
 from ansible_collections.vic.containers.services.persona.routes.exec import tether_or_end
 from ansible_collections.vic.containers.services.persona.query import (json_body, portlayer, query_bool, query_filters,
@@ -42,6 +43,7 @@ async def create(request):
     cpus, memory_mb = spec.sizing(host)
     name = name or spec.generate_name(lambda candidate: state.containers.by_name(candidate) is not None)
     networks = spec.network_requests(host, body.get("NetworkingConfig") or {})
+    validation.check_addresses(state.networks, networks)
     volumes = spec.volume_requests(body, host)
     container_id = await state.containers.create(name, image, config, host, networks, volumes, cpus, memory_mb)
     state.events.publish("container", "create", container_id, {"name": name, "image": config["Image"]})
@@ -121,7 +123,7 @@ async def update(request):
     """``docker update``: the restart policy (``--restart``); resources are the VM's size, fixed at create."""
     state = portlayer(request)
     container = _container(request)
-    body = await json_body(request)
+    body = validation.check(await json_body(request), validation.UPDATE_REQUEST)
     changed = sorted(key for key, value in body.items() if value and key in _UPDATE_FIELDS)
     if changed:
         raise InvalidInput("docker update of %s is not supported by vSphere Integrated Containers: a container VM's "

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from ansible_collections.vic.containers.services.persona import hijack
 from ansible_collections.vic.containers.plugins.module_utils._errors import InvalidInput, Conflict, NotFound
+from ansible_collections.vic.containers.services.persona import validation
 from ansible_collections.vic.containers.services.persona.query import json_body, portlayer, query_bool
 
 # The API description's ExecConfig, plus what the docker CLI and SDK also send (Container, Detach).
@@ -32,7 +33,7 @@ def _running(state, ref):
 async def exec_create(request):
     state = portlayer(request)
     container = _running(state, request.match_info["id"])
-    body = await json_body(request)
+    body = validation.check(await json_body(request), validation.EXEC_CREATE)
     unknown = sorted(set(body) - EXEC_FIELDS)
     if unknown:
         raise InvalidInput("unknown field%s in the exec configuration: %s"

@@ -13,6 +13,7 @@ from ansible_collections.vic.containers.plugins.module_utils._errors import VicE
 from ansible_collections.vic.containers.services.imagec.auth import credentials, credentials_from_header, registry_of
 from ansible_collections.vic.containers.services.imagec.reference import parse_reference
 from ansible_collections.vic.containers.services.persona.errors import internal_error_message
+from ansible_collections.vic.containers.services.persona import validation
 from ansible_collections.vic.containers.services.persona.query import json_body, portlayer, query_bool, query_filters
 
 
@@ -113,7 +114,7 @@ async def elsewhere(request):
 
 async def auth(request):
     """``docker login``: check the credentials against the registry; nothing of them is kept."""
-    body = await json_body(request)
+    body = validation.check_auth(await json_body(request))
     creds = credentials(body)
     host = registry_of(body.get("serveraddress"))
     async with portlayer(request).images.registry_client(creds) as client:

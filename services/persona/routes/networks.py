@@ -7,6 +7,7 @@ from aiohttp import web
 
 from ansible_collections.vic.containers.plugins.module_utils._errors import InvalidInput
 from ansible_collections.vic.containers.services.persona import container_config as spec
+from ansible_collections.vic.containers.services.persona import validation
 from ansible_collections.vic.containers.services.persona import views
 from ansible_collections.vic.containers.services.persona.query import json_body, portlayer, query_bool, query_filters
 from ansible_collections.vic.containers.services.portlayer.filters import keep, label_matches
@@ -38,7 +39,7 @@ async def inspect(request):
 
 async def create(request):
     state = portlayer(request)
-    body = await json_body(request)
+    body = validation.check(await json_body(request), validation.NETWORK_CREATE)
     unknown = sorted(set(body) - {"Name", "CheckDuplicate", "Driver", "Internal", "Attachable", "Ingress", "IPAM",
                                   "EnableIPv6", "Options", "Labels", "Scope", "ConfigOnly", "ConfigFrom"})
     if unknown:
@@ -63,13 +64,15 @@ async def _membership(request):
     """(state, the network, the request body, the container it names) of a connect or disconnect."""
     state = portlayer(request)
     net = state.networks.find(request.match_info["id"])
-    body = await json_body(request)
+    body = validation.check(await json_body(request), validation.NETWORK_CONNECT)
     return state, net, body, state.containers.find(body.get("Container") or "")
 
 
 async def connect(request):
     state, net, body, container = await _membership(request)
-    await state.containers.connect(container, net, *spec.endpoint_request(body.get("EndpointConfig")))
+    address, aliases = spec.endpoint_request(body.get("EndpointConfig"))
+    validation.check_address(net, address)
+    await state.containers.connect(container, net, address, aliases)
     state.events.publish("network", "connect", net.id, {"name": net.name, "type": net.driver,
                                                         "container": container.id})
     return web.Response(status=200)

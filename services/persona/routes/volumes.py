@@ -7,6 +7,7 @@ from aiohttp import web
 
 from ansible_collections.vic.containers.plugins.module_utils._errors import InvalidInput
 from ansible_collections.vic.containers.services.portlayer.filters import keep, label_matches
+from ansible_collections.vic.containers.services.persona import validation
 from ansible_collections.vic.containers.services.persona import views
 from ansible_collections.vic.containers.services.persona.query import json_body, portlayer, query_bool, query_filters
 from ansible_collections.vic.containers.services.portlayer.storage.volumes import DRIVER
@@ -41,24 +42,17 @@ async def inspect(request):
 
 
 def _create_config(body):
-    """(name or None, driver, options, labels) of a create body, as Docker's JSON decoding would accept it."""
+    """(name or None, driver, options, labels) of a create body (typed by validation.VOLUME_CREATE)."""
     unknown = sorted(set(body) - CREATE_FIELDS)
     if unknown:
         raise InvalidInput("unknown field%s in the volume configuration: %s"
                            % ("s" if len(unknown) > 1 else "", ", ".join(unknown)))
-    for key in ("Name", "Driver"):
-        if not isinstance(body.get(key) or "", str):
-            raise InvalidInput("%s must be a string" % key)
-    for key in ("DriverOpts", "Labels"):
-        value = body.get(key)
-        if value is not None and not (isinstance(value, dict) and all(isinstance(v, str) for v in value.values())):
-            raise InvalidInput("%s must be an object of strings" % key)
     return body.get("Name") or None, body.get("Driver") or DRIVER, body.get("DriverOpts"), body.get("Labels")
 
 
 async def create(request):
     state = portlayer(request)
-    name, driver, options, labels = _create_config(await json_body(request))
+    name, driver, options, labels = _create_config(validation.check(await json_body(request), validation.VOLUME_CREATE))
     known = name is not None and state.volumes.exists(name)
     volume = await state.volumes.create(name, driver, options, labels)
     if not known:

@@ -18,14 +18,13 @@ import collections
 import logging
 import time
 
-from ansible_collections.vic.containers.plugins.module_utils._errors import InvalidInput, VicError
+from ansible_collections.vic.containers.plugins.module_utils._errors import VicError
 from ansible_collections.vic.containers.services.portlayer import events
 
 NONE, STARTING, HEALTHY, UNHEALTHY = "none", "starting", "healthy", "unhealthy"
 SECOND = 1_000_000_000  # the API's durations are nanoseconds
 DEFAULTS = {"Interval": 30 * SECOND, "Timeout": 30 * SECOND, "StartPeriod": 0, "StartInterval": 5 * SECOND}
 DEFAULT_RETRIES = 3
-MIN_DURATION = 1_000_000  # dockerd refuses a non-zero duration under 1 ms
 KEEP_RESULTS = 5
 MAX_OUTPUT = 4096         # bytes of a probe's output kept, as dockerd
 LOG = logging.getLogger("vic.endpoint")
@@ -47,30 +46,6 @@ def merged(own, image):
     return result
 
 
-def validate(healthcheck):
-    """Refuse what dockerd refuses, in its words."""
-    if healthcheck is None:
-        return
-    if not isinstance(healthcheck, dict):
-        raise InvalidInput("Healthcheck must be an object")
-    test = healthcheck.get("Test")
-    if test is not None and (not isinstance(test, list) or not all(isinstance(arg, str) for arg in test)):
-        raise InvalidInput("Healthcheck.Test must be a list of strings")
-    if test and test[0] not in ("NONE", "CMD", "CMD-SHELL"):
-        raise InvalidInput("unknown Healthcheck type '%s': use CMD, CMD-SHELL or NONE" % test[0])
-    for field in DEFAULTS:
-        value = healthcheck.get(field)
-        if value is None:
-            continue
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise InvalidInput("Healthcheck.%s must be a duration in nanoseconds" % field)
-        if value != 0 and value < MIN_DURATION:
-            raise InvalidInput("%s in Healthcheck cannot be less than 1ms" % field)
-    retries = healthcheck.get("Retries")
-    if retries is not None and (not isinstance(retries, int) or isinstance(retries, bool) or retries < 0):
-        raise InvalidInput("Retries in Healthcheck cannot be negative")
-
-
 def probe_command(healthcheck):
     """The probe's argv, or None when the container has no health check (none given, or ``NONE``)."""
     test = (healthcheck or {}).get("Test") or []
@@ -78,7 +53,9 @@ def probe_command(healthcheck):
         return None
     if test[0] == "CMD-SHELL":
         return ["/bin/sh", "-c", " ".join(test[1:])]
-    return list(test[1:]) or None
+    if test[0] == "CMD":
+        return list(test[1:]) or None
+    return None  # dockerd runs no probe of a type it does not know
 
 
 def _duration(healthcheck, field):

@@ -43,6 +43,8 @@ DEFAULT_CAPACITY_MB = 1024  # VIC's default volume size
 OPTIONS = ("VolumeStore", "Capacity")
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
+MAX_CAPACITY_MB = 62 * 1024 * 1024  # VMFS's largest virtual disk
+MAX_NAME = 255 - len("-flat.vmdk")
 _UNITS_MB = {None: 1, "b": 1 / 1048576, "k": 1 / 1024, "m": 1, "g": 1024, "t": 1024 * 1024}
 
 
@@ -69,7 +71,10 @@ def capacity_kb(text):
     if match is None:
         raise InvalidInput("invalid Capacity %r: use a size such as 512MB or 2GB" % text)
     unit = (match.group(2) or "").lower()[:1] or None
-    size_kb = int(float(match.group(1)) * _UNITS_MB[unit] * 1024)
+    size_mb = float(match.group(1)) * _UNITS_MB[unit]
+    if size_mb > MAX_CAPACITY_MB:
+        raise InvalidInput("invalid Capacity %r: a vSphere virtual disk holds at most 62TB" % text)
+    size_kb = int(size_mb * 1024)
     if size_kb < 1024:
         raise InvalidInput("invalid Capacity %r: a volume needs at least 1MB" % text)
     return size_kb
@@ -79,6 +84,9 @@ def check_name(name):
     if not isinstance(name, str) or not _NAME.match(name):
         raise InvalidInput("create %s: volume name is invalid: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed, "
                            "at least two characters" % (name,))
+    if len(name) > MAX_NAME:
+        raise InvalidInput("create %s...: volume name is invalid: at most %d characters (its disk, NAME-flat.vmdk, "
+                           "must fit a datastore's 255)" % (name[:20], MAX_NAME))
     return name
 
 

@@ -112,9 +112,9 @@ def test_bad_volume_requests_are_refused_and_change_nothing(vol):
 @pytest.mark.parametrize("body, status, message", [
     (b'{"Name": "x5", ', 400, "invalid JSON in request body"),
     (b'["x5"]', 400, "the request body must be a JSON object"),
-    (b'{"Name": "x5", "Labels": {"n": 1}}', 400, "Labels must be an object of strings"),
-    (b'{"Name": "x5", "DriverOpts": ["Capacity=1GB"]}', 400, "DriverOpts must be an object of strings"),
-    (b'{"Name": 5}', 400, "Name must be a string"),
+    (b'{"Name": "x5", "Labels": {"n": 1}}', 400, "Go struct field CreateOptions.Labels of type string"),
+    (b'{"Name": "x5", "DriverOpts": ["Capacity=1GB"]}', 400, "Go struct field CreateOptions.DriverOpts of type map[string]string"),
+    (b'{"Name": 5}', 400, "Go struct field CreateOptions.Name of type string"),
     (b'{"Name": "x5", "Size": "1GB"}', 400, "unknown field in the volume configuration: Size"),
     (b'{"Name": "x5", "DriverOpts": {"VolumeStore": "nope"}}', 404, "it has backup, default"),
 ])
