@@ -32,7 +32,7 @@ def _running(state, ref):
 async def exec_create(request):
     state = portlayer(request)
     container = _running(state, request.match_info["id"])
-    body = await json_body(request)
+    body = _canonical_keys(await json_body(request), EXEC_FIELDS)
     unknown = sorted(set(body) - EXEC_FIELDS)
     if unknown:
         raise InvalidInput("unknown field%s in the exec configuration: %s"
@@ -56,6 +56,13 @@ async def exec_create(request):
     return web.json_response({"Id": exec_id}, status=201)
 
 
+def _canonical_keys(body, fields):
+    """``body`` with its keys spelled as ``fields`` spells them: Go's JSON decoding, which dockerd uses, matches
+    field names without regard to case (the Docker SDK sends ``detachKeys``)."""
+    spelled = {field.lower(): field for field in fields}
+    return {spelled.get(key.lower(), key): value for key, value in body.items()}
+
+
 def _exec(state, exec_id):
     found = state.execs.get(exec_id)
     if found is None:
@@ -70,6 +77,10 @@ async def exec_start(request):
     if instance["Running"] or instance["ExitCode"] is not None:
         raise Conflict("exec %s has already been started" % instance["ID"])
     container = _running(state, instance["ContainerID"])
+    # A container inspect calls running may still be booting: its tether dials in shortly. Wait for it, as
+    # attach does, so an exec right after docker run -d / start runs instead of answering 409.
+    if not await tether_or_end(state, container):
+        raise Conflict("Container %s is not running" % container.id)
     tty = bool(body.get("Tty", instance["spec"]["Tty"]))
     size = body.get("ConsoleSize") or instance["spec"].get("ConsoleSize")
     attachment = await state.tether.exec(container.id, dict(instance["spec"], Tty=tty, ConsoleSize=size))
