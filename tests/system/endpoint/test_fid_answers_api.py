@@ -7,7 +7,8 @@ import docker
 import pytest
 
 from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, deploy, docker_cli, sdk
-from ansible_collections.vic.containers.tests.system.endpoint.test_containers import container_vms
+from ansible_collections.vic.containers.plugins.module_utils.vsphere import pc
+from ansible_collections.vic.containers.tests.system.endpoint.test_containers import container_vms, session_of
 from ansible_collections.vic.containers.tools.harness.waiting import until
 
 INSECURE = "insecure.invalid:5000"
@@ -300,3 +301,32 @@ def test_prune_routes_and_system_df(fa):
         run(fa, "volume", "rm", "-f", "keptnamed")
         docker_cli(fa, "rm", "-f", stopped)
         docker_cli(fa, "network", "rm", "prunenet")
+
+
+# -- update ----------------------------------------------------------------------------------------------
+
+
+def vm_size(vch, cid):
+    vm = container_vms(vch["sim"])[cid]["vm"]
+    with session_of(vch["sim"]) as session:
+        found = pc.retrieve_objects(session, [vm.ref], ("config.hardware.memoryMB", "config.hardware.numCPU"))[0]
+    return found.get("config.hardware.numCPU"), found.get("config.hardware.memoryMB")
+
+
+def test_update_resizes_a_stopped_container_vm_and_keeps_the_limits_asked(fa):
+    cid = run(fa, "create", "--name", "upd", fa["image"], "true")
+    try:
+        assert vm_size(fa, cid) == (1, 2048)
+        run(fa, "update", "-m", "1g", "--cpus", "2", "--restart", "on-failure:3", cid)
+        assert vm_size(fa, cid) == (2, 1024)
+        host = inspect(fa, cid)["HostConfig"]
+        assert (host["Memory"], host["NanoCpus"]) == (1024 ** 3, 2 * 10 ** 9)
+        assert host["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
+        run(fa, "update", "--restart", "no", cid)  # 0 is "unchanged" for the sizes, as dockerd reads it
+        assert vm_size(fa, cid) == (2, 1024) and inspect(fa, cid)["HostConfig"]["Memory"] == 1024 ** 3
+        assert "Minimum memory limit" in fails(fa, "update", "-m", "100m", cid)
+        run(fa, "start", cid)
+        assert "stop it, update it" in fails(fa, "update", "-m", "3g", cid)
+        assert vm_size(fa, cid) == (2, 1024)
+    finally:
+        run(fa, "rm", "-f", cid)
