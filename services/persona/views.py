@@ -88,20 +88,35 @@ def row(container, restarting=False):
     return cached + json.dumps(state).encode() + b', "Status": ' + json.dumps(_status_text(container, restarting)).encode() + b"}"
 
 
-# What dockerd's inspect always holds in HostConfig, defaults filled in: clients read these without
-# checking (the Docker SDK's containers.run reads LogConfig.Type to know whether it may read logs).
-HOST_CONFIG_DEFAULTS = {"NetworkMode": "default", "LogConfig": {"Type": "json-file", "Config": {}},
-                        "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}, "AutoRemove": False}
+# What dockerd's inspect always holds in HostConfig, defaults filled in (those of ``docker create busybox``
+# on dockerd 24): clients read these without checking (the Docker SDK's containers.run reads LogConfig.Type
+# to know whether it may read logs) and tools compare them with what they would send. Lists dockerd shows as
+# null are [] (the API description has them non-null); MemorySwappiness (null there) is left out.
+HOST_CONFIG_DEFAULTS = {
+    "Binds": [], "ContainerIDFile": "", "LogConfig": {"Type": "json-file", "Config": {}}, "NetworkMode": "default",
+    "PortBindings": {}, "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}, "AutoRemove": False,
+    "VolumeDriver": "", "VolumesFrom": [], "ConsoleSize": [0, 0], "CapAdd": [], "CapDrop": [],
+    "CgroupnsMode": "private", "Dns": [], "DnsOptions": [], "DnsSearch": [], "ExtraHosts": [], "GroupAdd": [],
+    "IpcMode": "private", "Cgroup": "", "Links": [], "OomScoreAdj": 0, "PidMode": "", "Privileged": False,
+    "PublishAllPorts": False, "ReadonlyRootfs": False, "SecurityOpt": [], "UTSMode": "", "UsernsMode": "",
+    "ShmSize": 0, "Runtime": "runc", "Isolation": "", "CpuShares": 0, "Memory": 0, "NanoCpus": 0,
+    "CgroupParent": "", "BlkioWeight": 0, "BlkioWeightDevice": [], "BlkioDeviceReadBps": [],
+    "BlkioDeviceWriteBps": [], "BlkioDeviceReadIOps": [], "BlkioDeviceWriteIOps": [], "CpuPeriod": 0,
+    "CpuQuota": 0, "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "CpusetCpus": "", "CpusetMems": "",
+    "Devices": [], "DeviceCgroupRules": [], "DeviceRequests": [], "MemoryReservation": 0, "MemorySwap": 0,
+    "OomKillDisable": False, "PidsLimit": None, "Ulimits": [], "CpuCount": 0,
+    "CpuPercent": 0, "IOMaximumIOps": 0, "IOMaximumBandwidth": 0, "MaskedPaths": [], "ReadonlyPaths": []}
 
 
 def inspect(container, vch_name, exec_ids, process=(0, None), restarting=False, restart_count=0):
     """``docker inspect`` of a container of the VCH ``vch_name``; ``exec_ids``: its running execs; ``process``:
     (pid, started_at) as the tether reported them; ``restarting``: a restart policy will power it on again."""
     config = dict(container.config)
+    config["Hostname"] = config.get("Hostname") or container.id[:12]  # the guest's hostname, as dockerd shows it
     argv = (config.get("Entrypoint") or []) + (config.get("Cmd") or [])
     host = dict(HOST_CONFIG_DEFAULTS, **container.host_config)
     for key, value in HOST_CONFIG_DEFAULTS.items():
-        if host[key] is None:  # the API's null is dockerd's default too
+        if host[key] is None:  # the API's null (the CLI sends many) is dockerd's default too
             host[key] = value
     cpus, memory_mb = spec.sizing(container.host_config)
     networks = _network_settings(container)

@@ -6,7 +6,8 @@ import json
 import docker
 import pytest
 
-from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, deploy, docker_cli, sdk
+from ansible_collections.vic.containers.tools.harness.endpoint import (Endpoint, _spec, deploy, docker_cli,
+                                                                      response_validator, sdk)
 from ansible_collections.vic.containers.plugins.module_utils.vsphere import pc
 from ansible_collections.vic.containers.tests.system.endpoint.test_containers import container_vms, session_of
 from ansible_collections.vic.containers.tools.harness.waiting import until
@@ -18,9 +19,9 @@ INSECURE = "insecure.invalid:5000"
 def fa(vcsim, tmp_path_factory, registries):
     certs = tmp_path_factory.mktemp("certs") / "fa"
     anonymous = registries.get("anonymous")
-    summary = deploy(vcsim, "fa", certs, registry={"ca_certs": [str(registries.ca.ca_path)],
-                                                    "insecure": [INSECURE],
-                                                    "whitelist": [anonymous.host, INSECURE]},
+    registry = {"ca_certs": [str(registries.ca.ca_path)], "insecure": [INSECURE],
+                "whitelist": [anonymous.host, INSECURE]}
+    summary = deploy(vcsim, "fa", certs, registry=registry,
                      memory={"limit_mb": 6144, "reservation_mb": None, "shares": None})
     endpoint = Endpoint(vcsim, "fa")
     vch = {"summary": summary, "certs": certs, "endpoint": endpoint, "host": "tcp://127.0.0.1:%d" % endpoint.port,
@@ -317,7 +318,12 @@ def test_update_resizes_a_stopped_container_vm_and_keeps_the_limits_asked(fa):
     cid = run(fa, "create", "--name", "upd", fa["image"], "true")
     try:
         assert vm_size(fa, cid) == (1, 2048)
+        moid = container_vms(fa["sim"])[cid]["vm"].moid
+        mark = fa["sim"].mark()
         run(fa, "update", "-m", "1g", "--cpus", "2", "--restart", "on-failure:3", cid)
+        # Size and policy in one reconfigure of the VM (the rest: reads that wait for its task, the live feed).
+        calls = fa["sim"].calls_since(mark)
+        assert [c["method"] for c in calls if c.get("this") == "VirtualMachine:" + moid] == ["ReconfigVM_Task"], calls
         assert vm_size(fa, cid) == (2, 1024)
         host = inspect(fa, cid)["HostConfig"]
         assert (host["Memory"], host["NanoCpus"]) == (1024 ** 3, 2 * 10 ** 9)
@@ -330,3 +336,25 @@ def test_update_resizes_a_stopped_container_vm_and_keeps_the_limits_asked(fa):
         assert vm_size(fa, cid) == (2, 1024)
     finally:
         run(fa, "rm", "-f", cid)
+
+
+def test_inspect_has_dockerds_whole_host_config_and_config_shape(fa):
+    status, made = call(fa, "post", "/containers/create", {"Image": fa["image"], "Cmd": ["true"]})
+    assert status == 201, made
+    try:
+        shown = fa["api"].inspect_container(made["Id"])
+        response_validator("/containers/{id}/json").validate(shown)
+        definitions = _spec()["definitions"]
+        wanted = set(definitions["Resources"]["properties"])
+        for part in definitions["HostConfig"]["allOf"]:
+            wanted |= set(part.get("properties") or ())
+        # Left out by dockerd's JSON when empty (omitempty); and MemorySwappiness, null in dockerd's answer
+        # but an integer in the API description.
+        assert wanted - set(shown["HostConfig"]) <= {"Annotations", "KernelMemoryTCP", "Init", "Mounts", "Sysctls",
+                                                     "StorageOpt", "Tmpfs", "MemorySwappiness"}
+        host = shown["HostConfig"]
+        assert (host["LogConfig"], host["RestartPolicy"], host["Memory"], host["Binds"], host["Dns"]) == (
+            {"Type": "json-file", "Config": {}}, {"Name": "no", "MaximumRetryCount": 0}, 0, [], [])
+        assert shown["Config"]["Hostname"] == made["Id"][:12]
+    finally:
+        run(fa, "rm", made["Id"])

@@ -12,8 +12,8 @@ from ansible_collections.vic.containers.tools.harness.waiting import until
 def fx(vcsim, tmp_path_factory, registries):
     with emulated(vcsim) as emulator:
         certs = tmp_path_factory.mktemp("certs") / "fx"
-        summary = deploy(vcsim, "fx", certs, registry={"ca_certs": [str(registries.ca.ca_path)], "insecure": [],
-                                                        "whitelist": []})
+        registry = {"ca_certs": [str(registries.ca.ca_path)], "insecure": [], "whitelist": []}
+        summary = deploy(vcsim, "fx", certs, registry=registry)
         endpoint = Endpoint(vcsim, "fx")
         vch = {"summary": summary, "certs": certs, "endpoint": endpoint, "emulator": emulator,
                "host": "tcp://127.0.0.1:%d" % endpoint.port,
