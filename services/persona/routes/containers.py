@@ -43,6 +43,7 @@ async def create(request):
     spec.refuse_unsupported(host)
     if host.get("Runtime") not in (None, "", "runc"):
         raise InvalidInput("Unknown runtime specified %s" % host["Runtime"])
+    _check_log_config(host.get("LogConfig") or {})
     networks = spec.network_requests(host, body.get("NetworkingConfig") or {})
     _check_networks(state, networks)
     image = state.images.resolve(body["Image"])
@@ -54,6 +55,24 @@ async def create(request):
     container_id = await state.containers.create(name, image, config, host, networks, volumes, cpus, memory_mb)
     state.events.publish("container", "create", container_id, {"name": name, "image": config["Image"]})
     return web.json_response({"Id": container_id, "Warnings": []}, status=201)
+
+
+# json-file's options in dockerd (daemon/logger/jsonfilelog); the VM's log is json-file whatever is asked.
+_JSON_FILE_OPTIONS = frozenset(("max-size", "max-file", "compress", "labels", "labels-regex", "env", "env-regex",
+                                "tag"))
+
+
+def _check_log_config(log_config):
+    """A container VM's output is a json-file log (its serial port): another driver is refused with dockerd's
+    words, and so is an option json-file does not know."""
+    if not isinstance(log_config, dict):
+        raise InvalidInput("LogConfig must be an object")
+    driver = log_config.get("Type") or "json-file"
+    if driver != "json-file":
+        raise InvalidInput("logger: no log driver named '%s' is registered (a VCH keeps json-file logs)" % driver)
+    for option in sorted(log_config.get("Config") or {}):
+        if option not in _JSON_FILE_OPTIONS:
+            raise InvalidInput("unknown log opt '%s' for json-file log driver" % option)
 
 
 def _check_networks(state, networks):

@@ -193,6 +193,17 @@ def test_runtime_and_detach_keys_are_accepted(fa):
         container.remove()
 
 
+def test_log_config_is_json_file_and_another_driver_is_refused(fa):
+    made = fa["sdk"].containers.create(fa["image"], "true", log_config={"Type": "json-file",
+                                                                      "Config": {"max-size": "10m"}})
+    try:
+        assert made.attrs["HostConfig"]["LogConfig"] == {"Type": "json-file", "Config": {"max-size": "10m"}}
+    finally:
+        made.remove()
+    assert "no log driver named 'syslog'" in fails(fa, "create", "--log-driver", "syslog", fa["image"], "true")
+    assert "unknown log opt 'bogus'" in fails(fa, "create", "--log-opt", "bogus=1", fa["image"], "true")
+
+
 def test_run_on_a_missing_network_fails_before_pulling(fa, registries):
     image = registries.get("anonymous").host + "/library/shared"
     err = fails(fa, "run", "--network", "nonexistent", image, "true")
