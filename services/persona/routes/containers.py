@@ -19,6 +19,7 @@ from ansible_collections.vic.containers.services.persona.query import (json_body
 from ansible_collections.vic.containers.services.portlayer import events
 from ansible_collections.vic.containers.services.portlayer.containers import logs
 from ansible_collections.vic.containers.services.portlayer.containers import update as resize
+from ansible_collections.vic.containers.services.portlayer.containers import usage
 from ansible_collections.vic.containers.services.portlayer.containers.model import parse_time
 from ansible_collections.vic.containers.services.portlayer.filters import (check_values, keep, label_matches,
                                                                            name_matches, until_seconds)
@@ -414,8 +415,8 @@ async def inspect(request):
                           containers.restarting(container.id), containers.restart_count(container))
     if query_bool(request, "size"):
         # One PropertyCollector read: what the VM's own files (its read-write disk, logs) take on the datastore.
-        found = await state.call(containers.vm.read, container.ref, ("summary.storage.unshared",))
-        shown["SizeRw"] = int(found.get("summary.storage.unshared") or 0)
+        sizes = await state.call(usage.own_sizes, state.session, [container.ref])
+        shown["SizeRw"] = sizes.get(container.moid, 0)
         shown["SizeRootFs"] = shown["SizeRw"] + state.images.resolve(container.image_id).size
     return web.json_response(shown)
 

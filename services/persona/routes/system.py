@@ -15,6 +15,7 @@ from ansible_collections.vic.containers.services.persona import views
 from ansible_collections.vic.containers.services.persona.errors import docker_error
 from ansible_collections.vic.containers.services.persona.query import portlayer
 from ansible_collections.vic.containers.services.portlayer import pool
+from ansible_collections.vic.containers.services.portlayer.containers import usage
 
 from ansible_collections.vic.containers.plugins.module_utils._version import VERSION as PRODUCT_VERSION
 from ansible_collections.vic.containers.services.persona.negotiation import API_VERSION, MIN_API_VERSION
@@ -94,8 +95,11 @@ async def disk_usage(request):
     for container in state.containers.all():
         users[container.image_id] = users.get(container.image_id, 0) + 1
     summaries = [dict(image.summary(), Containers=users.get(image.id, 0)) for image in images]
-    rows = [dict(json.loads(views.row(c, state.containers.restarting(c.id))), SizeRw=0, SizeRootFs=0)
-            for c in state.containers.all()]
+    containers = state.containers.all()
+    sizes = await state.call(usage.own_sizes, state.session, [c.ref for c in containers])  # one read for all
+    image_sizes = {image.id: image.size for image in images}
+    rows = [dict(json.loads(views.row(c, state.containers.restarting(c.id))), SizeRw=sizes.get(c.moid, 0),
+                 SizeRootFs=sizes.get(c.moid, 0) + image_sizes.get(c.image_id, 0)) for c in containers]
     volumes = [views.volume(v, state.containers.using_volume(v.name)) for v in state.volumes.list()]
     return web.json_response({"LayersSize": sum(image.size for image in images), "Images": summaries,
                               "Containers": rows, "Volumes": volumes, "BuildCache": []})

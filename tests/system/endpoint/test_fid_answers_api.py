@@ -3,7 +3,6 @@ vcsim, each answer compared with what dockerd gives and, where it changes vSpher
 
 import json
 
-import docker
 import pytest
 
 from ansible_collections.vic.containers.tools.harness.endpoint import (Endpoint, _spec, deploy, docker_cli,
@@ -140,13 +139,16 @@ def test_images_reference_filter_matches_references_not_images(fa):
 # -- inspect -----------------------------------------------------------------------------------------
 
 
+def with_mac(shown):
+    return shown if shown["NetworkSettings"]["MacAddress"] else None
+
+
 def test_inspect_network_settings_mac_size_and_memory(fa):
     cid = run(fa, "create", "--name", "netset", fa["image"], "true")
     sized = run(fa, "create", "--name", "sized", "-m", "1g", fa["image"], "true")
     try:
         # The NIC's address is vSphere's, read by the live cache from the VM's devices.
-        shown = until(lambda: (lambda found: found if found["NetworkSettings"]["MacAddress"] else None)(
-            inspect(fa, cid)), "the container's MAC address")
+        shown = until(lambda: with_mac(inspect(fa, cid)), "the container's MAC address")
         bridge = shown["NetworkSettings"]["Networks"]["bridge"]
         nic = [d for d in container_vms(fa["sim"])[cid]["vm"].get("config.hardware.device")
                if hasattr(d, "macAddress")][0]
@@ -158,8 +160,11 @@ def test_inspect_network_settings_mac_size_and_memory(fa):
         assert shown["HostConfig"]["Memory"] == 0  # as created: dockerd shows 0, no limit
         assert inspect(fa, sized)["HostConfig"]["Memory"] == 1024 ** 3
         with_size = json.loads(run(fa, "inspect", "--size", cid))[0]
-        assert isinstance(with_size["SizeRw"], int) and with_size["SizeRootFs"] >= with_size["SizeRw"] >= 0
-        assert with_size["SizeRootFs"] > 0
+        vm = container_vms(fa["sim"])[cid]["vm"]
+        with session_of(fa["sim"]) as session:
+            unshared = pc.retrieve_objects(session, [vm.ref], ("summary.storage.unshared",))[0]
+        assert with_size["SizeRw"] == (unshared.get("summary.storage.unshared") or 0)
+        assert with_size["SizeRootFs"] == with_size["SizeRw"] + inspect(fa, fa["image"])["Size"] > 0
         assert "SizeRw" not in shown
     finally:
         run(fa, "rm", cid, sized)
@@ -297,7 +302,10 @@ def test_prune_routes_and_system_df(fa):
     anonymous = inspect(fa, stopped)["Mounts"][0]["Name"]
     try:
         df = fa["api"].df()
-        assert any(c["Id"] == stopped for c in df["Containers"]) and df["Images"] and df["Volumes"]
+        row = [c for c in df["Containers"] if c["Id"] == stopped][0]
+        image_size = fa["sdk"].images.get(fa["image"]).attrs["Size"]
+        assert row["SizeRootFs"] == row["SizeRw"] + image_size and row["SizeRw"] >= 0
+        assert [i["Containers"] for i in df["Images"] if i["Id"] == row["ImageID"]][0] >= 1 and df["Volumes"]
         assert "Images" in run(fa, "system", "df")
         pruned = fa["api"].prune_containers()
         assert stopped in pruned["ContainersDeleted"]
