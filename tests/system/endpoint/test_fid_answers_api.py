@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from ansible_collections.vic.containers.tools.harness.endpoint import (Endpoint, _spec, deploy, docker_cli,
-                                                                      response_validator, sdk)
+from ansible_collections.vic.containers.tools.harness.endpoint import (
+    Endpoint, _spec, deploy, docker_cli, response_validator, sdk)
 from ansible_collections.vic.containers.plugins.module_utils.vsphere import pc
 from ansible_collections.vic.containers.tests.system.endpoint.test_containers import container_vms, session_of
 from ansible_collections.vic.containers.tools.harness.waiting import until
@@ -199,10 +199,10 @@ def test_runtime_and_detach_keys_are_accepted(fa):
 
 
 def test_log_config_is_json_file_and_another_driver_is_refused(fa):
-    made = fa["sdk"].containers.create(fa["image"], "true", log_config={"Type": "json-file",
-                                                                      "Config": {"max-size": "10m"}})
+    log_config = {"Type": "json-file", "Config": {"max-size": "10m"}}
+    made = fa["sdk"].containers.create(fa["image"], "true", log_config=log_config)
     try:
-        assert made.attrs["HostConfig"]["LogConfig"] == {"Type": "json-file", "Config": {"max-size": "10m"}}
+        assert made.attrs["HostConfig"]["LogConfig"] == log_config
     finally:
         made.remove()
     assert "no log driver named 'syslog'" in fails(fa, "create", "--log-driver", "syslog", fa["image"], "true")
