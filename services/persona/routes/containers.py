@@ -374,11 +374,12 @@ async def list_containers(request):
     state = portlayer(request)
     filters = query_filters(request)
     check_values(filters, "status", _STATES)
+    ancestors = {ref: _ancestors(state, ref) for ref in filters.get("ancestor") or ()}  # looked up once
     everything = query_bool(request, "all") or bool(filters.get("status"))
     restarting = state.containers.restarting
     # As dockerd, a container in its restart back-off is listed with the running ones.
     found = [c for c in state.containers.all() if (everything or c.running or restarting(c.id)) and
-             _matches(state, c, filters)]
+             _matches(state, c, filters, ancestors)]
     found.sort(key=lambda c: c.record["created"], reverse=True)
     limit = query_int(request, "limit", -1)
     if limit > 0:
@@ -387,12 +388,12 @@ async def list_containers(request):
                         content_type="application/json")
 
 
-def _matches(state, container, filters):
+def _matches(state, container, filters, ancestors):
     tests = {
         "id": container.id.startswith,
         "name": lambda v: name_matches(v, container.name),
         "status": lambda v: v == ("restarting" if state.containers.restarting(container.id) else container.status),
-        "ancestor": lambda v: container.image_id in _ancestors(state, v),
+        "ancestor": lambda v: container.image_id in ancestors[v],
         "label": lambda v: label_matches(container.config.get("Labels") or {}, v),
         "network": lambda v: v in container.record.get("networks", {}) or
         any(ep["network_id"].startswith(v) for ep in container.record.get("networks", {}).values()),

@@ -22,6 +22,9 @@ EXEC_FIELDS = frozenset(("AttachStdin", "AttachStdout", "AttachStderr", "Console
                          "DetachKeys", "Tty", "Env", "Cmd", "Privileged", "User", "WorkingDir"))
 
 
+_TETHER_WAIT = 120  # seconds: a container VM boots and its tether dials in well within this
+
+
 def _running(state, ref):
     container = state.containers.find(ref)
     if not container.running:
@@ -78,8 +81,14 @@ async def exec_start(request):
         raise Conflict("exec %s has already been started" % instance["ID"])
     container = _running(state, instance["ContainerID"])
     # A container inspect calls running may still be booting: its tether dials in shortly. Wait for it, as
-    # attach does, so an exec right after docker run -d / start runs instead of answering 409.
-    if not await tether_or_end(state, container):
+    # attach does, so an exec right after docker run -d / start runs instead of answering 409; a tether that
+    # never comes (a VM that cannot boot it) is told after a while, not waited for forever.
+    try:
+        connected = await asyncio.wait_for(tether_or_end(state, container), _TETHER_WAIT)
+    except asyncio.TimeoutError:
+        raise Conflict("container %s is running but its tether has not connected to the endpoint within %d s; "
+                       "docker exec needs it" % (container.id, _TETHER_WAIT)) from None
+    if not connected:
         raise Conflict("Container %s is not running" % container.id)
     tty = bool(body.get("Tty", instance["spec"]["Tty"]))
     size = body.get("ConsoleSize") or instance["spec"].get("ConsoleSize")
