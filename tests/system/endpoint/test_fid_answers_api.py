@@ -70,7 +70,11 @@ def inspect(vch, ref):
 
 
 def test_info_has_the_pool_size_swarm_and_registries_as_dockerd_shows_them(fa):
+    mark = fa["sim"].mark()
     info = fa["sdk"].info()
+    # The pool's limits and its compute resource's size: two reads (the live feed's long polls aside).
+    calls = [c["method"] for c in fa["sim"].calls_since(mark) if c.get("method", "WaitForUpdatesEx") != "WaitForUpdatesEx"]
+    assert calls == ["RetrievePropertiesEx", "RetrievePropertiesEx"], calls
     assert info["NCPU"] >= 1
     assert 0 < info["MemTotal"] <= 6144 * 1024 * 1024
     assert info["Swarm"]["LocalNodeState"] == "inactive" and info["Swarm"]["NodeID"] == ""
