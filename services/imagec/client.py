@@ -216,7 +216,17 @@ class RegistryClient:
                                "v2 schema 2 and OCI image manifests are supported)" % (ref.familiar(), media_type))
         return Manifest(data, digest, media_type, reference_digest)
 
+    async def descriptor(self, ref):
+        """(manifest or index data, its OCI descriptor) of what ``ref`` names, no platform chosen:
+        ``docker buildx imagetools`` / ``GET /distribution/{name}/json``."""
+        self.settings.check_allowed(ref.domain)
+        data, digest, media_type, size = await self._manifest_sized(ref, ref.digest or ref.tag)
+        return data, {"mediaType": media_type or "", "digest": digest, "size": size}
+
     async def _manifest(self, ref, wanted):
+        return (await self._manifest_sized(ref, wanted))[:3]
+
+    async def _manifest_sized(self, ref, wanted):
         scope = "repository:%s:pull" % ref.path
         response = await self._request(ref.api_host, "GET", "/v2/%s/manifests/%s" % (ref.path, wanted), scope,
                                        {"Accept": _ACCEPT})
@@ -238,7 +248,7 @@ class RegistryClient:
         if data.get("schemaVersion") == 1:
             raise InvalidInput("%s has a Docker image manifest v2 schema 1, which the VCH cannot pull; "
                                "push the image again with a current client" % ref.familiar())
-        return data, digest, data.get("mediaType") or header_type or None
+        return data, digest, data.get("mediaType") or header_type or None, len(body)
 
     async def blob_bytes(self, ref, descriptor, limit=_MAX_CONFIG):
         """A small blob (an image config) in memory, digest checked."""

@@ -36,7 +36,7 @@ HOST_CONFIG_FIELDS = frozenset((
     "Sysctls", "Tmpfs", "UTSMode", "Ulimits", "UsernsMode", "VolumeDriver", "VolumesFrom"))
 BODY_FIELDS = CONFIG_FIELDS | {"HostConfig", "NetworkingConfig"}
 # Older clients still send these; Docker ignores them too.
-_IGNORED_LEGACY = frozenset(("KernelMemory",))
+_IGNORED_LEGACY = frozenset(("KernelMemory", "Runtime"))  # dockerd ignores a Runtime outside HostConfig
 
 NAME = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 DEFAULT_MEMORY_MB = 2048  # VIC's default container VM memory
@@ -127,10 +127,13 @@ def merge(body, image_config):
     if entrypoint == [""]:
         entrypoint = []  # --entrypoint "": the image's is reset, and its Cmd with it, as dockerd does
     cmd = _list(body.get("Cmd"))
-    if entrypoint is None:
-        entrypoint = image_config.get("Entrypoint")
-        if cmd is None:
+    if not entrypoint and body.get("Entrypoint") not in ([""], ""):
+        # dockerd's merge: no entrypoint (absent or []) and no command take the image's command, and
+        # an absent entrypoint the image's entrypoint
+        if not cmd:
             cmd = image_config.get("Cmd")
+        if entrypoint is None:
+            entrypoint = image_config.get("Entrypoint")
     env = _merge_env(image_config.get("Env") or [], body.get("Env") or [])
     labels = dict(image_config.get("Labels") or {}, **(body.get("Labels") or {}))
     volumes = dict(image_config.get("Volumes") or {}, **(body.get("Volumes") or {}))
@@ -231,13 +234,14 @@ def volume_requests(body, host):
 
 
 def endpoint_request(settings):
-    """(IPv4 address or None, aliases) an EndpointSettings object asks for."""
+    """(IPv4 address or None, the EndpointSettings object) of a network a container joins: its aliases,
+    links, driver options and link-local addresses are kept as given (``networks.Networks.endpoint``)."""
     settings = settings or {}
-    return (settings.get("IPAMConfig") or {}).get("IPv4Address"), settings.get("Aliases")
+    return (settings.get("IPAMConfig") or {}).get("IPv4Address"), settings
 
 
 def network_requests(host, networking):
-    """{network name or id: (IPv4 address or None, aliases)} of a create body; {} for ``--network none``."""
+    """{network name or id: (IPv4 address or None, EndpointSettings)} of a create body; {} for ``--network none``."""
     mode = host.get("NetworkMode") or "default"
     if mode == "none":
         return {}

@@ -25,10 +25,10 @@ UNSUPPORTED = (
     ("GET", r"/images/search", "docker search"),
     ("GET", r"/images/.+/history", "docker history"),
     ("GET", r"/containers/[^/]+/export", "docker export"),
+    ("GET", r"/containers/[^/]+/changes", "docker diff"),
     ("POST", r"/containers/[^/]+/pause", "docker pause"),
     ("POST", r"/containers/[^/]+/unpause", "docker unpause"),
-    ("POST", r"/(containers|images|volumes|networks|build)/prune", "docker system prune"),
-    ("GET", r"/system/df", "docker system df"),
+    ("POST", r"/build/prune", "docker builder prune"),
     ("*", r"/(swarm|nodes|services|tasks|secrets|configs)(/.*)?", "swarm mode"),
     ("*", r"/plugins(/.*)?", "docker plugin"),
 )

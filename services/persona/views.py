@@ -42,14 +42,24 @@ def _ago(moment):
 
 def _network_settings(container):
     networks = {}
+    macs = _macs(container)
     for name, ep in container.record.get("networks", {}).items():
-        networks[name] = {"IPAMConfig": {"IPv4Address": ep.get("ip") or ""}, "Links": [],
-                          "Aliases": ep.get("aliases") or [],
+        networks[name] = {"IPAMConfig": {"IPv4Address": ep.get("ip") or "",
+                                         "LinkLocalIPs": ep.get("link_local_ips") or []},
+                          "Links": ep.get("links") or [], "Aliases": ep.get("aliases") or [],
                           "NetworkID": ep["network_id"], "EndpointID": container.id if container.running else "",
                           "Gateway": ep.get("gateway") or "", "IPAddress": ep.get("ip") or "",
                           "IPPrefixLen": ep.get("prefix") or 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
-                          "GlobalIPv6PrefixLen": 0, "MacAddress": "", "DriverOpts": {}}
+                          "GlobalIPv6PrefixLen": 0, "MacAddress": macs.get(name, ""),
+                          "DriverOpts": ep.get("driver_opts") or {}}
     return networks
+
+
+def _macs(container):
+    """{network name: the MAC address of its NIC}. A container VM has one NIC per network, added in the
+    order of its record's networks (create, then each connect), and vSphere lists devices in that order."""
+    nics = [d for d in container.props.get("config.hardware.device") or () if getattr(d, "macAddress", None)]
+    return {name: nic.macAddress for name, nic in zip(container.record.get("networks", {}), nics)}
 
 
 def _mounts(container):
@@ -81,10 +91,24 @@ def row(container, restarting=False, health=None):
     return cached + json.dumps(state).encode() + b', "Status": ' + json.dumps(_status_text(container, restarting, health)).encode() + b"}"
 
 
-# What dockerd's inspect always holds in HostConfig, defaults filled in: clients read these without
-# checking (the Docker SDK's containers.run reads LogConfig.Type to know whether it may read logs).
-HOST_CONFIG_DEFAULTS = {"NetworkMode": "default", "LogConfig": {"Type": "json-file", "Config": {}},
-                        "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}, "AutoRemove": False}
+# What dockerd's inspect always holds in HostConfig, defaults filled in (those of ``docker create busybox``
+# on dockerd 24): clients read these without checking (the Docker SDK's containers.run reads LogConfig.Type
+# to know whether it may read logs) and tools compare them with what they would send. Lists dockerd shows as
+# null are [] (the API description has them non-null); MemorySwappiness (null there) is left out.
+HOST_CONFIG_DEFAULTS = {
+    "Binds": [], "ContainerIDFile": "", "LogConfig": {"Type": "json-file", "Config": {}}, "NetworkMode": "default",
+    "PortBindings": {}, "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}, "AutoRemove": False,
+    "VolumeDriver": "", "VolumesFrom": [], "ConsoleSize": [0, 0], "CapAdd": [], "CapDrop": [],
+    "CgroupnsMode": "private", "Dns": [], "DnsOptions": [], "DnsSearch": [], "ExtraHosts": [], "GroupAdd": [],
+    "IpcMode": "private", "Cgroup": "", "Links": [], "OomScoreAdj": 0, "PidMode": "", "Privileged": False,
+    "PublishAllPorts": False, "ReadonlyRootfs": False, "SecurityOpt": [], "UTSMode": "", "UsernsMode": "",
+    "ShmSize": 0, "Runtime": "runc", "Isolation": "", "CpuShares": 0, "Memory": 0, "NanoCpus": 0,
+    "CgroupParent": "", "BlkioWeight": 0, "BlkioWeightDevice": [], "BlkioDeviceReadBps": [],
+    "BlkioDeviceWriteBps": [], "BlkioDeviceReadIOps": [], "BlkioDeviceWriteIOps": [], "CpuPeriod": 0,
+    "CpuQuota": 0, "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "CpusetCpus": "", "CpusetMems": "",
+    "Devices": [], "DeviceCgroupRules": [], "DeviceRequests": [], "MemoryReservation": 0, "MemorySwap": 0,
+    "OomKillDisable": False, "PidsLimit": None, "Ulimits": [], "CpuCount": 0,
+    "CpuPercent": 0, "IOMaximumIOps": 0, "IOMaximumBandwidth": 0, "MaskedPaths": [], "ReadonlyPaths": []}
 
 
 def inspect(container, vch_name, exec_ids, process=(0, None), restarting=False, restart_count=0, health=None):
@@ -92,13 +116,19 @@ def inspect(container, vch_name, exec_ids, process=(0, None), restarting=False, 
     (pid, started_at) as the tether reported them; ``restarting``: a restart policy will power it on again;
     ``health``: its ``State.Health`` when it has a health check."""
     config = dict(container.config)
+    config["Hostname"] = config.get("Hostname") or container.id[:12]  # the guest's hostname, as dockerd shows it
     argv = (config.get("Entrypoint") or []) + (config.get("Cmd") or [])
     host = dict(HOST_CONFIG_DEFAULTS, **container.host_config)
     for key, value in HOST_CONFIG_DEFAULTS.items():
-        if host[key] is None:  # the API's null is dockerd's default too
+        if host[key] is None:  # the API's null (the CLI sends many) is dockerd's default too
             host[key] = value
     cpus, memory_mb = spec.sizing(container.host_config)
-    host.update(NanoCpus=host.get("NanoCpus") or 0, Memory=memory_mb * 1024 * 1024)
+    networks = _network_settings(container)
+    # dockerd shows the default bridge network's endpoint at the top level too (clients still read it there).
+    bridge = networks.get("bridge") or {}
+    # As dockerd, the limits asked for: 0 is "none" (the VM's default size, in GraphDriver.Data), so a tool
+    # that compares what it sent with inspect sees no change.
+    host.update(NanoCpus=host.get("NanoCpus") or 0, Memory=host.get("Memory") or 0)
     return {
         "Id": container.id, "Created": container.record["created"], "Path": argv[0] if argv else "",
         "Args": argv[1:], "Name": "/" + container.name, "Image": container.image_id,
@@ -113,15 +143,16 @@ def inspect(container, vch_name, exec_ids, process=(0, None), restarting=False, 
         "ExecIDs": exec_ids,
         "HostConfig": host,
         "GraphDriver": {"Name": "vsphere", "Data": {
-            "VM": container.props.get("name"), "VCH": vch_name, "vCPUs": str(cpus),
+            "VM": container.props.get("name"), "VCH": vch_name, "vCPUs": str(cpus), "MemoryMB": str(memory_mb),
             "Layers": ",".join(container.record["image"].get("layers", ()))}},
         "Mounts": _mounts(container), "Config": config,
         "NetworkSettings": {"Bridge": "", "SandboxID": "", "HairpinMode": False, "LinkLocalIPv6Address": "",
                             "LinkLocalIPv6PrefixLen": 0, "Ports": {}, "SandboxKey": "",
-                            "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None, "EndpointID": "",
-                            "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "",
-                            "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
-                            "Networks": _network_settings(container)},
+                            "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
+                            "EndpointID": bridge.get("EndpointID", ""), "Gateway": bridge.get("Gateway", ""),
+                            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+                            "IPAddress": bridge.get("IPAddress", ""), "IPPrefixLen": bridge.get("IPPrefixLen", 0),
+                            "IPv6Gateway": "", "MacAddress": bridge.get("MacAddress", ""), "Networks": networks},
     }
 
 
@@ -170,8 +201,12 @@ def network(net, users=None):
         entry = {"Subnet": str(net.subnet)}
         if net.gateway is not None:
             entry["Gateway"] = str(net.gateway)
-        if net.pool is not None and net.driver == "external":
+        if net.ip_range is not None:
+            entry["IPRange"] = str(net.ip_range)
+        elif net.pool is not None and net.driver == "external":
             entry["IPRange"] = "%s-%s" % net.pool
+        if net.aux:
+            entry["AuxiliaryAddresses"] = dict(net.aux)
         config.append(entry)
     shown = {
         "Name": net.name, "Id": net.id, "Created": net.created, "Scope": "local", "Driver": net.driver,
@@ -182,7 +217,7 @@ def network(net, users=None):
     }
     if users is not None:
         shown["Containers"] = {
-            c.id: {"Name": c.name, "EndpointID": c.id if c.running else "", "MacAddress": "",
+            c.id: {"Name": c.name, "EndpointID": c.id if c.running else "", "MacAddress": _macs(c).get(net.name, ""),
                    "IPv4Address": _cidr(c.record["networks"][net.name]), "IPv6Address": ""}
             for c in users}
     return shown
@@ -195,7 +230,7 @@ def _cidr(endpoint):
 def volume(vol, users):
     """A volume as ``docker volume inspect`` shows it; ``users``: the ids of the containers that mount it."""
     return {
-        "Name": vol.name, "Driver": DRIVER, "Mountpoint": vol.disk, "CreatedAt": vol.created or "",
+        "Name": vol.name, "Driver": vol.driver, "Mountpoint": vol.disk, "CreatedAt": vol.created or "",
         "Labels": vol.labels, "Scope": "local", "Options": vol.options,
         # The API description wants each Status value an object: the driver's details under its name.
         "Status": {DRIVER: {"VolumeStore": vol.store, "Capacity": "%dMB" % (vol.capacity_kb // 1024),

@@ -19,7 +19,12 @@ from ansible_collections.vic.containers.services.persona.query import (json_body
                                                                        query_int, query_unix_time)
 from ansible_collections.vic.containers.services.portlayer import events
 from ansible_collections.vic.containers.services.portlayer.containers import logs
-from ansible_collections.vic.containers.services.portlayer.filters import keep, label_matches
+from ansible_collections.vic.containers.services.portlayer.containers import update as resize
+from ansible_collections.vic.containers.services.portlayer.containers import usage
+from ansible_collections.vic.containers.services.portlayer.containers.model import parse_time
+from ansible_collections.vic.containers.services.portlayer.filters import (check_values, keep, label_matches,
+                                                                           name_matches, until_seconds)
+from ansible_collections.vic.containers.services.portlayer.storage.volumes import DRIVER
 
 DEFAULT_STOP_TIMEOUT = 10
 
@@ -38,16 +43,61 @@ async def create(request):
     spec.check_fields(body)
     host = body.get("HostConfig") or {}
     spec.refuse_unsupported(host)
+    if host.get("Runtime") not in (None, "", "runc"):
+        raise InvalidInput("Unknown runtime specified %s" % host["Runtime"])
+    _check_log_config(host.get("LogConfig") or {})
+    networks = spec.network_requests(host, body.get("NetworkingConfig") or {})
+    _check_networks(state, networks)
+    validation.check_addresses(state.networks, networks)
     image = state.images.resolve(body["Image"])
     config = spec.merge(body, image.config)
     cpus, memory_mb = spec.sizing(host)
     name = name or spec.generate_name(lambda candidate: state.containers.by_name(candidate) is not None)
-    networks = spec.network_requests(host, body.get("NetworkingConfig") or {})
-    validation.check_addresses(state.networks, networks)
     volumes = spec.volume_requests(body, host)
+    await _mount_volumes(state, host)
     container_id = await state.containers.create(name, image, config, host, networks, volumes, cpus, memory_mb)
     state.events.publish("container", "create", container_id, {"name": name, "image": config["Image"]})
     return web.json_response({"Id": container_id, "Warnings": []}, status=201)
+
+
+# json-file's options in dockerd (daemon/logger/jsonfilelog); the VM's log is json-file whatever is asked.
+_JSON_FILE_OPTIONS = frozenset(("max-size", "max-file", "compress", "labels", "labels-regex", "env", "env-regex",
+                                "tag"))
+
+
+def _check_log_config(log_config):
+    """A container VM's output is a json-file log (its serial port): another driver is refused with dockerd's
+    words, and so is an option json-file does not know."""
+    if not isinstance(log_config, dict):
+        raise InvalidInput("LogConfig must be an object")
+    driver = log_config.get("Type") or "json-file"
+    if driver != "json-file":
+        raise InvalidInput("logger: no log driver named '%s' is registered (a VCH keeps json-file logs)" % driver)
+    for option in sorted(log_config.get("Config") or {}):
+        if option not in _JSON_FILE_OPTIONS:
+            raise InvalidInput("unknown log opt '%s' for json-file log driver" % option)
+
+
+def _check_networks(state, networks):
+    """A network that does not exist is refused before the image is looked for: the CLI pulls a missing
+    image on any 404 of create, and would pull for a run that cannot be made (so this is a 400)."""
+    for ref in networks:
+        try:
+            state.networks.find(ref)
+        except NotFound as exc:
+            raise InvalidInput(str(exc)) from None
+
+
+async def _mount_volumes(state, host):
+    """The named volumes ``--mount type=volume,...,volume-opt=K=V`` (or volume-label) asks for, made with
+    those options (dockerd creates them with the mount's driver configuration); existing ones are kept."""
+    for mount in host.get("Mounts") or ():
+        options = mount.get("VolumeOptions") or {}
+        driver = options.get("DriverConfig") or {}
+        if not mount.get("Source") or state.volumes.exists(mount["Source"]) or not (driver or options.get("Labels")):
+            continue
+        await state.volumes.create(mount["Source"], driver.get("Name") or DRIVER, driver.get("Options") or {},
+                                   options.get("Labels") or {})
 
 
 # -- lifecycle ----------------------------------------------------------------------------------
@@ -115,24 +165,31 @@ async def remove(request):
     return web.Response(status=204)
 
 
-# HostConfig's resources as ``docker update`` sends them: only a restart policy can change on a container VM.
-_UPDATE_FIELDS = frozenset(spec.HOST_CONFIG_FIELDS) - {"RestartPolicy"}
+# What ``docker update`` can change of a container VM; the CLI sends every resource, 0 for "unchanged".
+_RESIZABLE = ("Memory", "NanoCpus", "CpuCount", "CpusetCpus")
+_UPDATE_IGNORED = frozenset(("RestartPolicy", "MemorySwap")) | frozenset(_RESIZABLE)
 
 
 async def update(request):
-    """``docker update``: the restart policy (``--restart``); resources are the VM's size, fixed at create."""
+    """``docker update``: memory and CPU limits (the VM's size, ``containers/update.py``) and the restart
+    policy; what a container VM cannot change is refused naming it."""
     state = portlayer(request)
     container = _container(request)
     body = validation.check(await json_body(request), validation.UPDATE_REQUEST)
-    changed = sorted(key for key, value in body.items() if value and key in _UPDATE_FIELDS)
-    if changed:
-        raise InvalidInput("docker update of %s is not supported by vSphere Integrated Containers: a container VM's "
-                           "size is set when it is created" % ", ".join(changed))
+    refused = sorted(key for key, value in body.items() if value and key not in _UPDATE_IGNORED and
+                     key in spec.HOST_CONFIG_FIELDS)
+    if body.get("MemorySwap") not in (None, 0, -1):
+        refused.append("MemorySwap")
+    if refused:
+        raise InvalidInput("docker update of %s is not supported by vSphere Integrated Containers: a container VM "
+                           "has no cgroup limits, only its size (memory, CPUs)" % ", ".join(refused))
+    host = dict(container.host_config, **{key: body[key] for key in _RESIZABLE if body.get(key)})
     policy = body.get("RestartPolicy")
-    if policy:
+    if policy and (policy.get("Name") or policy.get("MaximumRetryCount")):
         if container.host_config.get("AutoRemove") and (policy.get("Name") or "no") != "no":
             raise InvalidInput("Restart policy cannot be updated because AutoRemove is enabled for the container")
-        await state.containers.set_restart_policy(container, policy)
+        host["RestartPolicy"] = policy
+    await resize.update(state.containers, container, host, spec.sizing(host), spec.sizing(container.host_config))
     state.events.publish("container", "update", container.id, events.container_attributes(container))
     return web.json_response({"Warnings": []})
 
@@ -302,14 +359,29 @@ async def stats(request):
 # -- reads --------------------------------------------------------------------------------------
 
 
+# dockerd's container states (``container.IsValidStateString``): another status filter is an error.
+_STATES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
+
+
+def _ancestors(state, ref):
+    """The image ids ``--filter ancestor=ref`` names: the image that ref (any tag, id or id prefix) resolves
+    to, as dockerd looks it up; none when there is no such image."""
+    try:
+        return {state.images.resolve(ref).id}
+    except NotFound:
+        return set()
+
+
 async def list_containers(request):
     state = portlayer(request)
     filters = query_filters(request)
+    check_values(filters, "status", _STATES)
+    ancestors = {ref: _ancestors(state, ref) for ref in filters.get("ancestor") or ()}  # looked up once
     everything = query_bool(request, "all") or bool(filters.get("status"))
     restarting = state.containers.restarting
     # As dockerd, a container in its restart back-off is listed with the running ones.
     found = [c for c in state.containers.all() if (everything or c.running or restarting(c.id)) and
-             _matches(state, c, filters)]
+             _matches(state, c, filters, ancestors)]
     found.sort(key=lambda c: c.record["created"], reverse=True)
     limit = query_int(request, "limit", -1)
     if limit > 0:
@@ -319,13 +391,12 @@ async def list_containers(request):
                         content_type="application/json")
 
 
-def _matches(state, container, filters):
+def _matches(state, container, filters, ancestors):
     tests = {
         "id": container.id.startswith,
-        "name": lambda v: v.lstrip("/") in container.name,
+        "name": lambda v: name_matches(v, container.name),
         "status": lambda v: v == ("restarting" if state.containers.restarting(container.id) else container.status),
-        "ancestor": lambda v: v in (container.config.get("Image"), container.image_id) or
-        container.image_id.startswith("sha256:" + v),
+        "ancestor": lambda v: container.image_id in ancestors[v],
         "label": lambda v: label_matches(container.config.get("Labels") or {}, v),
         "network": lambda v: v in container.record.get("networks", {}) or
         any(ep["network_id"].startswith(v) for ep in container.record.get("networks", {}).values()),
@@ -345,9 +416,36 @@ async def inspect(request):
     container = _container(request)
     exec_ids = [e["ID"] for e in state.execs.values() if e["ContainerID"] == container.id and e["Running"]]
     containers = state.containers
-    return web.json_response(views.inspect(container, state.name, exec_ids, containers.process(container),
-                                           containers.restarting(container.id), containers.restart_count(container),
-                                           state.health.view(container)))
+    shown = views.inspect(container, state.name, exec_ids, containers.process(container),
+                          containers.restarting(container.id), containers.restart_count(container),
+                          state.health.view(container))
+    if query_bool(request, "size"):
+        # One PropertyCollector read: what the VM's own files (its read-write disk, logs) take on the datastore.
+        sizes = await state.call(usage.own_sizes, state.session, [container.ref])
+        shown["SizeRw"] = sizes.get(container.moid, 0)
+        shown["SizeRootFs"] = shown["SizeRw"] + state.images.resolve(container.image_id).size
+    return web.json_response(shown)
+
+
+async def prune(request):
+    """``docker container prune``: every container that is not running (and no restart is due for), with
+    dockerd's ``until`` and ``label`` filters."""
+    state = portlayer(request)
+    filters = query_filters(request)
+    deleted = []
+    for container in list(state.containers.all()):
+        if container.running or state.containers.restarting(container.id) or not _prunable(container, filters):
+            continue
+        await state.destroy(container, False)
+        deleted.append(container.id)
+    return web.json_response({"ContainersDeleted": deleted or None, "SpaceReclaimed": 0})
+
+
+def _prunable(container, filters):
+    labels = container.config.get("Labels") or {}
+    tests = {"label": lambda v: label_matches(labels, v), "label!": lambda v: not label_matches(labels, v),
+             "until": lambda v: parse_time(container.record["created"]).timestamp() < until_seconds(v)}
+    return keep(filters, tests)
 
 
 def _signal_name(text):
@@ -365,6 +463,7 @@ def _signal_name(text):
 ROUTES = (
     ("POST", "/containers/create", create),
     ("GET", "/containers/json", list_containers),
+    ("POST", "/containers/prune", prune),
     ("GET", "/containers/{id}/json", inspect),
     ("POST", "/containers/{id}/start", start),
     ("POST", "/containers/{id}/stop", stop),

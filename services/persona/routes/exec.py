@@ -23,6 +23,9 @@ EXEC_FIELDS = frozenset(("AttachStdin", "AttachStdout", "AttachStderr", "Console
                          "DetachKeys", "Tty", "Env", "Cmd", "Privileged", "User", "WorkingDir"))
 
 
+_TETHER_WAIT = 120  # seconds: a container VM boots and its tether dials in well within this
+
+
 def _running(state, ref):
     container = state.containers.find(ref)
     if not container.running:
@@ -33,7 +36,7 @@ def _running(state, ref):
 async def exec_create(request):
     state = portlayer(request)
     container = _running(state, request.match_info["id"])
-    body = validation.check(await json_body(request), validation.EXEC_CREATE)
+    body = _canonical_keys(validation.check(await json_body(request), validation.EXEC_CREATE), EXEC_FIELDS)
     unknown = sorted(set(body) - EXEC_FIELDS)
     if unknown:
         raise InvalidInput("unknown field%s in the exec configuration: %s"
@@ -57,6 +60,13 @@ async def exec_create(request):
     return web.json_response({"Id": exec_id}, status=201)
 
 
+def _canonical_keys(body, fields):
+    """``body`` with its keys spelled as ``fields`` spells them: Go's JSON decoding, which dockerd uses, matches
+    field names without regard to case (the Docker SDK sends ``detachKeys``)."""
+    spelled = {field.lower(): field for field in fields}
+    return {spelled.get(key.lower(), key): value for key, value in body.items()}
+
+
 def _exec(state, exec_id):
     found = state.execs.get(exec_id)
     if found is None:
@@ -71,6 +81,16 @@ async def exec_start(request):
     if instance["Running"] or instance["ExitCode"] is not None:
         raise Conflict("exec %s has already been started" % instance["ID"])
     container = _running(state, instance["ContainerID"])
+    # A container inspect calls running may still be booting: its tether dials in shortly. Wait for it, as
+    # attach does, so an exec right after docker run -d / start runs instead of answering 409; a tether that
+    # never comes (a VM that cannot boot it) is told after a while, not waited for forever.
+    try:
+        connected = await asyncio.wait_for(tether_or_end(state, container), _TETHER_WAIT)
+    except asyncio.TimeoutError:
+        raise Conflict("container %s is running but its tether has not connected to the endpoint within %d s; "
+                       "docker exec needs it" % (container.id, _TETHER_WAIT)) from None
+    if not connected:
+        raise Conflict("Container %s is not running" % container.id)
     tty = bool(body.get("Tty", instance["spec"]["Tty"]))
     size = body.get("ConsoleSize") or instance["spec"].get("ConsoleSize")
     attachment = await state.tether.exec(container.id, dict(instance["spec"], Tty=tty, ConsoleSize=size))

@@ -15,6 +15,7 @@ from ansible_collections.vic.containers.services.imagec.reference import parse_r
 from ansible_collections.vic.containers.services.persona.errors import internal_error_message
 from ansible_collections.vic.containers.services.persona import validation
 from ansible_collections.vic.containers.services.persona.query import json_body, portlayer, query_bool, query_filters
+from ansible_collections.vic.containers.services.portlayer.storage.image_index import reference_matches
 
 
 async def create(request):
@@ -22,7 +23,7 @@ async def create(request):
     if request.query.get("fromSrc"):
         raise Unsupported("docker import is not supported by vSphere Integrated Containers")
     ref = _pull_reference(request.query.get("fromImage"), request.query.get("tag"))
-    platform = request.query.get("platform")
+    platform = _platform(request.query.get("platform"))
     if platform and platform.split("/")[:2] != ["linux", "amd64"]:
         raise InvalidInput("platform %s is not supported: a VCH runs linux/amd64 containers" % platform)
     creds = credentials_from_header(request.headers.get("X-Registry-Auth"))
@@ -53,6 +54,19 @@ async def create(request):
             pull.cancel()
     await response.write_eof()
     return response
+
+
+def _platform(text):
+    """A ``--platform`` as dockerd normalises it (containerd's ``platforms.Parse``): an architecture alone is
+    on this OS (``amd64`` is ``linux/amd64``), and x86_64 / x86-64 are amd64."""
+    if not text:
+        return text
+    parts = text.lower().split("/")
+    if len(parts) == 1 and parts[0] not in ("linux", "windows", "darwin"):
+        parts = ["linux"] + parts
+    if len(parts) > 1 and parts[1] in ("x86_64", "x86-64"):
+        parts[1] = "amd64"
+    return "/".join(parts)
 
 
 def _pull_reference(from_image, wanted):
@@ -88,8 +102,31 @@ def _line(message):
 
 
 async def list_images(request):
-    images = portlayer(request).images.select(query_filters(request))
-    return web.json_response([image.summary() for image in images])
+    filters = query_filters(request)
+    images = portlayer(request).images.select(filters)
+    summaries = [image.summary() for image in images]
+    patterns = filters.get("reference")
+    if patterns:
+        # As dockerd: an image is listed with the references that matched, not with every tag it has.
+        for summary in summaries:
+            for key in ("RepoTags", "RepoDigests"):
+                summary[key] = [r for r in summary[key] or () if any(reference_matches(p, r) for p in patterns)]
+    return web.json_response(summaries)
+
+
+async def prune(request):
+    """``docker image prune``: dangling images (``dangling=false``: every image no container uses)."""
+    state = portlayer(request)
+    filters = query_filters(request)
+    dangling_only = (filters.pop("dangling", None) or ["true"])[0].lower() in ("1", "true")
+    used = {c.image_id for c in state.containers.all()}
+    deleted, reclaimed = [], 0
+    for image in state.images.select(filters):
+        if image.id in used or (dangling_only and image.repo_tags):
+            continue
+        deleted.extend(await state.images.remove(image.id, force=True))
+        reclaimed += image.size
+    return web.json_response({"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed})
 
 
 async def inspect(request):
@@ -127,6 +164,7 @@ async def auth(request):
 ROUTES = (
     ("POST", "/images/create", create),
     ("GET", "/images/json", list_images),
+    ("POST", "/images/prune", prune),
     ("GET", r"/images/{name:.+}/json", inspect),
     ("POST", r"/images/{name:.+}/tag", tag),
     ("DELETE", r"/images/{name:.+}", remove),

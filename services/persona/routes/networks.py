@@ -10,7 +10,8 @@ from ansible_collections.vic.containers.services.persona import container_config
 from ansible_collections.vic.containers.services.persona import validation
 from ansible_collections.vic.containers.services.persona import views
 from ansible_collections.vic.containers.services.persona.query import json_body, portlayer, query_bool, query_filters
-from ansible_collections.vic.containers.services.portlayer.filters import keep, label_matches
+from ansible_collections.vic.containers.services.portlayer.containers.model import parse_time
+from ansible_collections.vic.containers.services.portlayer.filters import keep, label_matches, until_seconds
 
 
 def _matches(net, filters):
@@ -86,7 +87,25 @@ async def disconnect(request):
     return web.Response(status=200)
 
 
+async def prune(request):
+    """``docker network prune``: the user-created networks no container is on (``label`` / ``until`` filters)."""
+    state = portlayer(request)
+    filters = query_filters(request)
+    deleted = []
+    for net in state.networks.user():
+        if state.containers.using_network(net.name) or not keep(filters, {
+                "label": lambda v, n=net: label_matches(n.labels, v),
+                "label!": lambda v, n=net: not label_matches(n.labels, v),
+                "until": lambda v, n=net: parse_time(n.created).timestamp() < until_seconds(v)}):
+            continue
+        await state.networks.remove(net, ())
+        state.events.publish("network", "destroy", net.id, {"name": net.name, "type": net.driver})
+        deleted.append(net.name)
+    return web.json_response({"NetworksDeleted": deleted or None})
+
+
 ROUTES = (
+    ("POST", "/networks/prune", prune),
     ("GET", "/networks", list_networks),
     ("POST", "/networks/create", create),
     ("GET", "/networks/{id}", inspect),

@@ -3,6 +3,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The Docker API routes of volumes: VMDKs in the VCH's volume stores (see volumes.py)."""
 
+import re
+
 from aiohttp import web
 
 from ansible_collections.vic.containers.plugins.module_utils._errors import InvalidInput
@@ -22,7 +24,7 @@ def _view(state, volume):
 def _matches(state, volume, filters):
     tests = {
         "name": lambda v: v in volume.name,
-        "driver": lambda v: v == DRIVER,
+        "driver": lambda v: v == volume.driver,
         "label": lambda v: label_matches(volume.labels, v),
         "dangling": lambda v: (v.lower() in ("1", "true")) != bool(state.containers.using_volume(volume.name)),
     }
@@ -56,7 +58,7 @@ async def create(request):
     known = name is not None and state.volumes.exists(name)
     volume = await state.volumes.create(name, driver, options, labels)
     if not known:
-        state.events.publish("volume", "create", volume.name, {"driver": DRIVER})
+        state.events.publish("volume", "create", volume.name, {"driver": volume.driver})
     return web.json_response(_view(state, volume), status=201)
 
 
@@ -70,7 +72,31 @@ async def remove(request):
     return web.Response(status=204)
 
 
+# Docker names an anonymous volume with 64 hex digits, as the endpoint does (volumes.VolumeStores.create).
+_ANONYMOUS = re.compile(r"^[0-9a-f]{64}$")
+
+
+async def prune(request):
+    """``docker volume prune``: unused anonymous volumes, every unused one with ``all=true`` (dockerd >= 1.42),
+    with the ``label`` filters."""
+    state = portlayer(request)
+    filters = query_filters(request)
+    everything = (filters.pop("all", None) or ["false"])[0].lower() in ("1", "true")
+    deleted = []
+    for volume in state.volumes.list():
+        if state.containers.using_volume(volume.name) or not (everything or _ANONYMOUS.match(volume.name)):
+            continue
+        if not keep(filters, {"label": lambda v, vol=volume: label_matches(vol.labels, v),
+                              "label!": lambda v, vol=volume: not label_matches(vol.labels, v)}):
+            continue
+        await state.volumes.remove(volume.name)
+        state.events.publish("volume", "destroy", volume.name, {"driver": volume.driver})
+        deleted.append(volume.name)
+    return web.json_response({"VolumesDeleted": deleted or None, "SpaceReclaimed": 0})
+
+
 ROUTES = (
+    ("POST", "/volumes/prune", prune),
     ("GET", "/volumes", list_volumes),
     ("POST", "/volumes/create", create),
     ("GET", "/volumes/{name}", inspect),

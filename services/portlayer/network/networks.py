@@ -36,7 +36,9 @@ except ImportError:  # pragma: no cover - the endpoint's requirements install it
 
 USER_NETWORKS_KEY = "guestinfo.vice..networks"
 _BRIDGE_PREFIX = 16
-_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+# dockerd takes any name (spaces too) but an empty one; control characters and slashes would not survive
+# a record or an API path.
+_NAME = re.compile(r"^[^\x00-\x1f\x7f/]+$")
 
 
 def network_id(vch_uuid, name):
@@ -48,7 +50,7 @@ class Network:
     """One Docker network of the VCH."""
 
     def __init__(self, vch_uuid, name, port_group, driver, subnet=None, gateway=None, pool=None, dns=(),
-                 builtin=True, created=None, labels=None, internal=False, options=None):
+                 builtin=True, created=None, labels=None, internal=False, options=None, ip_range=None, aux=None):
         self.id = network_id(vch_uuid, name)
         self.name = name
         self.port_group = port_group
@@ -62,12 +64,17 @@ class Network:
         self.labels = labels or {}
         self.internal = internal
         self.options = options or {}
+        self.ip_range = ipaddress.ip_network(ip_range) if ip_range else None  # IPAM IPRange, as given
+        self.aux = dict(aux or {})  # IPAM AuxiliaryAddresses: name -> address never handed out
+        if self.ip_range is not None:
+            self.pool = (self.ip_range.network_address, self.ip_range.broadcast_address)
 
     def record(self):
         """What is kept of a user-created network on the endpoint VM."""
         return {"name": self.name, "subnet": str(self.subnet), "gateway": str(self.gateway),
                 "created": self.created, "labels": self.labels, "internal": self.internal,
-                "options": self.options}
+                "options": self.options, "ip_range": str(self.ip_range) if self.ip_range else None,
+                "aux": self.aux}
 
     def addresses(self):
         if self.pool is None:
@@ -127,7 +134,8 @@ class Networks:
             found.append(Network(self._state.uuid, rec["name"], self._state.config["bridge_network"], "bridge",
                                  subnet, gateway, _pool_of(subnet, gateway), builtin=False,
                                  created=rec.get("created"), labels=rec.get("labels"),
-                                 internal=rec.get("internal", False), options=rec.get("options")))
+                                 internal=rec.get("internal", False), options=rec.get("options"),
+                                 ip_range=rec.get("ip_range"), aux=rec.get("aux")))
         return found
 
     def all(self):
@@ -164,9 +172,11 @@ class Networks:
         finally:
             self._reserved.difference_update(held)
 
-    def endpoint(self, net, wanted_ip, aliases, reserved):
-        """A container's endpoint on ``net``: its address is reserved (and appended to ``reserved``, a list
-        from ``reserving``) until that block ends."""
+    def endpoint(self, net, wanted_ip, settings, reserved):
+        """A container's endpoint on ``net``, with what its EndpointSettings (``settings``) asked for kept as
+        dockerd keeps it; its address is reserved (and appended to ``reserved``, a list from ``reserving``)
+        until that block ends."""
+        settings = settings if isinstance(settings, dict) else {"Aliases": settings}
         taken = {str(ep.get("ip")) for c in self._state.containers.all()
                  for ep in c.record.get("networks", {}).values() if ep.get("ip")}
         taken |= self._reserved
@@ -176,7 +186,9 @@ class Networks:
             reserved.append(str(address))
         return {"network_id": net.id, "port_group": net.port_group, "ip": str(address) if address else None,
                 "gateway": str(net.gateway) if net.gateway else None,
-                "prefix": net.subnet.prefixlen if net.subnet else 0, "aliases": list(aliases or ()),
+                "prefix": net.subnet.prefixlen if net.subnet else 0, "aliases": list(settings.get("Aliases") or ()),
+                "links": list(settings.get("Links") or ()), "driver_opts": dict(settings.get("DriverOpts") or {}),
+                "link_local_ips": list((settings.get("IPAMConfig") or {}).get("LinkLocalIPs") or ()),
                 "dns": net.dns}
 
     def nic_additions(self, net):
@@ -211,8 +223,9 @@ class Networks:
             return address
         if net.pool is None:
             return None  # DHCP: the guest learns it, the record keeps none
+        aux = {ipaddress.ip_address(a) for a in net.aux.values()}
         for address in net.addresses():
-            if address not in taken and address != net.gateway:
+            if address not in taken and address != net.gateway and address not in aux:
                 return address
         raise Conflict("no free address left on network %s" % net.name)
 
@@ -220,7 +233,8 @@ class Networks:
         """``docker network create``: a bridge network on the next free subnet of the bridge range."""
         name = body.get("Name")
         if not isinstance(name, str) or not _NAME.match(name):
-            raise InvalidInput("invalid network name %r: it must match [a-zA-Z0-9][a-zA-Z0-9_.-]*" % (name,))
+            raise InvalidInput("invalid network name %r: it must be a non-empty name without slashes or control "
+                               "characters" % (name,))
         driver = body.get("Driver") or "bridge"
         if driver != "bridge":
             raise InvalidInput("network driver %r is not supported by vSphere Integrated Containers: "
@@ -229,11 +243,13 @@ class Networks:
         if any(n.name == name for n in existing):
             raise Conflict("network with name %s already exists" % name)
         subnet, gateway = self._subnet(body.get("IPAM") or {}, existing)
+        ip_range, aux = _range_and_aux((body.get("IPAM") or {}).get("Config") or [{}], subnet)
         net = Network(self._state.uuid, name, self._state.config["bridge_network"], "bridge", subnet, gateway,
                       _pool_of(subnet, gateway), builtin=False,
                       created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                       labels=_labels(body.get("Labels")), internal=bool(body.get("Internal")),
-                      options={k: str(v) for k, v in (body.get("Options") or {}).items()})
+                      options={k: str(v) for k, v in (body.get("Options") or {}).items()},
+                      ip_range=ip_range, aux=aux)
         await self._save([n.record() for n in self.user()] + [net.record()])
         return net
 
@@ -277,6 +293,25 @@ class Networks:
             tasks.wait(self._state.session, {tasks.call(what, ref.ReconfigVM_Task, spec): what})
         await self._state.call(write)
         self._state.cache.put_extra_config(ref, {USER_NETWORKS_KEY: text})
+
+
+def _range_and_aux(configs, subnet):
+    """(IPRange, AuxiliaryAddresses) of a network's first IPAM configuration, checked against its subnet
+    as dockerd checks them; (None, {}) when it names none."""
+    config = configs[0] if configs else {}
+    ip_range, aux = config.get("IPRange") or None, config.get("AuxiliaryAddresses") or {}
+    if not isinstance(aux, dict):
+        raise InvalidInput("invalid IPAM configuration: AuxiliaryAddresses must be an object")
+    try:
+        if ip_range is not None and not ipaddress.ip_network(ip_range, strict=True).subnet_of(subnet):
+            raise InvalidInput("invalid IPAM configuration: IP range %s is not in subnet %s" % (ip_range, subnet))
+        for key, address in aux.items():
+            if ipaddress.ip_address(address) not in subnet:
+                raise InvalidInput("invalid IPAM configuration: auxiliary address %s=%s is not in subnet %s"
+                                   % (key, address, subnet))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput("invalid IPAM configuration: %s" % exc) from None
+    return ip_range, {str(k): str(v) for k, v in aux.items()}
 
 
 def _on(device, backing):

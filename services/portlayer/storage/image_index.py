@@ -447,11 +447,13 @@ class ImageIndex:
 
 
 def _reference_matches(pattern, image):
-    for tag in image.repo_tags + image.repo_digests:
-        name = re.split(r"[:@](?=[^/]*$)", tag)[0]
-        if fnmatch.fnmatchcase(tag, pattern) or fnmatch.fnmatchcase(name, pattern):
-            return True
-    return False
+    return any(reference_matches(pattern, tag) for tag in image.repo_tags + image.repo_digests)
+
+
+def reference_matches(pattern, reference):
+    """``--filter reference=pattern``: the reference or its name (without tag or digest) matches."""
+    name = re.split(r"[:@](?=[^/]*$)", reference)[0]
+    return fnmatch.fnmatchcase(reference, pattern) or fnmatch.fnmatchcase(name, pattern)
 
 
 def _unix_time(text):

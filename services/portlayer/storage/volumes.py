@@ -51,8 +51,9 @@ _UNITS_MB = {None: 1, "b": 1 / 1048576, "k": 1 / 1024, "m": 1, "g": 1024, "t": 1
 class Volume:
     """One volume: its store, disk and metadata."""
 
-    def __init__(self, name, store, disk, capacity_kb, labels=None, options=None, created=None):
+    def __init__(self, name, store, disk, capacity_kb, labels=None, options=None, created=None, driver=DRIVER):
         self.name = name
+        self.driver = driver  # as asked ("local" is an alias of vsphere): tools recreate a volume whose driver changed
         self.store = store
         self.disk = disk
         self.capacity_kb = capacity_kb
@@ -61,7 +62,7 @@ class Volume:
         self.created = created
 
     def metadata(self):
-        return {"driver": DRIVER, "store": self.store, "capacity_kb": self.capacity_kb, "labels": self.labels,
+        return {"driver": self.driver, "store": self.store, "capacity_kb": self.capacity_kb, "labels": self.labels,
                 "options": self.options, "created": self.created}
 
 
@@ -138,6 +139,7 @@ class VolumeStores:
         volume.labels = meta.get("labels") or {}
         volume.options = meta.get("options") or {}
         volume.created = meta.get("created")
+        volume.driver = meta.get("driver") if meta.get("driver") in DRIVERS else DRIVER
 
     # -- reads
 
@@ -188,7 +190,7 @@ class VolumeStores:
         future = asyncio.get_running_loop().create_future()
         self._creating[name] = future
         try:
-            volume = await self._make(name, store, size_kb, options, labels)
+            volume = await self._make(name, store, size_kb, options, labels, driver)
             future.set_result(volume)
             return volume
         except BaseException as exc:
@@ -198,13 +200,13 @@ class VolumeStores:
         finally:
             del self._creating[name]
 
-    async def _make(self, name, store, size_kb, options, labels):
+    async def _make(self, name, store, size_kb, options, labels, driver):
         state = self.state
         ds_name, folder = state.volume_stores[store]
         path = "%s/%s" % (folder, name)
         disk = datastore.ds_path(ds_name, "%s/%s.vmdk" % (path, name))
         volume = Volume(name, store, disk, size_kb, dict(labels or {}), dict(options),
-                        time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+                        time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), driver)
         await state.call(self._write, ds_name, path, volume)
         self._volumes[name] = volume
         return volume
