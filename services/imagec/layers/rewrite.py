@@ -38,6 +38,8 @@ _LINK_TARGETS = (FILE, LINK, SPECIAL)
 
 def _clean(name, layer):
     """The entry's path relative to the layer root (ROOT for the root itself); refuses escapes."""
+    if name and name[0] not in "./" and name[-1] != "/" and "//" not in name and "/." not in name:
+        return name     # already normal (no empty, "." or ".." part): most entries, and normpath costs
     text = name
     while text.startswith("./"):
         text = text[2:]
