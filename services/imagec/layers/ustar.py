@@ -127,8 +127,8 @@ class Reader:
             return None
         (name, mode, uid, gid, size, mtime, chksum, kind, linkname, magic, uname, gname, devmajor, devminor,
          prefix) = _FIELDS.unpack(block)
-        if kind not in _SIMPLE_TYPES or magic not in _MAGICS or (mode[0] | uid[0] | gid[0] | size[0] | mtime[0]
-                                                                  | chksum[0] | devmajor[0] | devminor[0]) & 0x80:
+        high_bits = mode[0] | uid[0] | gid[0] | size[0] | mtime[0] | chksum[0] | devmajor[0] | devminor[0]
+        if kind not in _SIMPLE_TYPES or magic not in _MAGICS or high_bits & 0x80:   # 0x80: base-256 numbers
             return None
         try:
             # int() takes the spaces tar pads with, as tarfile's nti does (a field of spaces only: tarfile).
