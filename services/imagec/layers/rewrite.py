@@ -164,6 +164,10 @@ class Tree:
 
     def _make_folders(self, path, name):
         """Make ``path`` and the folders above it folders, as extracting ``name`` would."""
+        node = self.nodes.get(path)
+        if node is not None and node[0] == DIR:
+            # Every path in the tree lies in folders only (replacing one removes what it held): nothing to walk.
+            return
         walked = []
         for part in [] if path == ROOT else path.split("/"):
             walked.append(part)
