@@ -8,10 +8,14 @@ Private to the vic.containers collection: the API may change without notice
 and must not be used from outside the collection.
 
 Reproduces what ``vic-machine create`` did for TLS: either generate a CA, a
-server certificate and a client certificate into a directory laid out like
-``DOCKER_CERT_PATH`` (``ca.pem``, ``cert.pem``, ``key.pem``) plus the server
-files (``server-cert.pem``, ``server-key.pem``) and the CA key
-(``ca-key.pem``), or validate certificates supplied by the user.
+server certificate and a client certificate into a directory that is a
+``DOCKER_CERT_PATH`` holding only what a Docker client needs (``ca.pem``,
+``cert.pem``, ``key.pem``), with the files only an administrator needs (the
+CA key ``ca-key.pem``, ``server-cert.pem``, ``server-key.pem``) in its
+``admin`` folder (mode 0700), or validate certificates supplied by the user.
+vic-machine, and this collection before, wrote all six side by side: such a
+set is still read where it is (see ``legacy_files``), so a VCH made then keeps
+working; moving its three files into ``admin`` finishes the split.
 
 All PEM data handed back in :class:`TlsMaterial` is ``str`` (ASCII PEM text),
 ready to be embedded in configuration.  Fingerprints are lowercase hex without
@@ -46,10 +50,11 @@ except ImportError as exc:
     CRYPTOGRAPHY_IMPORT_ERROR = exc
 
 
+ADMIN_DIR = "admin"
 CA_FILE = "ca.pem"
-CA_KEY_FILE = "ca-key.pem"
-SERVER_CERT_FILE = "server-cert.pem"
-SERVER_KEY_FILE = "server-key.pem"
+CA_KEY_FILE = ADMIN_DIR + "/ca-key.pem"
+SERVER_CERT_FILE = ADMIN_DIR + "/server-cert.pem"
+SERVER_KEY_FILE = ADMIN_DIR + "/server-key.pem"
 CLIENT_CERT_FILE = "cert.pem"
 CLIENT_KEY_FILE = "key.pem"
 
@@ -63,6 +68,8 @@ FILES = {
     "key": CLIENT_KEY_FILE,
 }
 _KEY_FILES = (CA_KEY_FILE, SERVER_KEY_FILE, CLIENT_KEY_FILE)
+# Where earlier versions (and vic-machine) put the admin files: beside the client's.
+_LEGACY = {name: name[len(ADMIN_DIR) + 1:] for name in (CA_KEY_FILE, SERVER_CERT_FILE, SERVER_KEY_FILE)}
 
 KEY_SIZES = (2048, 3072, 4096)
 DEFAULT_KEY_SIZE = 2048
@@ -335,22 +342,44 @@ def _write_new(path, data, mode):
 
 
 def _present(cert_path):
-    """Names of the vic-machine files that exist in cert_path."""
+    """Names of the set's files that exist in cert_path (an admin file also where earlier versions put it)."""
     if not os.path.lexists(cert_path):
         return []
     if not os.path.isdir(cert_path):
         raise _error("tls.cert_path", "%s exists and is not a directory" % cert_path)
-    return [name for name in FILES.values() if os.path.lexists(os.path.join(cert_path, name))]
+    return [name for name in FILES.values() if os.path.lexists(_where(cert_path, name))]
 
 
-def _ensure_dir(cert_path):
+def _where(cert_path, name):
+    """The path of the set's file ``name``: in ``admin``, or beside the client's files if only there."""
+    path = os.path.join(cert_path, name)
+    if name in _LEGACY and not os.path.lexists(path):
+        legacy = os.path.join(cert_path, _LEGACY[name])
+        if os.path.lexists(legacy):
+            return legacy
+    return path
+
+
+def legacy_files(cert_path):
+    """The admin files of a set in ``cert_path`` that lie beside the client's files, as earlier versions left
+    them (a DOCKER_CERT_PATH handed to users should not hold them)."""
+    return [path for path in (_where(cert_path, name) for name in _LEGACY) if os.path.dirname(path) == cert_path]
+
+
+def set_paths(cert_path):
+    """Role (``ca``, ``cert``, ``key``, ``server_cert``, ``server_key``, ``ca_key``) -> path of that file of
+    the set in ``cert_path``, wherever it lies."""
+    return {key: _where(cert_path, name) for key, name in FILES.items()}
+
+
+def _ensure_dir(cert_path, option="tls.cert_path"):
     if os.path.isdir(cert_path):
         return
     try:
         os.makedirs(cert_path, mode=0o700)
         os.chmod(cert_path, 0o700)  # makedirs' mode is filtered by the umask
     except OSError as exc:
-        raise _error("tls.cert_path", "cannot create %s: %s" % (cert_path, exc.strerror or exc)) from exc
+        raise _error(option, "cannot create %s: %s" % (cert_path, exc.strerror or exc)) from exc
 
 
 # ---------------------------------------------------------------- generation
@@ -448,6 +477,7 @@ def _build_set(cname, ips, orgs, key_size, days):
 
 def _write_set(cert_path, contents):
     written = []
+    _ensure_dir(os.path.join(cert_path, ADMIN_DIR), "tls.cert_path")
     try:
         for name, data in contents.items():
             path = os.path.join(cert_path, name)
@@ -462,7 +492,7 @@ def _write_set(cert_path, contents):
 
 
 def _paths(cert_path):
-    return {key: os.path.join(cert_path, name) for key, name in FILES.items()}
+    return set_paths(cert_path)
 
 
 def _check_params(cname, ips, organization, key_size, days):
@@ -532,9 +562,15 @@ def _load_set(cert_path, cname):
         raise _error("tls.cname", "%r is not in the subjectAltName of %s (%s)%s"
                      % (cname, paths["server_cert"], _describe_names(certs["server_cert"]), hint))
     for name in _KEY_FILES:
-        path = os.path.join(cert_path, name)
+        path = _where(cert_path, name)
         if os.stat(path).st_mode & (stat.S_IRWXG | stat.S_IRWXO):
             warnings.append("%s is accessible by other users; it should have mode 0600" % path)
+    legacy = legacy_files(cert_path)
+    if legacy:
+        warnings.append("%s: %s lie beside the client's files, as earlier versions left them, so whoever is given "
+                        "this folder as DOCKER_CERT_PATH can read them; move them into %s (mode 0700)"
+                        % (cert_path, ", ".join(os.path.basename(p) for p in legacy),
+                           os.path.join(cert_path, ADMIN_DIR)))
 
     return TlsMaterial(
         ca_cert_pem=_text(raw["ca"], paths["ca"], "tls.cert_path"),

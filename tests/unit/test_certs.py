@@ -73,7 +73,7 @@ def _strict(ctx):
 
 def _server_ctx(cert_dir):
     ctx = _strict(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER))
-    ctx.load_cert_chain(os.path.join(cert_dir, "server-cert.pem"), os.path.join(cert_dir, "server-key.pem"))
+    ctx.load_cert_chain(os.path.join(cert_dir, "admin/server-cert.pem"), os.path.join(cert_dir, "admin/server-key.pem"))
     ctx.verify_mode = ssl.CERT_REQUIRED
     ctx.load_verify_locations(cafile=os.path.join(cert_dir, "ca.pem"))
     return ctx
@@ -168,8 +168,11 @@ def test_generate_writes_vic_machine_layout_with_safe_modes(tmp_path):
         material = _certs.generate(path, CNAME)
     finally:
         os.umask(0o022)
-    assert sorted(os.listdir(path)) == ALL_FILES
+    # DOCKER_CERT_PATH holds only the client's files; the CA key and the server's files are in admin/.
+    assert sorted(os.listdir(path)) == ["admin", "ca.pem", "cert.pem", "key.pem"]
+    assert sorted(os.listdir(os.path.join(path, "admin"))) == ["ca-key.pem", "server-cert.pem", "server-key.pem"]
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(os.path.join(path, "admin")).st_mode) == 0o700
     for name in ALL_FILES:
         mode = stat.S_IMODE(os.stat(os.path.join(path, name)).st_mode)
         assert mode == (0o600 if name.endswith("key.pem") else 0o644), name
@@ -193,7 +196,7 @@ def test_private_keys_are_created_0600(tmp_path, monkeypatch):
     monkeypatch.setattr(_certs.os, "open", spy)
     _certs.generate(str(tmp_path / "c"), CNAME)
     modes = {name: (flags, mode) for name, flags, mode in calls}
-    assert sorted(modes) == ALL_FILES
+    assert sorted(modes) == sorted(os.path.basename(name) for name in ALL_FILES)
     for name in ("ca-key.pem", "server-key.pem", "key.pem"):
         flags, mode = modes[name]
         assert mode == 0o600
@@ -203,7 +206,7 @@ def test_private_keys_are_created_0600(tmp_path, monkeypatch):
 def test_generated_certificates_content(cert_dir):
     path, material = cert_dir
     ca = _load_cert(os.path.join(path, "ca.pem"))
-    server = _load_cert(os.path.join(path, "server-cert.pem"))
+    server = _load_cert(os.path.join(path, "admin/server-cert.pem"))
     client = _load_cert(os.path.join(path, "cert.pem"))
 
     assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is True
@@ -364,7 +367,7 @@ def test_reuse_warns_about_readable_key(cert_dir):
     assert len(warnings) == 1 and "key.pem" in warnings[0] and "0600" in warnings[0]
 
 
-@pytest.mark.parametrize("victim", ["server-key.pem", "key.pem", "ca-key.pem"])
+@pytest.mark.parametrize("victim", ["admin/server-key.pem", "key.pem", "admin/ca-key.pem"])
 def test_mismatched_key_is_reported_not_overwritten(cert_dir, tmp_path, victim):
     path, _material = cert_dir
     other = str(tmp_path / "other")
@@ -383,7 +386,7 @@ def test_server_cert_from_other_ca(cert_dir, tmp_path):
     path, _material = cert_dir
     other = str(tmp_path / "other")
     _certs.generate(other, CNAME)
-    for name in ("server-cert.pem", "server-key.pem"):
+    for name in ("admin/server-cert.pem", "admin/server-key.pem"):
         shutil.copy(os.path.join(other, name), os.path.join(path, name))
     with pytest.raises(_certs.CertError, match=r"tls.cert_path: .*server-cert\.pem is not signed by .*ca\.pem"):
         _certs.load_or_generate(path, CNAME)
@@ -391,7 +394,7 @@ def test_server_cert_from_other_ca(cert_dir, tmp_path):
 
 def test_tampered_pem_names_file(cert_dir):
     path, _material = cert_dir
-    target = os.path.join(path, "server-key.pem")
+    target = os.path.join(path, "admin/server-key.pem")
     data = _read(target)
     _write(target, data[:60] + b"AAAA" + data[64:])
     with pytest.raises(_certs.CertError) as err:
@@ -410,7 +413,7 @@ def test_partial_set_is_reported(cert_dir):
         _certs.load_or_generate(path, CNAME)
     with pytest.raises(_certs.CertError, match=r"incomplete"):
         _certs.plan_only(path)
-    assert sorted(os.listdir(path)) == sorted(set(ALL_FILES) - {"cert.pem"})
+    assert sorted(os.listdir(path)) == ["admin", "ca.pem", "key.pem"]
 
 
 def test_reuse_with_other_cname_fails(cert_dir):
@@ -450,7 +453,7 @@ def test_plan_only_writes_nothing(tmp_path, cert_dir):
 
 def test_fingerprint_and_verify_chain(cert_dir, tmp_path):
     path, material = cert_dir
-    server_pem = _read(os.path.join(path, "server-cert.pem"))
+    server_pem = _read(os.path.join(path, "admin/server-cert.pem"))
     der = ssl.PEM_cert_to_DER_cert(server_pem.decode())
     assert _certs.fingerprint(server_pem) == hashlib.sha256(der).hexdigest()
     assert _certs.fingerprint(server_pem.decode()) == material.server_fingerprint
@@ -468,7 +471,7 @@ def test_fingerprint_and_verify_chain(cert_dir, tmp_path):
 
 def test_load_given_accepts_generated_pair(cert_dir):
     path, material = cert_dir
-    given = _certs.load_given(os.path.join(path, "server-cert.pem"), os.path.join(path, "server-key.pem"),
+    given = _certs.load_given(os.path.join(path, "admin/server-cert.pem"), os.path.join(path, "admin/server-key.pem"),
                               ca_cert=os.path.join(path, "ca.pem"), cname=CNAME)
     assert given.generated is False
     assert given.server_fingerprint == material.server_fingerprint
@@ -476,13 +479,13 @@ def test_load_given_accepts_generated_pair(cert_dir):
     assert given.cname == CNAME
     assert given.warnings == []
     assert given.paths == {"ca": os.path.join(path, "ca.pem"), "cert": None, "key": None,
-                           "server_cert": os.path.join(path, "server-cert.pem"),
-                           "server_key": os.path.join(path, "server-key.pem"), "ca_key": None}
+                           "server_cert": os.path.join(path, "admin/server-cert.pem"),
+                           "server_key": os.path.join(path, "admin/server-key.pem"), "ca_key": None}
 
 
 def test_load_given_without_ca_or_cname(cert_dir):
     path, _material = cert_dir
-    given = _certs.load_given(os.path.join(path, "server-cert.pem"), os.path.join(path, "server-key.pem"))
+    given = _certs.load_given(os.path.join(path, "admin/server-cert.pem"), os.path.join(path, "admin/server-key.pem"))
     assert given.ca_cert_pem is None
     assert given.paths["ca"] is None
     assert given.cname == CNAME  # first SAN
@@ -506,8 +509,8 @@ def test_load_given_cn_only_warns(tmp_path):
 
 def test_load_given_errors(cert_dir, tmp_path):
     path, _material = cert_dir
-    server_cert = os.path.join(path, "server-cert.pem")
-    server_key = os.path.join(path, "server-key.pem")
+    server_cert = os.path.join(path, "admin/server-cert.pem")
+    server_key = os.path.join(path, "admin/server-key.pem")
     garbage = str(tmp_path / "garbage.pem")
     _write(garbage, b"-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n")
     missing = str(tmp_path / "missing.pem")
@@ -535,12 +538,12 @@ def test_load_given_errors(cert_dir, tmp_path):
 
 def test_load_given_encrypted_key(cert_dir, tmp_path):
     path, _material = cert_dir
-    key = serialization.load_pem_private_key(_read(os.path.join(path, "server-key.pem")), password=None)
+    key = serialization.load_pem_private_key(_read(os.path.join(path, "admin/server-key.pem")), password=None)
     encrypted = str(tmp_path / "enc.pem")
     _write(encrypted, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                         serialization.BestAvailableEncryption(b"secret")))
     with pytest.raises(_certs.CertError, match=r"tls.server_key: .*encrypted"):
-        _certs.load_given(os.path.join(path, "server-cert.pem"), encrypted)
+        _certs.load_given(os.path.join(path, "admin/server-cert.pem"), encrypted)
 
 
 def test_load_given_expired_and_not_yet_valid(tmp_path):
@@ -576,7 +579,7 @@ def test_load_given_ec_key_and_chain(tmp_path):
 
 def test_load_given_ca_bundle_checks(cert_dir, tmp_path):
     path, _material = cert_dir
-    args = (os.path.join(path, "server-cert.pem"), os.path.join(path, "server-key.pem"))
+    args = (os.path.join(path, "admin/server-cert.pem"), os.path.join(path, "admin/server-key.pem"))
     expired_ca, _k, _c, _key = _make_cert(tmp_path, "expired-ca", cn="Old CA", ca=True, days=(-30, -1))
     with pytest.raises(_certs.CertError, match=r"tls.ca_cert: .*no currently valid"):
         _certs.load_given(*args, ca_cert=expired_ca)
@@ -586,3 +589,23 @@ def test_load_given_ca_bundle_checks(cert_dir, tmp_path):
     assert len(given.warnings) == 1 and "validity" in given.warnings[0]
     not_ca, _k, _c, _key = _make_cert(tmp_path, "leafy", cn="leaf")
     assert any("not a CA" in w for w in _certs.load_given(*args, ca_cert=not_ca).warnings)
+
+
+def test_a_set_laid_out_by_earlier_versions_keeps_working_and_is_reported(cert_dir):
+    """Earlier versions wrote the CA key and the server's files beside the client's: still read there, with a
+    warning that the folder handed to users as DOCKER_CERT_PATH holds them."""
+    path, material = cert_dir
+    for name in ("ca-key.pem", "server-cert.pem", "server-key.pem"):
+        os.rename(os.path.join(path, "admin", name), os.path.join(path, name))
+    os.rmdir(os.path.join(path, "admin"))
+    assert _certs.plan_only(path) is False
+    reused = _certs.load_or_generate(path, CNAME)
+    assert reused.generated is False and reused.server_key_pem == material.server_key_pem
+    assert reused.paths["server_key"] == os.path.join(path, "server-key.pem")
+    assert _certs.legacy_files(path) == [os.path.join(path, n) for n in ("ca-key.pem", "server-cert.pem",
+                                                                         "server-key.pem")]
+    assert len(reused.warnings) == 1 and "move them into %s" % os.path.join(path, "admin") in reused.warnings[0]
+    assert sorted(os.listdir(path)) == ALL_FILES_LEGACY
+
+
+ALL_FILES_LEGACY = sorted(os.path.basename(name) for name in _certs.FILES.values())

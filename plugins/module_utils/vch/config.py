@@ -14,7 +14,14 @@ them from inside the guest too):
   base64), the VCH UUID as associated data so a record cannot be replayed on
   another VCH;
 * ``key_id``: which key sealed them. The key itself lives in the image store
-  (``VIC/<uuid>/vch.key``), never beside the sealed secrets.
+  (``VIC/<uuid>/vch.key``), never beside the sealed secrets, and never in
+  clear: the file holds it wrapped (AES-256-GCM) under keys derived from what
+  only the endpoint and the VCH's administrator hold, the ops password
+  (scrypt) and, when the VCH has TLS, the server's private key file (HKDF),
+  the administrator's way back in after the ops password changed. A reader of
+  the datastore and of the VM's configuration gets neither (docs/security.md).
+  A key file written by an earlier version (the 32 bytes in clear) is still
+  read, and wrapped the next time a run opens it.
 
 The record alone, with that key, is enough to rebuild the endpoint.
 """
@@ -29,8 +36,11 @@ import os
 from ansible_collections.vic.containers.plugins.module_utils._errors import VicError
 
 try:
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
     from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 except ImportError:  # pragma: no cover - reported by the module
     AESGCM = InvalidTag = None
 
@@ -55,6 +65,67 @@ def new_key():
 
 def key_id(key):
     return hashlib.sha256(key).hexdigest()[:16]
+
+
+# scrypt's cost for the ops password (RFC 7914's interactive figures: 16 MiB, ~0.05 s): the wrapped key is
+# on the datastore, so a weak ops password can be guessed offline at that price per guess.
+_SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}
+_WRAP_FORMAT = "vic.containers wrapped key"
+BY_PASSWORD, BY_SERVER_KEY = "ops_password", "server_key"
+
+
+def _kek(kind, material, vch_uuid):
+    if kind == BY_PASSWORD:
+        return Scrypt(salt=("vic.containers vch key " + vch_uuid).encode(), length=32, **_SCRYPT).derive(
+            material.encode("utf-8"))
+    # The server key's private number, however the PEM encodes it: the same key in another file opens it too.
+    der = serialization.load_pem_private_key(material.encode("ascii"), password=None).private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=vch_uuid.encode(),
+                info=b"vic.containers vch key by server key").derive(der)
+
+
+def wrap_key(key, vch_uuid, ops_password, server_key_pem=None):
+    """The key file's content: ``key`` wrapped under the ops password and, if given, the TLS server key."""
+    wraps = []
+    for kind, material in ((BY_PASSWORD, ops_password), (BY_SERVER_KEY, server_key_pem)):
+        if material:
+            nonce = os.urandom(12)
+            sealed = AESGCM(_kek(kind, material, vch_uuid)).encrypt(nonce, key, vch_uuid.encode())
+            wraps.append({"by": kind, "sealed": base64.b64encode(nonce + sealed).decode("ascii")})
+    return json.dumps({"format": _WRAP_FORMAT, "version": 1, "wraps": wraps}).encode()
+
+
+def is_wrapped(content):
+    """False for a key file an earlier version wrote: the key itself."""
+    return not (isinstance(content, bytes) and len(content) == 32)
+
+
+def unwrap_key(content, vch_uuid, materials):
+    """The VCH key from its file's ``content``, opened with the first of ``materials`` ((kind, secret) pairs;
+    kinds BY_PASSWORD, BY_SERVER_KEY) that opens it; None if none does."""
+    return opening(content, vch_uuid, materials)[0]
+
+
+def opening(content, vch_uuid, materials):
+    """(key, the pair of ``materials`` that opened it: None for a key in clear); (None, None) if none does."""
+    if not is_wrapped(content):
+        return content, None
+    try:
+        wraps = json.loads(content)["wraps"]
+    except (ValueError, KeyError, TypeError):
+        raise ConfigError("The key file of VCH %s is not one this collection wrote." % vch_uuid) from None
+    for kind, material in materials:
+        for wrap in wraps:
+            if not material or wrap.get("by") != kind:
+                continue
+            raw = base64.b64decode(wrap["sealed"])
+            try:
+                return (AESGCM(_kek(kind, material, vch_uuid)).decrypt(raw[:12], raw[12:], vch_uuid.encode()),
+                        (kind, material))
+            except (InvalidTag, ValueError):
+                continue
+    return None, None
 
 
 def seal(secrets, key, vch_uuid):

@@ -10,13 +10,12 @@ import uuid
 
 from ansible_collections.vic.containers.plugins.module_utils._errors import VicError
 from ansible_collections.vic.containers.plugins.module_utils.vch import config as codec
-from ansible_collections.vic.containers.plugins.module_utils._certs import fingerprint
+from ansible_collections.vic.containers.plugins.module_utils._certs import fingerprint, set_paths
 from ansible_collections.vic.containers.plugins.module_utils.vsphere.datastore import ds_path
 from ansible_collections.vic.containers.plugins.module_utils.vsphere.inventory import same
 
-# The files vic-machine wrote in --tls-cert-path, by role.
-CERT_FILES = (("ca", "ca.pem"), ("cert", "cert.pem"), ("key", "key.pem"),
-              ("server_cert", "server-cert.pem"), ("server_key", "server-key.pem"))
+# The files of the set in tls.cert_path shown by role (the CA key is not: only certs' own code reads it).
+CERT_ROLES = ("ca", "cert", "key", "server_cert", "server_key")
 _UUID_NAMESPACE = uuid.UUID("6f1d3c36-2f4e-5b1e-9a55-8e2d0f6b7a10")
 
 
@@ -171,10 +170,17 @@ def summary(vch, cert_path=None):
         "volume_stores": {label: volume_store_path(p) for label, p in (config.get("volume_stores") or {}).items()},
         "version": config.get("product_version"),
         "config": display(vch.config),
-        "cert_paths": {role: "%s/%s" % (cert_path, name) for role, name in CERT_FILES} if cert_path else {},
+        "cert_paths": _cert_paths(cert_path),
         "containers": [{"id": vm.moid, "name": vm.get("name"), "power_state": vm.get("runtime.powerState")}
                        for vm in vch.containers()] if vch.pool is not None else [],
     }
+
+
+def _cert_paths(cert_path):
+    if not cert_path:
+        return {}
+    paths = set_paths(cert_path)
+    return {role: paths[role] for role in CERT_ROLES}
 
 
 def split_store(store):

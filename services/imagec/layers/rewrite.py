@@ -38,6 +38,8 @@ _LINK_TARGETS = (FILE, LINK, SPECIAL)
 
 def _clean(name, layer):
     """The entry's path relative to the layer root (ROOT for the root itself); refuses escapes."""
+    if name and name[0] not in "./" and name[-1] != "/" and "//" not in name and "/." not in name:
+        return name     # already normal (no empty, "." or ".." part): most entries, and normpath costs
     text = name
     while text.startswith("./"):
         text = text[2:]
@@ -162,6 +164,10 @@ class Tree:
 
     def _make_folders(self, path, name):
         """Make ``path`` and the folders above it folders, as extracting ``name`` would."""
+        node = self.nodes.get(path)
+        if node is not None and node[0] == DIR:
+            # Every path in the tree lies in folders only (replacing one removes what it held): nothing to walk.
+            return
         walked = []
         for part in [] if path == ROOT else path.split("/"):
             walked.append(part)

@@ -25,7 +25,7 @@ import tempfile
 
 from ansible_collections.vic.containers.services.imagec.layers import vmdk
 from ansible_collections.vic.containers.services.imagec.layers.rewrite import Tree, rewrite
-from ansible_collections.vic.containers.services.imagec.layers.stream import LayerError, Uncompressed, entries, reading
+from ansible_collections.vic.containers.services.imagec.layers.stream import LayerError, Uncompressed, reading
 
 # zstd at level 1 packs as fast as the blob arrives and still halves typical layers.
 TAR2SQFS = ("tar2sqfs", "--quiet", "--force", "--no-skip", "--compressor", "zstd", "--comp-extra", "level=1",
@@ -113,12 +113,12 @@ def _first_pass(raw, tree, squasher, progress, total):
     """Hash and check every entry; pack them as they come, unless the layer replaces an entry already packed."""
     content = Uncompressed(raw, tree.layer, progress, total)
     with reading(content, tree.layer) as tar:
-        for index, member in enumerate(entries(tar)):
+        for index, member in enumerate(tar):
             info = tree.apply(index, member)
             if tree.replaced:
                 squasher.abandon()
             elif info is not None:
-                _pack(squasher, tar, content, member, info)
+                _pack(squasher, tar, member, info)
         tree.diff_id = content.digest()
     if not tree.replaced:
         squasher.finish(tree.folders.values())
@@ -129,9 +129,9 @@ def _second_pass(raw, tree, squasher):
     survivors = tree.survivors()
     content = Uncompressed(raw, tree.layer)
     with reading(content, tree.layer) as tar:
-        for index, member in enumerate(entries(tar)):
+        for index, member in enumerate(tar):
             if index in survivors:
-                _pack(squasher, tar, content, member, rewrite(member, tree.layer)[1])
+                _pack(squasher, tar, member, rewrite(member, tree.layer)[1])
         digest = content.digest()
     if digest != tree.diff_id:  # the blob was read again: it must still be the layer
         raise LayerError("layer %s: read again, its content has digest %s, not %s as the first time"
@@ -139,12 +139,11 @@ def _second_pass(raw, tree, squasher):
     squasher.finish(tree.folders.values())
 
 
-def _pack(squasher, tar, content, member, info):
+def _pack(squasher, tar, member, info):
     """Pack the entry ``member`` as ``info`` says; its own header bytes go on when they say the same."""
     header = None
-    if (member.type in _VERBATIM_TYPES and member.sparse is None and member.name == info.name
-            and member.linkname == info.linkname and not tar.pax_headers):
-        header = content.span(member.offset, member.offset_data)
+    if member.type in _VERBATIM_TYPES and member.name == info.name and member.linkname == info.linkname:
+        header = tar.header(member)
     squasher.add(info, tar.extractfile(member) if info.isreg() else None, header)
 
 

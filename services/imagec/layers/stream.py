@@ -8,7 +8,6 @@ config's: the blob may arrive before the config does), and its entries read one 
 zstd-compressed layers are refused: Python has no zstd decoder in its standard library.
 """
 
-import collections
 import contextlib
 import hashlib
 import tarfile
@@ -17,14 +16,9 @@ import tarfile
 from isal import isal_zlib
 
 from ansible_collections.vic.containers.plugins.module_utils._errors import VicError
+from ansible_collections.vic.containers.services.imagec.layers.ustar import Reader
 
 _MIB = 1024 * 1024
-# tarfile's stream reader slices its whole buffer on every read, headers included: small keeps
-# layers of many small files cheap; large reads of file data loop over it.
-_TAR_READ_BUFFER = 32 * 1024
-# What the reader keeps of its latest reads: enough for an entry's headers (pax ones included) behind
-# tarfile's read-ahead. Making a header again costs about as much as parsing it.
-_RECENT = 256 * 1024
 # Compressed input goes to inflate in small pieces: each bounded inflate call copies the input it has
 # not consumed yet, so a large piece is copied over and over.
 _RAW_READ = 64 * 1024
@@ -40,23 +34,12 @@ class LayerError(VicError):
 
 @contextlib.contextmanager
 def reading(content, name):
-    """``content`` read as a tar stream; what cannot be read is a LayerError naming the layer ``name``."""
+    """``content`` read as a tar stream (a ustar.Reader); what cannot be read is a LayerError naming the layer
+    ``name``."""
     try:
-        with tarfile.open(fileobj=content, mode="r|", bufsize=_TAR_READ_BUFFER) as tar:
-            yield tar
+        yield Reader(content)
     except (tarfile.TarError, EOFError, OSError, isal_zlib.error) as exc:
         raise LayerError("layer %s cannot be unpacked: %s" % (name, exc)) from exc
-
-
-def entries(tar):
-    """The entries of ``tar`` (read as a stream) in order, without the list of every header read so far
-    that tarfile keeps: about 700 bytes per entry, 70 MB for a layer of 100,000 files."""
-    while True:
-        member = tar.next()
-        if member is None:
-            return
-        tar.members.clear()  # only getmembers() and extracting to disk use it; packing does neither
-        yield member
 
 
 class Uncompressed:
@@ -75,9 +58,6 @@ class Uncompressed:
                              % name)
         self._inflater = isal_zlib.decompressobj(_GZIP_WBITS) if self._input.startswith(_GZIP_MAGIC) else None
         self._in_member = False
-        self._position = 0  # tar bytes returned so far
-        self._recent = collections.deque()  # (position, bytes) of the latest reads, _RECENT bytes or so
-        self._recent_size = 0
 
     def read(self, size=-1):
         size = size if size is not None and size >= 0 else _MIB
@@ -88,9 +68,8 @@ class Uncompressed:
                 break
             chunks.append(chunk)
             have += len(chunk)
-        data = b"".join(chunks)
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         self._hasher.update(data)
-        self._keep(data)
         return data
 
     def digest(self):
@@ -98,20 +77,6 @@ class Uncompressed:
         while self.read(_MIB):
             pass
         return "sha256:%s" % self._hasher.hexdigest()
-
-    def span(self, start, end):
-        """The tar bytes from ``start`` to ``end`` if still kept (an entry's header just read), else None."""
-        if not self._recent or start < self._recent[0][0] or end > self._position:
-            return None
-        parts = [data[max(0, start - at):end - at] for at, data in self._recent if at < end and at + len(data) > start]
-        return b"".join(parts)
-
-    def _keep(self, data):
-        self._recent.append((self._position, data))
-        self._position += len(data)
-        self._recent_size += len(data)
-        while self._recent_size - len(self._recent[0][1]) >= _RECENT:
-            self._recent_size -= len(self._recent.popleft()[1])
 
     def _read_raw(self, size):
         data = self._raw.read(size)

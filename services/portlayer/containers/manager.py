@@ -67,7 +67,7 @@ class Containers:
         old = self._decoded.pop(moid, None)
         if old is not None:
             self._names.pop(old.name, None)
-        container = decode(moid, after) if after is not None else None
+        container = decode(moid, after, self.state.key) if after is not None else None
         if container is not None:
             self._decoded[moid] = container
             self._names[container.name] = container
@@ -194,7 +194,7 @@ class Containers:
             container_id = new_id()
             host_key, host_key_pub = protocol.new_host_key()
             record = self._record(container_id, name, image, config, host, mounts, endpoints, host_key_pub)
-            extra = dict(record_values(record), **boot_values(self._boot_spec(record, host_key)))
+            extra = dict(record_values(record, self.state.key), **boot_values(self._boot_spec(record, host_key)))
             await self._create_vm(record, image, mounts, endpoints, sizing, extra)
             return container_id
         except BaseException:
@@ -497,7 +497,7 @@ class Containers:
     async def rewrite(self, container, record, devices=None):
         """Write the container's record (and device changes) on its VM, and through to the cache; and its
         boot spec with it when what the spec holds changed (its networks: a rename leaves the hostname)."""
-        values = record_values(record)
+        values = record_values(record, self.state.key)
         spec = container.boot_spec()
         if spec is not None:
             renewed = boot_values(self._boot_spec(record, spec["host_key"]))

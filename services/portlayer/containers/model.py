@@ -17,6 +17,7 @@ import uuid
 
 from ansible_collections.vic.containers.plugins.module_utils.vch import config as codec
 from ansible_collections.vic.containers.plugins.module_utils.vsphere import datastore
+from ansible_collections.vic.containers.services.portlayer.containers import envseal
 from ansible_collections.vic.containers.services.tether import protocol
 
 RECORD_KEY = codec.PREFIX + "container"
@@ -116,8 +117,9 @@ class Container:
         return [m["name"] for m in self.record.get("mounts", ())]
 
 
-def decode(moid, props):
-    """The Container on a VM of the pool, or None when the VM is not a container of ours."""
+def decode(moid, props, vch_key):
+    """The Container on a VM of the pool, or None when the VM is not a container of ours; its env opened with
+    ``vch_key`` (envseal.py)."""
     managed = props.get("config.managedBy")
     if managed is None or managed.type != codec.MANAGED_BY_CONTAINER:
         return None
@@ -126,9 +128,9 @@ def decode(moid, props):
     if not text:
         return None
     try:
-        record = json.loads(text)
+        record = envseal.open_env(json.loads(text), vch_key)
         exit_state = json.loads(values.get(EXIT_KEY) or "{}")
-    except ValueError:
+    except ValueError:      # envseal.EnvSealError too: not a container of this VCH
         return None
     return Container(moid, props, record, exit_state, codec.join_value(values, protocol.BOOT_KEY))
 
@@ -150,8 +152,10 @@ def bios_uuid(vch_uuid, container_id):
     return str(uuid.uuid5(uuid.UUID(vch_uuid), container_id))
 
 
-def record_values(record):
-    return codec.split_value(RECORD_KEY, json.dumps(record, sort_keys=True, separators=(",", ":")))
+def record_values(record, vch_key):
+    """extraConfig values of a container's record, its env sealed with ``vch_key`` (envseal.py)."""
+    return codec.split_value(RECORD_KEY, json.dumps(envseal.seal(record, vch_key), sort_keys=True,
+                                                    separators=(",", ":")))
 
 
 def boot_values(spec):

@@ -31,7 +31,8 @@ class CountingProxy:
         self.requests = []
         self._lock = threading.Lock()
         self._server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self._server_ctx.load_cert_chain(str(certs / "server-cert.pem"), str(certs / "server-key.pem"))
+        admin = certs / "admin"     # the server's files are not in the client's DOCKER_CERT_PATH
+        self._server_ctx.load_cert_chain(str(admin / "server-cert.pem"), str(admin / "server-key.pem"))
         self._client_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         self._client_ctx.load_verify_locations(str(certs / "ca.pem"))
         self._client_ctx.load_cert_chain(str(certs / "cert.pem"), str(certs / "key.pem"))
