@@ -368,3 +368,25 @@ def test_boot_spec_sources_and_the_missing_guestinfo(tmp_path):
         with pytest.raises(boot.BootError, match=r"guestinfo\.vice\./boot through the VMware backdoor is not implemented"):
             boot.read_boot_spec(options.parse([]))
     assert boot.open_log("fd:7") == 7 and boot.open_log(None) is None
+
+
+def test_the_endpoint_reads_back_what_the_tether_writes_one_format_on_both_sides(tmp_path):
+    # The writer (the tether's jsonlog) and the reader (the endpoint's logs) share protocol's format.
+    from ansible_collections.vic.containers.services.portlayer.containers import logs  # pylint: disable=import-outside-toplevel
+    path = tmp_path / "output.log"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    writer = jsonlog.LogWriter(fd)
+    writer.output(1, b"out\n")
+    writer.output(2, b"err")
+    writer.exit(7, "2026-01-02T03:04:05.123456Z")
+    os.close(fd)
+    data = path.read_bytes() + b'{"log": "torn'
+    assert [(stream, text) for _stamp, stream, text in logs.parse(data)] == [(1, b"out\n"), (2, b"err")]
+    code, finished = logs.exit_line(data)
+    assert (code, finished.isoformat()) == (7, "2026-01-02T03:04:05.123456+00:00")
+    assert protocol_log_line_kinds(data) == ["log", "log", "exit", None]
+
+
+def protocol_log_line_kinds(data):
+    from ansible_collections.vic.containers.services.tether import protocol  # pylint: disable=import-outside-toplevel
+    return [(protocol.parse_log_line(line) or (None,))[0] for line in data.splitlines()]
