@@ -204,6 +204,21 @@ def test_network_structures(tmp_path):
     assert network.interfaces_by_mac(str(tmp_path)) == {"00:50:56:aa:bb:cc": "eth0"}
 
 
+def test_nics_without_a_mac_are_the_interfaces_in_pci_order(tmp_path):
+    # As sysfs shows a VM's NICs: a device link into the PCI tree (one behind a bridge), lo without one.
+    devices, net = tmp_path / "devices", tmp_path / "net"
+    for name, pci in (("ens256", "pci0000:00/0000:00:18.0/0000:0b:00.0"), ("ens160", "pci0000:00/0000:00:15.0/0000:03:00.0"),
+                      ("ens33", "pci0000:00/0000:00:11.0"), ("lo", None)):
+        (net / name).mkdir(parents=True)
+        if pci:
+            (devices / pci).mkdir(parents=True)
+            (net / name / "device").symlink_to(devices / pci)
+    assert network.interfaces_in_pci_order(str(net)) == ["ens33", "ens160", "ens256"]
+    nics = [{"mac": ""}, {"mac": "00:50:56:AA:BB:CC"}, {"mac": ""}, {"mac": ""}]
+    matched = network.match(nics, {"00:50:56:aa:bb:cc": "ens160"}, ["ens33", "ens160", "ens256"])
+    assert [name for _nic, name in matched] == ["ens33", "ens160", "ens256", None]
+
+
 # -- archives --------------------------------------------------------------------------------------
 
 

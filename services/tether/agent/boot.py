@@ -15,7 +15,9 @@ import asyncio
 import os
 import sys
 
-from ansible_collections.vic.containers.services.tether.agent import disks, jsonlog, options, rootfs
+# Nothing here may import protocol (and so asyncssh, the bulk of start-up) at module level: in a VM the
+# kernel modules are loaded first, so the kernel probes the disks while the tether imports asyncssh.
+from ansible_collections.vic.containers.services.tether.agent import disks, options, rootfs
 
 _GUESTINFO_MISSING = ("no boot spec: not given with --boot-spec, and no QEMU fw_cfg entry opt/vic.containers/boot "
                       "(reading guestinfo.vice./boot through the VMware backdoor is not implemented)")
@@ -100,6 +102,7 @@ def _boot_failed(log_fd, sentence):
     print(sentence, file=sys.stderr, flush=True)
     if log_fd is not None:
         from ansible_collections.vic.containers.services.tether import protocol  # pylint: disable=import-outside-toplevel
+        from ansible_collections.vic.containers.services.tether.agent import jsonlog  # pylint: disable=import-outside-toplevel
         log = jsonlog.LogWriter(log_fd)
         log.output(2, sentence.encode() + b"\n")
         log.exit(BOOT_FAILED, protocol.timestamp())
@@ -110,7 +113,7 @@ def _boot_and_serve(opts, mounts, log_fd):
     # protocol imports asyncssh (the bulk of start-up): only now that the disks are worth waiting for.
     from ansible_collections.vic.containers.services.tether import protocol  # pylint: disable=import-outside-toplevel
     from ansible_collections.vic.containers.services.tether.agent import (  # pylint: disable=import-outside-toplevel
-        channel, network, server)
+        channel, jsonlog, network, server)
     try:
         spec = protocol.parse_boot_spec(read_boot_spec(opts))
     except protocol.ProtocolError as exc:
