@@ -6,11 +6,15 @@
 Everything runs locally: vcsim, a local registry with busybox, a VCH's endpoint and the host
 emulator running the real tether. Prints p50 / p90 of N sequential ``docker run --rm busybox
 true`` (the docker CLI's whole run: create, start, attach, the process, exit, remove), then
-starts P ``docker run -d busybox true`` at once and prints how many failed, and whether
-anything was left behind on the host. Side by side: the issue's figures for VIC and for a
-runc-based Docker (not measurable here: no Docker engine runs on these machines).
+starts P ``docker run -d busybox true`` at once and prints how many failed, then a start
+storm of S containers that each print their name and exit, ``docker run -d`` B at a time
+(tools/harness/emulator.py ``start_storm``, as the storm test runs it): failures (a run,
+an exit code or an output not as expected), p50 / p90 of the ``docker run -d`` calls, the
+wall time until all had ended; and whether anything was left behind on the host. Side by
+side: the issue's figures for VIC and for a runc-based Docker (not measurable here: no
+Docker engine runs on these machines).
 
-    python3 benchmarks/bench_run.py [--runs 20] [--parallel 10] [--tether-python host|iso]
+    python3 benchmarks/bench_run.py [--runs 20] [--parallel 10] [--storm 100] [--batch 10] [--tether-python host|iso]
 
 ``iso``: the tether from the ISO built from this tree (cached by its inputs), as the VMs boot it.
 """
@@ -32,7 +36,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(COLLECTIONS), os.en
 
 from ansible_collections.vic.containers.tools.harness.vcsim import Simulator  # noqa: E402
 from ansible_collections.vic.containers.services.tether import iso  # noqa: E402
-from ansible_collections.vic.containers.tools.harness.emulator import Emulator, install_tether_iso  # noqa: E402
+from ansible_collections.vic.containers.tools.harness.emulator import Emulator, install_tether_iso, start_storm  # noqa: E402
 from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, deploy, docker_cli  # noqa: E402
 from ansible_collections.vic.containers.tools.harness.registry import Registries  # noqa: E402
 from ansible_collections.vic.containers.tools.harness.waiting import until  # noqa: E402
@@ -72,10 +76,24 @@ def parallel_runs(vch, image, count):
     return failures
 
 
+def storm(vch, image, count, batch):
+    results, wall = start_storm(vch, image, count, batch)
+    seconds = [result["seconds"] for result in results.values()]
+    failures = [(name, result) for name, result in results.items()
+                if result["run"][0] != 0 or result["exit"] != 0 or result["output"] != name + "\n"]
+    print("start storm, %d docker run -d (%d at a time) that each print and exit: %d failures; docker run -d "
+          "p50 %.2f s, p90 %.2f s; %.1f s until all had ended with their output"
+          % (count, batch, len(failures), statistics.median(seconds), percentile(seconds, 0.9), wall))
+    for name, result in failures[:5]:
+        print("  failure: %s %s" % (name, result))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--parallel", type=int, default=10)
+    parser.add_argument("--storm", type=int, default=100)
+    parser.add_argument("--batch", type=int, default=10)
     parser.add_argument("--tether-python", choices=("host", "iso"), default="host")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch, Simulator() as sim:
@@ -107,6 +125,8 @@ def main():
                   % (args.parallel, len(failures), time.perf_counter() - start))
             for failure in failures[:5]:
                 print("  failure: %s" % failure)
+            if args.storm:
+                storm(vch, image, args.storm, args.batch)
         finally:
             if endpoint is not None:
                 endpoint.stop()

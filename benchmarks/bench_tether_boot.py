@@ -7,18 +7,27 @@ Targets (issue 11): ISO <= 30 MB; boot to the tether's first byte on the serial 
 under TCG. Each boot runs `echo hello` from a SquashFS layer of a static busybox, as
 tests/system/tether/test_iso.py does, and times from QEMU's start: the first byte on the log
 port (the first serial port, a file), the process's output there, and the first byte on the
-tether channel (the second serial port, a TCP client of this script). Figures only, no
-assertion; KVM is unusable on these machines, so TCG is a worst case (ESXi boots ~10x faster).
-Needs the packages of bindep.txt (and apt's lists, for the first build).
+tether channel (the second serial port, a TCP client of this script). The process then
+prints the tether's memory in the guest: PID 1's RSS and MemTotal - MemAvailable, 1 s after
+its start. Figures only, no assertion; KVM is unusable on these machines, so TCG is a worst
+case (ESXi boots ~10x faster). Needs the packages of bindep.txt (and apt's lists, for the
+first build).
 
-    python3 benchmarks/bench_tether_boot.py [--boots 3] [--no-cold]
+The machine is shared: each boot notes the 1-minute load average, and ``--iso OLD.iso`` boots
+another ISO (an earlier build) in turn with this tree's, so the two are compared under the
+same load.
+
+    python3 benchmarks/bench_tether_boot.py [--boots 3] [--no-cold] [--iso OLD.iso ...]
 """
 
 import argparse
+import json
 import os
+import re
 import shutil
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -28,8 +37,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / ".build" / "collections"), str(REPO / "tests" / "system" / "tether")]
 
-from ansible_collections.vic.containers.services.tether.iso import build, builder  # noqa: E402
-import test_iso  # noqa: E402  # the test's disks and boot spec: one copy of how a container VM is made
+from ansible_collections.vic.containers.services.emulator import qemu  # noqa: E402
+from ansible_collections.vic.containers.services.tether import protocol  # noqa: E402
+from ansible_collections.vic.containers.services.tether.iso import build, builder, image  # noqa: E402
+import test_iso  # noqa: E402  # the test's disks: one copy of how a container VM's disks are made
 
 TARGET_MB, TARGET_BOOT_S = 30, 10.0
 POLL_S = 0.02
@@ -65,39 +76,87 @@ def first_channel_byte(listener, start, found):
         pass
 
 
-def boot_once(built, scratch, index):
+# Says hello (the output timed), then, once the tether serves, its memory as the guest's kernel counts it.
+MEMORY_SCRIPT = ("echo hello; busybox sleep 1; busybox grep VmRSS /proc/1/status; "
+                 "busybox grep -E '^(MemTotal|MemAvailable):' /proc/meminfo")
+
+
+def boot_spec(path):
+    host_key, _unused = protocol.new_host_key()
+    _unused, endpoint_key = protocol.new_host_key()
+    spec = protocol.boot_spec(test_iso.CONTAINER_ID, host_key, endpoint_key,
+                              {"Cmd": ["/bin/sh", "-c", MEMORY_SCRIPT], "Env": ["PATH=/bin"]},
+                              hostname="tether-bench", layers=[0], rw=1)
+    path.write_text(json.dumps(spec))
+    return path
+
+
+def memory(log_text):
+    """{figure: kB} the process printed: VmRSS (the tether's), MemTotal, MemAvailable."""
+    found = {}
+    for line in log_text.splitlines():
+        entry = protocol.parse_log_line(line)
+        if entry and entry[0] == protocol.LOG_TEXT:
+            match = re.match(r"(VmRSS|MemTotal|MemAvailable):\s+(\d+) kB", entry[2])
+            if match:
+                found[match.group(1)] = int(match.group(2))
+    return found
+
+
+def boot_once(iso_path, scratch, index):
     directory = scratch / f"boot-{index}"
-    figures = {}
+    figures = {"load": os.getloadavg()[0]}
     with socket.create_server(("127.0.0.1", 0)) as listener:
+        directory.mkdir()
         start = time.monotonic()
-        vm = test_iso._boot(built, directory, listener)  # pylint: disable=protected-access
+        vm = qemu.start(iso_path, test_iso._disks(directory), boot_spec(directory / "boot.json"),  # pylint: disable=protected-access
+                        directory / "output.log", listener.getsockname(), stderr=subprocess.DEVNULL)
         watcher = threading.Thread(target=first_channel_byte, args=(listener, start, figures), daemon=True)
         watcher.start()
         log = directory / "output.log"
         try:
-            while vm.poll() is None and "output" not in figures and time.monotonic() - start < 300:
+            while vm.poll() is None and time.monotonic() - start < 300:
                 text = log.read_bytes() if log.exists() else b""
                 if text and "log" not in figures:
                     figures["log"] = time.monotonic() - start
-                if b'"stream": "stdout"' in text:
+                if b'"stream": "stdout"' in text and "output" not in figures:
                     figures["output"] = time.monotonic() - start
+                if b"MemAvailable" in text:
+                    break
                 time.sleep(POLL_S)
             watcher.join(timeout=5 if "channel" not in figures else 0)
         finally:
-            test_iso._stopped(vm, directory)  # pylint: disable=protected-access
+            figures.update(memory(test_iso._stopped(vm, directory)))  # pylint: disable=protected-access
     return figures
 
 
-def summary(values):
+def summary(values, unit="s", digits=2):
     if not values:
         return "never (n/a)"
-    return f"median {statistics.median(values):5.2f} s  (min {min(values):.2f}, max {max(values):.2f}, n={len(values)})"
+    return (f"median {statistics.median(values):6.{digits}f} {unit}  (min {min(values):.{digits}f}, "
+            f"max {max(values):.{digits}f}, n={len(values)})")
+
+
+def report(label, boots):
+    print(f"{label}:")
+    print(f"  QEMU TCG boot, first byte on the log port:   {summary([b['log'] for b in boots if 'log' in b])}")
+    print(f"  QEMU TCG boot, the process's output (log):   {summary([b['output'] for b in boots if 'output' in b])}")
+    print(f"  QEMU TCG boot, first byte on the channel:    {summary([b['channel'] for b in boots if 'channel' in b])}"
+          f"  (target <= {TARGET_BOOT_S:.0f} s)")
+    print(f"  tether (PID 1) RSS in the guest:             "
+          f"{summary([b['VmRSS'] / 1024 for b in boots if 'VmRSS' in b], 'MiB', 1)}")
+    print(f"  guest memory used (MemTotal - MemAvailable): "
+          f"{summary([(b['MemTotal'] - b['MemAvailable']) / 1024 for b in boots if 'MemAvailable' in b], 'MiB', 1)}")
+    loads = " ".join(f"{b['load']:.1f}" for b in boots)
+    print(f"  1-minute load average at each boot:          {loads}")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--boots", type=int, default=3)
     parser.add_argument("--no-cold", action="store_true", help="skip the cold build (~1-2 min)")
+    parser.add_argument("--iso", action="append", default=[], type=Path,
+                        help="another tether ISO (an earlier build) booted in turn with this tree's")
     options = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="bench-tether-boot-"))
     try:
@@ -108,12 +167,16 @@ def main():
         print(f"build, cached:              {cached_s:6.1f} s{'' if built.cached else ' (was a cold build)'}")
         print(f"ISO size:                   {built.size / 1e6:6.1f} MB  (target <= {TARGET_MB} MB), "
               f"version {built.version}")
-        boots = [boot_once(built, scratch, index) for index in range(options.boots)]
-        print(f"QEMU TCG boot, first byte on the log port:     {summary([b['log'] for b in boots if 'log' in b])}")
-        print(f"QEMU TCG boot, the process's output (log):     {summary([b['output'] for b in boots if 'output' in b])}")
-        print(f"QEMU TCG boot, first byte on the channel:      {summary([b['channel'] for b in boots if 'channel' in b])}"
-              f"  (target <= {TARGET_BOOT_S:.0f} s)")
-        print(f"load average during the run: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+        isos = [(f"this tree's ISO {built.version}", built.path)]
+        isos += [(f"{path.name} {image.iso_version(path)} ({path.stat().st_size / 1e6:.1f} MB)", path)
+                 for path in options.iso]
+        boots = {label: [] for label, _path in isos}
+        for index in range(options.boots):  # in turn: each ISO sees the same spread of load
+            for number, (label, path) in enumerate(isos):
+                boots[label].append(boot_once(path, scratch, f"{index}-{number}"))
+        for label, figures in boots.items():
+            report(label, figures)
+        print(f"on {os.cpu_count()} CPUs; load average now {os.getloadavg()[0]:.2f}")
     finally:
         shutil.rmtree(scratch)
 

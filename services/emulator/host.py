@@ -16,7 +16,6 @@ Either way the boot's relay, socket and run directory are removed.
 """
 
 import asyncio
-import contextlib
 import logging
 import os
 import shutil
@@ -25,6 +24,7 @@ import tempfile
 from ansible_collections.vic.containers.plugins.module_utils.vsphere import pc
 from ansible_collections.vic.containers.plugins.module_utils.vsphere import tasks
 from ansible_collections.vic.containers.services.emulator import machine as machines
+from ansible_collections.vic.containers.services.emulator import records
 from ansible_collections.vic.containers.services.emulator.channel import SerialRelay
 from ansible_collections.vic.containers.services.emulator.feed import VmFeed, in_view
 
@@ -62,7 +62,7 @@ class Host:
     def __init__(self, session, make_runner, rundir_base=None):
         self._session = session
         self._make_runner = make_runner
-        self.base = tempfile.mkdtemp(prefix="vic-emulator-", dir=rundir_base)
+        self.base = records.make_base(rundir_base)
         self._loop = None
         self._feed = None
         self._wanted = {}     # moid -> (props, boot time) of powered-on container VMs
@@ -81,15 +81,13 @@ class Host:
                  self.base)
 
     async def stop(self):
-        """End every VM (and power it off: the host is going away), then remove what the emulator made."""
+        """End every VM (and power it off: the host is going away); the caller then removes ``base``."""
         if self._feed is not None:
             await asyncio.to_thread(self._feed.stop)
         self._wanted.clear()
         running = [(moid, boot.vm.name) for moid, boot in self._boots.items()]
         await asyncio.gather(*(self._reconcile(moid) for moid in list(self._boots)), return_exceptions=True)
         await asyncio.gather(*(self._power_off(moid, name) for moid, name in running))
-        with contextlib.suppress(OSError):
-            os.rmdir(self.base)
 
     def _read_datastores(self):
         content = self._session.content

@@ -14,7 +14,7 @@ import sys
 from ansible_collections.vic.containers.plugins.module_utils._errors import VicError
 from ansible_collections.vic.containers.plugins.module_utils.vsphere import connection
 from ansible_collections.vic.containers.plugins.module_utils.vsphere.session import Session
-from ansible_collections.vic.containers.services.emulator import namespace
+from ansible_collections.vic.containers.services.emulator import namespace, records
 from ansible_collections.vic.containers.services.emulator.host import Host
 
 LOG = logging.getLogger("vic.emulator")
@@ -47,8 +47,11 @@ def runner_factory(args, isos):
 
 
 async def serve(session, args):
+    # What an emulator killed before it could clean up left (found by its records), before making anything.
+    await asyncio.to_thread(records.clear_previous)
     isos = namespace.IsoRoots()
     host = Host(session, runner_factory(args, isos))
+    isos.parent = host.base
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -62,6 +65,7 @@ async def serve(session, args):
     finally:
         await host.stop()
         isos.remove()
+        records.remove_base(host.base)
     return 0
 
 

@@ -13,7 +13,8 @@ Two ways to get the tether's code:
 
 The tether is the namespace's PID 1: killing it (SIGKILL, by pid) ends every process
 of the VM and with them the namespace, its mounts and the loop devices it attached
-(AUTOCLEAR).
+(AUTOCLEAR). ``unshare`` dies with the emulator (``records.PARENT_DEATH``), and its
+child, that init, with it (``--kill-child``).
 """
 
 import asyncio
@@ -26,6 +27,7 @@ import sys
 import tempfile
 
 from ansible_collections.vic.containers.services.emulator import machine as machines
+from ansible_collections.vic.containers.services.emulator import records
 
 LOG = logging.getLogger("vic.emulator.namespace")
 TETHER_MODULE = "ansible_collections.vic.containers.services.tether.agent"
@@ -36,8 +38,8 @@ _ENTER = [sys.executable, "-m", "ansible_collections.vic.containers.services.emu
 # The ISO's Python (services/tether/iso/stage.py), isolated: the collection is in its dist-packages.
 ISO_PYTHON = ("/usr/bin/python3.11", "-I")
 # Set in the environment of every process of a VM (its value: the boot's run directory), so what a VM
-# left behind can be found (tools/harness/emulator.py).
-MARKER_ENV = "VIC_EMULATOR_RUN"
+# left behind can be found (records.clear_previous, tools/harness/emulator.py).
+MARKER_ENV = records.MARKER_ENV
 
 
 def collections_dir():
@@ -88,7 +90,7 @@ class Tether:
             enter += ["--bind", "%s=%s" % (path, disks[unit])]
         channel = "%s/%s" % (inside, os.path.basename(self.channel_path))
         boot = "%s/%s" % (inside, os.path.basename(boot_path))
-        return list(UNSHARE) + ["--"] + enter + ["--"] + python + self._tether_args(boot, channel, log_fd, disks) + extra
+        return list(records.PARENT_DEATH) + list(UNSHARE) + ["--"] + enter + ["--"] + python + self._tether_args(boot, channel, log_fd, disks) + extra
 
     async def start(self):
         for _unit, (path, capacity) in sorted(self.vm.disks.items()):
@@ -144,9 +146,11 @@ class Tether:
 
 class IsoRoots:
     """The tether ISOs the VMs boot, each unpacked once (``services.tether.iso.unpack``, which keys its cache
-    by the ISO's content) and shared read-only by every VM that boots it; removed when the emulator stops."""
+    by the ISO's content) and shared read-only by every VM that boots it; removed when the emulator stops.
+    Kept under the emulator's run directory ``parent``: what a killed emulator left is cleared with it."""
 
-    def __init__(self):
+    def __init__(self, parent=None):
+        self.parent = parent
         self._cache = None
 
     def root(self, vm):
@@ -158,7 +162,7 @@ class IsoRoots:
             raise machines.MachineError("the tether ISO tools (services.tether.iso) are not installed here; "
                                         "run the emulator with --tether-python host") from None
         if self._cache is None:
-            self._cache = tempfile.mkdtemp(prefix="vic-emulator-isos-")
+            self._cache = tempfile.mkdtemp(prefix="isos-", dir=self.parent)
         return str(iso.unpack(vm.iso_path, self._cache))
 
     def remove(self):

@@ -19,7 +19,7 @@ import signal
 import urllib.parse
 
 from ansible_collections.vic.containers.services.emulator import machine as machines
-from ansible_collections.vic.containers.services.emulator import qemu
+from ansible_collections.vic.containers.services.emulator import qemu, records
 from ansible_collections.vic.containers.services.emulator.namespace import MARKER_ENV
 
 
@@ -48,9 +48,10 @@ class QemuVm:
         uri = urllib.parse.urlsplit(self.vm.serial_uri)
         command = qemu.command(self.vm.iso_path, self._disks(), boot_path, self.vm.log_path, (uri.hostname, uri.port))
         with open(os.path.join(self.rundir, "qemu.stderr"), "ab") as stderr:
-            # Its own session: a signal meant for the emulator's terminal does not reach the VM.
+            # Its own session: a signal meant for the emulator's terminal does not reach the VM; but the
+            # emulator's death (kill -9) ends it (records.PARENT_DEATH).
             self.proc = await asyncio.create_subprocess_exec(
-                *command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=stderr,
+                *records.PARENT_DEATH, *command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=stderr,
                 env=dict(os.environ, **{MARKER_ENV: self.rundir}), start_new_session=True)
 
     async def wait(self):

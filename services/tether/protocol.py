@@ -229,6 +229,45 @@ def timestamp(moment=None):
     return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+# -- the container's log (output.log) ---------------------------------------------------------
+# Docker's json-file driver's lines, which the tether writes to the VM's file-backed log port and the
+# endpoint reads back for ``docker logs``; the tether ends the log with an exit line, how the primary
+# process ended, which the endpoint takes when the VM powered off before the tether could tell it.
+
+LOG_FILE = "output.log"                      # in the container VM's folder: the log port's backing file
+LOG_TEXT, LOG_STREAM, LOG_TIME, LOG_EXIT = "log", "stream", "time", "exit"
+LOG_STREAMS = {STDOUT: "stdout", STDERR: "stderr"}
+_LOG_STREAM_NUMBERS = {name: number for number, name in LOG_STREAMS.items()}
+
+
+def log_output_line(stream, text, stamp):
+    """One json-file line (bytes, ``\\n``-terminated) of ``stream``'s (STDOUT, STDERR) output ``text``."""
+    return json.dumps({LOG_TEXT: text, LOG_STREAM: LOG_STREAMS[stream], LOG_TIME: stamp}).encode("utf-8") + b"\n"
+
+
+def log_exit_line(code, finished_at):
+    """The log's last line: the primary process's Docker exit code and when it ended."""
+    return json.dumps({LOG_EXIT: code, LOG_TIME: finished_at}).encode("utf-8") + b"\n"
+
+
+def parse_log_line(line):
+    """``(LOG_TEXT, stream, text, time)`` of an output line, ``(LOG_EXIT, code, None, time)`` of the exit line,
+    None for a torn or foreign line (the writer can stop mid-line: a VM powered off)."""
+    try:
+        item = json.loads(line)
+        stamp = item[LOG_TIME]
+        if not isinstance(stamp, str):
+            return None
+        if LOG_EXIT in item:
+            code = item[LOG_EXIT]
+            return (LOG_EXIT, code, None, stamp) if isinstance(code, int) and not isinstance(code, bool) else None
+        text = item[LOG_TEXT]
+        stream = _LOG_STREAM_NUMBERS[item.get(LOG_STREAM, LOG_STREAMS[STDOUT])]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return (LOG_TEXT, stream, text, stamp) if isinstance(text, str) else None
+
+
 # -- endpoint -> tether ----------------------------------------------------------------------
 
 

@@ -14,6 +14,7 @@ import sys
 import tarfile
 
 import pytest
+from ansible_collections.vic.containers.plugins.module_utils.vch import config as codec
 from ansible_collections.vic.containers.services.tether import protocol
 from ansible_collections.vic.containers.services.tether.agent import (
     archive,
@@ -204,6 +205,21 @@ def test_network_structures(tmp_path):
     assert network.interfaces_by_mac(str(tmp_path)) == {"00:50:56:aa:bb:cc": "eth0"}
 
 
+def test_nics_without_a_mac_are_the_interfaces_in_pci_order(tmp_path):
+    # As sysfs shows a VM's NICs: a device link into the PCI tree (one behind a bridge), lo without one.
+    devices, net = tmp_path / "devices", tmp_path / "net"
+    for name, pci in (("ens256", "pci0000:00/0000:00:18.0/0000:0b:00.0"), ("ens160", "pci0000:00/0000:00:15.0/0000:03:00.0"),
+                      ("ens33", "pci0000:00/0000:00:11.0"), ("lo", None)):
+        (net / name).mkdir(parents=True)
+        if pci:
+            (devices / pci).mkdir(parents=True)
+            (net / name / "device").symlink_to(devices / pci)
+    assert network.interfaces_in_pci_order(str(net)) == ["ens33", "ens160", "ens256"]
+    nics = [{"mac": ""}, {"mac": "00:50:56:AA:BB:CC"}, {"mac": ""}, {"mac": ""}]
+    matched = network.match(nics, {"00:50:56:aa:bb:cc": "ens160"}, ["ens33", "ens160", "ens256"])
+    assert [name for _nic, name in matched] == ["ens33", "ens160", "ens256", None]
+
+
 # -- archives --------------------------------------------------------------------------------------
 
 
@@ -358,13 +374,67 @@ def test_vm_disks_by_scsi_target(tmp_path):
     assert disks.scsi_disks(str(tmp_path)) == {0: "/dev/sdb", 1: "/dev/sda", 3: "/dev/sdc"}
 
 
-def test_boot_spec_sources_and_the_missing_guestinfo(tmp_path):
-    spec_file = tmp_path / "boot.json"
+# A stand-in for vmware-rpctool (the real one needs a VMware hypervisor: tests/system/tether/test_iso.py runs
+# it in the ISO's tree): answers ``info-get KEY`` from a JSON file of guestinfo, as the backdoor does.
+_RPCTOOL = """#!/usr/bin/env python3
+import json, sys
+values = json.load(open(sys.argv[0] + ".json"))
+key = sys.argv[1].removeprefix("info-get ")
+if key not in values:
+    print("No value found", file=sys.stderr)
+    sys.exit(1)
+print(values[key])
+"""
+
+
+def _rpctool(tmp_path, values):
+    tool = tmp_path / "rpctool"
+    tool.write_text(_RPCTOOL)
+    tool.chmod(0o755)
+    (tmp_path / "rpctool.json").write_text(json.dumps(values))
+    return str(tool)
+
+
+def test_boot_spec_sources_in_order_and_a_clear_error_when_none_has_one(tmp_path):
+    spec_file, fw_cfg = tmp_path / "boot.json", tmp_path / "fw_cfg"
     spec_file.write_text("{}")
-    assert boot.read_boot_spec(options.parse(["--boot-spec", str(spec_file)])) == b"{}"
+    fw_cfg.write_text('{"from": "fw_cfg"}')
+    no_vm = options.parse([])
+    # The endpoint splits a long value as config.split_value does; the tether joins its parts.
+    text = '{"from": "guestinfo", "pad": "%s"}' % ("x" * 40000)
+    rpctool = _rpctool(tmp_path, codec.split_value(protocol.BOOT_KEY, text))
+    assert len(codec.split_value(protocol.BOOT_KEY, text)) > 1
+    assert boot.read_boot_spec(options.parse(["--boot-spec", str(spec_file)]), str(fw_cfg), rpctool) == b"{}"
+    assert boot.read_boot_spec(no_vm, str(fw_cfg), rpctool) == b'{"from": "fw_cfg"}'
+    assert boot.read_boot_spec(no_vm, str(tmp_path / "no-fw-cfg"), rpctool) == text.encode()
     with pytest.raises(boot.BootError, match="not found"):
-        boot.read_boot_spec(options.parse(["--boot-spec", str(tmp_path / "none.json")]))
-    if not os.path.exists(options.FW_CFG_BOOT_SPEC):
-        with pytest.raises(boot.BootError, match=r"guestinfo\.vice\./boot through the VMware backdoor is not implemented"):
-            boot.read_boot_spec(options.parse([]))
+        boot.read_boot_spec(options.parse(["--boot-spec", str(tmp_path / "none.json")]), str(fw_cfg), rpctool)
+    empty = _rpctool(tmp_path, {})
+    with pytest.raises(boot.BootError, match=r"no boot spec: not given with --boot-spec, no QEMU fw_cfg entry .*"
+                                             r"no guestinfo: .*info-get guestinfo\.vice\./boot: No value found"):
+        boot.read_boot_spec(no_vm, str(tmp_path / "no-fw-cfg"), empty)
+    with pytest.raises(boot.BootError, match="no guestinfo: .*/missing-rpctool"):
+        boot.read_boot_spec(no_vm, str(tmp_path / "no-fw-cfg"), str(tmp_path / "missing-rpctool"))
     assert boot.open_log("fd:7") == 7 and boot.open_log(None) is None
+
+
+def test_the_endpoint_reads_back_what_the_tether_writes_one_format_on_both_sides(tmp_path):
+    # The writer (the tether's jsonlog) and the reader (the endpoint's logs) share protocol's format.
+    from ansible_collections.vic.containers.services.portlayer.containers import logs  # pylint: disable=import-outside-toplevel
+    path = tmp_path / "output.log"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    writer = jsonlog.LogWriter(fd)
+    writer.output(1, b"out\n")
+    writer.output(2, b"err")
+    writer.exit(7, "2026-01-02T03:04:05.123456Z")
+    os.close(fd)
+    data = path.read_bytes() + b'{"log": "torn'
+    assert [(stream, text) for _stamp, stream, text in logs.parse(data)] == [(1, b"out\n"), (2, b"err")]
+    code, finished = logs.exit_line(data)
+    assert (code, finished.isoformat()) == (7, "2026-01-02T03:04:05.123456+00:00")
+    assert protocol_log_line_kinds(data) == ["log", "log", "exit", None]
+
+
+def protocol_log_line_kinds(data):
+    from ansible_collections.vic.containers.services.tether import protocol  # pylint: disable=import-outside-toplevel
+    return [(protocol.parse_log_line(line) or (None,))[0] for line in data.splitlines()]

@@ -143,6 +143,45 @@ def loop_devices():
     return {(d["name"], d.get("back-file") or "") for d in json.loads(result.stdout).get("loopdevices", ())}
 
 
+def start_storm(vch, image, count, batch=10, prefix="storm"):
+    """``count`` containers that each print their name and exit, started with ``docker run -d`` by the real
+    docker CLI, ``batch`` at a time; once all have ended, their exit codes and output (``wait`` and ``logs``
+    through the Docker SDK: no CLI process each), then removed.
+
+    Returns {name: {"seconds": the ``docker run -d`` call, "run": its (returncode, stderr), "exit": the
+    ``docker wait`` code or None, "output": ``docker logs``}} and the wall time of the whole storm. One copy
+    for the test (tests/system/emulator/test_start_storm.py) and the benchmark (benchmarks/bench_run.py).
+    """
+    from concurrent.futures import ThreadPoolExecutor  # pylint: disable=import-outside-toplevel
+    from ansible_collections.vic.containers.tools.harness.endpoint import (  # pylint: disable=import-outside-toplevel
+        docker_cli, sdk_in_parallel)
+    names = ["%s-%d" % (prefix, index) for index in range(count)]
+    results = {name: {"exit": None, "output": None} for name in names}
+
+    def run(name):
+        start = time.perf_counter()
+        ran = docker_cli(vch, "run", "-d", "--name", name, image, "echo", name, timeout=300)
+        results[name].update(seconds=time.perf_counter() - start, run=(ran.returncode, ran.stderr.strip()))
+
+    def ended(client, index):
+        name = names[index]
+        if results[name]["run"][0] != 0:
+            return
+        container = client.containers.get(name)
+        results[name]["exit"] = container.wait(timeout=300)["StatusCode"]
+        results[name]["output"] = container.logs().decode(errors="replace")
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(batch) as pool:
+        list(pool.map(run, names))
+    sdk_in_parallel(vch, count, ended, workers=batch)
+    wall = time.perf_counter() - start
+    started = [name for name in names if results[name]["run"][0] == 0]
+    for index in range(0, len(started), 25):
+        docker_cli(vch, "rm", "-f", *started[index:index + 25], timeout=300)
+    return results, wall
+
+
 @contextlib.contextmanager
 def emulated(sim, **options):
     """An emulator following ``sim`` for the ``with`` block; on leaving it, stopped, and checked that it left

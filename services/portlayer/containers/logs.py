@@ -4,48 +4,48 @@
 """``docker logs`` from the container VM's log file on the datastore.
 
 The tether writes each chunk of output as a line of Docker's json-file format
-(``{"log": ..., "stream": "stdout"|"stderr", "time": RFC 3339}``) to the VM's
-file-backed serial port ``[ds] <id>/output.log``; this reads it back (one HTTPS
-GET) and applies ``--since``, ``--until``, ``--tail`` and ``--timestamps``.
+to the VM's file-backed serial port ``[ds] <id>/output.log``; this reads it back
+(one HTTPS GET) and applies ``--since``, ``--until``, ``--tail`` and
+``--timestamps``. The lines' format is ``services/tether/protocol.py``'s, the
+one both sides use.
 
-The tether's last line is not output but how the process ended,
-``{"exit": <code>, "time": <finished_at>}``: what the endpoint records when it
-learnt of the end only from the VM powering off (``exit_line``).
+The tether's last line is not output but how the process ended: what the
+endpoint records when it learnt of the end only from the VM powering off
+(``exit_line``).
 """
 
 import datetime
-import json
 import re
 
+from ansible_collections.vic.containers.services.tether import protocol
 
-LOG_FILE = "output.log"  # in the container VM's folder
-STREAMS = {"stdout": 1, "stderr": 2}
+LOG_FILE = protocol.LOG_FILE  # in the container VM's folder
 
 
 def parse(data):
-    """(time, stream number, bytes) of each well-formed line; a torn last line is skipped."""
+    """(time, stream number, bytes) of each output line; a torn line and the exit line are skipped."""
     entries = []
     for line in (data or b"").splitlines():
+        parsed = protocol.parse_log_line(line)
+        if parsed is None or parsed[0] != protocol.LOG_TEXT:
+            continue
         try:
-            item = json.loads(line)
-            stamp = _time(item["time"])
-            stream = STREAMS[item.get("stream", "stdout")]
-            entries.append((stamp, stream, item["log"].encode()))
-        except (ValueError, KeyError, TypeError, AttributeError):
-            continue  # a torn line, or one that is not output (the exit line)
+            entries.append((_time(parsed[3]), parsed[1], parsed[2].encode()))
+        except ValueError:
+            continue
     return entries
 
 
 def exit_line(data):
     """``(code, finished_at)`` of the log's last exit line, or None when the log has none."""
     for line in reversed((data or b"").splitlines()):
-        try:
-            item = json.loads(line)
-            code, stamp = item["exit"], _time(item["time"])
-        except (ValueError, KeyError, TypeError, AttributeError):
+        parsed = protocol.parse_log_line(line)
+        if parsed is None or parsed[0] != protocol.LOG_EXIT:
             continue
-        if isinstance(code, int) and not isinstance(code, bool):
-            return code, stamp
+        try:
+            return parsed[1], _time(parsed[3])
+        except ValueError:
+            continue
     return None
 
 

@@ -4,7 +4,7 @@
 """How the tether boots a container and ends: the order of PID 1's work (docs/tether.md).
 
 1. system filesystems (PID 1 only: a VM's, or the emulator's pid and mount namespace's);
-2. the log; in a VM the kernel modules and the boot spec from QEMU's fw_cfg;
+2. the log; in a VM the kernel modules and the boot spec from QEMU's fw_cfg or, on ESXi, guestinfo;
 3. the container's root from its disks, its /etc files, hostname and network;
 4. the process and the SSH server (``server.Tether``) until the process ended and the endpoint took
    its exit (or, with --no-halt, until SIGTERM);
@@ -15,10 +15,12 @@ import asyncio
 import os
 import sys
 
-from ansible_collections.vic.containers.services.tether.agent import disks, jsonlog, options, rootfs
+# Nothing here may import protocol (and so asyncssh, the bulk of start-up) at module level: in a VM the
+# kernel modules are loaded first, so the kernel probes the disks while the tether imports asyncssh.
+from ansible_collections.vic.containers.services.tether.agent import disks, options, rootfs
 
-_GUESTINFO_MISSING = ("no boot spec: not given with --boot-spec, and no QEMU fw_cfg entry opt/vic.containers/boot "
-                      "(reading guestinfo.vice./boot through the VMware backdoor is not implemented)")
+_NO_BOOT_SPEC = ("no boot spec: not given with --boot-spec, no QEMU fw_cfg entry opt/vic.containers/boot, "
+                 "and no guestinfo: {}")
 
 
 BOOT_FAILED = 125       # Docker's code for a container its engine could not run (the process never started)
@@ -43,16 +45,22 @@ def open_log(spec):
     return fd
 
 
-def read_boot_spec(opts):
-    """The boot spec's text: --boot-spec, else QEMU's fw_cfg (its module loaded in a VM)."""
-    for path in filter(None, (opts.boot_spec, options.FW_CFG_BOOT_SPEC)):
+def read_boot_spec(opts, fw_cfg=options.FW_CFG_BOOT_SPEC, rpctool=None):
+    """The boot spec's text, from the first source that has one: --boot-spec (the host emulator), QEMU's
+    fw_cfg (its module loaded in a VM), guestinfo through the VMware backdoor (ESXi)."""
+    for path in filter(None, (opts.boot_spec, fw_cfg)):
         try:
             with open(path, "rb") as file:
                 return file.read()
         except FileNotFoundError:
             if path == opts.boot_spec:
                 raise BootError(f"boot spec {path} not found") from None
-    raise BootError(_GUESTINFO_MISSING)
+    from ansible_collections.vic.containers.services.tether import protocol  # pylint: disable=import-outside-toplevel
+    from ansible_collections.vic.containers.services.tether.agent import guestinfo  # pylint: disable=import-outside-toplevel
+    try:
+        return guestinfo.read(protocol.BOOT_KEY, rpctool or guestinfo.RPCTOOL).encode()
+    except guestinfo.GuestInfoError as exc:
+        raise BootError(_NO_BOOT_SPEC.format(exc)) from None
 
 
 def load_modules():
@@ -100,6 +108,7 @@ def _boot_failed(log_fd, sentence):
     print(sentence, file=sys.stderr, flush=True)
     if log_fd is not None:
         from ansible_collections.vic.containers.services.tether import protocol  # pylint: disable=import-outside-toplevel
+        from ansible_collections.vic.containers.services.tether.agent import jsonlog  # pylint: disable=import-outside-toplevel
         log = jsonlog.LogWriter(log_fd)
         log.output(2, sentence.encode() + b"\n")
         log.exit(BOOT_FAILED, protocol.timestamp())
@@ -110,7 +119,7 @@ def _boot_and_serve(opts, mounts, log_fd):
     # protocol imports asyncssh (the bulk of start-up): only now that the disks are worth waiting for.
     from ansible_collections.vic.containers.services.tether import protocol  # pylint: disable=import-outside-toplevel
     from ansible_collections.vic.containers.services.tether.agent import (  # pylint: disable=import-outside-toplevel
-        channel, network, server)
+        channel, jsonlog, network, server)
     try:
         spec = protocol.parse_boot_spec(read_boot_spec(opts))
     except protocol.ProtocolError as exc:

@@ -7,16 +7,17 @@ One JSON object per line: ``{"log": "...", "stream": "stdout", "time": "<RFC 333
 the output split after each newline as Docker does, a partial line written as
 soon as its chunk ends. The last line, when the primary process has ended, is
 ``{"exit": <code>, "time": "<finished_at>"}``: the endpoint reads it back when
-the tether could not tell it (a crash, a power-off). Every line is written with
-one ``os.write``, so what is in the file is whole even if the VM stops.
+the tether could not tell it (a crash, a power-off). The lines' format is
+``protocol``'s (the endpoint parses them with it); this module cuts the output
+into them and writes each with one ``os.write``, so what is in the file is
+whole even if the VM stops.
 """
 
 import codecs
-import json
 import os
 import time
 
-STREAM_NAMES = {1: "stdout", 2: "stderr"}
+from ansible_collections.vic.containers.services.tether import protocol
 
 
 def log_time(nanoseconds=None):
@@ -43,14 +44,7 @@ def split_lines(text):
 
 def log_lines(stream, text, stamp):
     """The json-file lines (bytes, ``\\n``-terminated) of one chunk of a stream's output."""
-    name = STREAM_NAMES[stream]
-    return [json.dumps({"log": line, "stream": name, "time": stamp}).encode("utf-8") + b"\n"
-            for line in split_lines(text)]
-
-
-def exit_line(code, finished_at):
-    """The log's last line: the primary process's Docker exit code and when it ended."""
-    return json.dumps({"exit": code, "time": finished_at}).encode("utf-8") + b"\n"
+    return [protocol.log_output_line(stream, line, stamp) for line in split_lines(text)]
 
 
 class LogWriter:
@@ -59,7 +53,7 @@ class LogWriter:
     def __init__(self, fd):
         self.fd = fd
         # One incremental decoder per stream: a UTF-8 character cut between two chunks is not mangled.
-        self._decoders = {stream: codecs.getincrementaldecoder("utf-8")("replace") for stream in STREAM_NAMES}
+        self._decoders = {stream: codecs.getincrementaldecoder("utf-8")("replace") for stream in protocol.LOG_STREAMS}
 
     def output(self, stream, data):
         """Log one chunk of ``stream``'s (1 stdout, 2 stderr) output."""
@@ -74,7 +68,7 @@ class LogWriter:
     def exit(self, code, finished_at):
         """Log the primary process's end (after its output)."""
         self.flush()
-        self._write_all([exit_line(code, finished_at)])
+        self._write_all([protocol.log_exit_line(code, finished_at)])
 
     def _write_all(self, lines):
         for line in lines:

@@ -1,8 +1,14 @@
 # Copyright (c) 2026 vic.containers contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The container's network: the hostname, ``lo`` up, and each NIC of the boot spec found by its MAC and
-configured with ioctls (the ISO has no ``ip`` binary)."""
+"""The container's network: the hostname, ``lo`` up, and each NIC of the boot spec found and configured with
+ioctls (the ISO has no ``ip`` binary).
+
+A NIC of the spec is found by its MAC when the spec has one; else by its place: the spec lists the NICs in
+the order they were added to the VM, and vSphere gives NICs PCI slots in that order (VIC's tether found
+them by PCI slot too), so the n-th NIC of the spec is the n-th network interface in PCI address order. The
+endpoint then needs no round trip to read back the MACs vSphere generated.
+"""
 
 import fcntl
 import ipaddress
@@ -49,21 +55,48 @@ def interfaces_by_mac(sysfs="/sys/class/net"):
     return found
 
 
+def interfaces_in_pci_order(sysfs="/sys/class/net"):
+    """Names of the network interfaces on PCI, in PCI address order (``lo`` and virtual ones have no PCI device)."""
+    found = []
+    for name in os.listdir(sysfs):
+        link = os.path.join(sysfs, name, "device")
+        if not os.path.islink(link):
+            continue
+        # /sys/devices/pci0000:00/0000:00:15.0/0000:03:00.0: the path through the bridges, fixed-width hex,
+        # compared level by level.
+        parts = os.path.realpath(link).split("/")
+        if any(part.startswith("pci") for part in parts):
+            found.append((parts, name))
+    return [name for _path, name in sorted(found)]
+
+
+def match(nics, by_mac, in_order):
+    """[(nic, interface name or None)]: by MAC when the nic has one, else the interface at its place in ``in_order``."""
+    matched = []
+    for index, nic in enumerate(nics):
+        if nic["mac"]:
+            matched.append((nic, by_mac.get(nic["mac"].lower())))
+        else:
+            matched.append((nic, in_order[index] if index < len(in_order) else None))
+    return matched
+
+
 def configure(spec, warn):
     """Set the hostname, bring lo up and configure the spec's NICs; ``warn(sentence)`` for a NIC not found."""
     socket.sethostname(spec["hostname"])
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         interface_up(sock, "lo")
-        present = interfaces_by_mac() if spec["nics"] else {}
-        for nic in spec["nics"]:
-            name = present.get(nic["mac"].lower())
+        if not spec["nics"]:
+            return
+        for index, (nic, name) in enumerate(match(spec["nics"], interfaces_by_mac(), interfaces_in_pci_order())):
+            which = f"with MAC {nic['mac']}" if nic["mac"] else f"number {index + 1} in PCI order"
             if name is None:
-                warn(f"tether: no network interface with MAC {nic['mac']}: left unconfigured")
+                warn(f"tether: no network interface {which}: left unconfigured")
                 continue
             try:
                 _configure_nic(sock, name, nic)
             except OSError as exc:
-                warn(f"tether: cannot configure {name} ({nic['mac']}): {exc}")
+                warn(f"tether: cannot configure {name} ({which}): {exc}")
 
 
 def _configure_nic(sock, name, nic):

@@ -48,7 +48,8 @@ def collection_version(repository=REPOSITORY):
 def build(output, cache=DEFAULT_CACHE, tether_source=TETHER_SOURCE):
     """Build the tether ISO into `output` (or copy it from the cache); return a Built."""
     cache, output = Path(cache), Path(output)
-    versions = debs.pinned(contents.PACKAGES + contents.BOOT_PACKAGES, contents.KERNEL_METAPACKAGE)
+    versions = debs.pinned(contents.PACKAGES + contents.TOOL_PACKAGES + contents.BOOT_PACKAGES,
+                           contents.KERNEL_METAPACKAGE)
     kernel_package = next(package for package in versions if package.startswith("linux-image-"))
     kept = cache / "iso" / f"{_inputs_key(versions, Path(tether_source))}.iso"
     cached = kept.exists()
@@ -64,12 +65,13 @@ def build(output, cache=DEFAULT_CACHE, tether_source=TETHER_SOURCE):
 
 
 def _build(work, versions, kernel_package, tether_source, debs_cache, kept):
-    packages, boot = work / "packages", work / "boot"
+    packages, tools, boot = work / "packages", work / "tools", work / "boot"
     for package, version in versions.items():
-        target = boot if package in contents.BOOT_PACKAGES else packages
+        target = boot if package in contents.BOOT_PACKAGES else tools if package in contents.TOOL_PACKAGES else packages
         debs.unpack(debs.fetch(package, version, debs_cache), target)
-    epoch = max(_newest(packages), _newest(boot))
-    kernel = stage.stage(packages, tether_source, kernel_package.removeprefix("linux-image-"), work / "tree")
+    epoch = max(_newest(packages), _newest(tools), _newest(boot))
+    kernel = stage.stage(packages, tether_source, kernel_package.removeprefix("linux-image-"), work / "tree",
+                         tools=tools)
     config = image.isolinux_config(contents.KERNEL_COMMAND_LINE)
     entries = cpio.tree_entries(work / "tree") + [cpio.device(*node) for node in contents.DEVICES]
     entries.sort(key=lambda entry: entry.name)

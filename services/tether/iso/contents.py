@@ -29,6 +29,12 @@ PACKAGES = (
     "e2fsprogs", "libext2fs2", "libcom-err2", "libblkid1", "libuuid1",
 )
 
+# Packages of which the initramfs keeps only TOOL_FILES (their libraries are the ones above): open-vm-tools'
+# vmware-rpctool (31 kB, libc only) reads the boot spec from guestinfo through the VMware backdoor on ESXi,
+# which has no QEMU fw_cfg (the rest of open-vm-tools, its daemons and libraries, is not needed).
+TOOL_PACKAGES = ("open-vm-tools",)
+TOOL_FILES = ("usr/bin/vmware-rpctool",)
+
 # BIOS boot from the CD-ROM; these stay on the ISO, outside the initramfs.
 BOOT_PACKAGES = ("isolinux", "syslinux-common")
 ISOLINUX_BIN = "usr/lib/ISOLINUX/isolinux.bin"

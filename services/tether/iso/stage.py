@@ -54,13 +54,17 @@ class StageError(Exception):
     """Something the ISO must carry is not where the packages should have put it."""
 
 
-def stage(unpacked, tether_source, kernel_version, dest, python="python3.11"):
-    """Fill `dest` with the initramfs tree; return the kernel image's path in `unpacked`."""
+def stage(unpacked, tether_source, kernel_version, dest, python="python3.11", tools=None):
+    """Fill `dest` with the initramfs tree; return the kernel image's path in `unpacked`.
+
+    `tools`: where contents.TOOL_PACKAGES are unpacked (of which only contents.TOOL_FILES are kept)."""
     unpacked, dest = Path(unpacked), Path(dest)
     for directory in contents.DIRECTORIES:
         (dest / directory).mkdir(parents=True, exist_ok=True)
     for name in contents.FILES:
         _copy(unpacked / name, dest / name)
+    for name in contents.TOOL_FILES:
+        _copy(Path(tools or unpacked) / name, dest / name)
     _copy_libraries(unpacked, dest)
     _copy_python(unpacked, dest)
     _copy_modules(unpacked, dest, kernel_version)

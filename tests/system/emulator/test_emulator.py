@@ -11,6 +11,7 @@ here, which answers the stand-in's hello, so the channel relay is tested end to 
 
 import json
 import os
+import signal
 import socket
 import threading
 
@@ -206,4 +207,25 @@ def test_stopping_the_emulator_ends_its_vms_powers_them_off_and_leaves_nothing(v
         assert power_state(session, ref) == "poweredOff"
     finally:
         emulator.close()
+        destroy(session, ref)
+
+
+def test_an_emulator_killed_with_sigkill_takes_its_vms_with_it_and_the_next_one_clears_its_files(
+        vcsim, session, concentrator):
+    killed = Emulator(vcsim, tether_python="host", tether_module=STAND_IN)
+    ref, _container_id = make_vm(session, "orphan", ["sleep"], concentrator.port)
+    try:
+        power(session, ref, True)
+        until(lambda: len(log_lines(vcsim, "orphan")) == 1, lambda: "the tether to report:\n" + killed.log())
+        assert killed.processes() != []
+        os.kill(killed.proc.pid, signal.SIGKILL)
+        killed.proc.wait(10)
+        # The kernel ends the VM's processes with the emulator (parent-death signal, then the pid namespace).
+        until(lambda: killed.processes() == [], lambda: "the VM's processes to die with the emulator")
+        assert os.path.isdir(killed.base)   # its files are the next emulator's to clear (a kill -9 runs no code)
+        with emulated(vcsim, tether_python="host", tether_module=STAND_IN):
+            assert killed.leftovers() == {}, killed.log()
+    finally:
+        killed.close()
+        power(session, ref, False)
         destroy(session, ref)

@@ -279,3 +279,32 @@ def test_the_iso_boots_in_qemu_to_the_tethers_ssh_version_on_the_channel(built, 
         finally:
             log = _stopped(vm, directory)
     assert line == f"SSH-2.0-{protocol.server_version(CONTAINER_ID)}\r\n".encode(), log
+
+
+def test_vmware_rpctool_runs_from_the_tree_and_says_it_needs_a_vmware_hypervisor(tree):
+    # The ESXi source of the boot spec (guestinfo through the backdoor): the binary and its libraries are in
+    # the tree; off VMware it refuses with its own sentence, which the tether puts in its boot error.
+    result = subprocess.run(["chroot", str(tree), "/usr/bin/vmware-rpctool", "info-get guestinfo.vice./boot"],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode != 0
+    assert "must be run inside a virtual machine on a VMware hypervisor product" in result.stderr, result.stderr
+
+
+@pytest.mark.skipif(not HAS_AGENT, reason="services/tether/agent/ is not on this branch")
+def test_a_vm_with_no_boot_spec_says_why_on_the_console_and_halts(built, scratch):
+    # No fw_cfg entry: the tether asks guestinfo through the backdoor (QEMU's vmport answers only a few
+    # backdoor calls, none of guestinfo), then says what each source answered and powers the VM off.
+    directory = scratch / "no-spec"
+    directory.mkdir()
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        command = qemu.command(built.path, _disks(directory), directory / "unused.json", directory / "output.log",
+                               listener.getsockname())
+        at = command.index(next(arg for arg in command if arg.startswith("name=" + qemu.BOOT_SPEC_NAME)))
+        del command[at - 1:at + 1]
+        vm = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            vm.wait(300)    # the tether halts the VM (QEMU ends with -no-reboot)
+        finally:
+            log = _stopped(vm, directory)
+    assert "tether: no boot spec: not given with --boot-spec, no QEMU fw_cfg entry" in log, log
+    assert "guestinfo.vice./boot" in log, log
