@@ -154,7 +154,8 @@ async def change_password(request):
     _self_or_admin(caller, user.id)
     # A system admin resets another user's password; everyone else proves the old one.
     if not caller.sysadmin or caller.user_id == user.id:
-        if not isinstance(data.get("old_password"), str) or not await state.verifier.check(user, data["old_password"]):
+        if not isinstance(data.get("old_password"), str) or not await state.verifier.check(
+                user.username, user.password_hash, data["old_password"]):
             raise errors.forbidden("the old password is wrong")
         if data["old_password"] == new:
             raise errors.bad_request("the new password must differ from the old one")

@@ -22,6 +22,9 @@ LOG = logging.getLogger(__name__)
 VERSION = "v2.0.0-vic"
 ADMIN = "admin"
 DEFAULT_PROJECT = "default-project"
+# Read buffers of the proxy (both sides): blobs move in pieces of up to this size, not aiohttp's 64 KiB
+# (each piece costs a loop turn; a pull through the default ran at a third of the direct speed).
+BUFFER = 4 << 20
 
 
 class State:
@@ -44,6 +47,7 @@ class State:
     async def start(self):
         # No decompression and no pool limit: the proxy relays bytes as they come, many at once.
         self.http = aiohttp.ClientSession(auto_decompress=False, connector=aiohttp.TCPConnector(limit=0),
+                                          read_bufsize=BUFFER,
                                           timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
                                           skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"))
 
@@ -173,7 +177,7 @@ def prepare(config):
 async def serve(config, engine):
     """Serve until SIGTERM/SIGINT; prints one line when listening."""
     state = State(config, engine)
-    runner = web.AppRunner(build(state), access_log=None)
+    runner = web.AppRunner(build(state), access_log=None, read_bufsize=BUFFER)
     await runner.setup()
     context = None
     if config.tls_cert:
