@@ -6,6 +6,7 @@
 import asyncio
 import datetime
 import logging
+import os
 import signal
 import ssl
 
@@ -13,9 +14,9 @@ import aiohttp
 from aiohttp import web
 from sqlalchemy import select, text
 
-from ansible_collections.vic.containers.services.registry import (api_artifacts, api_projects, api_users, auth,
-                                                                  errors, notifications, proxy, store,
-                                                                  token_service, tokens)
+from ansible_collections.vic.containers.services.registry import (
+    api_artifacts, api_projects, api_users, auth, errors, notifications, proxy, store, token_service, tokens
+)
 from ansible_collections.vic.containers.services.registry.views import PREFIX, STATE, answer, caller_of, iso
 
 LOG = logging.getLogger(__name__)
@@ -174,7 +175,7 @@ def prepare(config):
     return engine
 
 
-async def serve(config, engine):
+async def serve(config, engine, reuse_port=False):
     """Serve until SIGTERM/SIGINT; prints one line when listening."""
     state = State(config, engine)
     runner = web.AppRunner(build(state), access_log=None, read_bufsize=BUFFER)
@@ -183,13 +184,42 @@ async def serve(config, engine):
     if config.tls_cert:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(config.tls_cert, config.tls_key)
-    site = web.TCPSite(runner, config.listen_host, config.listen_port, ssl_context=context, backlog=1024)
+    site = web.TCPSite(runner, config.listen_host, config.listen_port, ssl_context=context, backlog=1024,
+                       reuse_port=reuse_port or None)
     await site.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    print("vic-registry listening on %s:%d" % (config.listen_host, config.listen_port), flush=True)
+    print("vic-registry listening on %s:%d (pid %d)" % (config.listen_host, config.listen_port, os.getpid()),
+          flush=True)
     await stop.wait()
     await runner.cleanup()
     engine.dispose()
+
+
+def run(config, engine):
+    """Serve with ``config.workers`` processes sharing the port (SO_REUSEPORT): signing a token is CPU
+    bound and one process uses one core. The first process forwards SIGTERM to the others and waits."""
+    engine.dispose()  # no pooled connection crosses a fork
+    children = []
+    for _number in range(config.workers - 1):
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                asyncio.run(serve(config, engine, reuse_port=True))
+                code = 0
+            finally:
+                os._exit(code)  # pylint: disable=protected-access  # a forked child never unwinds the parent's stack
+        children.append(pid)
+    try:
+        asyncio.run(serve(config, engine, reuse_port=config.workers > 1))
+    finally:
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for pid in children:
+            os.waitpid(pid, 0)
