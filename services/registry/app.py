@@ -15,7 +15,7 @@ from aiohttp import web
 from sqlalchemy import select, text
 
 from ansible_collections.vic.containers.services.registry import (
-    api_artifacts, api_projects, api_users, auth, errors, notifications, proxy, store, token_service, tokens
+    api_artifacts, api_projects, api_users, auth, errors, gc, notifications, proxy, store, token_service, tokens
 )
 from ansible_collections.vic.containers.services.registry.views import PREFIX, STATE, answer, caller_of, iso
 
@@ -44,6 +44,7 @@ class State:
         secret_file = config.notify_secret_file
         self.notify_secret = secret_file.read_text().strip() if secret_file and secret_file.exists() else None
         self.http = None
+        self.tasks = set()  # background jobs (garbage collection), kept referenced until done
 
     async def start(self):
         # No decompression and no pool limit: the proxy relays bytes as they come, many at once.
@@ -153,7 +154,8 @@ def build(state):
     app[STATE] = state
     app.router.add_routes([web.get(PREFIX + "/health", health), web.get(PREFIX + "/systeminfo", systeminfo),
                            web.get(PREFIX + "/ping", ping)])
-    app.router.add_routes(api_projects.routes(PREFIX) + api_users.routes(PREFIX) + api_artifacts.routes(PREFIX))
+    app.router.add_routes(api_projects.routes(PREFIX) + api_users.routes(PREFIX) + api_artifacts.routes(PREFIX)
+                          + gc.routes(PREFIX))
     app.router.add_get("/service/token", token_service.token)
     app.router.add_post("/service/notifications", notifications.notifications)
     app.router.add_route("*", "/v2/{tail:.*}", proxy.proxy)
@@ -201,6 +203,7 @@ async def serve(config, engine, reuse_port=False):
 def run(config, engine):
     """Serve with ``config.workers`` processes sharing the port (SO_REUSEPORT): signing a token is CPU
     bound and one process uses one core. The first process forwards SIGTERM to the others and waits."""
+    gc.interrupted(store.sessions(engine))
     engine.dispose()  # no pooled connection crosses a fork
     children = []
     for _number in range(config.workers - 1):

@@ -15,7 +15,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 from sqlalchemy import select
 
-from ansible_collections.vic.containers.services.registry import errors
+from ansible_collections.vic.containers.services.registry import errors, gc
 from ansible_collections.vic.containers.services.registry.api_projects import usage
 from ansible_collections.vic.containers.services.registry.index import project_of
 from ansible_collections.vic.containers.services.registry.store import UNLIMITED, ProjectBlob
@@ -140,6 +140,8 @@ def _full(state, name):
 async def proxy(request):
     state = state_of(request)
     path = request.rel_url.raw_path
+    if request.method in gc.WRITES and gc.read_only(state):
+        return gc.refuse_write()
     manifest = MANIFEST.match(path)
     if manifest and request.method == "PUT":
         return await _manifest_put(request, state, manifest["name"])

@@ -11,7 +11,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import (
-    JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, String, UniqueConstraint, create_engine, event
+    JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, create_engine, event
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
@@ -117,6 +117,19 @@ class AuditLog(Base):
     resource: Mapped[str] = mapped_column(String(512))
     resource_type: Mapped[str] = mapped_column(String(32))
     op_time: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
+class GCRun(Base):
+    """One garbage collection: its parameters, status, log and the bytes it freed."""
+    __tablename__ = "gc_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), default="MANUAL")
+    parameters: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="Pending")
+    freed_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    log: Mapped[str] = mapped_column(Text, default="")
+    created: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+    updated: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
 
 def engine_for(url):

@@ -183,3 +183,17 @@ def test_command_line(tmp_path):
     finally:
         assert deployment.stop() == 0
     assert not Path("/proc/%d" % workers[0]).exists()
+
+
+def test_migrations_build_the_models_schema(tmp_path):
+    """The shipped Alembic migrations, applied twice, give exactly the schema the models declare."""
+    from alembic.autogenerate import compare_metadata  # pylint: disable=import-outside-toplevel
+    from alembic.migration import MigrationContext  # pylint: disable=import-outside-toplevel
+
+    from ansible_collections.vic.containers.services.registry import store  # pylint: disable=import-outside-toplevel
+    engine = store.engine_for("sqlite:///%s" % (tmp_path / "schema.db"))
+    store.migrate(engine)
+    store.migrate(engine)
+    with engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), store.Base.metadata) == []
+    engine.dispose()
