@@ -15,7 +15,7 @@ Command line (molecule's create.yml / destroy.yml use it)::
 
     testhost.py up RUN_DIR NAME [NAME ...]   # boot machines, print their inventory as JSON
     testhost.py down RUN_DIR                 # stop everything RUN_DIR started, remove its mounts and links
-    testhost.py wheelhouse DIR -r REQUIREMENTS   # wheels for the machines' Python (bookworm's 3.11)
+    testhost.py wheelhouse -r REQUIREMENTS   # make (once) wheels for the machines' Python, print their folder
 """
 
 import argparse
@@ -149,19 +149,26 @@ def apt_cacher_ng():
     return binary
 
 
-def wheelhouse(folder, requirements):
-    """Wheels for ``requirements`` (files) in ``folder``, for pip ``--no-index --find-links`` on a test host.
+def wheelhouse(requirements):
+    """A folder of wheels for ``requirements`` (files), for pip ``--no-index --find-links`` on a test host;
+    made once per content of the files.
 
     The host's Python is 3.11 like bookworm's, so pip resolves for the same interpreter; binary wheels only
     (a test host has no compiler)."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check", "--only-binary=:all:",
-            "--python-version", "3.11", "-d", str(folder)]
-    for path in requirements:
-        argv += ["-r", str(path)]
-    _run(argv)
-    return folder
+    digest = hashlib.sha256(b"".join(Path(path).read_bytes() for path in requirements)).hexdigest()[:12]
+    folder = BUILD / ("wheels-" + digest)
+    with _Lock("wheels.lock"):
+        if folder.is_dir():
+            return folder
+        partial = folder.with_name(folder.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        argv = [sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check",
+                "--only-binary=:all:", "--python-version", "3.11", "-d", str(partial)]
+        for path in requirements:
+            argv += ["-r", str(path)]
+        _run(argv)
+        partial.rename(folder)
+        return folder
 
 
 # -- one run: a bridge, an apt proxy and machines ---------------------------------------------------
@@ -396,7 +403,6 @@ def main(argv=None):
     down = sub.add_parser("down")
     down.add_argument("run")
     wheels = sub.add_parser("wheelhouse")
-    wheels.add_argument("folder")
     wheels.add_argument("-r", dest="requirements", action="append", required=True)
     args = parser.parse_args(argv)
     if args.command == "up":
@@ -412,7 +418,7 @@ def main(argv=None):
         if Run(args.run).state_path.exists():
             Run(args.run).down()
     else:
-        wheelhouse(args.folder, args.requirements)
+        print(wheelhouse(args.requirements))
     return 0
 
 
