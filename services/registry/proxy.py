@@ -1,0 +1,158 @@
+# Copyright (c) 2026 vic.containers contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""``/v2/`` passed to Distribution as a stream (bodies are never held, except manifests, which are
+small), the bearer token passed through for Distribution to check, and the project quota checked on
+blob uploads and manifest puts (Harbor answers 403 DENIED)."""
+
+import hashlib
+import json
+import re
+
+import aiohttp
+import jwt
+from aiohttp import web
+from multidict import CIMultiDict
+from sqlalchemy import select
+
+from ansible_collections.vic.containers.services.registry import errors
+from ansible_collections.vic.containers.services.registry.api_projects import usage
+from ansible_collections.vic.containers.services.registry.index import project_of
+from ansible_collections.vic.containers.services.registry.store import UNLIMITED, ProjectBlob
+from ansible_collections.vic.containers.services.registry.views import state_of
+
+HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+                        "transfer-encoding", "upgrade", "host"})
+MANIFEST = re.compile(r"^/v2/(?P<name>.+)/manifests/(?P<ref>[^/]+)$")
+UPLOAD_START = re.compile(r"^/v2/(?P<name>.+)/blobs/uploads/?$")
+MANIFEST_LIMIT = 4 << 20  # Distribution refuses larger manifests too
+CHUNK = 1 << 18
+
+
+def human(size):
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return ("%d %s" if unit == "B" else "%.1f %s") % (size, unit)
+        size /= 1024.0
+    return str(size)
+
+
+def quota_exceeded(adding, used, limit):
+    return web.Response(status=403, content_type="application/json", text=errors.body(
+        "DENIED", "Quota exceeded when processing the request of adding %s of storage resource, which when updated "
+        "to current usage of %s will exceed the configured upper limit of %s." % (human(adding), human(used),
+                                                                               human(limit))))
+
+
+def referenced_blobs(manifest, raw):
+    """{digest: size} a manifest adds to its project: itself, its config and layers."""
+    blobs = {"sha256:" + hashlib.sha256(raw).hexdigest(): len(raw)}
+    for descriptor in [manifest.get("config") or {}] + list(manifest.get("layers") or []):
+        if isinstance(descriptor, dict) and descriptor.get("digest"):
+            blobs[descriptor["digest"]] = int(descriptor.get("size") or 0)
+    return blobs
+
+
+def _pushing(state, request, name):
+    """Whether the request carries a valid token of ours granting push on ``name`` (others are left to
+    Distribution, which answers 401)."""
+    scheme, _sep, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    try:
+        return state.signer.granted(state.signer.verify(token.strip()), name, "push")
+    except jwt.InvalidTokenError:
+        return False
+
+
+def _headers(request, state):
+    # A multidict: clients send several Accept headers (one per manifest type) and all must pass.
+    headers = CIMultiDict((k, v) for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP)
+    # Distribution builds Location URLs from these: clients come back through us.
+    headers["Host"] = request.host
+    headers["X-Forwarded-Proto"] = state.scheme
+    return headers
+
+
+async def _relay(request, upstream):
+    response = web.StreamResponse(status=upstream.status)
+    for key, value in upstream.headers.items():
+        if key.lower() not in HOP_BY_HOP and key.lower() != "content-length":
+            response.headers.add(key, value)
+    if upstream.content_length is not None:
+        response.content_length = upstream.content_length
+    await response.prepare(request)
+    if request.method != "HEAD":
+        async for chunk in upstream.content.iter_any():
+            await response.write(chunk)
+    await response.write_eof()
+    return response
+
+
+async def _manifest_put(request, state, name):
+    raw = await request.content.read(MANIFEST_LIMIT + 1)
+    if len(raw) > MANIFEST_LIMIT:
+        return web.Response(status=413, content_type="application/json",
+                            text=errors.body("SIZE_INVALID", "the manifest is larger than 4 MiB"))
+    try:
+        blobs = referenced_blobs(json.loads(raw), raw)
+    except (ValueError, TypeError, AttributeError):
+        blobs = None  # Distribution tells the client what is wrong with it
+    if blobs and _pushing(state, request, name):
+        with state.sessions() as session:
+            project = project_of(session, name)
+            if project is not None:
+                known = set(session.scalars(select(ProjectBlob.digest).where(
+                    ProjectBlob.project_id == project.id, ProjectBlob.digest.in_(list(blobs)))))
+                adding = sum(size for digest, size in blobs.items() if digest not in known)
+                used = usage(session, project.id)
+                if project.storage_limit != UNLIMITED and used + adding > project.storage_limit:
+                    return quota_exceeded(adding, used, project.storage_limit)
+    async with state.http.request("PUT", state.upstream + request.rel_url.raw_path_qs, data=raw,
+                                  headers=_headers(request, state)) as upstream:
+        response = await _relay(request, upstream)
+        if upstream.status == 201 and blobs:
+            _count(state, name, blobs)
+        return response
+
+
+def _count(state, name, blobs):
+    with state.sessions.begin() as session:
+        project = project_of(session, name)
+        if project is None:
+            return
+        known = set(session.scalars(select(ProjectBlob.digest).where(ProjectBlob.project_id == project.id,
+                                                                      ProjectBlob.digest.in_(list(blobs)))))
+        session.add_all(ProjectBlob(project_id=project.id, digest=digest, size=size)
+                        for digest, size in blobs.items() if digest not in known)
+
+
+def _full(state, name):
+    """Whether the project of ``name`` has no room left at all (a new upload is refused early)."""
+    with state.sessions() as session:
+        project = project_of(session, name)
+        if project is None or project.storage_limit == UNLIMITED:
+            return None
+        used = usage(session, project.id)
+        return (used, project.storage_limit) if used >= project.storage_limit else None
+
+
+async def proxy(request):
+    state = state_of(request)
+    path = request.rel_url.raw_path
+    manifest = MANIFEST.match(path)
+    if manifest and request.method == "PUT":
+        return await _manifest_put(request, state, manifest["name"])
+    upload = UPLOAD_START.match(path)
+    if upload and request.method == "POST" and _pushing(state, request, upload["name"]):
+        full = _full(state, upload["name"])
+        if full:
+            return quota_exceeded(int(request.headers.get("Content-Length") or 0), *full)
+    data = request.content.iter_chunked(CHUNK) if request.body_exists else None
+    try:
+        async with state.http.request(request.method, state.upstream + request.rel_url.raw_path_qs, data=data,
+                                      headers=_headers(request, state), allow_redirects=False) as upstream:
+            return await _relay(request, upstream)
+    except aiohttp.ClientConnectionError as error:
+        return web.Response(status=503, content_type="application/json",
+                            text=errors.body("UNAVAILABLE", "the storage registry is not reachable: %s" % error))

@@ -1,0 +1,237 @@
+# Copyright (c) 2026 vic.containers contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The VIC registry service deployed as the ``registry`` role does it (the contract in docs/registry.md),
+on loopback for tests and benchmarks: Debian's docker-registry with token auth and notifications, the
+service in front of it in its own process, each stopped by its own pid. Plain HTTP (loopback only)."""
+
+import base64
+import functools
+import datetime
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+from ansible_collections.vic.containers.tools.harness.endpoint import free_port
+from ansible_collections.vic.containers.tools.harness.waiting import until
+
+ADMIN_PASSWORD = "Admin-Pass-1"
+ADMIN = ("admin", ADMIN_PASSWORD)
+PASSWORD = "Passw0rd-x"  # the test users'
+HARBOR_SPEC = Path(__file__).resolve().parents[2] / "tests" / "specs" / "harbor-api-v2.0.yaml"
+ISSUER = SERVICE = "vic-registry"
+
+
+def signing_key(folder, name):
+    """An RSA key (PEM, 0600) and its self-signed certificate, as the role makes them; (key path, cert PEM)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = datetime.datetime.now(datetime.UTC)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vic-registry token " + name)])
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=2)).sign(key, hashes.SHA256()))
+    path = Path(folder) / (name + ".key")
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+    os.chmod(path, 0o600)
+    return path, cert.public_bytes(serialization.Encoding.PEM)
+
+
+def _stop(proc):
+    if proc is not None and proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    return proc.returncode if proc is not None else None
+
+
+class VicRegistry:
+    """docker-registry + the service. ``url`` is what clients use; ``host`` its host:port."""
+
+    def __init__(self, folder, expiry=300):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.port, self.dist_port = free_port(), free_port()
+        self.host = "127.0.0.1:%d" % self.port
+        self.url = "http://" + self.host
+        self.dist_url = "http://127.0.0.1:%d" % self.dist_port
+        self.key_path, cert = signing_key(self.folder, "current")
+        self.bundle = self.folder / "bundle.crt"
+        self.bundle.write_bytes(cert)
+        self.secret = secrets.token_hex(16)
+        self.secret_file = self._private("notify.secret", self.secret)
+        self.password_file = self._private("admin.password", ADMIN_PASSWORD)
+        self.config_path = self.folder / "service.yml"
+        self.service_config = {
+            "listen": self.host, "external_url": self.url,
+            "database_url": "sqlite:///%s" % (self.folder / "registry.db"),
+            "token": {"issuer": ISSUER, "service": SERVICE, "key": str(self.key_path), "expiry": expiry},
+            "distribution": {"url": self.dist_url, "config": str(self.folder / "distribution.yml"),
+                             "binary": "/usr/bin/docker-registry"},
+            "notifications": {"secret_file": str(self.secret_file)},
+            "admin_password_file": str(self.password_file),
+        }
+        self.config_path.write_text(json.dumps(self.service_config))
+        os.chmod(self.config_path, 0o600)
+        self.dist = self.service = None
+
+    def _private(self, name, text):
+        path = self.folder / name
+        path.write_text(text + "\n")
+        os.chmod(path, 0o600)
+        return path
+
+    def distribution_config(self):
+        return {
+            "version": 0.1,
+            "log": {"level": "warn", "accesslog": {"disabled": True}},
+            "storage": {"filesystem": {"rootdirectory": str(self.folder / "data")}, "delete": {"enabled": True}},
+            "http": {"addr": "127.0.0.1:%d" % self.dist_port, "secret": secrets.token_hex(16)},
+            "auth": {"token": {"realm": self.url + "/service/token", "service": SERVICE, "issuer": ISSUER,
+                               "rootcertbundle": str(self.bundle)}},
+            "notifications": {"endpoints": [{
+                "name": "vic-registry", "url": self.url + "/service/notifications",
+                "headers": {"Authorization": ["Bearer " + self.secret]},
+                "timeout": "3s", "threshold": 3, "backoff": "1s",
+                "ignoredmediatypes": ["application/octet-stream"]}]},
+        }
+
+    def command(self, *args):
+        return [sys.executable, "-m", "ansible_collections.vic.containers.services.registry",
+                "--config", str(self.config_path), *args]
+
+    def start(self):
+        (self.folder / "distribution.yml").write_text(json.dumps(self.distribution_config()))
+        with open(self.folder / "distribution.log", "ab") as log:
+            self.dist = subprocess.Popen(["docker-registry", "serve", str(self.folder / "distribution.yml")],
+                                         stdout=log, stderr=subprocess.STDOUT)
+        with open(self.folder / "service.log", "ab") as log:
+            self.service = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT)
+        until(self._healthy, "the registry service to be healthy on %s" % self.url, timeout=60)
+        return self
+
+    def _healthy(self):
+        for proc, log in ((self.dist, "distribution.log"), (self.service, "service.log")):
+            if proc.poll() is not None:
+                raise AssertionError("%s ended: %s" % (log, (self.folder / log).read_text()))
+        try:
+            with urllib.request.urlopen(self.url + "/api/v2.0/health", timeout=3) as response:
+                return response.status == 200
+        except (OSError, urllib.error.HTTPError):
+            return False
+
+    def stop(self):
+        """Stop both by pid; the service's exit status (0 for a clean SIGTERM)."""
+        code = _stop(self.service)
+        _stop(self.dist)
+        return code
+
+    # -- clients ----------------------------------------------------------------------------------
+
+    def api(self, method, path, user=None, body=None, headers=None):
+        """(status, headers, parsed JSON or None) of an API call; ``user`` is (name, password)."""
+        request = urllib.request.Request(self.url + "/api/v2.0" + path, method=method,
+                                         data=None if body is None else json.dumps(body).encode(),
+                                         headers=dict(headers or {}))
+        if body is not None:
+            request.add_header("Content-Type", "application/json")
+        if user:
+            request.add_header("Authorization", basic(*user))
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                status, answer_headers, raw = response.status, response.headers, response.read()
+        except urllib.error.HTTPError as error:
+            status, answer_headers, raw = error.code, error.headers, error.read()
+        return status, answer_headers, json.loads(raw) if raw and raw.strip() else None
+
+    def token(self, user=None, scopes=()):
+        """(status, JSON) of a token request, ``user`` (name, password) or anonymous."""
+        query = "service=%s" % SERVICE + "".join("&scope=%s" % urllib.request.quote(s) for s in scopes)
+        request = urllib.request.Request(self.url + "/service/token?" + query)
+        if user:
+            request.add_header("Authorization", basic(*user))
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"null")
+
+    def skopeo(self, source, dest, creds=None, src_creds=None, timeout=180):
+        """skopeo copy; (returncode, stderr). Plain HTTP on loopback: TLS verification off."""
+        command = ["skopeo", "--insecure-policy", "copy", "--quiet", "--retry-times", "0",
+                   "--src-tls-verify=false", "--dest-tls-verify=false"]
+        if creds:
+            command += ["--dest-creds", "%s:%s" % creds]
+        if src_creds:
+            command += ["--src-creds", "%s:%s" % src_creds]
+        result = subprocess.run(command + [source, dest], capture_output=True, text=True, timeout=timeout,
+                                check=False, env=dict(os.environ, HOME=str(self.folder)))
+        return result.returncode, result.stderr
+
+
+def basic(user, password):
+    return "Basic " + base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
+
+
+# -- test helpers ---------------------------------------------------------------------------------
+
+
+@functools.cache
+def _spec():
+    return yaml.safe_load(HARBOR_SPEC.read_text())
+
+
+def harbor_schema(path, method="get", status=200):
+    """The schema Harbor's description gives for an answer, with its definitions."""
+    responses = _spec()["paths"][path][method]["responses"]
+    response = responses.get(status) or responses[str(status)]
+    return dict(response["schema"], definitions=_spec()["definitions"])
+
+
+def validate(body, path, method="get", status=200):
+    jsonschema.Draft4Validator(harbor_schema(path, method, status)).validate(body)
+    return body
+
+
+def make_user(registry, name):
+    status, headers, _body = registry.api("POST", "/users", ADMIN, {"username": name, "password": PASSWORD,
+                                                                    "email": name + "@example.com",
+                                                                    "realname": name})
+    assert status == 201, status
+    return int(headers["Location"].rsplit("/", 1)[1])
+
+
+def make_project(registry, name, public=False, **extra):
+    status, _headers, body = registry.api("POST", "/projects", ADMIN, dict(
+        {"project_name": name, "metadata": {"public": "true" if public else "false"}}, **extra))
+    assert status == 201, body
+
+
+def add_member(registry, project, user, role_id):
+    status, _headers, body = registry.api("POST", "/projects/%s/members" % project, ADMIN,
+                                          {"role_id": role_id, "member_user": {"username": user}})
+    assert status == 201, body
+
+
+def push(registry, images, name, ref, creds=ADMIN):
+    """skopeo copy the test image ``name`` to ``ref`` (project/repo:tag) here; (returncode, stderr)."""
+    layout = images[name]
+    return registry.skopeo("oci:%s:%s" % (layout.folder, layout.tag), "docker://%s/%s" % (registry.host, ref),
+                           creds=creds)
