@@ -57,24 +57,12 @@ class VmFeed:
                     LOG.info("could not destroy the feed's %s: %s", destroy, exc)  # the simulator may be gone
 
     def _apply(self, update):
-        # A batch says which VMs changed; what they are now is read fresh (one call for the batch): vcsim
-        # does not always list a batch's changes of one VM in the order they happened, and a host that
+        # A batch says which VMs changed; what they are now is read fresh (updates.current): a host that
         # took a power-on for a power-off would never boot that VM.
-        folded = updates.fold(update)
-        changed = {moid: ref for moid, (ref, kind, _changes) in folded.items() if kind != "leave"}
-        try:
-            fresh = {found.moid: found.props for found in pc.retrieve_objects(self._session, list(changed.values()),
-                                                                              self._paths)}
-        except Exception as exc:  # pylint: disable=broad-except
-            LOG.warning("could not read the changed VMs again, using the feed's values: %s", exc)
-            fresh = None
-        for moid, (ref, kind, changes) in folded.items():
-            if kind == "leave" or (fresh is not None and moid not in fresh):  # gone, or gone since
+        for moid, (ref, kind, changes) in updates.current(self._session, update, self._paths).items():
+            if kind == "leave":  # gone, or gone since
                 self.vms.pop(moid, None)
                 self._on_change(moid, None)
                 continue
-            if fresh is not None:
-                self.vms[moid] = dict(fresh[moid], ref=ref)
-            else:
-                self.vms[moid] = updates.applied(self.vms.get(moid, {"ref": ref}), changes)
+            self.vms[moid] = updates.applied(self.vms.get(moid, {"ref": ref}), changes)
             self._on_change(moid, dict(self.vms[moid]))

@@ -4,6 +4,7 @@
 """What the endpoint is told at start: its command line and the vSphere connection from VMWARE_*."""
 
 import argparse
+import os
 
 from ansible_collections.vic.containers.plugins.module_utils._errors import InvalidInput
 from ansible_collections.vic.containers.plugins.module_utils.vsphere import connection
@@ -17,17 +18,26 @@ def arguments(argv):
     parser.add_argument("--name", required=True, help="the VCH name")
     parser.add_argument("--datacenter", help="its datacenter (needed when there are several)")
     parser.add_argument("--listen", help="address:port; default the VCH's docker_host")
+    parser.add_argument("--state-dir", default=os.environ.get("STATE_DIRECTORY"),
+                        help="a folder of the endpoint's own (default: systemd's $STATE_DIRECTORY), where it keeps "
+                             "its vSphere session cookie so that a restart after a crash takes the session back")
     parser.add_argument("--tether-listen", help="address:port of the tether channel container VMs dial; "
                                                 "default the Docker API address, port 2377")
     return parser.parse_args(argv)
 
 
-def vsphere_connection(environ):
-    """The modules' connection options, from the same VMWARE_* variables."""
+def vsphere_connection(environ, args=None):
+    """The modules' connection options, from the same VMWARE_* variables; with ``--state-dir``, the file
+    that keeps the session cookie (one per VCH: several endpoints may share the folder)."""
     try:
-        return connection.from_environment(environ)
+        options = connection.from_environment(environ)
     except ValueError as exc:
         raise InvalidInput(str(exc))
+    if args is not None and args.state_dir:
+        # systemd may list several folders in $STATE_DIRECTORY, separated by colons; the first is ours.
+        folder = args.state_dir.split(":")[0]
+        options["cookie_file"] = os.path.join(folder, "vsphere-session-%s" % args.name.replace("/", "_"))
+    return options
 
 
 def listen_address(args, summary):

@@ -57,7 +57,7 @@ def main(argv=None):
         return 2
     session = None
     try:
-        session = vsphere.Session(**config.vsphere_connection(os.environ))
+        session = vsphere.Session(**config.vsphere_connection(os.environ, args))
         session.login()
         vch, key, secrets = engine.load(session, args.name, args.datacenter)
         summary = observe.summary(vch)

@@ -26,6 +26,8 @@ def _status_text(container, restarting=False, health=None):
         return "%s (%s)" % (up, "health: starting" if health == "starting" else health)
     if container.status == "created":
         return "Created"
+    if container.status == "dead":
+        return "Dead"
     return "Exited (%d) %s ago" % (container.exit_code, _ago(container.finished_at))
 
 
@@ -135,7 +137,8 @@ def inspect(container, vch_name, exec_ids, process=(0, None), restarting=False, 
         # As dockerd: a container waiting out its restart back-off is "restarting" and counts as running.
         "State": {"Status": "restarting" if restarting else container.status,
                   "Running": container.running or restarting, "Paused": False, "Restarting": restarting,
-                  "OOMKilled": False, "Dead": False, "Pid": process[0], "ExitCode": container.exit_code, "Error": "",
+                  "OOMKilled": False, "Dead": container.status == "dead", "Pid": process[0],
+                  "ExitCode": container.exit_code, "Error": "",
                   "StartedAt": iso(process[1] or container.started_at), "FinishedAt": iso(container.finished_at),
                   **({"Health": health} if health is not None else {})},
         "ResolvConfPath": "", "HostnamePath": "", "HostsPath": "", "LogPath": "", "RestartCount": restart_count,

@@ -15,7 +15,15 @@ confirms them and brings in what others changed (an administrator powering a
 container VM off in vCenter, a container VM ending).
 
 Updates are fetched on a thread of their own and applied on the event loop,
-so readers never see a half-applied update.
+so readers never see a half-applied update. The VMs a batch names are read
+again on that thread (one PropertyCollector call per batch): vcsim does not
+always list a batch's changes of one VM in the order they happened.
+
+When vSphere ends the endpoint's session, the session logs in again and the
+feed gets a new collector, whose first answer (everything) resynchronises the
+cache: VMs that went meanwhile leave, changes made meanwhile (a VM powered off
+in vCenter) are seen as changes. While the feed cannot follow vSphere for more
+than ``STALE_SECONDS``, the container list is refused rather than served stale.
 """
 
 import asyncio
@@ -23,6 +31,7 @@ import collections
 import logging
 import time
 
+from ansible_collections.vic.containers.plugins.module_utils._errors import VSphereError
 from ansible_collections.vic.containers.plugins.module_utils.vch import actions
 from ansible_collections.vic.containers.plugins.module_utils.vsphere import pc, updates
 
@@ -40,6 +49,8 @@ PIN_SECONDS = 30
 # vSphere never reuses a VM's moid, so a destroyed VM's moid is a tombstone for good; only the most
 # recent are kept, as a late report of a VM trails its destruction by a few feed batches at most.
 _TOMBSTONES = 4096
+# A feed that fails for longer than this (a few of its retries, one per second) has lost vSphere.
+STALE_SECONDS = 5
 LOG = logging.getLogger("vic.endpoint.cache")
 
 
@@ -66,9 +77,29 @@ class LiveCache:
         self._collector = await self._state.call(updates.own_collector, self._state.session, self._filter_spec())
         first = await self._state.call(updates.wait, self._collector, "")
         self._apply(first)
-        self._follower = updates.Follower(self._collector, lambda u: self._loop.call_soon_threadsafe(self._apply, u),
-                                          "live-cache", first.version if first is not None else "")
+        self._follower = updates.Follower(self._collector, self._deliver, "live-cache",
+                                          first.version if first is not None else "",
+                                          renew=self._new_collector, resync=self._deliver_all)
         self._follower.start()
+
+    # The follower's thread calls these three.
+
+    def _deliver(self, update):
+        self._loop.call_soon_threadsafe(self._apply_folded, updates.current(self._state.session, update, VM_PATHS))
+
+    def _deliver_all(self, update):
+        self._loop.call_soon_threadsafe(self._resync, updates.fold(update))
+
+    def _new_collector(self):
+        return updates.own_collector(self._state.session, self._filter_spec())
+
+    def check_fresh(self):
+        """Raise when the feed has not been able to follow vSphere for a while: what is held may be stale."""
+        follower = self._follower
+        since = follower.failing_since if follower is not None else None
+        if since is not None and time.monotonic() - since > STALE_SECONDS:
+            raise VSphereError("The VCH's state cannot be read from vSphere (for %d s: %s); what the endpoint "
+                               "last saw may be stale." % (time.monotonic() - since, follower.failure))
 
     def stop(self):
         if self._follower is not None:
@@ -81,8 +112,18 @@ class LiveCache:
             propSet=pc.property_specs({"VirtualMachine": VM_PATHS}))
 
     def _apply(self, update):
-        for moid, (ref, kind, changes) in updates.fold(update).items():
+        self._apply_folded(updates.fold(update))
+
+    def _apply_folded(self, folded):
+        for moid, (ref, kind, changes) in folded.items():
             self._apply_object(moid, ref, kind, changes)
+
+    def _resync(self, folded):
+        """Everything in the pool now (a new collector's first answer): what is not in it has left."""
+        for moid in [moid for moid in self.vms if moid not in folded]:
+            LOG.info("VM %s left the VCH pool while the update feed was down", moid)
+            self._forget(moid)
+        self._apply_folded(folded)
 
     def _apply_object(self, moid, ref, kind, changes):
         before = self.vms.get(moid)

@@ -132,7 +132,7 @@ class PortLayer:
     async def destroy(self, container, volumes):
         """Destroy the container VM (keeping shared disks) and, with ``volumes``, its anonymous volumes."""
         self.containers.cancel_restart(container.id)
-        await self.call(self.containers.vm.destroy, container.ref, container.name, container.record["folder"])
+        await self.containers.destroy(container)
         self.cache.drop(container.moid)
         self.term_sizes.pop(container.id, None)
         self.health.forget(container.id)

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import http.client
+import os
 import ssl
 import threading
 
@@ -15,11 +16,13 @@ from ansible_collections.vic.containers.plugins.module_utils._errors import VSph
 try:
     from pyVim.connect import SmartStubAdapter
     from pyVmomi import vim, vmodl
+    from pyVmomi.SoapAdapter import StubAdapterBase
     HAS_PYVMOMI = True
     PYVMOMI_IMPORT_ERROR = None
 except ImportError as exc:  # pragma: no cover - reported by the module
     HAS_PYVMOMI = False
     PYVMOMI_IMPORT_ERROR = exc
+    StubAdapterBase = object
 
 
 class Session:
@@ -29,7 +32,7 @@ class Session:
     it without another round trip.
     """
 
-    def __init__(self, hostname, username, password, port=443, validate_certs=True):
+    def __init__(self, hostname, username, password, port=443, validate_certs=True, cookie_file=None):
         self.hostname = hostname
         self.port = port
         self.validate_certs = validate_certs
@@ -40,6 +43,12 @@ class Session:
         self._local = threading.local()
         self._connections = []
         self._connections_lock = threading.Lock()
+        # A long-lived process (the endpoint) keeps its session cookie here: started again after a kill -9,
+        # it takes its session back instead of leaving one more open on the server until it times out.
+        self._cookie_file = cookie_file
+        self._soap = None
+        self._renew_lock = threading.Lock()
+        self.renewals = 0  # logins after the server ended the session (it timed out, or was terminated)
 
     def __enter__(self):
         self.login()
@@ -56,9 +65,11 @@ class Session:
             # The stub negotiates the API version over plain HTTP; the service
             # content read here is kept, so the login costs two SOAP calls.
             stub = SmartStubAdapter(host=self.hostname, port=self.port, sslContext=context)
-            si = vim.ServiceInstance("ServiceInstance", stub)
+            si = vim.ServiceInstance("ServiceInstance", _RenewingStub(stub, self._renew))
             content = si.RetrieveContent()
-            content.sessionManager.Login(self._username, self._password, None)
+            if not self._kept_session(stub, content):
+                content.sessionManager.Login(self._username, self._password, None)
+                self._keep_cookie(stub.cookie)
         except vim.fault.InvalidLogin:
             raise VSphereError("Cannot log in to %s:%s as %s: wrong user name or password."
                                % (self.hostname, self.port, self._username))
@@ -68,8 +79,38 @@ class Session:
                                % (self.hostname, self.port, exc.reason or exc))
         except (OSError, vmodl.MethodFault) as exc:
             raise VSphereError("Cannot connect to %s:%s: %s" % (self.hostname, self.port, _reason(exc)))
-        self._si, self._content = si, content
+        self._si, self._content, self._soap = si, content, stub
         return self
+
+    def _kept_session(self, stub, content):
+        """Whether the session of the kept cookie is still live (one read), and is now this one's."""
+        cookie = _read_cookie(self._cookie_file)
+        if not cookie:
+            return False
+        stub.cookie = cookie
+        try:
+            # On the bare stub: a dead session must not be logged in again here, only found dead.
+            current = vim.SessionManager(content.sessionManager._moId, stub).currentSession
+        except vmodl.MethodFault:
+            current = None
+        if current is None or _user(current.userName) != _user(self._username):
+            stub.cookie = ""
+            return False
+        return True
+
+    def _keep_cookie(self, cookie):
+        if self._cookie_file:
+            _write_cookie(self._cookie_file, cookie)
+
+    def _renew(self, stub, failed_cookie):
+        """Log in again after the server ended the session (once, whichever thread saw it first)."""
+        with self._renew_lock:
+            if stub.cookie != failed_cookie:
+                return  # another thread has logged in again meanwhile
+            stub.cookie = ""
+            vim.SessionManager(self._content.sessionManager._moId, stub).Login(self._username, self._password, None)
+            self.renewals += 1
+            self._keep_cookie(stub.cookie)
 
     def logout(self):
         self.close_connections()
@@ -79,7 +120,8 @@ class Session:
             self._content.sessionManager.Logout()
         except (OSError, vmodl.MethodFault):
             pass  # the session ends with the process either way
-        self._si = self._content = None
+        self._si = self._content = self._soap = None
+        self._keep_cookie(None)
 
     @property
     def username(self):
@@ -113,7 +155,7 @@ class Session:
 
     def session_cookie(self):
         # pyVmomi keeps the whole Set-Cookie line; a request sends only name=value.
-        return self.stub.cookie.split(";")[0]
+        return self._soap.cookie.split(";")[0]
 
     def connection(self):
         """This thread's kept-alive HTTPS connection to the server (its datastore file service): a TLS handshake
@@ -150,6 +192,79 @@ class Session:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
         return context
+
+
+class _RenewingStub(StubAdapterBase):
+    """Calls through pyVmomi's stub; a call the server refuses as ``NotAuthenticated`` (the session timed
+    out or an administrator terminated it) is made again once after a new login.
+
+    pyVmomi's own VimSessionOrientedStub also repeats calls after a broken connection, which may
+    make a change twice (a CreateVM whose answer was lost); a refused session did nothing, so its
+    call is safe to make again.
+    """
+
+    def __init__(self, stub, renew):
+        self._stub = stub
+        self._renew = renew
+        StubAdapterBase.__init__(self, version=stub.version)
+
+    def __getattr__(self, name):
+        # The wrapped stub's connection settings (host, cookie, pool) for whoever reads them.
+        if name == "_stub":
+            raise AttributeError(name)
+        return getattr(self._stub, name)
+
+    def InvokeMethod(self, mo, info, args):  # pylint: disable=invalid-name
+        cookie = self._stub.cookie
+        status, obj = self._stub.InvokeMethod(mo, info, args, self)
+        if _session_refused(status, obj) and cookie and info.wsdlName not in ("Login", "Logout"):
+            self._renew(self._stub, cookie)
+            status, obj = self._stub.InvokeMethod(mo, info, args, self)
+        if status == 200:
+            return obj
+        raise obj
+
+
+def _session_refused(status, obj):
+    """Whether the server refused a call for want of a live session."""
+    if status != 200:
+        return isinstance(obj, vim.fault.NotAuthenticated)
+    # vcsim answers a read without a session with each property missing as NotAuthenticated, where a
+    # vCenter refuses the whole call.
+    contents = getattr(obj, "objects", None) if not isinstance(obj, list) else obj
+    for content in contents if isinstance(contents, list) else ():
+        for missing in getattr(content, "missingSet", None) or ():
+            if isinstance(missing.fault, vim.fault.NotAuthenticated):
+                return True
+    return False
+
+
+def _user(name):
+    # vCenter may name the user DOMAIN\\user or user@domain, whichever way it was given at login.
+    return (name or "").split("\\")[-1].split("@")[0].lower()
+
+
+def _read_cookie(path):
+    try:
+        with open(path) as kept:
+            return kept.read().strip() or None
+    except (OSError, TypeError):
+        return None
+
+
+def _write_cookie(path, cookie):
+    """The cookie, readable by this user only (it is as good as the password while the session lives)."""
+    if cookie is None:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        return
+    tmp = "%s.%d" % (path, os.getpid())
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as kept:
+        kept.write(cookie)
+    os.replace(tmp, path)
 
 
 def _reason(exc):

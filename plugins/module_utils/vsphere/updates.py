@@ -12,6 +12,9 @@ ends for good while its owner wants it.
 
 import logging
 import threading
+import time
+
+from ansible_collections.vic.containers.plugins.module_utils.vsphere import pc
 
 try:
     from pyVmomi import vmodl
@@ -38,14 +41,26 @@ def wait(collector, version):
 
 
 class Follower:
-    """Waits for updates on a thread of its own from ``version`` on and hands each to ``deliver(update)``."""
+    """Waits for updates on a thread of its own from ``version`` on and hands each to ``deliver(update)``.
 
-    def __init__(self, collector, deliver, name, version=""):
+    With ``renew``: when the collector is gone (it belonged to a session the server ended; the
+    session has logged in again meanwhile), ``renew()`` makes a new one, and what it reads first
+    (everything, from version "") goes to ``resync(update)``: the owner learns what changed while
+    it followed nothing, objects that left included.
+    """
+
+    def __init__(self, collector, deliver, name, version="", renew=None, resync=None):
         self._collector = collector
         self._deliver = deliver
         self._version = version
+        self._renew = renew
+        self._resync = resync
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._follow, name=name, daemon=True)
+        # time.monotonic() of the first failed wait since the last good one (None while it follows),
+        # and why it failed: read from other threads to tell a reader the state may be stale.
+        self.failing_since = None
+        self.failure = None
 
     def start(self):
         self._thread.start()
@@ -56,19 +71,51 @@ class Follower:
             self._thread.join(2 * MAX_WAIT_SECONDS)
 
     def _follow(self):
+        deliver = self._deliver
         while not self._stopping.is_set():
             try:
                 update = wait(self._collector, self._version)
-            except Exception as exc:  # pylint: disable=broad-except
-                if self._stopping.is_set():
+            except vmodl.fault.ManagedObjectNotFound as exc:
+                if self._stopping.is_set() or not self._failed(exc):
                     return
-                LOG.warning("vSphere update feed interrupted: %s", exc)
-                self._stopping.wait(1)
+                deliver = self._renewed() or deliver
                 continue
-            if update is None or self._stopping.is_set():
+            except Exception as exc:  # pylint: disable=broad-except
+                if self._stopping.is_set() or not self._failed(exc):
+                    return
+                continue
+            self.failing_since = self.failure = None
+            if self._stopping.is_set():
+                return
+            if update is None:
+                if deliver is not self._deliver:
+                    deliver(None)  # a new collector with nothing to report: nothing is left either
+                    deliver = self._deliver
                 continue
             self._version = update.version
-            self._deliver(update)
+            deliver(update)
+            deliver = self._deliver
+
+    def _failed(self, exc):
+        """Note a failed wait and pause before the next; False when asked to stop meanwhile."""
+        if self.failing_since is None:
+            self.failing_since = time.monotonic()
+        self.failure = str(getattr(exc, "msg", None) or exc)
+        LOG.warning("vSphere update feed interrupted: %s", self.failure)
+        return not self._stopping.wait(1)
+
+    def _renewed(self):
+        """A new collector in place of one the server no longer has; the delivery of its first update."""
+        if self._renew is None:
+            return None
+        try:
+            self._collector = self._renew()
+        except Exception as exc:  # pylint: disable=broad-except
+            self._failed(exc)
+            return None
+        LOG.warning("vSphere update feed: a new collector follows from the start (the old one is gone)")
+        self._version = ""
+        return self._resync
 
 
 def fold(update):
@@ -90,6 +137,37 @@ def fold(update):
             for change in obj.changeSet or ():
                 entry["changes"].setdefault(change.name, []).append(change)
     return {moid: (entry["ref"], entry["kind"], list(entry["changes"].values())) for moid, entry in batch.items()}
+
+
+def current(session, update, paths):
+    """``fold``'s answer for a batch, with what the objects it names are now, read again in one call.
+
+    vcsim does not always list a batch's changes of one object in the order they happened, so the
+    last listed value may be an older one (a VM taken for off that is on). Each named object comes
+    back with every path in ``paths`` as one change (set, or removed when unset), or as "leave" when
+    it is gone. When the read fails, the batch's own values are used.
+    """
+    folded = fold(update)
+    refs = [ref for ref, kind, _changes in folded.values() if kind != "leave"]
+    try:
+        fresh = {found.moid: found.props for found in pc.retrieve_objects(session, refs, paths)}
+    except Exception as exc:  # pylint: disable=broad-except
+        LOG.warning("could not read the changed objects again, using the feed's values: %s", exc)
+        return folded
+    answer = {}
+    for moid, (ref, kind, _changes) in folded.items():
+        if kind == "leave" or moid not in fresh:
+            answer[moid] = (ref, "leave", [])
+            continue
+        props = fresh[moid]
+        answer[moid] = (ref, kind, [[_change(name, props)] for name in paths])
+    return answer
+
+
+def _change(name, props):
+    if name in props:
+        return vmodl.query.PropertyCollector.Change(name=name, op="assign", val=props[name])
+    return vmodl.query.PropertyCollector.Change(name=name, op="remove")
 
 
 def applied(props, changes):

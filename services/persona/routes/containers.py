@@ -121,7 +121,8 @@ def _stop_settings(request, container):
 async def stop(request):
     state = portlayer(request)
     container = _container(request)
-    if not container.running and not state.containers.restarting(container.id):
+    if not container.running and not state.containers.restarting(container.id) \
+            and not state.containers.unrecorded(container.id):
         return web.Response(status=304)
     await state.containers.stop(container, *_stop_settings(request, container))
     state.events.publish("container", "stop", container.id, events.container_attributes(container))

@@ -11,7 +11,7 @@ boot spec go in the same CreateVM); start = PowerOn + polls; stop / kill = Power
 (exit record) + polls; an end the tether reports = the same; a VM powered off outside the
 endpoint = one HTTPS GET of its log (the exit line) + Reconfig; an automatic restart = PowerOn
 + polls after the exit's Reconfig; docker stop during a restart's back-off = Reconfig;
-rm = a device read + Reconfig (detach shared disks) + Destroy + polls; rename = Rename + Reconfig
+rm = a device read + Reconfig (detach shared disks, mark as being removed) + Destroy + polls; rename = Rename + Reconfig
 + polls; network connect = Reconfig (record and boot spec together) + polls, disconnect = a device
 read + Reconfig + polls; update --restart = Reconfig; logs = one HTTPS GET; stats = none while the
 tether is connected (it answers), else one PropertyCollector read per sample; started, cp / archive
@@ -31,7 +31,7 @@ from ansible_collections.vic.containers.services.tether import protocol
 from ansible_collections.vic.containers.services.portlayer import events
 from ansible_collections.vic.containers.services.portlayer.containers import boot, logs, restart
 from ansible_collections.vic.containers.services.portlayer.containers.model import (
-    EXIT_KEY, bios_uuid, boot_values, decode, exit_value, iso, new_id, now, parse_time, record_values, vm_folder,
+    EXIT_KEY, REMOVING_KEY, bios_uuid, boot_values, decode, exit_value, iso, new_id, now, parse_time, record_values, vm_folder,
     vm_name)
 from ansible_collections.vic.containers.services.portlayer.containers.vm import (VmOps, check_disks, device_specs,
                                                                                  managed_by)
@@ -60,6 +60,7 @@ class Containers:
         self._restart_counts = {}   # id -> automatic restarts that led to the current run
         self._restarts_due = {}     # id -> the task that powers it on again after the back-off
         self._backoff = {}          # id -> restart.Backoff
+        self._unrecorded = {}       # id -> (code, started, finished, stopped) of an end whose record vSphere refused
         self.on_ended = []  # coroutine functions of a container, after each recorded end of a run
         state.cache.listen(self._changed)
 
@@ -82,7 +83,7 @@ class Containers:
                     future.set_result(container)
         if container is None and old is not None:
             # Gone: nothing kept in memory for it may outlive it.
-            for kept in (self._started, self._restart_counts, self._backoff, self._locks):
+            for kept in (self._started, self._restart_counts, self._backoff, self._locks, self._unrecorded):
                 kept.pop(old.id, None)
         if container is not None and was_running and not running and container.id not in self._halting:
             # Powered off by someone else (vCenter, the guest halting): record how it ended, once.
@@ -104,6 +105,8 @@ class Containers:
     # -- reads -------------------------------------------------------------------------------------
 
     def all(self):
+        """Every container; refused while the live cache cannot follow vSphere (it may be stale)."""
+        self.state.cache.check_fresh()
         return list(self._decoded.values())
 
     def find(self, ref):
@@ -243,8 +246,13 @@ class Containers:
     # -- lifecycle ---------------------------------------------------------------------------------
 
     def ending(self, container_id):
-        """Whether the container's VM is off but its exit is still being recorded."""
-        return container_id in self._halting
+        """Whether the container's VM is off but its exit is still being recorded (or vSphere refused the
+        record, which the next ``docker stop`` makes again)."""
+        return container_id in self._halting or container_id in self._unrecorded
+
+    def unrecorded(self, container_id):
+        """Whether the container's last run ended without vSphere keeping its exit (``docker stop`` retries)."""
+        return container_id in self._unrecorded
 
     def restarting(self, container_id):
         """Whether a restart policy will power the container on again (Docker's State.Restarting)."""
@@ -281,7 +289,11 @@ class Containers:
             self.cancel_restart(container.id)
             if self.find(container.id).running:
                 return False
+            if self.find(container.id).removing:
+                raise Conflict("cannot start container %s: container is marked for removal and cannot be "
+                               "started" % container.id)
             self.state.exit_codes.pop(container.id, None)  # a code left from an earlier run
+            self._unrecorded.pop(container.id, None)
             self._started.pop(container.id, None)
             self._stopping.discard(container.id)
             await self.state.call(self.vm.power_on, container.ref, container.name)
@@ -309,10 +321,28 @@ class Containers:
                 reported = self.state.exit_codes.pop(container.id, None)
                 if code is None:
                     code = reported if reported is not None else 137
-                await self.record_exit(self.find(container.id), code, started, finished_at)
+                await self._record_or_keep(self.find(container.id), code, started, finished_at or now())
             finally:
                 self._halting.discard(container.id)
             return True
+
+    async def _record_or_keep(self, container, code, started, finished):
+        """``record_exit``; when vSphere refuses the record, the end is kept to be recorded by the next
+        ``docker stop`` (the VM is off: without it the container would show as never run)."""
+        stopped = container.id in self._stopping
+        try:
+            await self.record_exit(container, code, started, finished)
+        except VicError:
+            self._unrecorded[container.id] = (code, started, finished, stopped)
+            raise
+
+    async def _record_unrecorded(self, container):
+        code, started, finished, stopped = self._unrecorded.pop(container.id)
+        if stopped:
+            self._stopping.add(container.id)
+        LOG.info("container %s: recording the end vSphere refused to record before", container.id[:12])
+        async with self._lock(container.id):
+            await self._record_or_keep(self.find(container.id), code, started, finished)
 
     async def stop(self, container, signal_name, timeout):
         """``docker stop``: ask the process to end through the tether (``signal_name``), wait ``timeout``,
@@ -323,6 +353,9 @@ class Containers:
         """
         if self.restarting(container.id) and not self.find(container.id).running:
             await self._stop_restarting(container)
+            return
+        if container.id in self._unrecorded and not self.find(container.id).running:
+            await self._record_unrecorded(container)
             return
         self._stopping.add(container.id)
         self.cancel_restart(container.id)
@@ -365,6 +398,17 @@ class Containers:
         self._stopping.add(container.id)
         self.cancel_restart(container.id)
         await self.state.call(self.vm.power_off, container.ref, container.name)
+
+    async def destroy(self, container):
+        """Destroy the container's VM, keeping its shared disks (image layers, volumes).
+
+        The reconfigure that detaches them marks the container as being removed: when the Destroy
+        then fails, it shows as "dead" (it cannot run without its layers) until removed again.
+        """
+        if await self.state.call(self.vm.detach_shared, container.ref, container.name, container.record["folder"],
+                                 {REMOVING_KEY: "true"}):
+            self.state.cache.put_extra_config(container.ref, {REMOVING_KEY: "true"})
+        await self.state.call(self.vm.destroy, container.ref, container.name)
 
     def wait_stopped(self, container, loop):
         """A future resolved when the container's run has ended and its exit is recorded, or it goes (None)."""

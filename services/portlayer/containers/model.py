@@ -22,6 +22,10 @@ from ansible_collections.vic.containers.services.tether import protocol
 
 RECORD_KEY = codec.PREFIX + "container"
 EXIT_KEY = "guestinfo.vice..exit"
+# Set in the same reconfigure that detaches a container's shared disks before its VM is destroyed: a
+# Destroy that then fails leaves a container that cannot run any more (its layers are gone), which
+# shows as Docker's "dead" ("removal in progress") until ``docker rm`` is tried again.
+REMOVING_KEY = "guestinfo.vice..removing"
 
 
 def now():
@@ -46,8 +50,9 @@ def parse_time(text):
 class Container:
     """One container as its VM shows it (a read-only view built from the live cache)."""
 
-    def __init__(self, moid, props, record, exit_state, boot_text=""):
+    def __init__(self, moid, props, record, exit_state, boot_text="", removing=False):
         self.moid = moid
+        self.removing = removing
         self.ref = props.get("ref")
         self.props = props
         self.record = record
@@ -97,6 +102,8 @@ class Container:
         """Docker's State.Status."""
         if self.running:
             return "running"
+        if self.removing:
+            return "dead"
         return "exited" if self.exit.get("finished_at") else "created"
 
     @property
@@ -132,7 +139,8 @@ def decode(moid, props, vch_key):
         exit_state = json.loads(values.get(EXIT_KEY) or "{}")
     except ValueError:      # envseal.EnvSealError too: not a container of this VCH
         return None
-    return Container(moid, props, record, exit_state, codec.join_value(values, protocol.BOOT_KEY))
+    return Container(moid, props, record, exit_state, codec.join_value(values, protocol.BOOT_KEY),
+                     removing=values.get(REMOVING_KEY) == "true")
 
 
 def new_id():

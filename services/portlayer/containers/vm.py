@@ -148,15 +148,20 @@ class VmOps:
         what = "renaming container VM %s to %s" % (old, new)
         self._wait(tasks.call(what, ref.Rename_Task, new), what)
 
-    def destroy(self, ref, name, folder):
-        """Detach the disks outside the VM's folder (image layers, volumes), then destroy the VM.
+    def detach_shared(self, ref, name, folder, values):
+        """Detach the disks outside the VM's folder (image layers, volumes), writing ``values`` with them;
+        False, writing nothing, when there are none.
 
         Destroying a VM deletes every disk attached to it, independent ones too:
         the shared layers and the volumes must not go with it.
         """
         shared = [vim.vm.device.VirtualDeviceSpec(operation="remove", device=d) for d in self.devices(ref)
                   if isinstance(d, vim.vm.device.VirtualDisk) and not d.backing.fileName.startswith(folder + "/")]
-        if shared:
-            self.reconfigure(ref, name, devices=shared)
+        if not shared:
+            return False
+        self.reconfigure(ref, name, values, devices=shared)
+        return True
+
+    def destroy(self, ref, name):
         what = "destroying container VM %s" % name
         self._wait(tasks.call(what, ref.Destroy_Task), what, ignore=("ManagedObjectNotFound",))

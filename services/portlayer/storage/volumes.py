@@ -13,9 +13,14 @@ issue), so creating a volume costs no guest and no upload of empty blocks.
 The disks are the truth: at start each store is listed with one datastore
 search (a folder with a disk and no metadata still lists, with defaults, so
 nothing is lost), then each metadata file is read (one HTTPS GET each).
+Create writes the metadata before the disk, so a create cut short (the
+endpoint killed, vSphere failing) leaves a folder without a disk, never a disk
+without its labels: the next start removes such folders (nobody was told the
+volume exists), and a create that fails removes its folder itself.
 Round trips: start = per store a browser look-up + search + its wait, plus a
-GET per volume; create = MakeDirectory + CreateVirtualDisk + wait + one PUT;
-remove = DeleteDatastoreFile + wait; ls / inspect none.
+GET per volume (and a DeleteDatastoreFile + wait per half-made volume);
+create = MakeDirectory + one PUT + CreateVirtualDisk + wait; remove =
+DeleteDatastoreFile + wait; ls / inspect none.
 """
 
 import asyncio
@@ -116,9 +121,14 @@ class VolumeStores:
     async def _adopt_store(self, label, folders):
         ds_name, folder = self.state.volume_stores[label]
         reads = []
+        half_made = []
         for path, files in folders.items():
-            name = path.rsplit("/", 1)[-1]
-            if path == folder or "%s.vmdk" % name not in files or name in self._volumes:
+            parent, _slash, name = path.rpartition("/")
+            if path == folder or name in self._volumes:
+                continue
+            if "%s.vmdk" % name not in files:
+                if parent == folder:
+                    half_made.append(path)
                 continue
             volume = Volume(name, label, datastore.ds_path(ds_name, "%s/%s/%s.vmdk" % (folder, name, name)),
                             DEFAULT_CAPACITY_MB * 1024)
@@ -126,6 +136,12 @@ class VolumeStores:
             if "%s.json" % name in files:
                 reads.append(self._read_metadata(volume))
         await asyncio.gather(*reads)
+        for path in half_made:
+            LOG.info("volume store %s: removing %s, a volume whose create never finished", label, path)
+            try:
+                await self.state.call(self._delete_folder, ds_name, path, "removing half-made volume %s" % path)
+            except VicError as exc:
+                LOG.warning("volume store %s: %s", label, exc)
 
     async def _read_metadata(self, volume):
         ds_name, folder = self.state.volume_stores[volume.store]
@@ -212,16 +228,21 @@ class VolumeStores:
         return volume
 
     def _write(self, ds_name, path, volume):
-        """Folder, disk and metadata in one worker thread: a request cancelled meanwhile cannot stop it halfway."""
+        """Folder, metadata and disk in one worker thread: a request cancelled meanwhile cannot stop it halfway.
+
+        The metadata goes first, as the record of a create under way: a folder without its disk is one
+        that never finished (removed at the next start), and a disk never lists without its labels.
+        """
         state = self.state
         datastore.make_directory(state.session, state.datacenter_ref, ds_name, path)
-        # A disk vSphere refused to make is not ours to clean up: it may be one already there (FileAlreadyExists).
-        self._create_disk(volume.disk, volume.capacity_kb)
         try:
             datastore.upload(state.session, state.datacenter, ds_name, "%s/%s.json" % (path, volume.name),
                              json.dumps(volume.metadata(), sort_keys=True).encode())
-        except VicError:
-            # The user is told the create failed: the disk made for it must not list as a volume after a restart.
+            self._create_disk(volume.disk, volume.capacity_kb)
+        except VicError as failed:
+            if "FileAlreadyExists" in str(failed):
+                raise  # a disk already there is not ours to clean up
+            # The user is told the create failed: nothing made for it may stay.
             try:
                 self._delete_folder(ds_name, path, "cleaning up volume %s" % volume.name)
             except VicError as exc:

@@ -1,0 +1,141 @@
+"""Faults injected into vSphere (vcsim's harness fails the next call of a method) while the docker CLI changes
+containers and volumes: after the error and one retry, vSphere holds exactly what the client was told. And a
+volume create cut short (as a kill -9 of the endpoint leaves it) is removed at the next start."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, deploy, docker_cli
+from test_containers import container_vms, run
+
+
+@pytest.fixture(scope="module")
+def fcf(vcsim, tmp_path_factory, registries):
+    certs = tmp_path_factory.mktemp("certs") / "fcf"
+    summary = deploy(vcsim, "fcf", certs, volume_stores={"default": "LocalDS_0/vols-fcf"},
+                     registry={"ca_certs": [str(registries.ca.ca_path)], "insecure": [], "whitelist": []})
+    vch = {"summary": summary, "certs": certs, "sim": vcsim, "endpoint": Endpoint(vcsim, "fcf")}
+    vch["host"] = "tcp://127.0.0.1:%d" % vch["endpoint"].port
+    vch["image"] = registries.get("anonymous").host + "/library/busybox"
+    run(vch, "pull", vch["image"])
+    yield vch
+    vcsim.clear_faults()
+    vch["endpoint"].stop()
+
+
+def _volumes_dir(vch):
+    return Path(vch["sim"].datastores["LocalDS_0"]) / "vols-fcf" / "volumes"
+
+
+def _by_name(vch, name):
+    return [vm for vm in container_vms(vch["sim"]).values() if vm["record"]["name"] == name]
+
+
+def _shown(vch, name):
+    """What ``docker ps -a`` shows of ``name``: its status, or None when it is not listed."""
+    for line in run(vch, "ps", "-a", "--format", "{{.Names}}\t{{.Status}}").splitlines():
+        shown, status = line.split("\t")
+        if shown == name:
+            return status
+    return None
+
+
+def _prepare(vch, operation, name):
+    if operation in ("start",):
+        run(vch, "create", "--name", name, vch["image"], "sleep", "600")
+    elif operation in ("stop", "rm"):
+        run(vch, "run", "-d", "--name", name, vch["image"], "sleep", "600")
+
+
+def _do(vch, operation, name):
+    args = {"create": ("create", "--name", name, vch["image"], "sleep", "600"), "start": ("start", name),
+            "stop": ("stop", "-t", "0", name), "rm": ("rm", "-f", name),
+            "volume create": ("volume", "create", "--label", "owner=" + name, name)}[operation]
+    return docker_cli(vch, *args)
+
+
+def _check(vch, operation, name):
+    """vSphere and the client agree on what the operation made."""
+    vms = _by_name(vch, name)
+    if operation == "volume create":
+        meta = json.loads((_volumes_dir(vch) / name / (name + ".json")).read_text())
+        assert meta["labels"] == {"owner": name}
+        assert sorted(os.listdir(_volumes_dir(vch) / name)) == sorted([name + ".json", name + ".vmdk",
+                                                                       name + "-flat.vmdk"])
+        assert json.loads(run(vch, "volume", "inspect", name))[0]["Labels"] == {"owner": name}
+        return
+    if operation == "rm":
+        assert vms == [] and _shown(vch, name) is None
+        return
+    assert len(vms) == 1, vms
+    power = vms[0]["vm"].get("runtime.powerState")
+    if operation == "create":
+        assert power == "poweredOff" and _shown(vch, name) == "Created"
+    elif operation == "start":
+        assert power == "poweredOn" and _shown(vch, name).startswith("Up")
+    elif operation == "stop":
+        assert power == "poweredOff" and vms[0]["exit"]["code"] == 137
+        assert _shown(vch, name).startswith("Exited (137)")
+
+
+# Each mutating vSphere method of each operation, faulted once (a vApp VCH: its VMs are made by CreateChildVM).
+MATRIX = [("create", "CreateChildVM_Task"), ("start", "PowerOnVM_Task"), ("stop", "PowerOffVM_Task"),
+          ("stop", "ReconfigVM_Task"), ("rm", "PowerOffVM_Task"), ("rm", "ReconfigVM_Task"), ("rm", "Destroy_Task"),
+          ("volume create", "MakeDirectory"), ("volume create", "CreateVirtualDisk_Task")]
+
+
+@pytest.mark.parametrize("operation, method", MATRIX)
+def test_after_a_fault_and_one_retry_vsphere_holds_what_the_client_was_told(fcf, operation, method):
+    name = "f%d" % MATRIX.index((operation, method))
+    _prepare(fcf, operation, name)
+    fcf["sim"].inject_fault(method)
+    try:
+        failed = _do(fcf, operation, name)
+    finally:
+        fcf["sim"].clear_faults()
+    assert failed.returncode != 0 and "injected fault in " + method in failed.stderr, failed.stderr
+    assert "Traceback" not in fcf["endpoint"].log()
+    retried = _do(fcf, operation, name)
+    assert retried.returncode == 0, retried.stderr + fcf["endpoint"].log()[-3000:]
+    _check(fcf, operation, name)
+
+
+def test_a_container_whose_destroy_failed_is_dead_and_cannot_start(fcf):
+    run(fcf, "run", "-d", "--name", "half", fcf["image"], "sleep", "600")
+    fcf["sim"].inject_fault("Destroy_Task")
+    try:
+        assert docker_cli(fcf, "rm", "-f", "half").returncode != 0
+    finally:
+        fcf["sim"].clear_faults()
+    # Its layer disks are detached (a Destroy takes every attached disk with it): it can never run again.
+    state = json.loads(run(fcf, "inspect", "half"))[0]["State"]
+    assert (state["Status"], state["Dead"], state["Running"]) == ("dead", True, False)
+    assert _shown(fcf, "half") == "Dead"
+    refused = docker_cli(fcf, "start", "half")
+    assert refused.returncode != 0 and "marked for removal" in refused.stderr, refused.stderr
+    assert _by_name(fcf, "half")[0]["vm"].get("runtime.powerState") == "poweredOff"
+    run(fcf, "rm", "half")
+    assert _by_name(fcf, "half") == [] and _shown(fcf, "half") is None
+    # The image's shared layers stayed: a new container of it is made and runs.
+    run(fcf, "run", "-d", "--name", "after-half", fcf["image"], "sleep", "600")
+
+
+def test_a_volume_create_cut_short_is_removed_at_the_next_start(fcf, vcsim):
+    run(fcf, "volume", "create", "--label", "a=b", "whole")
+    root = _volumes_dir(fcf)
+    # What a kill -9 leaves at each step of a create: the folder only; the folder and the metadata.
+    (root / "cut1").mkdir()
+    (root / "cut2").mkdir()
+    (root / "cut2" / "cut2.json").write_text(json.dumps({"labels": {"a": "b"}, "capacity_kb": 1048576}))
+    old = fcf["endpoint"]
+    old.kill()
+    fcf["endpoint"] = Endpoint(vcsim, "fcf", port=old.port, tether_port=old.tether_port)
+    assert not (root / "cut1").exists() and not (root / "cut2").exists()
+    listed = run(fcf, "volume", "ls", "-q").split()
+    assert "whole" in listed and "cut1" not in listed and "cut2" not in listed
+    # The name is free: a create with it makes the volume whole, labels included.
+    run(fcf, "volume", "create", "--label", "c=d", "cut2")
+    assert json.loads(run(fcf, "volume", "inspect", "cut2"))[0]["Labels"] == {"c": "d"}
