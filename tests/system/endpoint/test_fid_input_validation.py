@@ -73,6 +73,8 @@ def test_bad_container_bodies_are_refused_before_anything_is_made(fid):
             ({"HostConfig": {"NanoCpus": 1e20}}, "HostConfig.NanoCpus of type int64"),
             ({"HostConfig": {"CpuShares": "x"}}, "HostConfig.CpuShares of type int64"),
             ({"HostConfig": {"Memory": 2 ** 62}}, "Maximum memory limit"),
+            ({"HostConfig": {"CpuCount": 2 ** 31}}, "a container VM has 1 to 128 vCPUs"),
+            ({"HostConfig": {"CpusetCpus": "0-1000000000"}}, "Requested CPUs are not available"),
             ({"HostConfig": {"RestartPolicy": "always"}}, "HostConfig.RestartPolicy of type container.RestartPolicy"),
             ({"Env": [1]}, "CreateRequest.Env of type string"),
             ({"Tty": "yes"}, "CreateRequest.Tty of type bool"),
