@@ -7,6 +7,7 @@ import ssl
 import time
 
 import hypothesis
+import hypothesis.configuration
 import pytest
 from hypothesis import strategies as st
 
@@ -15,7 +16,11 @@ from ansible_collections.vic.containers.plugins.module_utils._errors import Inva
 from ansible_collections.vic.containers.services.persona import validation
 from ansible_collections.vic.containers.services.persona import container_config as spec
 from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, deploy, docker_cli, free_port, sdk
+from ansible_collections.vic.containers.tools.harness.endpoint import REPO
 from test_containers import container_vms, run
+
+# Hypothesis keeps a cache even without an example database: in .build, not in the collection's tree.
+hypothesis.configuration.set_hypothesis_home_dir(REPO / ".build" / "hypothesis")
 
 # vSphere methods that only read: everything else an endpoint calls changes something.
 _READS = {"RetrieveProperties", "RetrievePropertiesEx", "ContinueRetrievePropertiesEx", "WaitForUpdatesEx",
