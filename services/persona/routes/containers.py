@@ -38,12 +38,13 @@ async def create(request):
     spec.check_fields(body)
     host = body.get("HostConfig") or {}
     spec.refuse_unsupported(host)
-    image = state.images.resolve(body["Image"])
-    config = spec.merge(body, image.config)
+    # As dockerd, the settings are checked before the image is looked up (and the CLI pulls a missing one).
     cpus, memory_mb = spec.sizing(host)
-    name = name or spec.generate_name(lambda candidate: state.containers.by_name(candidate) is not None)
     networks = spec.network_requests(host, body.get("NetworkingConfig") or {})
     validation.check_addresses(state.networks, networks)
+    image = state.images.resolve(body["Image"])
+    config = spec.merge(body, image.config)
+    name = name or spec.generate_name(lambda candidate: state.containers.by_name(candidate) is not None)
     volumes = spec.volume_requests(body, host)
     container_id = await state.containers.create(name, image, config, host, networks, volumes, cpus, memory_mb)
     state.events.publish("container", "create", container_id, {"name": name, "image": config["Image"]})

@@ -99,6 +99,11 @@ def test_bad_container_bodies_are_refused_before_anything_is_made(fid):
     for flags, message in cli_cases:
         result = docker_cli(fid, "create", *flags, image, "true")
         assert result.returncode != 0 and message in result.stderr, (flags, result.stderr)
+    # Refused before the image is looked up: the CLI does not go and pull a missing one first.
+    missing = "127.0.0.1:%d/nosuch" % free_port()
+    for flags in (("--ip", "172.16.0.50"), ("-m", "100000TB")):
+        result = docker_cli(fid, "run", *flags, missing, "true")
+        assert result.returncode != 0 and "Unable to find image" not in result.stderr, result.stderr
     assert changes_since(fid["sim"], mark) == []
     assert set(container_vms(fid["sim"])) == vms
     # Nothing stored that breaks what every client reads back.
