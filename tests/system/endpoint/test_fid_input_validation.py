@@ -1,6 +1,7 @@
 """Input checked before anything is made (issue 12): a bad request is a 400 in dockerd's words, vSphere (vcsim)
 is not touched, and what other clients read afterwards still decodes."""
 
+import base64
 import json
 import socket
 import ssl
@@ -167,6 +168,12 @@ def test_other_bodies_are_typed_as_dockerd_decodes_them(fid):
         refused(post(client, "/auth", {"username": "u", "password": "p", "serveraddress": ["x"]}),
                 "AuthConfig.serveraddress")
         assert time.monotonic() - started < 5  # no look-up was tried (a DNS timeout takes longer)
+        # X-Registry-Auth with values of the wrong types: read as no credentials (dockerd pulls anonymously).
+        header = base64.urlsafe_b64encode(json.dumps({"auth": 5, "password": ["p"]}).encode()).decode()
+        pulled = client.api._post(client.api.base_url + "/v1.43/images/create",
+                                  params={"fromImage": fid["image"], "tag": "latest"},
+                                  headers={"X-Registry-Auth": header})
+        assert pulled.status_code == 200 and "error" not in pulled.text, pulled.text
     finally:
         client.close()
     assert changes_since(fid["sim"], mark) == []
