@@ -42,6 +42,9 @@ def credentials_from_header(value):
 
 def credentials(data):
     """{"username", "password", "identitytoken"} from an auth config, or None when it holds none."""
+    # A value that is not a string counts as absent: the header is read as leniently as dockerd reads it
+    # (POST /auth bodies are typed before they get here: persona/validation.py).
+    data = {key: value for key, value in data.items() if isinstance(value, str)}
     found = {key: data.get(key) or "" for key in ("username", "password")}
     found["identitytoken"] = data.get("identitytoken") or data.get("IdentityToken") or ""
     if data.get("auth") and not found["username"]:

@@ -176,6 +176,8 @@ def sizing(host):
         cpus = max(1, math.ceil(host["NanoCpus"] / 1e9))
     elif host.get("CpuCount"):
         cpus = int(host["CpuCount"])
+        if not 1 <= cpus <= validation.MAX_VCPUS:
+            raise InvalidInput("invalid CpuCount %d: a container VM has 1 to %d vCPUs" % (cpus, validation.MAX_VCPUS))
     elif host.get("CpusetCpus"):
         cpus = len(_cpuset(host["CpusetCpus"]))
     memory = DEFAULT_MEMORY_MB
@@ -193,7 +195,11 @@ def _cpuset(text):
     try:
         for part in str(text).split(","):
             first, _sep, last = part.partition("-")
-            cpus.update(range(int(first), int(last or first) + 1))
+            first, last = int(first), int(last or first)
+            if not 0 <= first <= last < validation.MAX_VCPUS:  # checked before a range is expanded
+                raise InvalidInput("Requested CPUs are not available - requested %s, available: 0-%d"
+                                   % (text, validation.MAX_VCPUS - 1))
+            cpus.update(range(first, last + 1))
     except ValueError:
         raise InvalidInput("invalid value for --cpuset-cpus: %r" % text)
     return cpus

@@ -29,12 +29,10 @@ async def read_body(request):
     try:
         return await asyncio.wait_for(request.read(), READ_TIMEOUT)
     except asyncio.TimeoutError:
-        LOG.debug("%s %s: the body did not arrive within %d seconds; connection closed",
-                 request.method, request.path, READ_TIMEOUT)
+        message = "the request body did not arrive within %d seconds" % READ_TIMEOUT
+        LOG.debug("%s %s: %s; connection closed", request.method, request.path, message)
         _give_back_memory_soon()
-        refusal = web.HTTPRequestTimeout(text=json.dumps({"message": "the request body did not arrive within %d "
-                                                                     "seconds" % READ_TIMEOUT}),
-                                         content_type="application/json")
+        refusal = web.HTTPRequestTimeout(text=json.dumps({"message": message}), content_type="application/json")
         refusal.force_close()
         raise refusal from None
 

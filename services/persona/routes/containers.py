@@ -46,12 +46,13 @@ async def create(request):
     if host.get("Runtime") not in (None, "", "runc"):
         raise InvalidInput("Unknown runtime specified %s" % host["Runtime"])
     _check_log_config(host.get("LogConfig") or {})
+    # As dockerd, the settings are checked before the image is looked up (and the CLI pulls a missing one).
+    cpus, memory_mb = spec.sizing(host)
     networks = spec.network_requests(host, body.get("NetworkingConfig") or {})
     _check_networks(state, networks)
     validation.check_addresses(state.networks, networks)
     image = state.images.resolve(body["Image"])
     config = spec.merge(body, image.config)
-    cpus, memory_mb = spec.sizing(host)
     name = name or spec.generate_name(lambda candidate: state.containers.by_name(candidate) is not None)
     volumes = spec.volume_requests(body, host)
     await _mount_volumes(state, host)

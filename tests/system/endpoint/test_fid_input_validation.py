@@ -1,12 +1,14 @@
 """Input checked before anything is made (issue 12): a bad request is a 400 in dockerd's words, vSphere (vcsim)
 is not touched, and what other clients read afterwards still decodes."""
 
+import base64
 import json
 import socket
 import ssl
 import time
 
 import hypothesis
+import hypothesis.configuration
 import pytest
 from hypothesis import strategies as st
 
@@ -15,7 +17,11 @@ from ansible_collections.vic.containers.plugins.module_utils._errors import Inva
 from ansible_collections.vic.containers.services.persona import validation
 from ansible_collections.vic.containers.services.persona import container_config as spec
 from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, deploy, docker_cli, free_port, sdk
+from ansible_collections.vic.containers.tools.harness.endpoint import REPO
 from test_containers import container_vms, run
+
+# Hypothesis keeps a cache even without an example database: in .build, not in the collection's tree.
+hypothesis.configuration.set_hypothesis_home_dir(REPO / ".build" / "hypothesis")
 
 # vSphere methods that only read: everything else an endpoint calls changes something.
 _READS = {"RetrieveProperties", "RetrievePropertiesEx", "ContinueRetrievePropertiesEx", "WaitForUpdatesEx",
@@ -73,6 +79,8 @@ def test_bad_container_bodies_are_refused_before_anything_is_made(fid):
             ({"HostConfig": {"NanoCpus": 1e20}}, "HostConfig.NanoCpus of type int64"),
             ({"HostConfig": {"CpuShares": "x"}}, "HostConfig.CpuShares of type int64"),
             ({"HostConfig": {"Memory": 2 ** 62}}, "Maximum memory limit"),
+            ({"HostConfig": {"CpuCount": 2 ** 31}}, "a container VM has 1 to 128 vCPUs"),
+            ({"HostConfig": {"CpusetCpus": "0-1000000000"}}, "Requested CPUs are not available"),
             ({"HostConfig": {"RestartPolicy": "always"}}, "HostConfig.RestartPolicy of type container.RestartPolicy"),
             ({"Env": [1]}, "CreateRequest.Env of type string"),
             ({"Tty": "yes"}, "CreateRequest.Tty of type bool"),
@@ -92,6 +100,11 @@ def test_bad_container_bodies_are_refused_before_anything_is_made(fid):
     for flags, message in cli_cases:
         result = docker_cli(fid, "create", *flags, image, "true")
         assert result.returncode != 0 and message in result.stderr, (flags, result.stderr)
+    # Refused before the image is looked up: the CLI does not go and pull a missing one first.
+    missing = "127.0.0.1:%d/nosuch" % free_port()
+    for flags in (("--ip", "172.16.0.50"), ("-m", "100000TB")):
+        result = docker_cli(fid, "run", *flags, missing, "true")
+        assert result.returncode != 0 and "Unable to find image" not in result.stderr, result.stderr
     assert changes_since(fid["sim"], mark) == []
     assert set(container_vms(fid["sim"])) == vms
     # Nothing stored that breaks what every client reads back.
@@ -155,6 +168,12 @@ def test_other_bodies_are_typed_as_dockerd_decodes_them(fid):
         refused(post(client, "/auth", {"username": "u", "password": "p", "serveraddress": ["x"]}),
                 "AuthConfig.serveraddress")
         assert time.monotonic() - started < 5  # no look-up was tried (a DNS timeout takes longer)
+        # X-Registry-Auth with values of the wrong types: read as no credentials (dockerd pulls anonymously).
+        header = base64.urlsafe_b64encode(json.dumps({"auth": 5, "password": ["p"]}).encode()).decode()
+        pulled = client.api._post(client.api.base_url + "/v1.43/images/create",
+                                  params={"fromImage": fid["image"], "tag": "latest"},
+                                  headers={"X-Registry-Auth": header})
+        assert pulled.status_code == 200 and "error" not in pulled.text, pulled.text
     finally:
         client.close()
     assert changes_since(fid["sim"], mark) == []
