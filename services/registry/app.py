@@ -15,7 +15,8 @@ from aiohttp import web
 from sqlalchemy import select, text
 
 from ansible_collections.vic.containers.services.registry import (
-    api_artifacts, api_projects, api_users, auth, errors, gc, notifications, proxy, store, token_service, tokens
+    api_artifacts, api_projects, api_users, auth, errors, gc, notifications, proxy, replication, store, token_service,
+    tokens
 )
 from ansible_collections.vic.containers.services.registry.views import PREFIX, STATE, answer, caller_of, iso
 
@@ -155,7 +156,7 @@ def build(state):
     app.router.add_routes([web.get(PREFIX + "/health", health), web.get(PREFIX + "/systeminfo", systeminfo),
                            web.get(PREFIX + "/ping", ping)])
     app.router.add_routes(api_projects.routes(PREFIX) + api_users.routes(PREFIX) + api_artifacts.routes(PREFIX)
-                          + gc.routes(PREFIX))
+                          + gc.routes(PREFIX) + replication.routes(PREFIX))
     app.router.add_get("/service/token", token_service.token)
     app.router.add_post("/service/notifications", notifications.notifications)
     app.router.add_route("*", "/v2/{tail:.*}", proxy.proxy)
