@@ -95,7 +95,13 @@ async def _relay(request, upstream):
 
 
 async def _manifest_put(request, state, name):
-    raw = await request.content.read(MANIFEST_LIMIT + 1)
+    pieces, size = [], 0
+    async for piece in request.content.iter_any():  # read(n) may return less than the body: read to EOF
+        pieces.append(piece)
+        size += len(piece)
+        if size > MANIFEST_LIMIT:
+            break
+    raw = b"".join(pieces)
     if len(raw) > MANIFEST_LIMIT:
         return web.Response(status=413, content_type="application/json",
                             text=errors.body("SIZE_INVALID", "the manifest is larger than 4 MiB"))
