@@ -11,11 +11,13 @@ import signal
 import ssl
 
 import aiohttp
+import yaml
 from aiohttp import web
 from sqlalchemy import select, text
 
 from ansible_collections.vic.containers.services.registry import (
-    api_artifacts, api_projects, api_users, auth, errors, gc, notifications, proxy, store, token_service, tokens
+    api_artifacts, api_projects, api_users, auth, errors, gc, notifications, proxy, replication, store, token_service,
+    tokens
 )
 from ansible_collections.vic.containers.services.registry.views import PREFIX, STATE, answer, caller_of, iso
 
@@ -45,6 +47,7 @@ class State:
         self.notify_secret = secret_file.read_text().strip() if secret_file and secret_file.exists() else None
         self.http = None
         self.tasks = set()  # background jobs (garbage collection), kept referenced until done
+        self.storage_root = readable_storage(config.distribution_config)
 
     async def start(self):
         # No decompression and no pool limit: the proxy relays bytes as they come, many at once.
@@ -64,6 +67,15 @@ class State:
         async with self.http.delete("%s/v2/%s/manifests/%s" % (self.upstream, repository, digest),
                                     headers={"Authorization": "Bearer " + signed}) as response:
             return response.status
+
+
+def readable_storage(distribution_config):
+    """Distribution's storage root (pulls are sent from its files where this service may read them;
+    Distribution makes the folder at its first write), or None when its config cannot be read."""
+    try:
+        return gc.storage_root(distribution_config)
+    except (OSError, ValueError, AttributeError, yaml.YAMLError):
+        return None
 
 
 def ensure_defaults(sessions, admin_password_file):
@@ -155,7 +167,7 @@ def build(state):
     app.router.add_routes([web.get(PREFIX + "/health", health), web.get(PREFIX + "/systeminfo", systeminfo),
                            web.get(PREFIX + "/ping", ping)])
     app.router.add_routes(api_projects.routes(PREFIX) + api_users.routes(PREFIX) + api_artifacts.routes(PREFIX)
-                          + gc.routes(PREFIX))
+                          + gc.routes(PREFIX) + replication.routes(PREFIX))
     app.router.add_get("/service/token", token_service.token)
     app.router.add_post("/service/notifications", notifications.notifications)
     app.router.add_route("*", "/v2/{tail:.*}", proxy.proxy)

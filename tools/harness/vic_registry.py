@@ -138,6 +138,11 @@ class VicRegistry:
         except (OSError, urllib.error.HTTPError):
             return False
 
+    def workers(self):
+        """The pids of the service's other worker processes (config ``workers``), from /proc."""
+        tasks = Path("/proc/%d/task" % self.service.pid)
+        return [int(child) for task in tasks.iterdir() for child in (task / "children").read_text().split()]
+
     def stop(self):
         """Stop both by pid; the service's exit status (0 for a clean SIGTERM)."""
         code = _stop(self.service)
