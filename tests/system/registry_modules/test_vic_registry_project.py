@@ -3,6 +3,8 @@
 the real run, diff, members purge, absent while repositories remain, bad input naming the option, connection
 errors; every result checked against the registry's API."""
 
+from ansible_collections.vic.containers.plugins.module_utils.registry import project
+from ansible_collections.vic.containers.plugins.module_utils.registry.client import Client
 from ansible_collections.vic.containers.tools.harness.vic_registry import ADMIN, push
 from ansible_collections.vic.containers.tools.harness.waiting import until
 
@@ -153,3 +155,26 @@ def test_connection_from_the_environment(registry):
                                         {}, extra_env=env)
     assert made["changed"] and info["project"]["metadata"]["public"] == "true" and gone["changed"], out
     assert ADMIN[1] not in out
+
+
+def test_requests_of_a_no_change_run(registry):
+    """The engine's cost, counted by its client: a project look-up, and the members / quota only when compared."""
+    params = {"name": "team-count", "state": "present", "public": False, "metadata": None, "purge_members": False,
+              "members": [{"user": "alice", "role": "developer"}], "storage_limit": "1GB"}
+    made = Client(registry.url, *ADMIN)
+    try:
+        project.plan(made, params).apply()
+    finally:
+        made.close()
+    for given, expected in ((params, 3), (dict(params, members=None, storage_limit=None), 1)):
+        client = Client(registry.url, *ADMIN)
+        try:
+            planned = project.plan(client, given)
+            assert not planned.changed and client.requests == expected, (planned.changes, client.requests)
+        finally:
+            client.close()
+    gone = Client(registry.url, *ADMIN)
+    try:
+        project.plan(gone, dict(params, state="absent")).apply()
+    finally:
+        gone.close()
