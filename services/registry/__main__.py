@@ -9,7 +9,6 @@
 """
 
 import argparse
-import asyncio
 import sys
 
 from ansible_collections.vic.containers.services.registry import app, store
@@ -37,7 +36,7 @@ def main(argv=None):
         changed = app.set_admin_password(store.sessions(engine), password)
         print("changed" if changed else "unchanged")
         return 0
-    asyncio.run(app.serve(config, engine))
+    app.run(config, engine)
     return 0
 
 

@@ -8,11 +8,13 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from ansible_collections.vic.containers.services.registry import auth, errors, rbac
-from ansible_collections.vic.containers.services.registry.store import (UNLIMITED, Member, Project, ProjectBlob,
-                                                                         Repository, User)
-from ansible_collections.vic.containers.services.registry.views import (PROJECT_NAME, answer, audit, caller_of,
-                                                                         created, iso, json_body, listed,
-                                                                         project_by_ref, q_filters, state_of)
+from ansible_collections.vic.containers.services.registry.store import (
+    UNLIMITED, Member, Project, ProjectBlob, Repository, User
+)
+from ansible_collections.vic.containers.services.registry.views import (
+    PROJECT_NAME, answer, audit, caller_of, created, iso, json_body, listed, project_by_ref, q_filters,
+    state_of
+)
 
 # Metadata Harbor keeps as "true"/"false" strings; other keys (severity, ...) are free strings.
 FLAGS = ("public", "enable_content_trust", "enable_content_trust_cosign", "prevent_vul", "auto_scan",

@@ -15,7 +15,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 from sqlalchemy import select
 
-from ansible_collections.vic.containers.services.registry import errors
+from ansible_collections.vic.containers.services.registry import errors, gc
 from ansible_collections.vic.containers.services.registry.api_projects import usage
 from ansible_collections.vic.containers.services.registry.index import project_of
 from ansible_collections.vic.containers.services.registry.store import UNLIMITED, ProjectBlob
@@ -40,8 +40,8 @@ def human(size):
 def quota_exceeded(adding, used, limit):
     return web.Response(status=403, content_type="application/json", text=errors.body(
         "DENIED", "Quota exceeded when processing the request of adding %s of storage resource, which when updated "
-        "to current usage of %s will exceed the configured upper limit of %s." % (human(adding), human(used),
-                                                                               human(limit))))
+        "to current usage of %s will exceed the configured upper limit of %s."
+        % (human(adding), human(used), human(limit))))
 
 
 def referenced_blobs(manifest, raw):
@@ -121,8 +121,8 @@ def _count(state, name, blobs):
         project = project_of(session, name)
         if project is None:
             return
-        known = set(session.scalars(select(ProjectBlob.digest).where(ProjectBlob.project_id == project.id,
-                                                                      ProjectBlob.digest.in_(list(blobs)))))
+        known = set(session.scalars(select(ProjectBlob.digest).where(
+            ProjectBlob.project_id == project.id, ProjectBlob.digest.in_(list(blobs)))))
         session.add_all(ProjectBlob(project_id=project.id, digest=digest, size=size)
                         for digest, size in blobs.items() if digest not in known)
 
@@ -140,6 +140,8 @@ def _full(state, name):
 async def proxy(request):
     state = state_of(request)
     path = request.rel_url.raw_path
+    if request.method in gc.WRITES and gc.read_only(state):
+        return gc.refuse_write()
     manifest = MANIFEST.match(path)
     if manifest and request.method == "PUT":
         return await _manifest_put(request, state, manifest["name"])

@@ -65,7 +65,7 @@ def _stop(proc):
 class VicRegistry:
     """docker-registry + the service. ``url`` is what clients use; ``host`` its host:port."""
 
-    def __init__(self, folder, expiry=300):
+    def __init__(self, folder, expiry=300, workers=1):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.port, self.dist_port = free_port(), free_port()
@@ -87,6 +87,7 @@ class VicRegistry:
                              "binary": "/usr/bin/docker-registry"},
             "notifications": {"secret_file": str(self.secret_file)},
             "admin_password_file": str(self.password_file),
+            "workers": workers,
         }
         self.config_path.write_text(json.dumps(self.service_config))
         os.chmod(self.config_path, 0o600)

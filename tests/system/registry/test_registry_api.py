@@ -3,13 +3,14 @@ error bodies, answers checked against Harbor's API description; the service's co
 
 import subprocess
 import urllib.parse
+from pathlib import Path
 
 import jsonschema
 import pytest
 
-from ansible_collections.vic.containers.tools.harness.vic_registry import (ADMIN, ADMIN_PASSWORD, PASSWORD,
-                                                                         VicRegistry, _spec, add_member,
-                                                                         make_project, make_user, validate)
+from ansible_collections.vic.containers.tools.harness.vic_registry import (
+    ADMIN, ADMIN_PASSWORD, PASSWORD, VicRegistry, _spec, add_member, make_project, make_user, validate
+)
 
 DEV = ("adev", PASSWORD)
 
@@ -151,9 +152,15 @@ def test_users(api):
     harbor_error(api.api("DELETE", "/users/1", ADMIN), 403)  # not oneself
 
 
+def _children(pid):
+    return [int(child) for task in Path("/proc/%d/task" % pid).iterdir()
+            for child in (task / "children").read_text().split()]
+
+
 def test_command_line(tmp_path):
-    """migrate (idempotent) and set-admin-password from stdin, on a database of its own."""
-    deployment = VicRegistry(tmp_path)
+    """migrate (idempotent) and set-admin-password from stdin, on a database of its own; then two
+    worker processes on one port, all ended by SIGTERM to the first."""
+    deployment = VicRegistry(tmp_path, workers=2)
     for _round in range(2):
         result = subprocess.run(deployment.command("migrate"), capture_output=True, text=True, timeout=120,
                                 check=False)
@@ -168,7 +175,25 @@ def test_command_line(tmp_path):
     assert result.returncode == 2
     deployment.start()
     try:
-        assert deployment.api("GET", "/users/current", ("admin", "An0ther-secret"))[0] == 200
-        assert deployment.api("GET", "/users/current", ("admin", ADMIN_PASSWORD))[0] == 401
+        workers = _children(deployment.service.pid)
+        assert len(workers) == 1
+        for _round in range(6):  # whichever process answers
+            assert deployment.api("GET", "/users/current", ("admin", "An0ther-secret"))[0] == 200
+            assert deployment.api("GET", "/users/current", ("admin", ADMIN_PASSWORD))[0] == 401
     finally:
         assert deployment.stop() == 0
+    assert not Path("/proc/%d" % workers[0]).exists()
+
+
+def test_migrations_build_the_models_schema(tmp_path):
+    """The shipped Alembic migrations, applied twice, give exactly the schema the models declare."""
+    from alembic.autogenerate import compare_metadata  # pylint: disable=import-outside-toplevel
+    from alembic.migration import MigrationContext  # pylint: disable=import-outside-toplevel
+
+    from ansible_collections.vic.containers.services.registry import store  # pylint: disable=import-outside-toplevel
+    engine = store.engine_for("sqlite:///%s" % (tmp_path / "schema.db"))
+    store.migrate(engine)
+    store.migrate(engine)
+    with engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), store.Base.metadata) == []
+    engine.dispose()
