@@ -8,7 +8,7 @@ from ansible_collections.vic.containers.tools.harness.vic_registry import ADMIN
 
 
 def run_tasks(tasks, defaults, check=False, diff=False, extra_env=None):
-    """Run ``tasks`` ([(module, args), ...]) in one play; returns (results, output)."""
+    """Run ``tasks`` ([(module, args) or (module, args, check), ...]) in one play; returns (results, output)."""
     return playbook.run_tasks(None, tasks, check=check, diff=diff, extra_env=extra_env,
                               module_defaults={"group/vic.containers.registry": defaults})
 

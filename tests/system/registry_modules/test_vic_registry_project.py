@@ -15,11 +15,11 @@ PROJECT = "vic_registry_project"
 
 
 def check_then_apply(connection, args):
-    """Check mode, then the real run with --diff, then a re-run: the check predicted the run, the re-run is no
-    change. Returns the real run's result."""
-    task = [("vic.containers.%s" % PROJECT, args)]
-    (checked,), _out = run_tasks(task, connection, check=True, diff=True)
-    (applied, again), out = run_tasks(task * 2, connection, diff=True)
+    """In one play: check mode, the real run, a re-run, all with --diff. The check predicted the run, the re-run
+    is no change. Returns the real run's result."""
+    module = "vic.containers.%s" % PROJECT
+    (checked, applied, again), out = run_tasks([(module, args, True), (module, args, False), (module, args, False)],
+                                               connection, diff=True)
     assert not checked.get("failed") and not applied.get("failed"), (checked, applied, out)
     assert checked["changes"] == applied["changes"] and checked["diff"] == applied["diff"], (checked, applied)
     assert checked["changed"] == applied["changed"]
