@@ -173,8 +173,13 @@ options:
   privileged:
     description: Refused on a VCH (a container VM has no host to be privileged on); given, the module fails.
     type: raw
+  capabilities:
+    description:
+      - Refused on a VCH (no host capabilities); given, the module fails. community.docker's name for
+        C(docker run --cap-add).
+    type: raw
   cap_add:
-    description: Refused on a VCH (no host capabilities); given, the module fails.
+    description: Refused on a VCH (no host capabilities); given, the module fails. The docker CLI's name.
     type: raw
   cap_drop:
     description: Refused on a VCH (no host capabilities); given, the module fails.

@@ -24,7 +24,7 @@ CLIENT_VARIABLES = ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOC
 
 
 def run_tasks(sim, tasks, check=False, diff=False, extra_env=None, module_defaults=None, play_vars=None):
-    """Run ``tasks`` ([(module, args), ...]) in one play; returns (results, output).
+    """Run ``tasks`` ([(module, args) or (module, args, check), ...]) in one play; returns (results, output).
 
     ``module_defaults`` defaults to the vsphere action group pointed at ``sim`` (None for a play
     that needs no simulator). Each result is the task's registered value; a failed task does not
@@ -34,9 +34,10 @@ def run_tasks(sim, tasks, check=False, diff=False, extra_env=None, module_defaul
         module_defaults = {"group/vic.containers.vsphere": connection(sim)}
     with tempfile.TemporaryDirectory(prefix="vic-play-") as work:
         play_tasks = []
-        for i, (module, args) in enumerate(tasks):
-            play_tasks.append({"name": "task %d" % i, module: args, "register": "r%d" % i,
-                               "ignore_errors": True, "check_mode": check, "diff": diff})
+        for i, (module, args, *task_check) in enumerate(tasks):
+            # A third item, when given, is that task's check mode: a check and the real run in one play.
+            play_tasks.append({"name": "task %d" % i, module: args, "register": "r%d" % i, "ignore_errors": True,
+                               "check_mode": task_check[0] if task_check else check, "diff": diff})
         out = os.path.join(work, "results.json")
         play_tasks.append({"name": "save results", "delegate_to": "localhost", "check_mode": False,
                            "ansible.builtin.copy": {

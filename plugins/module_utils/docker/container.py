@@ -238,6 +238,7 @@ COMPARED = (IMAGE,) + OPTIONS
 # docker_container options a container VM cannot honour, and why; given, the module fails naming them.
 REFUSED = {
     "privileged": "a container VM has no host to be privileged on",
+    "capabilities": "a container VM has no host capabilities to add",
     "cap_add": "a container VM has no host capabilities to add",
     "cap_drop": "a container VM has no host capabilities to drop",
     "devices": "a container VM cannot see the endpoint's devices",

@@ -120,6 +120,8 @@ def test_container_bad_input_names_the_option(vch, image, network):
          "networks[0].name: there is no network 'dm-nowhere' on Docker host %s" % vch["host"]),
         (dict(base, networks=[{"name": network}], network_mode="none"), "network_mode: none conflicts with networks"),
         (dict(base, privileged=True), "privileged: not supported on a VCH"),
+        (dict(base, capabilities=["NET_ADMIN"]), "capabilities: not supported on a VCH: a container VM has no host "
+                                                 "capabilities to add"),
         (dict(base, volumes=["/etc:/host-etc"]), "volumes[0]: '/etc:/host-etc' mounts a host path"),
         (dict(base, network_mode="host"), "network_mode: 'host' is not possible on a VCH"),
         (dict(base, env={"DEBUG": True}), "env: the value of DEBUG is a boolean"),
