@@ -145,16 +145,15 @@ def loop_devices():
 
 def start_storm(vch, image, count, batch=10, prefix="storm"):
     """``count`` containers that each print their name and exit, started with ``docker run -d`` by the real
-    docker CLI, ``batch`` at a time; once all have ended, their exit codes and output (``wait`` and ``logs``
-    through the Docker SDK: no CLI process each), then removed.
+    docker CLI, ``batch`` at a time; once all have ended, their exit codes (one ``docker wait`` per batch)
+    and output, then removed.
 
     Returns {name: {"seconds": the ``docker run -d`` call, "run": its (returncode, stderr), "exit": the
     ``docker wait`` code or None, "output": ``docker logs``}} and the wall time of the whole storm. One copy
     for the test (tests/system/emulator/test_start_storm.py) and the benchmark (benchmarks/bench_run.py).
     """
     from concurrent.futures import ThreadPoolExecutor  # pylint: disable=import-outside-toplevel
-    from ansible_collections.vic.containers.tools.harness.endpoint import (  # pylint: disable=import-outside-toplevel
-        docker_cli, sdk_in_parallel)
+    from ansible_collections.vic.containers.tools.harness.endpoint import docker_cli  # pylint: disable=import-outside-toplevel
     names = ["%s-%d" % (prefix, index) for index in range(count)]
     results = {name: {"exit": None, "output": None} for name in names}
 
@@ -163,18 +162,22 @@ def start_storm(vch, image, count, batch=10, prefix="storm"):
         ran = docker_cli(vch, "run", "-d", "--name", name, image, "echo", name, timeout=300)
         results[name].update(seconds=time.perf_counter() - start, run=(ran.returncode, ran.stderr.strip()))
 
-    def ended(client, index):
-        name = names[index]
-        if results[name]["run"][0] != 0:
-            return
-        container = client.containers.get(name)
-        results[name]["exit"] = container.wait(timeout=300)["StatusCode"]
-        results[name]["output"] = container.logs().decode(errors="replace")
+    def ended(group):
+        started = [name for name in group if results[name]["run"][0] == 0]
+        waited = docker_cli(vch, "wait", *started, timeout=600) if started else None
+        codes = waited.stdout.split() if waited is not None and waited.returncode == 0 else []
+        for name, code in zip(started, codes):
+            results[name]["exit"] = int(code)
+
+    def output(name):
+        if results[name]["run"][0] == 0:
+            results[name]["output"] = docker_cli(vch, "logs", name, timeout=120).stdout
 
     start = time.perf_counter()
     with ThreadPoolExecutor(batch) as pool:
         list(pool.map(run, names))
-    sdk_in_parallel(vch, count, ended, workers=batch)
+        list(pool.map(ended, [names[index:index + batch] for index in range(0, count, batch)]))
+        list(pool.map(output, names))
     wall = time.perf_counter() - start
     started = [name for name in names if results[name]["run"][0] == 0]
     for index in range(0, len(started), 25):

@@ -12,6 +12,7 @@
 """
 
 import asyncio
+import gc
 import os
 import sys
 
@@ -120,6 +121,10 @@ def _boot_and_serve(opts, mounts, log_fd):
     from ansible_collections.vic.containers.services.tether import protocol  # pylint: disable=import-outside-toplevel
     from ansible_collections.vic.containers.services.tether.agent import (  # pylint: disable=import-outside-toplevel
         channel, jsonlog, network, server)
+    # The ISO's /init keeps the collector off through the imports; what they made lives as long as the
+    # tether, so it is frozen out of every later collection.
+    gc.freeze()
+    gc.enable()
     try:
         spec = protocol.parse_boot_spec(read_boot_spec(opts))
     except protocol.ProtocolError as exc:

@@ -5,9 +5,9 @@
 ioctls (the ISO has no ``ip`` binary).
 
 A NIC of the spec is found by its MAC when the spec has one; else by its place: the spec lists the NICs in
-the order they were added to the VM, and vSphere gives NICs PCI slots in that order (VIC's tether found
-them by PCI slot too), so the n-th NIC of the spec is the n-th network interface in PCI address order. The
-endpoint then needs no round trip to read back the MACs vSphere generated.
+the order they were added to the VM, and vSphere gives NICs PCI slots in that order, so the n-th NIC of
+the spec is the n-th network interface in PCI address order. The endpoint then needs no round trip to
+read back the MACs vSphere generated (not checked on a real ESXi here: only vcsim and QEMU run).
 """
 
 import fcntl

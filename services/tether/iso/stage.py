@@ -21,10 +21,15 @@ from . import contents
 INIT = '''#!/usr/bin/python3.11 -I
 """PID 1 of a container VM booted from the tether ISO: the tether."""
 
+import gc
 import sys
 import warnings
 
 AGENT = "ansible_collections.vic.containers.services.tether.agent"
+
+# No garbage collection while the tether imports (asyncssh, cryptography, asyncio): imports allocate much
+# and free little, and the collections cost ~10% of their CPU time; the agent turns it on after them.
+gc.disable()
 
 # The console is the log port, i.e. the container's output.log: no Python warning may land
 # there (importing asyncssh warns that cryptography deprecates Blowfish, CAST5 and SEED).
