@@ -10,8 +10,9 @@ container id as salt) with the container id as associated data, so a sealed env 
 moved to another container. The nonce is an HMAC of the env under that key: the same env
 seals to the same text, so rewriting a record changes nothing that did not change (as
 vSphere and the live cache compare values). A record an earlier version wrote (its Env in
-clear) reads as it is. The boot spec (``protocol.BOOT_KEY``) still carries the env in
-clear for the tether: docs/security.md says who can read it and why.
+clear) reads as it is. The boot spec (``protocol.BOOT_KEY``) carries the env sealed
+under the same key, which the endpoint hands the tether over the channel (boot.py,
+``protocol.env_request``); docs/security.md says who can read what.
 """
 
 import json
