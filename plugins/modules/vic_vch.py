@@ -242,7 +242,9 @@ options:
     description:
       - TLS of the Docker API. By default a CA, a server certificate (the O(tls.cname) and static address in
         its names) and a client certificate are generated into O(tls.cert_path), keys mode 0600, and
-        clients must present a certificate of that CA.
+        clients must present a certificate of that CA. O(tls.cert_path) holds only the client's C(ca.pem),
+        C(cert.pem) and C(key.pem) (a C(DOCKER_CERT_PATH)); the CA key and the server's certificate and key
+        go into its C(admin) folder.
       - Files already in O(tls.cert_path) are reused; an incomplete or mismatched set is an error, never
         overwritten.
     type: dict

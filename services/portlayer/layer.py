@@ -21,7 +21,7 @@ from ansible_collections.vic.containers.services.imagec.pull import Puller
 from ansible_collections.vic.containers.services.portlayer import events
 from ansible_collections.vic.containers.services.portlayer.attach.concentrator import Concentrator, endpoint_client_key
 from ansible_collections.vic.containers.services.portlayer.cache import LiveCache
-from ansible_collections.vic.containers.services.portlayer.containers import health
+from ansible_collections.vic.containers.services.portlayer.containers import envseal, health
 from ansible_collections.vic.containers.services.portlayer.containers.manager import Containers
 from ansible_collections.vic.containers.services.portlayer.network.networks import Networks
 from ansible_collections.vic.containers.services.portlayer.storage.image_index import ImageIndex
@@ -70,7 +70,8 @@ class PortLayer:
         self.term_sizes = {}              # container id -> (columns, rows) of its last resize
         self.tether_client_key = endpoint_client_key(key)
         self.tether = Concentrator(self._host_key_of, self.tether_client_key, self._exited,
-                                   on_started=self._started)
+                                   on_started=self._started,
+                                   env_key_of=lambda container_id: envseal.container_key(key, container_id))
 
     async def start(self, tether_listen=("127.0.0.1", 0)):
         """Follow vSphere, listen for tethers and read the image and volume stores."""

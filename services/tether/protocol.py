@@ -7,18 +7,24 @@
 in code. Both sides import it: the endpoint (``services/portlayer/attach/``) and
 the tether, PID 1 in the container VM, which carries ``services/tether/`` on its
 ISO and nothing else of the collection. So this module imports only the standard
-library and asyncssh (the tether needs it anyway, to be the SSH server), and
+library, asyncssh (the tether needs it anyway, to be the SSH server) and the
+``cryptography`` asyncssh is built on (to open a sealed environment), and
 raises its own ``ProtocolError``: the endpoint turns that into its error
 hierarchy where the bad value came from a user (a signal name, an exec spec).
 """
 
+import base64
 import datetime
+import hashlib
+import hmac
 import json
 import re
 import signal as signals
 import stat as stat_module
 
 import asyncssh
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 PROTOCOL_VERSION = 1
 SERVER_VERSION_PREFIX = "VICTether_1"       # the tether's SSH software version; the container id follows
@@ -35,7 +41,7 @@ MAX_LINE = 64 * 1024                         # bytes of one control line, its "\
 ARCHIVE_SUBSYSTEM = "archive@vic"
 # Control messages: "type" from the tether, "op" from the endpoint.
 HELLO, STARTED, EXIT, REPLY = "hello", "started", "exit", "reply"
-SIGNAL, STATS, TOP = "signal", "stats", "top"
+SIGNAL, STATS, TOP, ENV = "signal", "stats", "top", "env"
 # Archive requests (the first line of an archive channel).
 ARCHIVE_STAT, ARCHIVE_GET, ARCHIVE_PUT = "stat", "get", "put"
 
@@ -276,6 +282,39 @@ def signal_request(sig):
     return {"op": SIGNAL, "signal": signal_name(sig)}
 
 
+def env_request(key):
+    """The request that hands the tether the key its boot spec's sealed env opens with (the sender adds ``seq``)."""
+    return {"op": ENV, "key": base64.b64encode(key).decode("ascii")}
+
+
+def requested_env_key(message):
+    """The key an env request carries."""
+    try:
+        key = base64.b64decode(message.get("key") or "", validate=True)
+    except ValueError:
+        key = b""
+    if len(key) != 32:
+        raise ProtocolError("the env request carries no 256-bit key")
+    return key
+
+
+def seal(plain, key, associated):
+    """``plain`` (bytes) sealed with AES-256-GCM (nonce || ciphertext, base64). The nonce is an HMAC of the
+    text under the key: the same text seals to the same value, so a record or boot spec written again
+    unchanged reads the same (vSphere and the endpoint's cache compare values)."""
+    nonce = hmac.new(key, plain, hashlib.sha256).digest()[:12]
+    return base64.b64encode(nonce + AESGCM(key).encrypt(nonce, plain, associated)).decode("ascii")
+
+
+def unseal(text, key, associated):
+    """What ``seal`` sealed; ProtocolError when it does not open with ``key``."""
+    try:
+        raw = base64.b64decode(text, validate=True)
+        return AESGCM(key).decrypt(raw[:12], raw[12:], associated)
+    except (InvalidTag, ValueError):
+        raise ProtocolError("the sealed value does not open with this key") from None
+
+
 def stats_request():
     """The request for the guest's resource figures (the sender adds ``seq``); the reply carries ``stats``."""
     return {"op": STATS}
@@ -494,7 +533,8 @@ def boot_spec(container_id, host_key, endpoint_key, process, *, hostname, domain
               mounts=(), nics=(), dns=None, hosts=()):
     """Everything the tether needs to boot a container, made by the endpoint at create.
 
-    ``process``: ``Cmd`` (the whole argv, Entrypoint + Cmd resolved), ``Env``, ``User``,
+    ``process``: ``Cmd`` (the whole argv, Entrypoint + Cmd resolved), ``Env`` or ``EnvSealed`` (the env
+    sealed with a key only the endpoint hands over, see ``env_request``), ``User``,
     ``WorkingDir``, ``Tty``, ``OpenStdin``, ``StdinOnce``, ``RunBlock`` (start only once an attach
     channel is open). ``layers``: the SCSI units of the image's layer disks, base first; ``rw``: the
     unit of the container's own disk; ``mounts``: [{"unit", "destination", "rw"}]; ``nics``:
@@ -527,6 +567,8 @@ def parse_boot_spec(spec):
            "boot spec process Cmd must be a non-empty list of strings")
     _check(isinstance(process.get("Env", []), list) and all(isinstance(e, str) for e in process.get("Env", [])),
            "boot spec process Env must be a list of strings")
+    _check(isinstance(process.get("EnvSealed", ""), str) and not (process.get("EnvSealed") and process.get("Env")),
+           "boot spec process EnvSealed must be a string, and Env empty beside it")
     for field in ("User", "WorkingDir"):
         _check(isinstance(process.get(field, ""), str), f"boot spec process {field} must be a string")
     _check(_units(spec.get("layers")) and spec["layers"], "boot spec layers must be a non-empty list of SCSI units")

@@ -9,6 +9,7 @@ from ansible_collections.vic.containers.services.portlayer.containers import boo
 from ansible_collections.vic.containers.services.tether import protocol
 
 ENDPOINT_KEY = protocol.public_key_text(protocol.import_host_key(protocol.new_host_key()[0]))
+ENV_KEY = bytes(range(32))
 
 
 def record(layers=2, mounts=(), networks=None, **config):
@@ -27,12 +28,14 @@ def test_units_skip_the_controllers_own_and_are_the_devices_order():
 
 def test_spec_of_a_record():
     spec = boot.spec(record(6, [("/data", True), ("/ro", False)], AttachStdout=True, Tty=True),
-                     protocol.new_host_key()[0], ENDPOINT_KEY)
+                     protocol.new_host_key()[0], ENDPOINT_KEY, ENV_KEY)
     assert (spec["layers"], spec["rw"]) == ([0, 1, 2, 3, 4, 5], 6)
     assert spec["mounts"] == [{"unit": 8, "destination": "/data", "rw": True},
                               {"unit": 9, "destination": "/ro", "rw": False}]
     process = spec["process"]
-    assert process["Cmd"] == ["/init", "run", "x"] and process["Env"] == ["A=b"]
+    # The env only sealed, with the key the endpoint hands the tether over the channel.
+    assert process["Cmd"] == ["/init", "run", "x"] and process["Env"] == [] and "A=b" not in repr(spec)
+    assert protocol.unseal(process["EnvSealed"], ENV_KEY, ("c" * 64).encode()) == b'["A=b"]'
     assert process["RunBlock"] and process["Tty"] and not process["OpenStdin"]
     assert spec["hostname"] == "c" * 12 and spec["domainname"] == ""
     assert spec["nics"] == [{"mac": "", "addresses": ["172.16.0.2/16"], "gateway": "172.16.0.1"}]
@@ -44,7 +47,7 @@ def test_spec_of_a_record():
 def test_hostname_and_dns_given_win():
     given = record(Hostname="web", Domainname="example.org")
     given["host_config"]["Dns"] = ["1.1.1.1"]
-    spec = boot.spec(given, protocol.new_host_key()[0], ENDPOINT_KEY)
+    spec = boot.spec(given, protocol.new_host_key()[0], ENDPOINT_KEY, ENV_KEY)
     assert (spec["hostname"], spec["domainname"]) == ("web", "example.org")
     assert spec["dns"]["servers"] == ["1.1.1.1"] and spec["process"]["RunBlock"] is False
 
@@ -55,4 +58,4 @@ def test_nothing_to_run_and_bad_hosts_are_refused():
     bad = record()
     bad["host_config"]["ExtraHosts"] = ["nocolon"]
     with pytest.raises(InvalidInput, match="add-host"):
-        boot.spec(bad, protocol.new_host_key()[0], ENDPOINT_KEY)
+        boot.spec(bad, protocol.new_host_key()[0], ENDPOINT_KEY, ENV_KEY)

@@ -138,13 +138,14 @@ class Concentrator:
     process runs, after each hello while it does (idempotent too).
     """
 
-    def __init__(self, host_key_of, client_key, on_exit, *, on_started=None,
+    def __init__(self, host_key_of, client_key, on_exit, *, on_started=None, env_key_of=None,
                  keepalive_interval=protocol.KEEPALIVE_INTERVAL,
                  keepalive_count_max=protocol.KEEPALIVE_COUNT_MAX, handshake_timeout=20.0, request_timeout=15.0):
         self._host_key_of = host_key_of
         self._client_key = client_key
         self._on_exit = on_exit
         self._on_started = on_started
+        self._env_key_of = env_key_of   # container id -> the key its boot spec's sealed env opens with
         self._keepalive = (keepalive_interval, keepalive_count_max)
         self._timeouts = (handshake_timeout, request_timeout)
         self._links = {}            # container id -> the live _Link
@@ -344,6 +345,17 @@ class Concentrator:
             self._changed.notify_all()
         self._publish("connect", container_id)
         self._spawn(self._follow(link))
+        if self._env_key_of is not None:
+            self._spawn(self._hand_env(link))
+
+    async def _hand_env(self, link):
+        """Hand the tether its env key on each connection: its process starts once it has it (a tether that
+        has it already, or whose env is not sealed, just answers)."""
+        try:
+            await link.control.request(protocol.env_request(self._env_key_of(link.container_id)), self._timeouts[1])
+        except (VicError, asyncssh.Error, OSError) as exc:
+            LOG.warning("tether of container %s: its env key was not taken: %s", _short(link.container_id),
+                        exc or "timed out")
 
     async def _follow(self, link):
         try:

@@ -6,9 +6,12 @@
 The endpoint writes it at ``docker create`` under ``protocol.BOOT_KEY`` and again
 whenever something it holds changes (a network joined or left). It is the only
 place the container's private SSH host key is kept; the record keeps the public half.
+Its env is sealed (``EnvSealed``): the tether opens it with the key the endpoint hands
+it over the channel before the process starts (docs/security.md).
 """
 
 from ansible_collections.vic.containers.plugins.module_utils._errors import InvalidInput
+from ansible_collections.vic.containers.services.portlayer.containers import envseal
 from ansible_collections.vic.containers.services.portlayer.containers.vm import disk_units
 from ansible_collections.vic.containers.services.tether import protocol
 
@@ -66,15 +69,19 @@ def hosts(record):
     return lines
 
 
-def spec(record, host_key, endpoint_key, macs=()):
-    """The boot spec of the container ``record`` describes, with the container's private ``host_key``."""
+def spec(record, host_key, endpoint_key, env_key, macs=()):
+    """The boot spec of the container ``record`` describes, with the container's private ``host_key``; its env
+    sealed with ``env_key`` (envseal.container_key), which the endpoint hands the tether over the channel."""
     config = record["config"]
+    run = process(config)
+    if run["Env"]:
+        run["EnvSealed"], run["Env"] = envseal.seal_list(run["Env"], env_key, record["id"]), []
     layer_units, rw_unit, volume_units = disk_units(len(record["image"]["layers"]), len(record.get("mounts", ())))
     mounts = [{"unit": unit, "destination": mount["destination"], "rw": mount["rw"]}
               for mount, unit in zip(record.get("mounts", ()), volume_units)]
     try:
         return protocol.boot_spec(
-            record["id"], host_key, endpoint_key, process(config),
+            record["id"], host_key, endpoint_key, run,
             hostname=config.get("Hostname") or record["id"][:12], domainname=config.get("Domainname") or "",
             layers=layer_units, rw=rw_unit, mounts=mounts, nics=nics(record, macs), dns=dns(record),
             hosts=hosts(record))

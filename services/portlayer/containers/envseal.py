@@ -10,19 +10,17 @@ container id as salt) with the container id as associated data, so a sealed env 
 moved to another container. The nonce is an HMAC of the env under that key: the same env
 seals to the same text, so rewriting a record changes nothing that did not change (as
 vSphere and the live cache compare values). A record an earlier version wrote (its Env in
-clear) reads as it is. The boot spec (``protocol.BOOT_KEY``) still carries the env in
-clear for the tether: docs/security.md says who can read it and why.
+clear) reads as it is. The boot spec (``protocol.BOOT_KEY``) carries the env sealed
+under the same key, which the endpoint hands the tether over the channel (boot.py,
+``protocol.env_request``); docs/security.md says who can read what.
 """
 
-import base64
-import hashlib
-import hmac
 import json
 
-from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from ansible_collections.vic.containers.services.tether import protocol
 
 SEALED = "env_sealed"
 _INFO = b"vic.containers container env"
@@ -32,8 +30,14 @@ class EnvSealError(ValueError):
     """A sealed env that does not open with this VCH's key."""
 
 
-def _key(vch_key, container_id):
+def container_key(vch_key, container_id):
+    """The container's env key: its record's and its boot spec's env seal with it; the endpoint hands it to
+    the tether over the channel (``protocol.env_request``) and keeps it nowhere."""
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=container_id.encode(), info=_INFO).derive(bytes(vch_key))
+
+
+def seal_list(env, key, container_id):
+    return protocol.seal(json.dumps(env, separators=(",", ":")).encode(), key, container_id.encode())
 
 
 def seal(record, vch_key):
@@ -41,12 +45,9 @@ def seal(record, vch_key):
     env = (record.get("config") or {}).get("Env")
     if not env:
         return record
-    key = _key(vch_key, record["id"])
-    plain = json.dumps(env, separators=(",", ":")).encode()
-    nonce = hmac.new(key, plain, hashlib.sha256).digest()[:12]
-    sealed = AESGCM(key).encrypt(nonce, plain, record["id"].encode())
+    sealed = seal_list(env, container_key(vch_key, record["id"]), record["id"])
     config = {k: v for k, v in record["config"].items() if k != "Env"}
-    return dict(record, config=config, **{SEALED: base64.b64encode(nonce + sealed).decode("ascii")})
+    return dict(record, config=config, **{SEALED: sealed})
 
 
 def open_env(record, vch_key):
@@ -54,10 +55,9 @@ def open_env(record, vch_key):
     text = record.get(SEALED)
     if text is None:
         return record
-    raw = base64.b64decode(text)
     try:
-        plain = AESGCM(_key(vch_key, record["id"])).decrypt(raw[:12], raw[12:], record["id"].encode())
-    except InvalidTag:
+        plain = protocol.unseal(text, container_key(vch_key, record["id"]), record["id"].encode())
+    except protocol.ProtocolError:
         raise EnvSealError("the environment of container %s does not open with this VCH's key" % record["id"]) \
             from None
     config = dict(record.get("config") or {}, Env=json.loads(plain))

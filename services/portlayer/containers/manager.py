@@ -29,7 +29,7 @@ from ansible_collections.vic.containers.plugins.module_utils.vch import actions
 from ansible_collections.vic.containers.plugins.module_utils.vsphere import datastore
 from ansible_collections.vic.containers.services.tether import protocol
 from ansible_collections.vic.containers.services.portlayer import events
-from ansible_collections.vic.containers.services.portlayer.containers import boot, logs, restart
+from ansible_collections.vic.containers.services.portlayer.containers import boot, envseal, logs, restart
 from ansible_collections.vic.containers.services.portlayer.containers.model import (
     EXIT_KEY, REMOVING_KEY, bios_uuid, boot_values, decode, exit_value, iso, new_id, now, parse_time, record_values, vm_folder,
     vm_name)
@@ -227,7 +227,8 @@ class Containers:
         }
 
     def _boot_spec(self, record, host_key):
-        return boot.spec(record, host_key, protocol.public_key_text(self.state.tether_client_key))
+        return boot.spec(record, host_key, protocol.public_key_text(self.state.tether_client_key),
+                         envseal.container_key(self.state.key, record["id"]))
 
     async def _create_vm(self, record, image, mounts, endpoints, sizing, extra):
         state = self.state

@@ -12,6 +12,7 @@ its output still goes to the log.
 """
 
 import asyncio
+import json
 import os
 import sys
 
@@ -57,6 +58,10 @@ class Tether:
         self._authorized = protocol.authorized_keys(spec["endpoint_key"])
         self._runblock_timer = None
         self._tasks = set()
+        # A sealed env opens with the key the endpoint hands over the channel: nothing starts before it.
+        self._env_sealed = spec["process"].get("EnvSealed") or None
+        self._start_waiting = None      # (term_size,) of a start asked for before the env was open
+        self._attach_waiting = []       # attach sessions opened before the env was open
 
     # -- life cycle
 
@@ -153,6 +158,10 @@ class Tether:
     def start_primary(self, term_size=None):
         if self.primary is not None:
             return
+        if self._env_sealed is not None:
+            if self._start_waiting is None:
+                self._start_waiting = (term_size,)
+            return
         if self._runblock_timer is not None:
             self._runblock_timer.cancel()
         self.primary = process.spawn(self.root, self.process_spec(), self.reaper, term_size)
@@ -165,6 +174,9 @@ class Tether:
             for chan in list(self.controls):
                 self._send(chan, protocol.started_report(self.primary.pid, self.started_at))
         self.spawn_task(self._primary_ended())
+        waiting, self._attach_waiting = self._attach_waiting, []
+        for session in waiting:
+            session.ready(self.primary)
 
     async def _primary_ended(self):
         primary = self.primary
@@ -182,7 +194,9 @@ class Tether:
         self.attaches.add(session)
         if self.primary is None:
             self.start_primary(session.term_size())
-        if self.primary.done.is_set():
+        if self.primary is None:
+            self._attach_waiting.append(session)    # ready once the endpoint handed the env key
+        elif self.primary.done.is_set():
             session.finish(self.primary.code)
         else:
             session.ready(self.primary)
@@ -199,6 +213,20 @@ class Tether:
             self._send_exit(chan)
         elif not self.primary.failed:
             self._send(chan, protocol.started_report(self.primary.pid, self.started_at))
+
+    def _open_env(self, message):
+        """The env key the endpoint handed over: open the boot spec's env, and start what waited for it."""
+        if self._env_sealed is None:
+            return None     # open already (every connection hands it again), or never sealed
+        try:
+            key = protocol.requested_env_key(message)
+            env = json.loads(protocol.unseal(self._env_sealed, key, self.spec["id"].encode()))
+        except (protocol.ProtocolError, ValueError) as exc:
+            return str(exc)
+        self.spec["process"]["Env"], self._env_sealed = env, None
+        if self._start_waiting is not None or not self.spec["process"]["RunBlock"]:
+            self.start_primary(*(self._start_waiting or ()))
+        return None
 
     def control_closed(self, chan):
         self.controls.discard(chan)
@@ -231,6 +259,9 @@ class Tether:
             return
         if op == protocol.TOP:
             self._send(chan, protocol.top_reply(seq, stats.process_rows(self.user_names())))
+            return
+        if op == protocol.ENV:
+            self._send(chan, protocol.reply(seq, self._open_env(message)))
             return
         error = None
         if op != protocol.SIGNAL:
