@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ansible_collections.vic.containers.tools.harness import testhost
+
 REPO = Path(__file__).resolve().parents[3]
 
 
@@ -19,8 +21,14 @@ def test_registry_role_molecule(tmp_path):
                ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", VIC_REGISTRY_ADMIN_PASSWORD="Adm1n-" + tmp_path.name[-8:],
                ANSIBLE_COLLECTIONS_PATH=str(REPO / ".build" / "collections"), PY_COLORS="0")
     molecule = [sys.executable, "-m", "molecule", "test"]
-    proc = subprocess.run(molecule, cwd=REPO / "roles" / "registry", env=env, capture_output=True, text=True,
-                          timeout=1800, check=False)
+    try:
+        proc = subprocess.run(molecule, cwd=REPO / "roles" / "registry", env=env, capture_output=True, text=True,
+                              timeout=1800, check=False)
+    finally:
+        # molecule's destroy step stops the machine; after a timeout or a crash nobody else would.
+        run = testhost.Run(tmp_path / "molecule" / "testhost")
+        if run.state_path.exists():
+            run.down()
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-20000:]
     for step in ("converge", "idempotence", "verify", "destroy"):
