@@ -86,22 +86,27 @@ def plan_absent(session, params):
     bridges = observe.bridge_port_groups(ctx.inventory, params["name"], ctx.datacenter)
     plan = Plan(before=observe.display(vch.config) if vch and vch.config else ({} if vch or bridges else None),
                 after=None)
+    # The pool goes last: while anything else is left (a step failed), it is the trace by which the
+    # next absent finds the VCH, half-made, and deletes the rest.
     if vch is not None:
-        _plan_destroy(ctx, vch, plan)
+        _plan_destroy_vms(ctx, vch, plan)
+        folders = _folders_to_delete(ctx, vch, plan)
+        if folders:
+            plan.add("delete datastore folders " + ", ".join(datastore.ds_path(*f) for f in folders),
+                     lambda: actions.delete_folders(session, ctx.dc_ref, folders, ctx.timeout))
     if bridges:
         # Also when nothing else is left: a create that failed right after making its bridge.
         plan.add("destroy bridge port group(s) " + ", ".join(sorted(pg.get("name") for pg in bridges)),
                  lambda: actions.destroy_port_groups(session, bridges, ctx.path, ctx.timeout))
     if vch is not None:
-        folders = _folders_to_delete(ctx, vch, plan)
-        if folders:
-            plan.add("delete datastore folders " + ", ".join(datastore.ds_path(*f) for f in folders),
-                     lambda: actions.delete_folders(session, ctx.dc_ref, folders, ctx.timeout))
+        pool_path = ctx.path(vch.pool)
+        plan.add("destroy %s %s" % (_pool_kind(vch.pool), pool_path),
+                 lambda: actions.destroy_pool(session, vch.pool, pool_path, ctx.timeout))
     return ctx, plan
 
 
-def _plan_destroy(ctx, vch, plan):
-    """Destroy the VCH's VMs and its pool."""
+def _plan_destroy_vms(ctx, vch, plan):
+    """Destroy the VCH's VMs (refused when its pool holds VMs it did not make)."""
     session = ctx.session
     ours, foreign = vch.vms()
     if foreign:
@@ -113,9 +118,6 @@ def _plan_destroy(ctx, vch, plan):
         if vch.vm is not None:
             what = (what + " and " if what else "") + "destroy endpoint VM " + ctx.path(vch.vm)
         plan.add(what, lambda: actions.destroy_vms(session, ours, ctx.path, ctx.timeout))
-    pool_path = ctx.path(vch.pool)
-    plan.add("destroy %s %s" % (_pool_kind(vch.pool), pool_path),
-             lambda: actions.destroy_pool(session, vch.pool, pool_path, ctx.timeout))
 
 
 def _folders_to_delete(ctx, vch, plan):
