@@ -25,9 +25,10 @@ ENDPOINT_GUEST_ID = "other3xLinux64Guest"
 _SHARE_LEVELS = ("low", "normal", "high")
 
 
-def create_dv_portgroup(session, switch, name, timeout):
+def create_dv_portgroup(session, switch, name, timeout, description=None):
     """Add an early-binding port group to a distributed switch; returns (key, switch uuid)."""
-    spec = vim.dvs.DistributedVirtualPortgroup.ConfigSpec(name=name, type="earlyBinding", numPorts=128)
+    spec = vim.dvs.DistributedVirtualPortgroup.ConfigSpec(name=name, type="earlyBinding", numPorts=128,
+                                                          description=description)
     what = "creating port group %s on %s" % (name, switch.get("name"))
     task = tasks.call(what, switch.ref.AddDVPortgroup_Task, [spec])
     tasks.wait(session, {task: what}, timeout)
@@ -178,6 +179,13 @@ def destroy_vms(session, vms, path_of, timeout):
 def destroy_pool(session, pool, path, timeout):
     what = "destroying " + path
     tasks.wait(session, {tasks.call(what, pool.ref.Destroy_Task): what}, timeout)
+
+
+def destroy_port_groups(session, port_groups, path_of, timeout):
+    """Destroy distributed port groups (their VMs gone first); one already gone is fine."""
+    started = {tasks.call("destroying " + path_of(pg), pg.ref.Destroy_Task): "destroying " + path_of(pg)
+               for pg in port_groups}
+    tasks.wait(session, started, timeout, ignore=("ManagedObjectNotFound",))
 
 
 def delete_folders(session, datacenter_ref, folders, timeout):

@@ -52,6 +52,9 @@ MANAGED_BY_CONTAINER = "VicContainer"
 KEY_FILE = "vch.key"
 # The annotation of a VCH's vApp: how a half-made VCH is told from a vApp of the same name.
 POOL_ANNOTATION = "vic.containers virtual container host %s"
+# The description of a bridge port group a VCH made (on a distributed switch): absent removes the port
+# groups it made, and only those (one that existed before the VCH is kept).
+BRIDGE_DESCRIPTION = "vic.containers bridge network of virtual container host %s"
 _CHUNK = 16384
 
 

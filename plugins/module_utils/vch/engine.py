@@ -83,9 +83,31 @@ def plan_absent(session, params):
             and not inventory_reader.same(ctx.inventory.parent(vch.pool), ctx.parent_pool):
         raise VicError("VCH %s is in %s, not under compute %s; nothing was deleted."
                        % (vch.name, ctx.path(vch.pool), params["compute"]))
-    plan = Plan(before=observe.display(vch.config) if vch and vch.config else ({} if vch else None), after=None)
-    if vch is None:
-        return ctx, plan
+    bridges = observe.bridge_port_groups(ctx.inventory, params["name"], ctx.datacenter)
+    plan = Plan(before=observe.display(vch.config) if vch and vch.config else ({} if vch or bridges else None),
+                after=None)
+    # The pool goes last: while anything else is left (a step failed), it is the trace by which the
+    # next absent finds the VCH, half-made, and deletes the rest.
+    if vch is not None:
+        _plan_destroy_vms(ctx, vch, plan)
+        folders = _folders_to_delete(ctx, vch, plan)
+        if folders:
+            plan.add("delete datastore folders " + ", ".join(datastore.ds_path(*f) for f in folders),
+                     lambda: actions.delete_folders(session, ctx.dc_ref, folders, ctx.timeout))
+    if bridges:
+        # Also when nothing else is left: a create that failed right after making its bridge.
+        plan.add("destroy bridge port group(s) " + ", ".join(sorted(pg.get("name") for pg in bridges)),
+                 lambda: actions.destroy_port_groups(session, bridges, ctx.path, ctx.timeout))
+    if vch is not None:
+        pool_path = ctx.path(vch.pool)
+        plan.add("destroy %s %s" % (_pool_kind(vch.pool), pool_path),
+                 lambda: actions.destroy_pool(session, vch.pool, pool_path, ctx.timeout))
+    return ctx, plan
+
+
+def _plan_destroy_vms(ctx, vch, plan):
+    """Destroy the VCH's VMs (refused when its pool holds VMs it did not make)."""
+    session = ctx.session
     ours, foreign = vch.vms()
     if foreign:
         raise VicError("VCH %s: pool %s holds VMs it did not make (%s); move or delete them first."
@@ -96,14 +118,6 @@ def plan_absent(session, params):
         if vch.vm is not None:
             what = (what + " and " if what else "") + "destroy endpoint VM " + ctx.path(vch.vm)
         plan.add(what, lambda: actions.destroy_vms(session, ours, ctx.path, ctx.timeout))
-    pool_path = ctx.path(vch.pool)
-    plan.add("destroy %s %s" % (_pool_kind(vch.pool), pool_path),
-             lambda: actions.destroy_pool(session, vch.pool, pool_path, ctx.timeout))
-    folders = _folders_to_delete(ctx, vch, plan)
-    if folders:
-        plan.add("delete datastore folders " + ", ".join(datastore.ds_path(*f) for f in folders),
-                 lambda: actions.delete_folders(session, ctx.dc_ref, folders, ctx.timeout))
-    return ctx, plan
 
 
 def _folders_to_delete(ctx, vch, plan):
@@ -242,7 +256,7 @@ def _add_tether_iso_step(plan, ctx, config, observed_version):
 def _create_bridge(ctx, config, bridge):
     if ctx.session.is_vcenter:
         bridge["dv"] = actions.create_dv_portgroup(ctx.session, bridge["create"], config["bridge_network"],
-                                                   ctx.timeout)
+                                                   ctx.timeout, codec.BRIDGE_DESCRIPTION % config["name"])
     else:
         actions.create_host_portgroup(bridge["create"], config["bridge_network"])
 

@@ -93,7 +93,21 @@ def find(inventory, name, datacenter, parent_pool=None):
         pool = inventory.child_pool(parent_pool, name)
         if pool is not None and _made_by_us(inventory, pool, name):
             return Vch(inventory, pool)
-    return None
+        return None
+    # No compute given: a half-made VCH is still found by its vApp's annotation, wherever it is (a
+    # resource pool says nothing of who made it, so on ESXi compute is needed to find one).
+    vapps = [p for p in inventory.of_type("VirtualApp")
+             if p.get("name") == name and inventory.within(p, datacenter) and _made_by_us(inventory, p, name)]
+    if len(vapps) > 1:
+        raise VicError("More than one half-made VCH is named %r in datacenter %s (%s); set compute to choose."
+                       % (name, datacenter.get("name"), ", ".join(inventory.path(p) for p in vapps)))
+    return Vch(inventory, vapps[0]) if vapps else None
+
+
+def bridge_port_groups(inventory, name, datacenter):
+    """The distributed port groups VCH ``name`` made as its bridge network (its description says so)."""
+    return [pg for pg in inventory.of_type("DistributedVirtualPortgroup")
+            if pg.get("config.description") == codec.BRIDGE_DESCRIPTION % name and inventory.within(pg, datacenter)]
 
 
 def _made_by_us(inventory, pool, name):

@@ -29,7 +29,7 @@ PATHS = {
     "ResourcePool": ("name", "parent", "owner", "config", "vm"),
     "VirtualApp": ("name", "parent", "owner", "config", "vm", "vAppConfig.annotation"),
     "Datastore": ("name", "parent", "summary"),
-    "DistributedVirtualPortgroup": ("name", "parent", "key", "config.distributedVirtualSwitch"),
+    "DistributedVirtualPortgroup": ("name", "parent", "key", "config.distributedVirtualSwitch", "config.description"),
     "DistributedVirtualSwitch": ("name", "parent", "uuid"),
     "VirtualMachine": VM_PATHS,
 }

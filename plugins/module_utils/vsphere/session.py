@@ -107,7 +107,8 @@ class Session:
         with self._renew_lock:
             if stub.cookie != failed_cookie:
                 return  # another thread has logged in again meanwhile
-            stub.cookie = ""
+            # The dead cookie stays meanwhile (the server ignores it): another thread's call must not go
+            # out with none and take its refusal for a failed login.
             vim.SessionManager(self._content.sessionManager._moId, stub).Login(self._username, self._password, None)
             self.renewals += 1
             self._keep_cookie(stub.cookie)

@@ -39,6 +39,8 @@ from ansible_collections.vic.containers.services.portlayer.containers.vm import 
 LOG = logging.getLogger("vic.endpoint.containers")
 STATS_PATHS = ("summary.quickStats.overallCpuUsage", "summary.quickStats.guestMemoryUsage", "runtime.maxCpuUsage",
                "config.hardware.numCPU", "config.hardware.memoryMB")
+# A refused exit record is tried again after this long (and again after each refusal).
+RECORD_RETRY_SECONDS = 5
 # What vSphere's quick stats say of a container VM; CPU and memory in use are 0 while it is off.
 Usage = collections.namedtuple("Usage", "cpus memory_mb cpu_mhz max_cpu_mhz memory_used_mb")
 
@@ -328,21 +330,38 @@ class Containers:
             return True
 
     async def _record_or_keep(self, container, code, started, finished):
-        """``record_exit``; when vSphere refuses the record, the end is kept to be recorded by the next
-        ``docker stop`` (the VM is off: without it the container would show as never run)."""
+        """``record_exit``; when vSphere refuses the record, the end is kept, and recorded by the next
+        ``docker stop`` or a try of its own a little later (the VM is off: without the record the
+        container would show as never run, and ``docker wait`` would wait for good)."""
         stopped = container.id in self._stopping
         try:
             await self.record_exit(container, code, started, finished)
         except VicError:
             self._unrecorded[container.id] = (code, started, finished, stopped)
+            self.state.spawn(self._record_later(container.id))
             raise
 
+    async def _record_later(self, container_id):
+        await asyncio.sleep(RECORD_RETRY_SECONDS)
+        try:
+            container = self.find(container_id)
+        except NotFound:
+            return
+        try:
+            await self._record_unrecorded(container)
+        except VicError as exc:
+            LOG.warning("container %s: its exit is still not recorded: %s", container_id[:12], exc)
+
     async def _record_unrecorded(self, container):
-        code, started, finished, stopped = self._unrecorded.pop(container.id)
-        if stopped:
-            self._stopping.add(container.id)
-        LOG.info("container %s: recording the end vSphere refused to record before", container.id[:12])
+        """Record the end vSphere refused before, unless recorded meanwhile or a new run began."""
         async with self._lock(container.id):
+            kept = self._unrecorded.pop(container.id, None)
+            if kept is None or self.find(container.id).running:
+                return
+            code, started, finished, stopped = kept
+            if stopped:
+                self._stopping.add(container.id)
+            LOG.info("container %s: recording the end vSphere refused to record before", container.id[:12])
             await self._record_or_keep(self.find(container.id), code, started, finished)
 
     async def stop(self, container, signal_name, timeout):

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, deploy, docker_cli
+from ansible_collections.vic.containers.tools.harness.waiting import until
 from test_containers import container_vms, run
 
 
@@ -121,6 +122,19 @@ def test_a_container_whose_destroy_failed_is_dead_and_cannot_start(fcf):
     assert _by_name(fcf, "half") == [] and _shown(fcf, "half") is None
     # The image's shared layers stayed: a new container of it is made and runs.
     run(fcf, "run", "-d", "--name", "after-half", fcf["image"], "sleep", "600")
+
+
+def test_a_refused_exit_record_is_written_again_by_the_endpoint_itself(fcf):
+    cid = run(fcf, "run", "-d", "--name", "unrecorded", fcf["image"], "sleep", "600")
+    fcf["sim"].inject_fault("ReconfigVM_Task")
+    try:
+        assert docker_cli(fcf, "stop", "-t", "0", "unrecorded").returncode != 0
+    finally:
+        fcf["sim"].clear_faults()
+    # No client retries: the endpoint does, a few seconds later.
+    until(lambda: container_vms(fcf["sim"])[cid]["exit"].get("code") == 137,
+          lambda: "the exit record; log:\n" + fcf["endpoint"].log()[-3000:], timeout=60)
+    assert _shown(fcf, "unrecorded").startswith("Exited (137)")
 
 
 def test_a_volume_create_cut_short_is_removed_at_the_next_start(fcf, vcsim):

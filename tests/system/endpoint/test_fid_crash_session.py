@@ -47,6 +47,10 @@ def _sessions(sim):
         return {s.key for s in admin.content.sessionManager.sessionList} - {own}
 
 
+def _failed(result):
+    return result if result.returncode else None
+
+
 def _endpoint_session(vch):
     cookie = (vch["state_dir"] / "vsphere-session-fcs").read_text()
     return cookie.split(";")[0].split("=", 1)[1].strip('"')
@@ -69,8 +73,8 @@ def test_a_terminated_session_is_logged_in_again_and_the_cache_resynchronised(fc
             # Unregistered, not destroyed: a Destroy would take the image's shared layer disks with it.
             vim.VirtualMachine(vms[doomed]["vm"].moid, admin.stub).UnregisterVM()
         # A view the endpoint cannot keep up to date is refused, not served.
-        refused = until(lambda: (lambda r: r if r.returncode else None)(docker_cli(fcs, "ps", "-a")),
-                        "docker ps to be refused while the feed is down", timeout=60)
+        refused = until(lambda: _failed(docker_cli(fcs, "ps", "-a")), "docker ps to be refused while the feed is down",
+                        timeout=60)
         assert "cannot be read from vSphere" in refused.stderr, refused.stderr
     finally:
         sim.clear_faults()
