@@ -315,7 +315,7 @@ def test_fuzzed_bodies_get_no_server_error_and_no_traceback(fid):
     client = sdk(fid)
     answers = {}
 
-    @hypothesis.settings(max_examples=400, deadline=None, database=None, derandomize=True,
+    @hypothesis.settings(max_examples=1000, deadline=None, database=None, derandomize=True,
                          suppress_health_check=list(hypothesis.HealthCheck))
     @hypothesis.given(_bodies(fid["image"]))
     def send(request):
