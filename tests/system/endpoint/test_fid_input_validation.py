@@ -245,9 +245,13 @@ def test_a_refused_client_certificate_is_logged_once_per_peer_and_minute(fid, tm
 
 _SCALARS = (st.none() | st.booleans() | st.integers(-2 ** 70, 2 ** 70) | st.floats(allow_nan=False, allow_infinity=False)
             | st.text(max_size=12))
-_JSON = st.recursive(
-    _SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
-    max_leaves=6)
+
+
+def _containers_of(inner):
+    return st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+
+
+_JSON = st.recursive(_SCALARS, _containers_of, max_leaves=6)
 
 
 def _near(fields, value=_JSON):
@@ -311,7 +315,7 @@ def test_fuzzed_bodies_get_no_server_error_and_no_traceback(fid):
     client = sdk(fid)
     answers = {}
 
-    @hypothesis.settings(max_examples=400, deadline=None, database=None, derandomize=True,
+    @hypothesis.settings(max_examples=1000, deadline=None, database=None, derandomize=True,
                          suppress_health_check=list(hypothesis.HealthCheck))
     @hypothesis.given(_bodies(fid["image"]))
     def send(request):
