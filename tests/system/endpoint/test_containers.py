@@ -114,7 +114,7 @@ def test_docker_create_makes_a_container_vm_in_the_vch(ctr):
     assert boot["layers"] == [unit[d.backing.fileName] for d in layers] and boot["rw"] == unit[
         "[LocalDS_0] web-%s/web-%s.vmdk" % (cid[:12], cid[:12])]
     assert boot["mounts"] == [{"unit": unit[volume[0].backing.fileName], "destination": "/data", "rw": True}]
-    assert boot["process"]["Cmd"] == ["sleep", "600"] and "MODE=prod" in boot["process"]["Env"]
+    assert boot["process"]["Cmd"] == ["sleep", "600"] and boot["process"]["EnvSealed"] and not boot["process"]["Env"]
     assert boot["process"]["RunBlock"] is True  # docker create attaches stdout and stderr unless run -d
     assert boot["hostname"] == cid[:12] and boot["id"] == cid
     assert [n["addresses"] for n in boot["nics"]] == [["172.16.0.2/%d" % record["networks"]["bridge"]["prefix"]]]
