@@ -143,13 +143,14 @@ def loop_devices():
     return {(d["name"], d.get("back-file") or "") for d in json.loads(result.stdout).get("loopdevices", ())}
 
 
-def start_storm(vch, image, count, batch=10, prefix="storm"):
+def start_storm(vch, image, count, batch=10, prefix="storm", wait_timeout=300):
     """``count`` containers that each print their name and exit, started with ``docker run -d`` by the real
     docker CLI, ``batch`` at a time; once all have ended, their exit codes (one ``docker wait`` per batch)
     and output, then removed.
 
     Returns {name: {"seconds": the ``docker run -d`` call, "run": its (returncode, stderr), "exit": the
-    ``docker wait`` code or None, "output": ``docker logs``}} and the wall time of the whole storm. One copy
+    ``docker wait`` code, or what its state was when a batch's wait gave up after ``wait_timeout`` seconds,
+    "output": ``docker logs``}} and the wall time of the whole storm. One copy
     for the test (tests/system/emulator/test_start_storm.py) and the benchmark (benchmarks/bench_run.py).
     """
     from concurrent.futures import ThreadPoolExecutor  # pylint: disable=import-outside-toplevel
@@ -164,8 +165,20 @@ def start_storm(vch, image, count, batch=10, prefix="storm"):
 
     def ended(group):
         started = [name for name in group if results[name]["run"][0] == 0]
-        waited = docker_cli(vch, "wait", *started, timeout=600) if started else None
-        codes = waited.stdout.split() if waited is not None and waited.returncode == 0 else []
+        if not started:
+            return
+        try:
+            waited = docker_cli(vch, "wait", *started, timeout=wait_timeout)
+        except subprocess.TimeoutExpired:
+            # One of them did not end: say which (its state), and take the others' exit codes.
+            states = docker_cli(vch, "inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", *started,
+                                timeout=120).stdout.split("\n")
+            for name, state in zip(started, states):
+                status, _sep, code = state.partition(" ")
+                results[name]["exit"] = int(code) if status == "exited" else "still %s after %ds" % (
+                    status, wait_timeout)
+            return
+        codes = waited.stdout.split() if waited.returncode == 0 else []
         for name, code in zip(started, codes):
             results[name]["exit"] = int(code)
 
