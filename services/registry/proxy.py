@@ -19,7 +19,7 @@ from sqlalchemy import select
 from ansible_collections.vic.containers.services.registry import errors, gc
 from ansible_collections.vic.containers.services.registry.api_projects import usage
 from ansible_collections.vic.containers.services.registry.index import project_of
-from ansible_collections.vic.containers.services.registry.store import UNLIMITED, ProjectBlob
+from ansible_collections.vic.containers.services.registry.store import UNLIMITED, ManifestBlob, ProjectBlob
 from ansible_collections.vic.containers.services.registry.views import state_of
 
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
@@ -136,6 +136,11 @@ def _count(state, name, blobs):
             ProjectBlob.project_id == project.id, ProjectBlob.digest.in_(list(blobs)))))
         session.add_all(ProjectBlob(project_id=project.id, digest=digest, size=size)
                         for digest, size in blobs.items() if digest not in known)
+        manifest = next(iter(blobs))  # referenced_blobs puts the manifest itself first
+        linked = set(session.scalars(select(ManifestBlob.blob_digest).where(
+            ManifestBlob.project_id == project.id, ManifestBlob.manifest_digest == manifest)))
+        session.add_all(ManifestBlob(project_id=project.id, manifest_digest=manifest, blob_digest=digest)
+                        for digest in blobs if digest not in linked)
 
 
 def _full(state, name):

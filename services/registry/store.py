@@ -108,6 +108,16 @@ class ProjectBlob(Base):
     size: Mapped[int] = mapped_column(BigInteger)
 
 
+class ManifestBlob(Base):
+    """A blob a manifest of the project references (itself included): what its deletion may free."""
+    __tablename__ = "manifest_blobs"
+    __table_args__ = (UniqueConstraint("project_id", "manifest_digest", "blob_digest"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    manifest_digest: Mapped[str] = mapped_column(String(128), index=True)
+    blob_digest: Mapped[str] = mapped_column(String(128))
+
+
 class AuditLog(Base):
     __tablename__ = "audit_logs"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

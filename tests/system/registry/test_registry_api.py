@@ -9,8 +9,9 @@ import bcrypt
 import jsonschema
 import pytest
 
+from ansible_collections.vic.containers.tools.harness.registry import TestCA as CA
 from ansible_collections.vic.containers.tools.harness.vic_registry import (
-    ADMIN, PASSWORD, VicRegistry, _spec, add_member, make_project, make_user, validate
+    ADMIN, PASSWORD, VicRegistry, _spec, add_member, make_project, make_user, push, validate
 )
 
 DEV = ("adev", PASSWORD)
@@ -166,12 +167,25 @@ def test_command_line(tmp_path):
                                 capture_output=True, text=True, timeout=120, check=False)
         assert result.returncode == 0 and result.stdout.strip() == expected, result.stderr
         assert "An0ther-secret" not in result.stdout + result.stderr
-    result = subprocess.run(deployment.command("set-admin-password"), input="", capture_output=True, text=True,
-                            timeout=120, check=False)
-    assert result.returncode == 2
     with sqlite3.connect(tmp_path / "registry.db") as db:
         (stored,) = db.execute("SELECT password_hash FROM users WHERE username = 'admin'").fetchone()
     assert bcrypt.checkpw(b"An0ther-secret", stored.encode())
+
+
+def test_tls(tmp_path, images):
+    """Served over HTTPS (the role's way): the API, tokens, and a push and pull with skopeo checking the CA."""
+    deployment = VicRegistry(tmp_path / "tls", ca=CA(tmp_path / "ca")).start()
+    try:
+        assert deployment.url.startswith("https://")
+        assert deployment.api("GET", "/health")[2]["status"] == "healthy"
+        assert deployment.token(ADMIN, ["repository:default-project/tls:pull,push"])[0] == 200
+        code, err = push(deployment, images, "busybox", "default-project/tls:v1")
+        assert code == 0, err
+        code, err = deployment.skopeo("docker://%s/default-project/tls:v1" % deployment.host,
+                                      "dir:%s" % (tmp_path / "pulled"))
+        assert code == 0, err  # anonymous: default-project is public
+    finally:
+        assert deployment.stop() == 0
 
 
 def test_migrations_build_the_models_schema(tmp_path):

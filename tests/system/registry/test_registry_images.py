@@ -105,6 +105,10 @@ def test_quota_refuses_push_as_harbor(registry, images):
     again = registry.api("GET", "/projects/tiny/summary", ADMIN)[2]["quota"]["used"]["storage"]
     shared = images["shared"]
     assert again - used < shared.layers[1]["size"] + shared.config_descriptor["size"] + 4096  # base layer not twice
+    # Deleting the second image gives back what only it held (its top layer, config and manifest).
+    until(lambda: registry.api("GET", "/projects/tiny/repositories/other/artifacts", ADMIN)[2], "other indexed")
+    assert registry.api("DELETE", "/projects/tiny/repositories/other/artifacts/v1", ADMIN)[0] == 200
+    assert registry.api("GET", "/projects/tiny/summary", ADMIN)[2]["quota"]["used"]["storage"] == used
 
 
 def test_manifest_put_over_quota_answers_403_denied(registry, images):
