@@ -10,9 +10,9 @@ from sqlalchemy import func, or_, select
 from ansible_collections.vic.containers.services.registry import auth, errors, index, rbac
 from ansible_collections.vic.containers.services.registry.api_projects import visible_projects
 from ansible_collections.vic.containers.services.registry.store import Artifact, AuditLog, Project, Repository, Tag
-from ansible_collections.vic.containers.services.registry.views import (answer, audit, caller_of, iso, listed,
-                                                                         project_by_ref, q_filters,
-                                                                         repository_name, state_of)
+from ansible_collections.vic.containers.services.registry.views import (
+    answer, audit, caller_of, iso, listed, project_by_ref, q_filters, repository_name, state_of
+)
 
 
 def repository_view(session, repo):

@@ -8,15 +8,17 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from ansible_collections.vic.containers.services.registry import auth, errors, rbac
-from ansible_collections.vic.containers.services.registry.store import (UNLIMITED, Member, Project, ProjectBlob,
-                                                                         Repository, User)
-from ansible_collections.vic.containers.services.registry.views import (PROJECT_NAME, answer, audit, caller_of,
-                                                                         created, iso, json_body, listed,
-                                                                         project_by_ref, q_filters, state_of)
+from ansible_collections.vic.containers.services.registry.store import (
+    UNLIMITED, Member, Project, ProjectBlob, Repository, User
+)
+from ansible_collections.vic.containers.services.registry.views import (
+    PROJECT_NAME, answer, audit, caller_of, created, iso, json_body, listed, project_by_ref, q_filters,
+    state_of
+)
 
-# Metadata Harbor keeps as "true"/"false" strings; the rest are free strings (e.g. severity).
-FLAGS = ("public", "enable_content_trust", "prevent_vul", "auto_scan", "reuse_sys_cve_allowlist")
-KNOWN_METADATA = FLAGS + ("severity", "retention_id")
+# Metadata Harbor keeps as "true"/"false" strings; other keys (severity, ...) are free strings.
+FLAGS = ("public", "enable_content_trust", "enable_content_trust_cosign", "prevent_vul", "auto_scan",
+         "auto_sbom_generation", "reuse_sys_cve_allowlist")
 
 
 def usage(session, project_id):
@@ -45,8 +47,6 @@ def _metadata(data, current=None):
     if isinstance(data.get("public"), bool) and "public" not in given:
         given = dict(given, public="true" if data["public"] else "false")
     for key, value in given.items():
-        if key not in KNOWN_METADATA:
-            raise errors.bad_request("unknown metadata key %r" % key)
         if key in FLAGS and value not in ("true", "false"):
             raise errors.bad_request("metadata %s must be the string \"true\" or \"false\", not %r" % (key, value))
         if not isinstance(value, str):

@@ -11,8 +11,9 @@ from sqlalchemy import select
 
 from ansible_collections.vic.containers.services.registry import auth, errors
 from ansible_collections.vic.containers.services.registry.store import User
-from ansible_collections.vic.containers.services.registry.views import (answer, caller_of, created, iso, json_body,
-                                                                         listed, q_filters, state_of)
+from ansible_collections.vic.containers.services.registry.views import (
+    answer, caller_of, created, iso, json_body, listed, q_filters, state_of
+)
 
 # Harbor refuses these in user names.
 ILLEGAL = set(',"~#%$:')
@@ -82,7 +83,8 @@ async def create_user(request):
     _admin(caller_of(request))
     data = await json_body(request)
     username = data.get("username")
-    if not isinstance(username, str) or not 1 <= len(username) <= 255 or ILLEGAL & set(username)             or username != username.strip():
+    if not isinstance(username, str) or not 1 <= len(username) <= 255 or ILLEGAL & set(username) \
+            or username != username.strip():
         raise errors.bad_request("username %r is not valid: 1 to 255 characters, none of %s and no outer "
                                  "spaces" % (username, "".join(sorted(ILLEGAL))))
     problem = auth.password_problem(data.get("password"))
@@ -154,7 +156,8 @@ async def change_password(request):
     _self_or_admin(caller, user.id)
     # A system admin resets another user's password; everyone else proves the old one.
     if not caller.sysadmin or caller.user_id == user.id:
-        if not isinstance(data.get("old_password"), str) or not await state.verifier.check(user, data["old_password"]):
+        if not isinstance(data.get("old_password"), str) or not await state.verifier.check(
+                user.username, user.password_hash, data["old_password"]):
             raise errors.forbidden("the old password is wrong")
         if data["old_password"] == new:
             raise errors.bad_request("the new password must differ from the old one")

@@ -30,6 +30,7 @@ class Config:
     admin_password_file: Path | None
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    workers: int = 1
 
     @property
     def realm(self):
@@ -63,6 +64,7 @@ def load(path):
             notify_secret_file=_path((data.get("notifications") or {}).get("secret_file")),
             admin_password_file=_path(data.get("admin_password_file")),
             tls_cert=_path(tls.get("cert")), tls_key=_path(tls.get("key")),
+            workers=max(1, int(data.get("workers", 1))),
         )
     except (KeyError, TypeError, ValueError) as error:
         raise ConfigError("%s: missing or wrong key: %s" % (path, error)) from error

@@ -6,7 +6,9 @@ Distribution's notifications (so listing repositories needs no catalog walk)."""
 
 from sqlalchemy import delete, select
 
-from ansible_collections.vic.containers.services.registry.store import Artifact, Project, Repository, Tag, utcnow
+from ansible_collections.vic.containers.services.registry.store import (
+    Artifact, ManifestBlob, Project, ProjectBlob, Repository, Tag, utcnow
+)
 from ansible_collections.vic.containers.services.registry.views import audit
 
 
@@ -71,6 +73,19 @@ def pulled(session, actor, repository, digest, tag=None):
     audit(session, actor, "pull", _resource(repository, tag, digest), "artifact", project.id)
 
 
+def release(session, project_id, digest):
+    """The quota gives back the blobs only the deleted manifest ``digest`` held (Harbor frees usage at
+    deletion; the bytes leave the disk at garbage collection)."""
+    still = select(Artifact.id).join(Repository, Repository.id == Artifact.repository_id).where(
+        Repository.project_id == project_id, Artifact.digest == digest)
+    if session.scalar(still.limit(1)) is not None:
+        return  # the same manifest is in another repository of the project
+    session.execute(delete(ManifestBlob).where(ManifestBlob.project_id == project_id,
+                                               ManifestBlob.manifest_digest == digest))
+    held = select(ManifestBlob.blob_digest).where(ManifestBlob.project_id == project_id)
+    session.execute(delete(ProjectBlob).where(ProjectBlob.project_id == project_id, ProjectBlob.digest.not_in(held)))
+
+
 def deleted(session, actor, repository, digest, tag=None):
     """A manifest (by digest) or, from Distribution 2.8, only a tag was deleted; an emptied repository
     leaves the index."""
@@ -84,6 +99,8 @@ def deleted(session, actor, repository, digest, tag=None):
             return  # already gone (the API deleted it and logged it)
         session.execute(delete(Tag).where(Tag.artifact_id == artifact.id))
         session.delete(artifact)
+        session.flush()
+        release(session, project.id, digest)
     elif tag:
         session.execute(delete(Tag).where(Tag.repository_id == repo.id, Tag.name == tag))
     session.flush()

@@ -11,7 +11,7 @@ import logging
 
 from aiohttp import web
 
-from ansible_collections.vic.containers.services.registry import errors, index
+from ansible_collections.vic.containers.services.registry import errors, index, replication
 from ansible_collections.vic.containers.services.registry.views import state_of
 
 LOG = logging.getLogger(__name__)
@@ -24,19 +24,21 @@ def _is_manifest(target):
 
 
 def apply(session, event):
+    """Index and audit one event; (repository, tag) when it pushed a tag."""
     action, target = event.get("action"), event.get("target") or {}
     actor = (event.get("actor") or {}).get("name", "")
     repository, digest, tag = target.get("repository"), target.get("digest"), target.get("tag")
     if not repository:
-        return
+        return None
     if action == "delete":
         index.deleted(session, actor, repository, digest, tag)
-    elif not _is_manifest(target):
-        return  # blob events: the manifest's event covers the artifact
-    elif action == "push":
-        index.pushed(session, actor, repository, digest, target.get("mediaType"), target.get("size"), tag)
-    elif action == "pull":
-        index.pulled(session, actor, repository, digest, tag)
+    elif _is_manifest(target):  # blob events: the manifest's event covers the artifact
+        if action == "push":
+            index.pushed(session, actor, repository, digest, target.get("mediaType"), target.get("size"), tag)
+            return (repository, tag) if tag else None
+        if action == "pull":
+            index.pulled(session, actor, repository, digest, tag)
+    return None
 
 
 async def notifications(request):
@@ -50,6 +52,7 @@ async def notifications(request):
     except ValueError as error:
         raise errors.bad_request("not a notification envelope: %s" % error) from error
     with state.sessions.begin() as session:
-        for event in envelope.get("events", []):
-            apply(session, event)
+        pushes = [pushed for pushed in (apply(session, event) for event in envelope.get("events", [])) if pushed]
+    if pushes:
+        replication.on_push(state, pushes)
     return web.Response(status=200)

@@ -10,8 +10,9 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, String, UniqueConstraint,
-                        create_engine, event)
+from sqlalchemy import (
+    JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, create_engine, event
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -107,6 +108,16 @@ class ProjectBlob(Base):
     size: Mapped[int] = mapped_column(BigInteger)
 
 
+class ManifestBlob(Base):
+    """A blob a manifest of the project references (itself included): what its deletion may free."""
+    __tablename__ = "manifest_blobs"
+    __table_args__ = (UniqueConstraint("project_id", "manifest_digest", "blob_digest"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    manifest_digest: Mapped[str] = mapped_column(String(128), index=True)
+    blob_digest: Mapped[str] = mapped_column(String(128))
+
+
 class AuditLog(Base):
     __tablename__ = "audit_logs"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -116,6 +127,73 @@ class AuditLog(Base):
     resource: Mapped[str] = mapped_column(String(512))
     resource_type: Mapped[str] = mapped_column(String(32))
     op_time: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
+class GCRun(Base):
+    """One garbage collection: its parameters, status, log and the bytes it freed."""
+    __tablename__ = "gc_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), default="MANUAL")
+    parameters: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="Pending")
+    freed_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    log: Mapped[str] = mapped_column(Text, default="")
+    created: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+    updated: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class RemoteRegistry(Base):
+    """A registry endpoint replication pushes to."""
+    __tablename__ = "remote_registries"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    url: Mapped[str] = mapped_column(String(512))
+    username: Mapped[str] = mapped_column(String(255), default="")
+    # Stored as given (the database is the service's own, 0600): Harbor encrypts it with a key file.
+    secret: Mapped[str] = mapped_column(String(1024), default="")
+    insecure: Mapped[bool] = mapped_column(Boolean, default=False)
+    description: Mapped[str] = mapped_column(String(1024), default="")
+    created: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+    updated: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class ReplicationPolicy(Base):
+    __tablename__ = "replication_policies"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    description: Mapped[str] = mapped_column(String(1024), default="")
+    dest_registry_id: Mapped[int] = mapped_column(ForeignKey("remote_registries.id"))
+    dest_namespace: Mapped[str] = mapped_column(String(255), default="")
+    filters: Mapped[list] = mapped_column(JSON, default=list)  # Harbor's [{type: name|tag, value: pattern}]
+    trigger: Mapped[str] = mapped_column(String(32), default="manual")  # manual | event_based
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    override: Mapped[bool] = mapped_column(Boolean, default=True)
+    created: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+    updated: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class ReplicationExecution(Base):
+    __tablename__ = "replication_executions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    policy_id: Mapped[int] = mapped_column(ForeignKey("replication_policies.id", ondelete="CASCADE"), index=True)
+    trigger: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="InProgress")
+    status_text: Mapped[str] = mapped_column(Text, default="")
+    start_time: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+    end_time: Mapped[datetime.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class ReplicationTask(Base):
+    __tablename__ = "replication_tasks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    execution_id: Mapped[int] = mapped_column(ForeignKey("replication_executions.id", ondelete="CASCADE"),
+                                              index=True)
+    src_resource: Mapped[str] = mapped_column(String(512))
+    dst_resource: Mapped[str] = mapped_column(String(512))
+    status: Mapped[str] = mapped_column(String(16), default="Pending")
+    log: Mapped[str] = mapped_column(Text, default="")
+    start_time: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+    end_time: Mapped[datetime.datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 def engine_for(url):

@@ -11,22 +11,22 @@ from aiohttp import web
 from sqlalchemy import select
 
 from ansible_collections.vic.containers.services.registry import auth, rbac
-from ansible_collections.vic.containers.services.registry.index import project_of
-from ansible_collections.vic.containers.services.registry.store import Member
+from ansible_collections.vic.containers.services.registry.store import Member, Project
 from ansible_collections.vic.containers.services.registry.tokens import parse_scope
 from ansible_collections.vic.containers.services.registry.views import state_of
 
 
-def grant(session, caller, kind, name, wanted, roles):
+def grant(connection, caller, kind, name, wanted, roles):
     """The actions of ``wanted`` the caller holds on resource ``kind:name``."""
     if kind == "registry":
         return ["*"] if caller.sysadmin and name == "catalog" and "*" in wanted else []
-    if kind != "repository":
+    project_name, sep, _rest = name.partition("/")
+    if kind != "repository" or not sep:
         return []
-    project = project_of(session, name)
+    project = connection.execute(select(Project.id, Project.meta).where(Project.name == project_name)).first()
     if project is None:
         return []
-    held = rbac.actions(caller.sysadmin, roles.get(project.id), project.public)
+    held = rbac.actions(caller.sysadmin, roles.get(project.id), (project.meta or {}).get("public") == "true")
     if "*" in wanted:
         wanted = list(rbac.TOKEN_ACTIONS)
     return [action for action in wanted if action in rbac.TOKEN_ACTIONS and action in held]
@@ -36,8 +36,9 @@ async def token(request):
     state = state_of(request)
     caller = await auth.authenticate(state, request)
     access = []
-    with state.sessions() as session:
-        roles = {} if caller.anonymous else dict(session.execute(
+    # Core queries: this is the hottest path of the service (a token per scope per client).
+    with state.engine.connect() as connection:
+        roles = {} if caller.anonymous else dict(connection.execute(
             select(Member.project_id, Member.role_id).where(Member.user_id == caller.user_id)).all())
         for scope in request.query.getall("scope", []):
             # One scope parameter may carry several, space separated (Docker's older clients).
@@ -46,7 +47,7 @@ async def token(request):
                 if parsed:
                     kind, name, wanted = parsed
                     access.append({"type": kind, "name": name,
-                                   "actions": grant(session, caller, kind, name, wanted, roles)})
+                                   "actions": grant(connection, caller, kind, name, wanted, roles)})
     signed, issued, expires = state.signer.issue(caller.username, access)
     issued_at = datetime.datetime.fromtimestamp(issued, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return web.json_response({"token": signed, "access_token": signed, "expires_in": expires,
