@@ -25,6 +25,7 @@ import hashlib
 import ipaddress
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -237,8 +238,10 @@ class Run:
         bridge = "vth" + hashlib.sha256(str(self.folder).encode()).hexdigest()[:8]
         with _Lock("subnet.lock"):
             used = _addresses_in_use()
-            network = next(n for n in SUBNETS.subnets(new_prefix=24)
-                           if n.network_address.packed[2] and not any(n.overlaps(u) for u in used))
+            # A random free /24, not the first: a run just stopped leaves the proxy port of its bridge
+            # address in TIME_WAIT, and apt-cacher-ng does not bind over that.
+            network = random.choice([n for n in SUBNETS.subnets(new_prefix=24)
+                                     if n.network_address.packed[2] and not any(n.overlaps(u) for u in used)])
             _run(["ip", "link", "add", bridge, "type", "bridge"])
             self.state.update(bridge=bridge, network=str(network))
             self._save()
@@ -261,16 +264,17 @@ class Run:
         proc = subprocess.Popen(  # pylint: disable=consider-using-with
             [str(binary), "-c", str(acng / "etc" / "apt-cacher-ng"), "ForeGround=1",
              "BindAddress=" + self.host_address, "Port=%d" % PROXY_PORT, "CacheDir=%s" % (work / "cache"),
-             "LogDir=%s" % (work / "log"), "SocketPath=%s" % (work / "run" / "socket"),
+             "LogDir=%s" % (work / "log"), "SocketPath=",
              "PidFile=%s" % (work / "run" / "pid"), "SupportDir=%s" % (acng / "usr" / "lib" / "apt-cacher-ng"),
-             "ReportPage=", "ExThreshold=4"],
+             "ReportPage=", "ExThreshold=4"],  # no Unix socket: a pytest tmp path is too long for one
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
             # Its own library (libsupacng.so) is unpacked, not installed.
             env=dict(os.environ, LD_LIBRARY_PATH=str(acng / "usr" / "lib" / "x86_64-linux-gnu")))
         log.close()
         self.state["proxy_pid"] = proc.pid
         self._save()
-        _wait_port(self.host_address, PROXY_PORT, "apt-cacher-ng on %s" % self.host_address, proc)
+        _wait_port(self.host_address, PROXY_PORT, "apt-cacher-ng on %s" % self.host_address, proc,
+                   log=work / "log" / "stdout.log")
         return "http://%s:%d" % (self.host_address, PROXY_PORT)
 
     def boot(self, name):
@@ -311,7 +315,7 @@ class Run:
         log.close()
         machine["pid"] = proc.pid
         self._save()
-        _wait_port(address, 22, "SSH on %s (%s)" % (name, home / "console.log"), proc, timeout=120)
+        _wait_port(address, 22, "SSH on %s" % name, proc, timeout=120, log=home / "console.log")
         deadline = time.monotonic() + 60
         while self.ssh(name, "true", check=False).returncode:
             if time.monotonic() > deadline:
@@ -379,7 +383,14 @@ def _link_exists(name):
     return os.path.exists("/sys/class/net/" + name)
 
 
-def _wait_port(address, port, what, proc, timeout=30.0):
+def _tail(path, size=2000):
+    try:
+        return ":\n" + Path(path).read_bytes()[-size:].decode(errors="replace")
+    except (OSError, TypeError):
+        return ""
+
+
+def _wait_port(address, port, what, proc, timeout=30.0, log=None):
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -388,7 +399,7 @@ def _wait_port(address, port, what, proc, timeout=30.0):
         except OSError:
             pass
         if proc.poll() is not None:
-            raise TestHostError("%s: the process exited (%s)" % (what, proc.returncode))
+            raise TestHostError("%s: the process exited (%s)%s" % (what, proc.returncode, _tail(log)))
         if time.monotonic() > deadline:
             raise TestHostError("gave up after %gs waiting for %s" % (timeout, what))
         time.sleep(0.1)
