@@ -130,11 +130,14 @@ def test_bad_input_names_the_option(registry, connection):
 
 
 def test_harbor_refusals_and_connection_errors(registry, connection):
-    (bad_name, bad_password, unreachable, bad_url), _out = run_tasks([
+    https = registry.url.replace("http://", "https://")
+    (bad_name, bad_password, unreachable, bad_url, not_tls, no_ca), _out = run_tasks([
         ("vic.containers.%s" % PROJECT, {"name": "Team-Upper"}),
         ("vic.containers.%s" % PROJECT, {"name": "team-d", "password": "wrong-pass"}),
         ("vic.containers.%s" % PROJECT, {"name": "team-d", "registry_url": "http://127.0.0.1:9"}),
         ("vic.containers.%s" % PROJECT, {"name": "team-d", "registry_url": "registry.example"}),
+        ("vic.containers.%s" % PROJECT, {"name": "team-d", "registry_url": https, "validate_certs": False}),
+        ("vic.containers.%s" % PROJECT, {"name": "team-d", "registry_url": https, "ca_path": "/nonexistent/ca.pem"}),
     ], connection)
     assert bad_name["failed"] and bad_name["msg"].startswith(
         "Registry %s refused creating project Team-Upper: project name 'Team-Upper' is not valid" % registry.url)
@@ -145,6 +148,10 @@ def test_harbor_refusals_and_connection_errors(registry, connection):
     assert unreachable["msg"] == ("Registry http://127.0.0.1:9 cannot be reached while looking up project team-d: "
                                   "Connection refused.")
     assert bad_url["msg"] == "registry_url: 'registry.example' is not an http:// or https:// URL"
+    # The service speaks plain HTTP on loopback: an https:// URL meets no TLS server.
+    assert not_tls["msg"].startswith("Registry %s did not complete the TLS handshake while looking up project "
+                                     "team-d:" % https) and not_tls["msg"].endswith("(check ca_path and validate_certs).")
+    assert no_ca["msg"].startswith("ca_path: /nonexistent/ca.pem is not a readable PEM file of CA certificates")
 
 
 def test_connection_from_the_environment(registry):
