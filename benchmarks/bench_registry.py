@@ -95,11 +95,6 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def children(pid):
-    return [int(child) for task in Path("/proc/%d/task" % pid).iterdir()
-            for child in (task / "children").read_text().split()]
-
-
 def p50(registry, calls, rounds):
     result = {}
     for name, (method, path, body) in calls.items():
@@ -133,19 +128,27 @@ def main():
             # As after ``docker login``: the credentials were checked once (bcrypt), before the timed pushes.
             service.token(("bench", PASSWORD))
             rows = []
+            cpu = {"direct": 0.0, "service": 0.0, "service-distribution": 0.0}
+            workers = [service.service.pid] + service.workers()
             for number in range(args.repeat):
                 for kind in ("direct", "service"):
                     layout = image(tmp / ("%s-%d" % (kind, number)), args.mb)
                     if kind == "direct":
+                        before = cpu_seconds(direct.proc.pid)
                         times = push_pull(direct.host, layout, "bench/app%d:latest" % number, None, tmp / "direct")
+                        cpu["direct"] += cpu_seconds(direct.proc.pid) - before
                     else:
+                        before = sum(cpu_seconds(pid) for pid in workers), cpu_seconds(service.dist.pid)
                         times = push_pull(service.host, layout, "bench/app%d:latest" % number, "bench:" + PASSWORD,
                                           tmp / "service")
+                        cpu["service"] += sum(cpu_seconds(pid) for pid in workers) - before[0]
+                        cpu["service-distribution"] += cpu_seconds(service.dist.pid) - before[1]
                     rows.append((kind, number) + times)
                     shutil.rmtree(layout.folder)
             medians = {kind: [statistics.median(r[i] for r in rows if r[0] == kind) for i in (2, 3)]
                        for kind in ("direct", "service")}
-            print("push/pull of a %d MB image (skopeo, median of %d):" % (args.mb, args.repeat))
+            print("push/pull of a %d MB image (skopeo, median of %d; load average %.1f):" % (
+                args.mb, args.repeat, os.getloadavg()[0]))
             print("  %-34s push %6.2f s  %6.1f MB/s   pull %6.2f s  %6.1f MB/s" % (
                 "docker-registry, no auth", medians["direct"][0], args.mb / medians["direct"][0],
                 medians["direct"][1], args.mb / medians["direct"][1]))
@@ -154,15 +157,17 @@ def main():
                 medians["service"][1], args.mb / medians["service"][1]))
             print("  ratio (direct time / service time): push %.2f  pull %.2f  (target >= 0.9)" % (
                 medians["direct"][0] / medians["service"][0], medians["direct"][1] / medians["service"][1]))
-            pids = [service.service.pid] + children(service.service.pid)
-            before = sum(cpu_seconds(pid) for pid in pids)
+            print("  CPU per push+pull: docker-registry alone %.2f s; behind the service: docker-registry %.2f s "
+                  "+ service %.2f s" % (cpu["direct"] / args.repeat, cpu["service-distribution"] / args.repeat,
+                                        cpu["service"] / args.repeat))
+            before = sum(cpu_seconds(pid) for pid in workers)
             rate, count = asyncio.run(token_rate(service.url, args.seconds, args.clients))
-            cpu = sum(cpu_seconds(pid) for pid in pids) - before
+            used = sum(cpu_seconds(pid) for pid in workers) - before
             print("tokens issued: %.0f/s wall (%d clients in this process, %.0f s, Basic auth + one scope; "
                   "target >= 1000/s on 2 cores); load average now %.1f"
                   % (rate, args.clients, args.seconds, os.getloadavg()[0]))
             print("  service CPU per token %.2f ms = %.0f tokens per CPU second (%d service processes)" % (
-                cpu / count * 1000, count / cpu, len(pids)))
+                used / count * 1000, count / used, len(workers)))
             make_user(service, "member1")
             calls = {
                 "GET /projects/{name}": ("GET", "/projects/bench", None),

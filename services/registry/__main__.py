@@ -25,14 +25,16 @@ def main(argv=None):
     except ConfigError as error:
         print("vic-registry: %s" % error, file=sys.stderr)
         return 2
-    engine = app.prepare(config)
-    if args.command == "migrate":
-        return 0
+    password = None
     if args.command == "set-admin-password":
         password = sys.stdin.readline().rstrip("\r\n")
         if not password:
             print("vic-registry: no password on standard input", file=sys.stderr)
             return 2
+    engine = app.prepare(config)
+    if args.command == "migrate":
+        return 0
+    if password is not None:
         changed = app.set_admin_password(store.sessions(engine), password)
         print("changed" if changed else "unchanged")
         return 0

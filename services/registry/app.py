@@ -11,6 +11,7 @@ import signal
 import ssl
 
 import aiohttp
+import yaml
 from aiohttp import web
 from sqlalchemy import select, text
 
@@ -46,6 +47,7 @@ class State:
         self.notify_secret = secret_file.read_text().strip() if secret_file and secret_file.exists() else None
         self.http = None
         self.tasks = set()  # background jobs (garbage collection), kept referenced until done
+        self.storage_root = readable_storage(config.distribution_config)
 
     async def start(self):
         # No decompression and no pool limit: the proxy relays bytes as they come, many at once.
@@ -65,6 +67,15 @@ class State:
         async with self.http.delete("%s/v2/%s/manifests/%s" % (self.upstream, repository, digest),
                                     headers={"Authorization": "Bearer " + signed}) as response:
             return response.status
+
+
+def readable_storage(distribution_config):
+    """Distribution's storage root (pulls are sent from its files where this service may read them;
+    Distribution makes the folder at its first write), or None when its config cannot be read."""
+    try:
+        return gc.storage_root(distribution_config)
+    except (OSError, ValueError, AttributeError, yaml.YAMLError):
+        return None
 
 
 def ensure_defaults(sessions, admin_password_file):

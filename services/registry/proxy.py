@@ -7,6 +7,7 @@ blob uploads and manifest puts (Harbor answers 403 DENIED)."""
 
 import hashlib
 import json
+import os
 import re
 
 import aiohttp
@@ -25,8 +26,8 @@ HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy
                         "transfer-encoding", "upgrade", "host"})
 MANIFEST = re.compile(r"^/v2/(?P<name>.+)/manifests/(?P<ref>[^/]+)$")
 UPLOAD_START = re.compile(r"^/v2/(?P<name>.+)/blobs/uploads/?$")
+BLOB = re.compile(r"^/v2/(?P<name>.+)/blobs/sha256:(?P<hex>[0-9a-f]{64})$")
 MANIFEST_LIMIT = 4 << 20  # Distribution refuses larger manifests too
-CHUNK = 1 << 18
 
 
 def human(size):
@@ -53,16 +54,20 @@ def referenced_blobs(manifest, raw):
     return blobs
 
 
-def _pushing(state, request, name):
-    """Whether the request carries a valid token of ours granting push on ``name`` (others are left to
-    Distribution, which answers 401)."""
+def _granted(state, request, name, action):
+    """Whether the request carries a valid token of ours granting ``action`` on ``name`` (others are left
+    to Distribution, which answers 401)."""
     scheme, _sep, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer":
         return False
     try:
-        return state.signer.granted(state.signer.verify(token.strip()), name, "push")
+        return state.signer.granted(state.signer.verify(token.strip()), name, action)
     except jwt.InvalidTokenError:
         return False
+
+
+def _pushing(state, request, name):
+    return _granted(state, request, name, "push")
 
 
 def _headers(request, state):
@@ -90,7 +95,13 @@ async def _relay(request, upstream):
 
 
 async def _manifest_put(request, state, name):
-    raw = await request.content.read(MANIFEST_LIMIT + 1)
+    pieces, size = [], 0
+    async for piece in request.content.iter_any():  # read(n) may return less than the body: read to EOF
+        pieces.append(piece)
+        size += len(piece)
+        if size > MANIFEST_LIMIT:
+            break
+    raw = b"".join(pieces)
     if len(raw) > MANIFEST_LIMIT:
         return web.Response(status=413, content_type="application/json",
                             text=errors.body("SIZE_INVALID", "the manifest is larger than 4 MiB"))
@@ -137,6 +148,26 @@ def _full(state, name):
         return (used, project.storage_limit) if used >= project.storage_limit else None
 
 
+def _blob_file(state, request, name, hexdigest):
+    """The file of a blob a pull may be served from directly (sendfile, no copy through Python): only
+    with a valid token of ours granting pull on ``name``, and only a blob linked into that repository,
+    as Distribution itself checks; None sends the request on to Distribution (and its answer)."""
+    if state.storage_root is None or not _granted(state, request, name, "pull"):
+        return None
+    v2 = state.storage_root / "docker" / "registry" / "v2"
+    if ".." in name.split("/") or not (v2 / "repositories" / name / "_layers" / "sha256" / hexdigest / "link").is_file():
+        return None
+    data = v2 / "blobs" / "sha256" / hexdigest[:2] / hexdigest / "data"
+    return data if os.access(data, os.R_OK) else None
+
+
+async def _send_blob(request, path, hexdigest):
+    response = web.FileResponse(path, chunk_size=1 << 20, headers={
+        "Content-Type": "application/octet-stream", "Docker-Content-Digest": "sha256:" + hexdigest,
+        "Cache-Control": "max-age=31536000", "Docker-Distribution-Api-Version": "registry/2.0"})
+    return response
+
+
 async def proxy(request):
     state = state_of(request)
     path = request.rel_url.raw_path
@@ -145,12 +176,17 @@ async def proxy(request):
     manifest = MANIFEST.match(path)
     if manifest and request.method == "PUT":
         return await _manifest_put(request, state, manifest["name"])
+    blob = BLOB.match(path) if request.method in ("GET", "HEAD") else None
+    if blob:
+        found = _blob_file(state, request, blob["name"], blob["hex"])
+        if found is not None:
+            return await _send_blob(request, found, blob["hex"])
     upload = UPLOAD_START.match(path)
     if upload and request.method == "POST" and _pushing(state, request, upload["name"]):
         full = _full(state, upload["name"])
         if full:
             return quota_exceeded(int(request.headers.get("Content-Length") or 0), *full)
-    data = request.content.iter_chunked(CHUNK) if request.body_exists else None
+    data = request.content.iter_any() if request.body_exists else None
     try:
         async with state.http.request(request.method, state.upstream + request.rel_url.raw_path_qs, data=data,
                                       headers=_headers(request, state), allow_redirects=False) as upstream:

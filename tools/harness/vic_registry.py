@@ -65,12 +65,15 @@ def _stop(proc):
 class VicRegistry:
     """docker-registry + the service. ``url`` is what clients use; ``host`` its host:port."""
 
-    def __init__(self, folder, expiry=300, workers=1):
+    def __init__(self, folder, expiry=300, workers=1, ca=None):
+        """``ca``: a tools.harness.registry.TestCA to serve HTTPS with its certificate (else plain HTTP)."""
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.port, self.dist_port = free_port(), free_port()
         self.host = "127.0.0.1:%d" % self.port
-        self.url = "http://" + self.host
+        self.ca = ca
+        self.url = ("https://" if ca else "http://") + self.host
+        self.context = ca.client_context() if ca else None
         self.dist_url = "http://127.0.0.1:%d" % self.dist_port
         self.key_path, cert = signing_key(self.folder, "current")
         self.bundle = self.folder / "bundle.crt"
@@ -89,6 +92,8 @@ class VicRegistry:
             "admin_password_file": str(self.password_file),
             "workers": workers,
         }
+        if ca:
+            self.service_config["tls"] = {"cert": str(ca.cert_path), "key": str(ca.key_path)}
         self.config_path.write_text(json.dumps(self.service_config))
         os.chmod(self.config_path, 0o600)
         self.dist = self.service = None
@@ -133,10 +138,15 @@ class VicRegistry:
             if proc.poll() is not None:
                 raise AssertionError("%s ended: %s" % (log, (self.folder / log).read_text()))
         try:
-            with urllib.request.urlopen(self.url + "/api/v2.0/health", timeout=3) as response:
+            with urllib.request.urlopen(self.url + "/api/v2.0/health", timeout=3, context=self.context) as response:
                 return response.status == 200
         except (OSError, urllib.error.HTTPError):
             return False
+
+    def workers(self):
+        """The pids of the service's other worker processes (config ``workers``), from /proc."""
+        tasks = Path("/proc/%d/task" % self.service.pid)
+        return [int(child) for task in tasks.iterdir() for child in (task / "children").read_text().split()]
 
     def stop(self):
         """Stop both by pid; the service's exit status (0 for a clean SIGTERM)."""
@@ -156,7 +166,7 @@ class VicRegistry:
         if user:
             request.add_header("Authorization", basic(*user))
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:
+            with urllib.request.urlopen(request, timeout=30, context=self.context) as response:
                 status, answer_headers, raw = response.status, response.headers, response.read()
         except urllib.error.HTTPError as error:
             status, answer_headers, raw = error.code, error.headers, error.read()
@@ -169,15 +179,18 @@ class VicRegistry:
         if user:
             request.add_header("Authorization", basic(*user))
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:
+            with urllib.request.urlopen(request, timeout=30, context=self.context) as response:
                 return response.status, json.loads(response.read())
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read() or b"null")
 
     def skopeo(self, source, dest, creds=None, src_creds=None, timeout=180):
         """skopeo copy; (returncode, stderr). Plain HTTP on loopback: TLS verification off."""
-        command = ["skopeo", "--insecure-policy", "copy", "--quiet", "--retry-times", "0",
-                   "--src-tls-verify=false", "--dest-tls-verify=false"]
+        command = ["skopeo", "--insecure-policy", "copy", "--quiet", "--retry-times", "0"]
+        if self.ca:
+            command += ["--src-cert-dir", str(self.ca.cert_dir), "--dest-cert-dir", str(self.ca.cert_dir)]
+        else:
+            command += ["--src-tls-verify=false", "--dest-tls-verify=false"]
         if creds:
             command += ["--dest-creds", "%s:%s" % creds]
         if src_creds:

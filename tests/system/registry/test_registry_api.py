@@ -1,18 +1,22 @@
 """The Harbor v2.0 API subset: projects, members, users, system answers, with Harbor's status codes and
 error bodies, answers checked against Harbor's API description; the service's command line."""
 
+import sqlite3
 import subprocess
 import urllib.parse
-from pathlib import Path
 
+import bcrypt
 import jsonschema
 import pytest
 
+from ansible_collections.vic.containers.tools.harness.registry import TestCA as CA
 from ansible_collections.vic.containers.tools.harness.vic_registry import (
-    ADMIN, ADMIN_PASSWORD, PASSWORD, VicRegistry, _spec, add_member, make_project, make_user, validate
+    ADMIN, PASSWORD, VicRegistry, _spec, add_member, make_project, make_user, push, validate
 )
 
 DEV = ("adev", PASSWORD)
+# Two service processes on one port: every API answer here comes from either (no state in one process).
+WORKERS = 2
 
 
 def harbor_error(answer, status):
@@ -152,37 +156,36 @@ def test_users(api):
     harbor_error(api.api("DELETE", "/users/1", ADMIN), 403)  # not oneself
 
 
-def _children(pid):
-    return [int(child) for task in Path("/proc/%d/task" % pid).iterdir()
-            for child in (task / "children").read_text().split()]
-
-
 def test_command_line(tmp_path):
-    """migrate (idempotent) and set-admin-password from stdin, on a database of its own; then two
-    worker processes on one port, all ended by SIGTERM to the first."""
-    deployment = VicRegistry(tmp_path, workers=2)
-    for _round in range(2):
-        result = subprocess.run(deployment.command("migrate"), capture_output=True, text=True, timeout=120,
-                                check=False)
-        assert result.returncode == 0, result.stderr
+    """migrate and set-admin-password (from stdin, idempotent, silent) on a database of their own."""
+    deployment = VicRegistry(tmp_path)
+    # (Running the migrations twice is test_migrations_build_the_models_schema's, in process: cheaper.)
+    result = subprocess.run(deployment.command("migrate"), capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
     for expected in ("changed", "unchanged"):
         result = subprocess.run(deployment.command("set-admin-password"), input="An0ther-secret\n",
                                 capture_output=True, text=True, timeout=120, check=False)
         assert result.returncode == 0 and result.stdout.strip() == expected, result.stderr
         assert "An0ther-secret" not in result.stdout + result.stderr
-    result = subprocess.run(deployment.command("set-admin-password"), input="", capture_output=True, text=True,
-                            timeout=120, check=False)
-    assert result.returncode == 2
-    deployment.start()
+    with sqlite3.connect(tmp_path / "registry.db") as db:
+        (stored,) = db.execute("SELECT password_hash FROM users WHERE username = 'admin'").fetchone()
+    assert bcrypt.checkpw(b"An0ther-secret", stored.encode())
+
+
+def test_tls(tmp_path, images):
+    """Served over HTTPS (the role's way): the API, tokens, and a push and pull with skopeo checking the CA."""
+    deployment = VicRegistry(tmp_path / "tls", ca=CA(tmp_path / "ca")).start()
     try:
-        workers = _children(deployment.service.pid)
-        assert len(workers) == 1
-        for _round in range(6):  # whichever process answers
-            assert deployment.api("GET", "/users/current", ("admin", "An0ther-secret"))[0] == 200
-            assert deployment.api("GET", "/users/current", ("admin", ADMIN_PASSWORD))[0] == 401
+        assert deployment.url.startswith("https://")
+        assert deployment.api("GET", "/health")[2]["status"] == "healthy"
+        assert deployment.token(ADMIN, ["repository:default-project/tls:pull,push"])[0] == 200
+        code, err = push(deployment, images, "busybox", "default-project/tls:v1")
+        assert code == 0, err
+        code, err = deployment.skopeo("docker://%s/default-project/tls:v1" % deployment.host,
+                                      "dir:%s" % (tmp_path / "pulled"))
+        assert code == 0, err  # anonymous: default-project is public
     finally:
         assert deployment.stop() == 0
-    assert not Path("/proc/%d" % workers[0]).exists()
 
 
 def test_migrations_build_the_models_schema(tmp_path):

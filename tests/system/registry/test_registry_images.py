@@ -147,8 +147,11 @@ def test_garbage_collection_frees_deleted_blobs(registry, images, tmp_path):
                                           {"schedule": {"type": "Manual"}, "parameters": {"delete_untagged": False}})
     assert status == 201
     path = headers["Location"].split("/api/v2.0", 1)[1]
-    run = until(lambda: (lambda r: r if r["job_status"] != "Running" else None)(registry.api("GET", path, ADMIN)[2]),
-                "the garbage collection to end", timeout=120)
+
+    def ended():
+        answer = registry.api("GET", path, ADMIN)[2]
+        return answer if answer["job_status"] != "Running" else None
+    run = until(ended, "the garbage collection to end", timeout=120)
     validate(run, "/system/gc/{gc_id}")
     assert run["job_status"] == "Success", registry.api("GET", path + "/log", ADMIN)
     freed = json.loads(run["job_parameters"])["freed_bytes"]

@@ -2,6 +2,7 @@
 tokens the service issues (one table, every cell), and tokens Distribution must refuse."""
 
 import base64
+import hashlib
 import json
 import secrets
 import time
@@ -157,3 +158,28 @@ def test_bad_tokens_are_refused(world):
     assert distribution(world, "GET", "/v2/pub/app/manifests/latest", answer["token"]) == 200
     assert distribution(world, "GET", pull, answer["token"]) == 401
     assert distribution(world, "POST", "/v2/priv/app/blobs/uploads/", answer["token"]) == 401
+
+
+def test_blobs_sent_from_storage_obey_tokens(world, images):
+    """Pulls of blobs are sent from Distribution's files by the service; the token and the repository's
+    link to the blob are checked as Distribution checks them."""
+    layer = images["busybox"].layers[0]
+    path = "/v2/priv/app/blobs/" + layer["digest"]
+    _status, answer = world.token(("guest", PASSWORD), ["repository:priv/app:pull"])
+    request = urllib.request.Request(world.url + path, headers={"Authorization": "Bearer " + answer["token"]})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        body = response.read()
+        assert response.headers["Docker-Content-Digest"] == layer["digest"]
+        assert response.headers["Last-Modified"]  # the service's file answer (Distribution sends none)
+    assert len(body) == layer["size"] and "sha256:" + hashlib.sha256(body).hexdigest() == layer["digest"]
+    request.add_header("Range", "bytes=10-19")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 206 and response.read() == body[10:20]
+    # Another repository's token, a nonmember's, none at all: Distribution answers, and refuses.
+    _status, other = world.token(("guest", PASSWORD), ["repository:pub/app:pull"])
+    _status, outsider = world.token(("nonmember", PASSWORD), ["repository:priv/app:pull"])
+    for token in (other["token"], outsider["token"], None):
+        assert distribution(world, "GET", path, token) == 401
+    # A repository the blob is not linked into: Distribution's 404, not the file.
+    _status, empty = world.token(ADMIN, ["repository:pub/none:pull"])
+    assert distribution(world, "GET", "/v2/pub/none/blobs/" + layer["digest"], empty["token"]) == 404
