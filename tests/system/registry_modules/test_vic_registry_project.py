@@ -5,7 +5,8 @@ errors; every result checked against the registry's API."""
 
 from ansible_collections.vic.containers.plugins.module_utils.registry import project
 from ansible_collections.vic.containers.plugins.module_utils.registry.client import Client
-from ansible_collections.vic.containers.tools.harness.vic_registry import ADMIN, push
+from ansible_collections.vic.containers.tools.harness import registry as harness_registry
+from ansible_collections.vic.containers.tools.harness.vic_registry import ADMIN, VicRegistry, push
 from ansible_collections.vic.containers.tools.harness.waiting import until
 
 from registry_play import project_state, run_tasks
@@ -185,3 +186,27 @@ def test_requests_of_a_no_change_run(registry):
         project.plan(gone, dict(params, state="absent")).apply()
     finally:
         gone.close()
+
+
+def test_https_with_ca_path(tmp_path_factory):
+    """The service behind TLS with a test CA: ca_path verifies it; without it the system's CAs refuse it, in
+    one sentence; validate_certs false takes it unverified."""
+    folder = tmp_path_factory.mktemp("vic-registry-tls")
+    secure = VicRegistry(folder / "registry", ca=harness_registry.TestCA(folder / "ca")).start()
+    try:
+        verified = {"registry_url": secure.url, "username": ADMIN[0], "password": ADMIN[1],
+                    "ca_path": str(secure.ca.ca_path)}
+        module = "vic.containers.%s" % PROJECT
+        (made, again, refused, unverified, gone), _out = run_tasks([
+            (module, {"name": "team-tls", "public": True}),
+            (module, {"name": "team-tls", "public": True}),
+            (module, {"name": "team-tls", "ca_path": None}),
+            (module, {"name": "team-tls", "ca_path": None, "validate_certs": False}),
+            (module, {"name": "team-tls", "state": "absent"}),
+        ], verified)
+        assert made["changed"] and not again["changed"] and unverified["changed"] is False and gone["changed"]
+        assert refused["msg"].startswith("Registry %s did not complete the TLS handshake while looking up project "
+                                         "team-tls: CERTIFICATE_VERIFY_FAILED" % secure.url), refused["msg"]
+        assert project_state(secure, "team-tls") is None
+    finally:
+        assert secure.stop() == 0
