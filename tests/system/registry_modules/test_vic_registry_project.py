@@ -15,17 +15,25 @@ GB = 1024 ** 3
 PROJECT = "vic_registry_project"
 
 
-def check_then_apply(connection, args):
-    """In one play: check mode, the real run, a re-run, all with --diff. The check predicted the run, the re-run
-    is no change. Returns the real run's result."""
+def check_then_apply_steps(connection, steps):
+    """In one play, for each step in turn: check mode, the real run, a re-run, all with --diff. Each check
+    predicted its run, each re-run is no change. Returns the real runs' results."""
     module = "vic.containers.%s" % PROJECT
-    (checked, applied, again), out = run_tasks([(module, args, True), (module, args, False), (module, args, False)],
-                                               connection, diff=True)
-    assert not checked.get("failed") and not applied.get("failed"), (checked, applied, out)
-    assert checked["changes"] == applied["changes"] and checked["diff"] == applied["diff"], (checked, applied)
-    assert checked["changed"] == applied["changed"]
-    assert again["changed"] is False and again["changes"] == [], again
+    tasks = [(module, args, check) for args in steps for check in (True, False, False)]
+    results, out = run_tasks(tasks, connection, diff=True)
+    applied = []
+    for index in range(len(steps)):
+        checked, real, again = results[3 * index:3 * index + 3]
+        assert not checked.get("failed") and not real.get("failed"), (steps[index], checked, real, out)
+        assert checked["changes"] == real["changes"] and checked["diff"] == real["diff"], (checked, real)
+        assert checked["changed"] == real["changed"]
+        assert again["changed"] is False and again["changes"] == [], again
+        applied.append(real)
     return applied
+
+
+def check_then_apply(connection, args):
+    return check_then_apply_steps(connection, [args])[0]
 
 
 def test_project_life_cycle(registry, connection):
@@ -73,15 +81,15 @@ def test_each_option_changed_alone(registry, connection):
          {"members": {"admin": "projectAdmin", "alice": "maintainer", "carol": "limitedGuest"}}),
     )
     expected = project_state(registry, "team-b")
-    for change, changes, effect in steps:
-        args = dict({"name": "team-b"}, **change)
-        applied = check_then_apply(connection, args)
+    # One play for the six steps (each checked, run and re-run in turn); the registry is read once after.
+    results = check_then_apply_steps(connection, [dict({"name": "team-b"}, **change) for change, _c, _e in steps])
+    for (change, changes, effect), applied in zip(steps, results):
         assert applied["changes"] == changes, applied
         for key in change:
             compared = "metadata" if key == "public" else key
             assert applied["diff"]["before"][compared] != applied["diff"]["after"][compared], applied["diff"]
         expected.update(effect)
-        assert project_state(registry, "team-b") == expected, change
+    assert project_state(registry, "team-b") == expected
 
     # Purge: only the listed members stay, the creator included when not listed.
     purged = check_then_apply(connection, {"name": "team-b", "members": [{"user": "carol", "role": "guest"}],
