@@ -5,7 +5,8 @@ errors; every result checked against the registry's API."""
 
 from ansible_collections.vic.containers.plugins.module_utils.registry import project
 from ansible_collections.vic.containers.plugins.module_utils.registry.client import Client
-from ansible_collections.vic.containers.tools.harness.vic_registry import ADMIN, push
+from ansible_collections.vic.containers.tools.harness import registry as harness_registry
+from ansible_collections.vic.containers.tools.harness.vic_registry import ADMIN, VicRegistry, push
 from ansible_collections.vic.containers.tools.harness.waiting import until
 
 from registry_play import project_state, run_tasks
@@ -14,17 +15,25 @@ GB = 1024 ** 3
 PROJECT = "vic_registry_project"
 
 
-def check_then_apply(connection, args):
-    """In one play: check mode, the real run, a re-run, all with --diff. The check predicted the run, the re-run
-    is no change. Returns the real run's result."""
+def check_then_apply_steps(connection, steps):
+    """In one play, for each step in turn: check mode, the real run, a re-run, all with --diff. Each check
+    predicted its run, each re-run is no change. Returns the real runs' results."""
     module = "vic.containers.%s" % PROJECT
-    (checked, applied, again), out = run_tasks([(module, args, True), (module, args, False), (module, args, False)],
-                                               connection, diff=True)
-    assert not checked.get("failed") and not applied.get("failed"), (checked, applied, out)
-    assert checked["changes"] == applied["changes"] and checked["diff"] == applied["diff"], (checked, applied)
-    assert checked["changed"] == applied["changed"]
-    assert again["changed"] is False and again["changes"] == [], again
+    tasks = [(module, args, check) for args in steps for check in (True, False, False)]
+    results, out = run_tasks(tasks, connection, diff=True)
+    applied = []
+    for index in range(len(steps)):
+        checked, real, again = results[3 * index:3 * index + 3]
+        assert not checked.get("failed") and not real.get("failed"), (steps[index], checked, real, out)
+        assert checked["changes"] == real["changes"] and checked["diff"] == real["diff"], (checked, real)
+        assert checked["changed"] == real["changed"]
+        assert again["changed"] is False and again["changes"] == [], again
+        applied.append(real)
     return applied
+
+
+def check_then_apply(connection, args):
+    return check_then_apply_steps(connection, [args])[0]
 
 
 def test_project_life_cycle(registry, connection):
@@ -72,15 +81,15 @@ def test_each_option_changed_alone(registry, connection):
          {"members": {"admin": "projectAdmin", "alice": "maintainer", "carol": "limitedGuest"}}),
     )
     expected = project_state(registry, "team-b")
-    for change, changes, effect in steps:
-        args = dict({"name": "team-b"}, **change)
-        applied = check_then_apply(connection, args)
+    # One play for the six steps (each checked, run and re-run in turn); the registry is read once after.
+    results = check_then_apply_steps(connection, [dict({"name": "team-b"}, **change) for change, _c, _e in steps])
+    for (change, changes, effect), applied in zip(steps, results):
         assert applied["changes"] == changes, applied
         for key in change:
             compared = "metadata" if key == "public" else key
             assert applied["diff"]["before"][compared] != applied["diff"]["after"][compared], applied["diff"]
         expected.update(effect)
-        assert project_state(registry, "team-b") == expected, change
+    assert project_state(registry, "team-b") == expected
 
     # Purge: only the listed members stay, the creator included when not listed.
     purged = check_then_apply(connection, {"name": "team-b", "members": [{"user": "carol", "role": "guest"}],
@@ -130,11 +139,14 @@ def test_bad_input_names_the_option(registry, connection):
 
 
 def test_harbor_refusals_and_connection_errors(registry, connection):
-    (bad_name, bad_password, unreachable, bad_url), _out = run_tasks([
+    https = registry.url.replace("http://", "https://")
+    (bad_name, bad_password, unreachable, bad_url, not_tls, no_ca), _out = run_tasks([
         ("vic.containers.%s" % PROJECT, {"name": "Team-Upper"}),
         ("vic.containers.%s" % PROJECT, {"name": "team-d", "password": "wrong-pass"}),
         ("vic.containers.%s" % PROJECT, {"name": "team-d", "registry_url": "http://127.0.0.1:9"}),
         ("vic.containers.%s" % PROJECT, {"name": "team-d", "registry_url": "registry.example"}),
+        ("vic.containers.%s" % PROJECT, {"name": "team-d", "registry_url": https, "validate_certs": False}),
+        ("vic.containers.%s" % PROJECT, {"name": "team-d", "registry_url": https, "ca_path": "/nonexistent/ca.pem"}),
     ], connection)
     assert bad_name["failed"] and bad_name["msg"].startswith(
         "Registry %s refused creating project Team-Upper: project name 'Team-Upper' is not valid" % registry.url)
@@ -145,6 +157,10 @@ def test_harbor_refusals_and_connection_errors(registry, connection):
     assert unreachable["msg"] == ("Registry http://127.0.0.1:9 cannot be reached while looking up project team-d: "
                                   "Connection refused.")
     assert bad_url["msg"] == "registry_url: 'registry.example' is not an http:// or https:// URL"
+    # The service speaks plain HTTP on loopback: an https:// URL meets no TLS server.
+    assert not_tls["msg"].startswith("Registry %s did not complete the TLS handshake while looking up project "
+                                     "team-d:" % https) and not_tls["msg"].endswith("(check ca_path and validate_certs).")
+    assert no_ca["msg"].startswith("ca_path: /nonexistent/ca.pem is not a readable PEM file of CA certificates")
 
 
 def test_connection_from_the_environment(registry):
@@ -178,3 +194,27 @@ def test_requests_of_a_no_change_run(registry):
         project.plan(gone, dict(params, state="absent")).apply()
     finally:
         gone.close()
+
+
+def test_https_with_ca_path(tmp_path_factory):
+    """The service behind TLS with a test CA: ca_path verifies it; without it the system's CAs refuse it, in
+    one sentence; validate_certs false takes it unverified."""
+    folder = tmp_path_factory.mktemp("vic-registry-tls")
+    secure = VicRegistry(folder / "registry", ca=harness_registry.TestCA(folder / "ca")).start()
+    try:
+        verified = {"registry_url": secure.url, "username": ADMIN[0], "password": ADMIN[1],
+                    "ca_path": str(secure.ca.ca_path)}
+        module = "vic.containers.%s" % PROJECT
+        (made, again, refused, unverified, gone), _out = run_tasks([
+            (module, {"name": "team-tls", "public": True}),
+            (module, {"name": "team-tls", "public": True}),
+            (module, {"name": "team-tls", "ca_path": None}),
+            (module, {"name": "team-tls", "ca_path": None, "validate_certs": False}),
+            (module, {"name": "team-tls", "state": "absent"}),
+        ], verified)
+        assert made["changed"] and not again["changed"] and unverified["changed"] is False and gone["changed"]
+        assert refused["msg"].startswith("Registry %s did not complete the TLS handshake while looking up project "
+                                         "team-tls: CERTIFICATE_VERIFY_FAILED" % secure.url), refused["msg"]
+        assert project_state(secure, "team-tls") is None
+    finally:
+        assert secure.stop() == 0
