@@ -148,14 +148,20 @@ def current(session, update, paths):
     it is gone. When the read fails, the batch's own values are used.
     """
     folded = fold(update)
-    refs = [ref for ref, kind, _changes in folded.values() if kind != "leave"]
+    # Only the VMs: ``paths`` are a VM's, and a batch can also name the pool or the view it was
+    # followed through (vcsim answers a read of a path an object does not have by failing the
+    # collector's later waits, not just that read).
+    refs = [ref for ref, kind, _changes in folded.values() if kind != "leave" and ref._wsdlName == "VirtualMachine"]
     try:
         fresh = {found.moid: found.props for found in pc.retrieve_objects(session, refs, paths)}
     except Exception as exc:  # pylint: disable=broad-except
         LOG.warning("could not read the changed objects again, using the feed's values: %s", exc)
         return folded
     answer = {}
-    for moid, (ref, kind, _changes) in folded.items():
+    for moid, (ref, kind, changes) in folded.items():
+        if ref._wsdlName != "VirtualMachine":
+            answer[moid] = (ref, kind, changes)
+            continue
         if kind == "leave" or moid not in fresh:
             answer[moid] = (ref, "leave", [])
             continue

@@ -418,6 +418,8 @@ class Containers:
         self._stopping.add(container.id)
         self.cancel_restart(container.id)
         await self.state.call(self.vm.power_off, container.ref, container.name)
+        # Written through as halt() does: a Destroy that fails next leaves a container shown as off.
+        self.state.cache.put(container.ref, {"runtime.powerState": "poweredOff", "summary.runtime.bootTime": None})
 
     async def destroy(self, container):
         """Destroy the container's VM, keeping its shared disks (image layers, volumes).

@@ -35,7 +35,7 @@ async def update(containers, container, host, size, current_size):
     if resized and (container.running or containers.restarting(container.id)):
         raise Conflict("Cannot update container %s: its VM is running, and vSphere changes a container VM's "
                        "memory and CPUs while it is powered off; stop it, update it, then start it" % container.id)
-    values = record_values(dict(container.record, host_config=host))
+    values = record_values(dict(container.record, host_config=host), containers.state.key)
     state = containers.state
     await state.call(_reconfigure, state.session, container.ref, container.props.get("name"), values,
                      size if resized else None)

@@ -252,7 +252,8 @@ def test_a_vm_powered_off_in_vcenter_shows_as_exited_through_the_live_cache(ctr)
         shown = run(ctr, "ps", "-a", "--filter", "name=outside", "--format", "{{.Status}}")
         return shown if shown.startswith("Exited") else None
     # The live cache learns of it through its WaitForUpdatesEx long poll, in its own time.
-    status = until(exited, "docker ps to show the VM powered off in vCenter as exited", interval=0.2)
+    status = until(exited, lambda: "docker ps to show the VM powered off in vCenter as exited; the endpoint's log:\n"
+                   + ctr["endpoint"].log()[-3000:], interval=0.2)
     assert status.startswith("Exited (137)")
 
 
