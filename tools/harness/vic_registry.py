@@ -126,8 +126,11 @@ class VicRegistry:
     def start(self):
         (self.folder / "distribution.yml").write_text(json.dumps(self.distribution_config()))
         with open(self.folder / "distribution.log", "ab") as log:
+            # Distribution posts its notifications to the service: over TLS it must trust the service's CA,
+            # as the role makes the host trust it (Go reads SSL_CERT_FILE).
+            env = dict(os.environ, SSL_CERT_FILE=str(self.ca.ca_path)) if self.ca else None
             self.dist = subprocess.Popen(["docker-registry", "serve", str(self.folder / "distribution.yml")],
-                                         stdout=log, stderr=subprocess.STDOUT)
+                                         stdout=log, stderr=subprocess.STDOUT, env=env)
         with open(self.folder / "service.log", "ab") as log:
             self.service = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT)
         until(self._healthy, "the registry service to be healthy on %s" % self.url, timeout=60)
