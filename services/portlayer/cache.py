@@ -15,7 +15,10 @@ confirms them and brings in what others changed (an administrator powering a
 container VM off in vCenter, a container VM ending).
 
 Updates are fetched on a thread of their own and applied on the event loop,
-so readers never see a half-applied update.
+so readers never see a half-applied update. The VMs a batch names are read
+again (one PropertyCollector call per batch, on a thread of its own, in batch
+order): vcsim does not always list a batch's changes of one VM in the order
+they happened.
 
 When vSphere ends the endpoint's session, the session logs in again and the
 feed gets a new collector, whose first answer (everything) resynchronises the
@@ -26,6 +29,7 @@ than ``STALE_SECONDS``, the container list is refused rather than served stale.
 
 import asyncio
 import collections
+import concurrent.futures
 import logging
 import time
 
@@ -64,6 +68,7 @@ class LiveCache:
         self._loop = None
         self._pins = {}  # moid -> {property: (value written through, until when it holds)}
         self._gone = collections.OrderedDict()  # moids of VMs the endpoint destroyed, oldest first
+        self._reader = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="live-cache-read")
 
     def listen(self, callback):
         """``callback(moid, before, after)`` after each VM change (``after`` None when it left)."""
@@ -83,12 +88,24 @@ class LiveCache:
     # The follower's thread calls these three.
 
     def _deliver(self, update):
-        # Not updates.current (the emulator's re-read of the VMs a batch names): with it the endpoint's
-        # own collector stopped seeing later changes on vcsim (test_containers' power-off in vCenter).
-        self._loop.call_soon_threadsafe(self._apply_folded, updates.fold(update))
+        # The re-read runs on a thread of its own, one batch after the other, so the follower waits again
+        # at once: vcsim loses changes made while no WaitForUpdatesEx of the collector is pending (a VM
+        # powered off in vCenter during a re-read on the follower's thread was never reported).
+        self._reader.submit(self._read_again, update)
+
+    def _read_again(self, update):
+        folded = updates.fold(update)
+        read_at = time.monotonic()
+        try:
+            folded = updates.reread(self._state.session, folded, VM_PATHS)
+        except Exception as exc:  # pylint: disable=broad-except
+            LOG.warning("could not read the VMs of a feed batch again, using the batch's values: %s", exc)
+            read_at = None
+        self._loop.call_soon_threadsafe(self._apply_folded, folded, read_at)
 
     def _deliver_all(self, update):
-        self._loop.call_soon_threadsafe(self._resync, updates.fold(update))
+        # Through the reader too, so it is applied after the batches read before it.
+        self._reader.submit(self._loop.call_soon_threadsafe, self._resync, updates.fold(update))
 
     def _new_collector(self):
         return updates.own_collector(self._state.session, self._filter_spec())
@@ -104,6 +121,7 @@ class LiveCache:
     def stop(self):
         if self._follower is not None:
             self._follower.stop()
+        self._reader.shutdown(wait=False, cancel_futures=True)
 
     def _filter_spec(self):
         to_vms = pc.traversal("poolVms", "ResourcePool", "vm")
@@ -114,9 +132,10 @@ class LiveCache:
     def _apply(self, update):
         self._apply_folded(updates.fold(update))
 
-    def _apply_folded(self, folded):
+    def _apply_folded(self, folded, read_at=None):
+        """``read_at``: when the values were read again from vSphere (``time.monotonic()``), if they were."""
         for moid, (ref, kind, changes) in folded.items():
-            self._apply_object(moid, ref, kind, changes)
+            self._apply_object(moid, ref, kind, changes, read_at)
 
     def _resync(self, folded):
         """Everything in the pool now (a new collector's first answer): what is not in it has left."""
@@ -125,7 +144,7 @@ class LiveCache:
             self._forget(moid)
         self._apply_folded(folded)
 
-    def _apply_object(self, moid, ref, kind, changes):
+    def _apply_object(self, moid, ref, kind, changes, read_at=None):
         before = self.vms.get(moid)
         if kind == "leave":
             # Not a tombstone: a VM moved out of the pool by an administrator can be moved back.
@@ -138,7 +157,7 @@ class LiveCache:
             # while the destroy ran, delivered after it): taken in, it would be a ghost container.
             LOG.info("vSphere update feed reported VM %s after the endpoint destroyed it; ignored", moid)
             return
-        after = updates.applied(dict(before or {}, ref=ref), [v for v in changes if self._confirms(moid, v)])
+        after = updates.applied(dict(before or {}, ref=ref), [v for v in changes if self._confirms(moid, v, read_at)])
         self.vms[moid] = after
         self._notify(moid, before, after)
 
@@ -171,11 +190,13 @@ class LiveCache:
         extra.update(values)
         self.put(ref, {"config.extraConfig": actions.option_values(extra)})
 
-    def _confirms(self, moid, values):
+    def _confirms(self, moid, values, read_at=None):
         """Whether a property's values in one batch may be applied (the last of them).
 
         No, while the property holds a value written through that none of them
-        reports yet: they are older than that change.
+        reports yet: they are older than that change. Values read again after the
+        write-through (``read_at``) are newer: they may already be past it (a VM
+        the endpoint powered on, powered off in vCenter since), so they count.
         """
         pins = self._pins.get(moid)
         name = values[0].name
@@ -183,7 +204,8 @@ class LiveCache:
         if pinned is None:
             return True
         value, deadline = pinned
-        if any(_matches(_comparable(v.val), value) for v in values) or time.monotonic() > deadline:
+        read_after = read_at is not None and read_at > deadline - PIN_SECONDS
+        if read_after or any(_matches(_comparable(v.val), value) for v in values) or time.monotonic() > deadline:
             del pins[name]
             return True
         return False

@@ -140,33 +140,35 @@ def fold(update):
 
 
 def current(session, update, paths):
-    """``fold``'s answer for a batch, with what the objects it names are now, read again in one call.
-
-    vcsim does not always list a batch's changes of one object in the order they happened, so the
-    last listed value may be an older one (a VM taken for off that is on). Each named object comes
-    back with every path in ``paths`` as one change (set, or removed when unset), or as "leave" when
-    it is gone. When the read fails, the batch's own values are used.
-    """
+    """``fold``'s answer for a batch, with what the VMs it names are now (``reread``); the batch's own
+    values when that read fails."""
     folded = fold(update)
-    # Only the VMs: ``paths`` are a VM's, and a batch can also name the pool or the view it was
-    # followed through (vcsim answers a read of a path an object does not have by failing the
-    # collector's later waits, not just that read).
-    refs = [ref for ref, kind, _changes in folded.values() if kind != "leave" and ref._wsdlName == "VirtualMachine"]
     try:
-        fresh = {found.moid: found.props for found in pc.retrieve_objects(session, refs, paths)}
+        return reread(session, folded, paths)
     except Exception as exc:  # pylint: disable=broad-except
         LOG.warning("could not read the changed objects again, using the feed's values: %s", exc)
         return folded
+
+
+def reread(session, folded, paths):
+    """``folded`` (``fold``'s answer) with what the VMs it names are now, read again in one call.
+
+    vcsim does not always list a batch's changes of one object in the order they happened, so the
+    last listed value may be an older one (a VM taken for off that is on). Each named VM comes back
+    with every path in ``paths`` as one change (set, or removed when unset), or as "leave" when it
+    is gone; other objects as the batch has them.
+    """
+    # Only the VMs: ``paths`` are a VM's, and a batch can also name the pool or a view.
+    refs = [ref for ref, kind, _changes in folded.values() if kind != "leave" and ref._wsdlName == "VirtualMachine"]
+    fresh = {found.moid: found.props for found in pc.retrieve_objects(session, refs, paths)}
     answer = {}
     for moid, (ref, kind, changes) in folded.items():
         if ref._wsdlName != "VirtualMachine":
             answer[moid] = (ref, kind, changes)
-            continue
-        if kind == "leave" or moid not in fresh:
+        elif kind == "leave" or moid not in fresh:
             answer[moid] = (ref, "leave", [])
-            continue
-        props = fresh[moid]
-        answer[moid] = (ref, kind, [[_change(name, props)] for name in paths])
+        else:
+            answer[moid] = (ref, kind, [[_change(name, fresh[moid])] for name in paths])
     return answer
 
 
