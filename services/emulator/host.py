@@ -71,6 +71,7 @@ class Host:
         self._locks = {}
         self._datastores = {}
         self.booted = 0       # boots started, for tests and the log
+        self._stopping = False
 
     async def start(self):
         self._loop = asyncio.get_running_loop()
@@ -82,12 +83,22 @@ class Host:
 
     async def stop(self):
         """End every VM (and power it off: the host is going away); the caller then removes ``base``."""
+        self._stopping = True
         if self._feed is not None:
             await asyncio.to_thread(self._feed.stop)
         self._wanted.clear()
-        running = [(moid, boot.vm.name) for moid, boot in self._boots.items()]
-        await asyncio.gather(*(self._reconcile(moid) for moid in list(self._boots)), return_exceptions=True)
-        await asyncio.gather(*(self._power_off(moid, name) for moid, name in running))
+        running = {}
+
+        async def end(moid):
+            # A boot under way holds the VM's lock: it finishes first (else its tether would start after
+            # this and run on, its VM never powered off), then it is ended like the others.
+            async with self._locks.get(moid) or asyncio.Lock():
+                boot = self._boots.get(moid)
+                if boot is not None:
+                    running[moid] = boot.vm.name
+            await self._reconcile(moid)
+        await asyncio.gather(*(end(moid) for moid in set(self._boots) | set(self._locks)), return_exceptions=True)
+        await asyncio.gather(*(self._power_off(moid, name) for moid, name in running.items()))
 
     def _read_datastores(self):
         content = self._session.content
@@ -104,6 +115,8 @@ class Host:
         self._loop.call_soon_threadsafe(self._changed, moid, props)
 
     def _changed(self, moid, props):
+        if self._stopping:
+            return  # a change the feed read before it stopped: nothing boots any more
         if props is not None and machines.is_container(props) and props.get("runtime.powerState") == "poweredOn":
             self._wanted[moid] = (props, props.get("summary.runtime.bootTime"))
         else:

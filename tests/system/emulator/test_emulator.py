@@ -217,7 +217,7 @@ def test_an_emulator_killed_with_sigkill_takes_its_vms_with_it_and_the_next_one_
     try:
         power(session, ref, True)
         until(lambda: len(log_lines(vcsim, "orphan")) == 1, lambda: "the tether to report:\n" + killed.log())
-        assert killed.processes() != []
+        until(killed.processes, lambda: "the VM's processes to run:\n" + killed.log())
         os.kill(killed.proc.pid, signal.SIGKILL)
         killed.proc.wait(10)
         # The kernel ends the VM's processes with the emulator (parent-death signal, then the pid namespace).

@@ -264,7 +264,7 @@ def _quiet_mark(sim):
         mark = sim.mark()
         time.sleep(1)
         return mark if all(c.get("method") in (None, "WaitForUpdatesEx") for c in sim.calls_since(mark)) else None
-    return until(quiet, "the live cache to be quiet")
+    return until(quiet, "the endpoint to be quiet", timeout=60)
 
 
 def test_docker_ps_costs_no_vsphere_call(ctr):
