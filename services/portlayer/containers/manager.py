@@ -417,9 +417,15 @@ class Containers:
         """Power the VM off recording no exit: the container is about to be destroyed (``docker rm -f``)."""
         self._stopping.add(container.id)
         self.cancel_restart(container.id)
-        await self.state.call(self.vm.power_off, container.ref, container.name)
-        # Written through as halt() does: a Destroy that fails next leaves a container shown as off.
-        self.state.cache.put(container.ref, {"runtime.powerState": "poweredOff", "summary.runtime.bootTime": None})
+        # Written through as halt() does, so a Destroy that fails next leaves a container shown as off;
+        # marked halting meanwhile, so that change is not taken for a power-off from outside (whose exit
+        # record would be one more reconfigure of a VM about to go).
+        self._halting.add(container.id)
+        try:
+            await self.state.call(self.vm.power_off, container.ref, container.name)
+            self.state.cache.put(container.ref, {"runtime.powerState": "poweredOff", "summary.runtime.bootTime": None})
+        finally:
+            self._halting.discard(container.id)
 
     async def destroy(self, container):
         """Destroy the container's VM, keeping its shared disks (image layers, volumes).

@@ -37,10 +37,14 @@ def test_echo_hello_then_exit_3_with_stderr_and_log(kit, busybox_layer, tmp_path
 
 
 async def read_until(attachment, marker, seen=b""):
-    """Output read until ``marker`` appears (the TTY echoes input and answers in pieces)."""
+    """Output read until ``marker`` appears (the TTY echoes input and answers in pieces). It answers as a
+    terminal does: busybox's line editor asks where the cursor is (ESC [6n) and waits for the answer, and
+    input that comes meanwhile (a ^D) is lost."""
     while marker not in seen:
         item = await attachment.read()
         assert item is not None, f"the output ended before {marker!r}: {seen!r}"
+        if b"\x1b[6n" in item[1]:
+            await attachment.write_stdin(b"\x1b[1;1R")
         seen += item[1]
     return seen
 
@@ -59,6 +63,7 @@ def test_tty_with_resize_and_ctrl_d(kit, busybox_layer, tmp_path):
                 attachment.resize(40, 120)
                 await attachment.write_stdin(b"stty size; echo $TERM\n")
                 second = await read_until(attachment, b"xterm\r\n")
+                await read_until(attachment, b"# ", second.split(b"xterm\r\n", 1)[1])  # the next prompt
                 attachment.close_stdin()        # StdinOnce: the client's EOF is the terminal's ^D
                 rest, _err = await kit.collect(attachment)
                 code = await attachment.exit_code()
