@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from ansible.module_utils.basic import env_fallback, missing_required_lib
 
-from ansible_collections.vic.containers.plugins.module_utils._errors import VicError
+from ansible_collections.vic.containers.plugins.module_utils._runner import engine_result, with_client
 from ansible_collections.vic.containers.plugins.module_utils.docker import client as docker_client
 from ansible_collections.vic.containers.plugins.module_utils.docker import connection
 
@@ -36,15 +36,7 @@ def run_docker(module, work):
     if not docker_client.HAS_DOCKER:
         module.fail_json(msg=missing_required_lib("docker (the Docker SDK for Python)"),
                          exception=str(docker_client.DOCKER_IMPORT_ERROR))
-    client = None
-    try:
-        client = docker_client.Client(**connection.resolve(module.params))
-        return work(client)
-    except VicError as exc:
-        module.fail_json(msg=str(exc))
-    finally:
-        if client is not None:
-            client.close()
+    return with_client(module, lambda: docker_client.Client(**connection.resolve(module.params)), work)
 
 
 def run_engine(module, engine, key):
@@ -54,15 +46,4 @@ def run_engine(module, engine, key):
     ``result(client, params, plan, check_mode)``; the object goes under ``key``.
     Returns (result dict, plan) for the module to add to and exit with.
     """
-    def work(client):
-        plan = engine.plan(client, module.params)
-        changes = plan.changes if module.check_mode else plan.apply()
-        result = {"changed": bool(changes), "changes": changes,
-                  key: engine.result(client, module.params, plan, module.check_mode)}
-        # After result(): what the object shows after the run may add warnings.
-        for warning in plan.warnings:
-            module.warn(warning)
-        if module._diff:
-            result["diff"] = plan.diff()
-        return result, plan
-    return run_docker(module, work)
+    return run_docker(module, lambda client: engine_result(module, engine, client, key))

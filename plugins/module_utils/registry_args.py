@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ansible.module_utils.basic import env_fallback
 
-from ansible_collections.vic.containers.plugins.module_utils._errors import VicError
+from ansible_collections.vic.containers.plugins.module_utils._runner import engine_result, with_client
 from ansible_collections.vic.containers.plugins.module_utils.registry.client import Client
 
 # option: (type, aliases, environment variable, default, no_log)
@@ -42,27 +42,9 @@ def registry_argument_spec():
 
 def run_registry(module, work):
     """Connect, call ``work(client)`` and return what it returns; fail the module on errors, in one sentence."""
-    client = None
-    try:
-        client = Client(**{option: module.params[option] for option in OPTIONS})
-        return work(client)
-    except VicError as exc:
-        module.fail_json(msg=str(exc))
-    finally:
-        if client is not None:
-            client.close()
+    return with_client(module, lambda: Client(**{option: module.params[option] for option in OPTIONS}), work)
 
 
 def run_engine(module, engine, key):
     """The present/absent skeleton: plan, apply unless in check mode, the result under ``key``."""
-    def work(client):
-        plan = engine.plan(client, module.params)
-        changes = plan.changes if module.check_mode else plan.apply()
-        result = {"changed": bool(changes), "changes": changes,
-                  key: engine.result(client, module.params, plan, module.check_mode)}
-        for warning in plan.warnings:
-            module.warn(warning)
-        if module._diff:
-            result["diff"] = plan.diff()
-        return result
-    return run_registry(module, work)
+    return run_registry(module, lambda client: engine_result(module, engine, client, key)[0])
