@@ -7,6 +7,7 @@ in fresh namespaces. Output is compared byte for byte; every test checks that th
 no process, mount, loop device or namespace behind (``tools/harness/emulator.py``).
 """
 
+import concurrent.futures
 import fcntl
 import os
 import pty
@@ -246,17 +247,19 @@ def test_restart_always_runs_the_process_again_and_counts(vch):
 
 
 def test_output_and_exit_codes_survive_an_endpoint_kill_while_containers_stream(vch):
-    names = ["stream%d" % i for i in range(3)]
-    script = "for i in $(seq 1 40); do echo line $i; sleep 0.1; done; exit 5"
-    for name in names:
-        ran = docker(vch, "run", "-d", "--name", name, vch["image"], "sh", "-c", script)
-        assert ran.returncode == 0, (ran.stderr, logs(vch))
+    # The issue's count: 20 containers streaming when the endpoint is killed.
+    names = ["stream%d" % i for i in range(20)]
+    script = "for i in $(seq 1 60); do echo line $i; sleep 0.2; done; exit 5"
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        runs = list(pool.map(lambda name: docker(vch, "run", "-d", "--name", name, vch["image"], "sh", "-c", script),
+                             names))
+    assert [ran.returncode for ran in runs] == [0] * len(names), ([ran.stderr for ran in runs], logs(vch))
     old = vch["endpoint"]
     until(lambda: "line 5" in docker(vch, "logs", names[-1]).stdout, lambda: "output\n" + logs(vch))
     old.kill()  # SIGKILL, mid-stream
     vch["endpoint"] = Endpoint(vch["sim"], "run", port=old.port, tether_port=old.tether_port)
     try:
-        expected = "".join("line %d\n" % i for i in range(1, 41))
+        expected = "".join("line %d\n" % i for i in range(1, 61))
         for name in names:
             try:
                 waited = docker(vch, "wait", name, timeout=120)
@@ -267,4 +270,17 @@ def test_output_and_exit_codes_survive_an_endpoint_kill_while_containers_stream(
     finally:
         for name in names:
             docker(vch, "rm", "-f", name)
+    nothing_left(vch)
+
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--user", "bob"], "unable to find user bob: no matching entries in passwd file"),
+    (["--workdir", "/bin/busybox"], 'chdir to cwd ("/bin/busybox") set in config.json failed: not a directory'),
+])
+def test_a_bad_user_or_workdir_is_dockerds_error(vch, options, message):
+    # dockerd refuses these when runc starts the process; here the tether does, in the VM, with runc's
+    # words on the container's stderr and exit 126 (the process cannot be invoked).
+    ran = docker(vch, "run", "--rm", *options, vch["image"], "true")
+    assert (ran.returncode, ran.stdout, ran.stderr) == (126, "", message + "\n"), logs(vch)
     nothing_left(vch)
