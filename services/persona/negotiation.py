@@ -24,8 +24,6 @@ UNSUPPORTED = (
     ("GET", r"/images/.+/get", "docker save"),
     ("GET", r"/images/search", "docker search"),
     ("GET", r"/images/.+/history", "docker history"),
-    ("GET", r"/containers/[^/]+/export", "docker export"),
-    ("GET", r"/containers/[^/]+/changes", "docker diff"),
     ("POST", r"/containers/[^/]+/pause", "docker pause"),
     ("POST", r"/containers/[^/]+/unpause", "docker unpause"),
     ("POST", r"/build/prune", "docker builder prune"),

@@ -44,6 +44,7 @@ HELLO, STARTED, EXIT, REPLY = "hello", "started", "exit", "reply"
 SIGNAL, STATS, TOP, ENV = "signal", "stats", "top", "env"
 # Archive requests (the first line of an archive channel).
 ARCHIVE_STAT, ARCHIVE_GET, ARCHIVE_PUT = "stat", "get", "put"
+ARCHIVE_EXPORT, ARCHIVE_CHANGES = "export", "changes"     # of the root: docker export, docker diff
 
 # Docker's exit codes: 128 + N for a process ended by signal N; an exec that cannot start.
 SIGNAL_EXIT_BASE = 128
@@ -471,7 +472,7 @@ def parse_archive_request(line):
 
 def _archive_request(request):
     op, path = request.get("op"), request.get("path")
-    if op not in (ARCHIVE_STAT, ARCHIVE_GET, ARCHIVE_PUT):
+    if op not in (ARCHIVE_STAT, ARCHIVE_GET, ARCHIVE_PUT, ARCHIVE_EXPORT, ARCHIVE_CHANGES):
         raise ProtocolError(f"unknown archive operation: {op!r}")
     if not isinstance(path, str) or not path.startswith("/") or "\0" in path:
         raise ProtocolError(f"archive path must be absolute: {path!r}")
@@ -479,6 +480,25 @@ def _archive_request(request):
 
 
 ARCHIVE_NOT_FOUND, ARCHIVE_INVALID, ARCHIVE_CONFLICT = "not_found", "invalid", "conflict"
+
+
+def encode_changes(changes):
+    """What follows the result line of a ``changes`` request: Docker's ``[{"Path", "Kind"}]`` as JSON,
+    to the end of the channel (no line limit: a container may change many files)."""
+    return json.dumps(changes).encode("utf-8")
+
+
+def decode_changes(data):
+    """The changes a tether sent (``encode_changes``), checked: Kind 0 modified, 1 added, 2 deleted."""
+    try:
+        changes = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise ProtocolError("the changes are not JSON") from None
+    if not isinstance(changes, list) or not all(
+            isinstance(change, dict) and isinstance(change.get("Path"), str) and change.get("Kind") in (0, 1, 2)
+            for change in changes):
+        raise ProtocolError("the changes are not a list of {Path, Kind}")
+    return changes
 
 
 def archive_result(stat=None, error=None, kind=ARCHIVE_INVALID):

@@ -1,7 +1,8 @@
 # Copyright (c) 2026 vic.containers contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""``docker cp`` and the archive API (``HEAD|GET|PUT /containers/{id}/archive?path=``), through the tether.
+"""``docker cp`` and the archive API (``HEAD|GET|PUT /containers/{id}/archive?path=``), ``docker export``
+and ``docker diff``, through the tether.
 
 The files are in the container VM's disks, which only its tether sees: each
 request is one ``archive@vic`` session on the tether channel
@@ -31,14 +32,15 @@ def _path(request):
     return path
 
 
-async def _open(request, op, **options):
-    """The container, its path, and an archive session on its tether for ``op``."""
+async def _open(request, op, path=None, command="docker cp", **options):
+    """The container, its path (the request's ``path``, unless given), and an archive session on its
+    tether for ``op``."""
     state = portlayer(request)
     ref = request.match_info["id"]
     container = state.containers.find(ref)
-    path = _path(request)
+    path = path or _path(request)
     if not container.running or not state.tether.connected(container.id):
-        raise Conflict("container %s is not running: docker cp needs a running container on this VCH" % ref)
+        raise Conflict("container %s is not running: %s needs a running container on this VCH" % (ref, command))
     session = await state.tether.archive(container.id, sessions.archive_request(op, path, **options))
     return ref, path, session
 
@@ -69,14 +71,42 @@ async def get(request):
     ref, path, session = await _open(request, sessions.ARCHIVE_GET)
     try:
         stat = await _result(session, ref, path)
-        response = web.StreamResponse(headers={STAT_HEADER: _stat_header(stat), "Content-Type": "application/x-tar"})
-        await response.prepare(request)
-        while chunk := await session.read():
-            await response.write(chunk)
-        await response.write_eof()
-        return response
+        return await _relay(request, session, {STAT_HEADER: _stat_header(stat), "Content-Type": "application/x-tar"})
     finally:
         session.close()
+
+
+async def export(request):
+    """``docker export``: the container's root filesystem as a tar (its volumes, /proc, /sys and /dev
+    left out, as dockerd leaves them out)."""
+    ref, path, session = await _open(request, sessions.ARCHIVE_EXPORT, path="/", command="docker export")
+    try:
+        await _result(session, ref, path)
+        return await _relay(request, session, {"Content-Type": "application/x-tar"})
+    finally:
+        session.close()
+
+
+async def changes(request):
+    """``docker diff``: what the container changed in its root filesystem (its overlay's upper dir)."""
+    ref, path, session = await _open(request, sessions.ARCHIVE_CHANGES, path="/", command="docker diff")
+    try:
+        await _result(session, ref, path)
+        found = await session.changes()
+    finally:
+        session.close()
+    # dockerd's list is null when nothing changed (a nil slice), and clients expect that.
+    return web.json_response(found or None)
+
+
+async def _relay(request, session, headers):
+    """The tar stream the tether sends after its result line, as the response's body."""
+    response = web.StreamResponse(headers=headers)
+    await response.prepare(request)
+    while chunk := await session.read():
+        await response.write(chunk)
+    await response.write_eof()
+    return response
 
 
 async def put(request):
@@ -95,4 +125,6 @@ ROUTES = (
     ("HEAD", "/containers/{id}/archive", head),
     ("GET", "/containers/{id}/archive", get),
     ("PUT", "/containers/{id}/archive", put),
+    ("GET", "/containers/{id}/export", export),
+    ("GET", "/containers/{id}/changes", changes),
 )

@@ -195,6 +195,7 @@ def exec_request(spec):
 _ARCHIVE_ERRORS = {protocol.ARCHIVE_NOT_FOUND: NotFound, protocol.ARCHIVE_INVALID: InvalidInput,
                    protocol.ARCHIVE_CONFLICT: Conflict}
 ARCHIVE_STAT, ARCHIVE_GET, ARCHIVE_PUT = protocol.ARCHIVE_STAT, protocol.ARCHIVE_GET, protocol.ARCHIVE_PUT
+ARCHIVE_EXPORT, ARCHIVE_CHANGES = protocol.ARCHIVE_EXPORT, protocol.ARCHIVE_CHANGES
 
 
 def archive_request(op, path, **options):
@@ -236,6 +237,18 @@ class Archive:
     async def read(self):
         """The next bytes of the tar stream the tether sends (``get``), b"" at its end."""
         return await self._reader.read(_CHUNK)
+
+    async def changes(self):
+        """What a ``changes`` request sends after its result line: Docker's ``[{"Path", "Kind"}]``."""
+        data = b"".join([chunk async for chunk in self._chunks()])
+        try:
+            return protocol.decode_changes(data)
+        except protocol.ProtocolError as exc:
+            raise VicError(f"the tether of container {self.container_id} sent bad changes: {exc}") from None
+
+    async def _chunks(self):
+        while chunk := await self.read():
+            yield chunk
 
     async def write(self, data):
         """Bytes of the tar stream to extract (``put``), waiting while the channel's window is full."""

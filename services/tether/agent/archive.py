@@ -1,7 +1,8 @@
 # Copyright (c) 2026 vic.containers contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""``archive@vic``: stat, get (a tar of a path) and put (a tar extracted under a directory) in the container.
+"""``archive@vic``: stat, get (a tar of a path) and put (a tar extracted under a directory) in the container;
+export (a tar of its root filesystem) and changes (what it changed: ``changes.py``).
 
 Each request runs in a forked child that has entered the container's root
 (chroot) first, so every path and every symlink is resolved inside the
@@ -16,6 +17,7 @@ import tarfile
 import time
 
 from ansible_collections.vic.containers.services.tether import protocol
+from ansible_collections.vic.containers.services.tether.agent import changes, rootfs
 
 NOT_FOUND, INVALID, CONFLICT = protocol.ARCHIVE_NOT_FOUND, protocol.ARCHIVE_INVALID, protocol.ARCHIVE_CONFLICT
 
@@ -92,10 +94,13 @@ def _serve(request, stdin, stdout):
         stdout.write(_failed(ArchiveError(f"{op} {path}: {exc}", INVALID)))
         return
     stdout.write(_ok(result))
-    if op == protocol.ARCHIVE_GET:
+    if op in (protocol.ARCHIVE_GET, protocol.ARCHIVE_EXPORT):
         stdout.flush()
         with tarfile.open(fileobj=stdout, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-            _add_tree(tar, os.path.normpath(path), os.path.basename(path.rstrip("/")) or ".")
+            if op == protocol.ARCHIVE_GET:
+                _add_tree(tar, os.path.normpath(path), os.path.basename(path.rstrip("/")) or ".")
+            else:
+                _add_filesystem(tar, "/", os.lstat("/").st_dev)
 
 
 # The tether's own mounts in the container: their contents are the kernel's, not the container's files
@@ -112,6 +117,29 @@ def _add_tree(tar, path, arcname):
         _add_tree(tar, os.path.join(path, name), f"{arcname}/{name}")
 
 
+def _add_filesystem(tar, directory, device):
+    """``docker export``: the entries under ``directory`` (named as dockerd names them, without "./"),
+    not descending into what is mounted there (volumes, /proc, /sys, /dev: their mount points stay, empty)."""
+    for name in sorted(os.listdir(directory)):
+        path = os.path.join(directory, name)
+        tar.add(path, arcname=path.lstrip("/"), recursive=False)
+        info = os.lstat(path)
+        if stat.S_ISDIR(info.st_mode) and info.st_dev == device:
+            _add_filesystem(tar, path, device)
+
+
+def _serve_changes(layout, stdout):
+    """``docker diff``: the result line, then the changes (read outside the container's root: its overlay's
+    upper and lower dirs are the tether's mounts, walked without following a link)."""
+    try:
+        found = changes.changes(layout.upper, layout.lowers())
+    except OSError as exc:
+        stdout.write(_failed(ArchiveError(f"changes: {exc}", INVALID)))
+        return
+    stdout.write(_ok({}))
+    stdout.write(protocol.encode_changes(found))
+
+
 def start(root, request, reaper, on_exit):
     """Fork the child that serves ``request`` in ``root``; ``(pid, stdin fd, stdout fd)`` for the session."""
     in_r, in_w = os.pipe()
@@ -123,10 +151,14 @@ def start(root, request, reaper, on_exit):
             os.dup2(in_r, 0)
             os.dup2(out_w, 1)
             os.closerange(3, 65536)
-            os.chroot(root)
-            os.chdir("/")
-            with os.fdopen(0, "rb") as stdin, os.fdopen(1, "wb") as stdout:
-                _serve(request, stdin, stdout)
+            if request["op"] == protocol.ARCHIVE_CHANGES:
+                with os.fdopen(1, "wb") as stdout:
+                    _serve_changes(rootfs.ContainerRoot.around(root), stdout)
+            else:
+                os.chroot(root)
+                os.chdir("/")
+                with os.fdopen(0, "rb") as stdin, os.fdopen(1, "wb") as stdout:
+                    _serve(request, stdin, stdout)
             code = 0
         finally:
             os._exit(code)  # pylint: disable=protected-access

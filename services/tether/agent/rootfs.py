@@ -52,12 +52,27 @@ class ContainerRoot:
         self.state = os.path.join(base, ".tether")
         self.path = os.path.join(base, "container")
 
+    @classmethod
+    def around(cls, path):
+        """The layout whose container root is ``path``."""
+        return cls(os.path.dirname(path.rstrip("/")))
+
     def layer(self, index):
         return os.path.join(self.state, "layers", str(index))
 
     @property
     def rw(self):
         return os.path.join(self.state, "rw")
+
+    @property
+    def upper(self):
+        """The overlay's upper dir: what the container changed, on its read-write disk."""
+        return os.path.join(self.rw, "upper")
+
+    def lowers(self):
+        """The layer mount points, top layer first (as overlay's lowerdir lists them)."""
+        indices = sorted(int(name) for name in os.listdir(os.path.join(self.state, "layers")))
+        return [self.layer(index) for index in reversed(indices)]
 
     def resolve(self, path):
         """Where container path ``path`` really is under the root, symlinks resolved as the container sees
@@ -97,16 +112,14 @@ def assemble(spec, root, disk_set, mounts):
     """Mount the container's root and volumes, its /proc, /sys and /dev; write its /etc files."""
     units = list(spec["layers"]) + [spec["rw"]] + [m["unit"] for m in spec["mounts"]]
     disk_set.locate(units)
-    lowers = []
     for index, unit in enumerate(spec["layers"]):
         disk_set.mount(mounts, unit, root.layer(index), "squashfs", read_only=True)
-        lowers.insert(0, root.layer(index))     # overlay's lowerdir lists the top layer first
     disks.format_if_blank(disk_set.source(spec["rw"]))
     disk_set.mount(mounts, spec["rw"], root.rw, "ext4", read_only=False)
-    upper, work = os.path.join(root.rw, "upper"), os.path.join(root.rw, "work")
+    upper, work = root.upper, os.path.join(root.rw, "work")
     os.makedirs(upper, exist_ok=True)
     os.makedirs(work, exist_ok=True)
-    mounts.mount("overlay", root.path, "overlay", 0, f"lowerdir={':'.join(lowers)},upperdir={upper},workdir={work}")
+    mounts.mount("overlay", root.path, "overlay", 0, f"lowerdir={':'.join(root.lowers())},upperdir={upper},workdir={work}")
     for volume in spec["mounts"]:
         disks.format_if_blank(disk_set.source(volume["unit"]))
         disk_set.mount(mounts, volume["unit"], root.resolve(volume["destination"]), "ext4", read_only=not volume["rw"])

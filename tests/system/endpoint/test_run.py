@@ -15,6 +15,7 @@ import re
 import select
 import struct
 import subprocess
+import tarfile
 import termios
 import time
 
@@ -273,7 +274,6 @@ def test_output_and_exit_codes_survive_an_endpoint_kill_while_containers_stream(
     nothing_left(vch)
 
 
-
 @pytest.mark.parametrize("options, message", [
     (["--user", "bob"], "unable to find user bob: no matching entries in passwd file"),
     (["--workdir", "/bin/busybox"], 'chdir to cwd ("/bin/busybox") set in config.json failed: not a directory'),
@@ -283,4 +283,38 @@ def test_a_bad_user_or_workdir_is_dockerds_error(vch, options, message):
     # words on the container's stderr and exit 126 (the process cannot be invoked).
     ran = docker(vch, "run", "--rm", *options, vch["image"], "true")
     assert (ran.returncode, ran.stdout, ran.stderr) == (126, "", message + "\n"), logs(vch)
+    nothing_left(vch)
+
+
+def test_diff_and_export_of_a_running_container(vch, tmp_path):
+    script = ("mkdir /new && echo n > /new/file && echo m >> /etc/removed-not && rm /bin/env && "
+              "echo changed > /tmp/t && exec sleep 600")
+    ran = docker(vch, "run", "-d", "--name", "differ", "-v", "dvol:/vol", vch["image"], "sh", "-c", script)
+    assert ran.returncode == 0, (ran.stderr, logs(vch))
+    try:
+        until(lambda: "/new/file" in docker(vch, "diff", "differ").stdout, lambda: "diff\n" + logs(vch))
+        # As dockerd's overlay driver: an added path's parent is changed; what dockerd keeps in its init
+        # layer (/etc/hostname, hosts, resolv.conf, /proc, /sys, /dev) is not a change; the volume's
+        # mount point is added (it is made in the container's own layer).
+        assert docker(vch, "diff", "differ").stdout.splitlines() == [
+            "C /bin", "D /bin/env", "C /etc", "A /etc/removed-not", "A /new", "A /new/file", "C /tmp", "A /tmp/t",
+            "A /vol"], logs(vch)
+        sdk_client = sdk(vch)
+        try:
+            assert sdk_client.containers.get("differ").diff()[0] == {"Path": "/bin", "Kind": 0}
+        finally:
+            sdk_client.close()
+        out = tmp_path / "export.tar"
+        exported = docker(vch, "export", "-o", str(out), "differ")
+        assert exported.returncode == 0, (exported.stderr, logs(vch))
+        with tarfile.open(out) as tar:
+            names = set(tar.getnames())
+            assert tar.extractfile("new/file").read() == b"n\n"
+            hostname = docker(vch, "inspect", "-f", "{{.Config.Hostname}}", "differ").stdout.encode()
+            assert tar.extractfile("etc/hostname").read() == hostname
+        assert {"bin/busybox", "bin/sh", "new", "tmp/t", "proc", "sys", "dev", "vol"} <= names, sorted(names)
+        assert "bin/env" not in names and not any(name.startswith(("proc/", "sys/", "dev/", "vol/")) for name in names)
+    finally:
+        docker(vch, "rm", "-f", "differ")
+        docker(vch, "volume", "rm", "dvol")
     nothing_left(vch)
