@@ -23,7 +23,6 @@ UNSUPPORTED = (
     ("GET", r"/images/get", "docker save"),
     ("GET", r"/images/.+/get", "docker save"),
     ("GET", r"/images/search", "docker search"),
-    ("GET", r"/images/.+/history", "docker history"),
     ("POST", r"/containers/[^/]+/pause", "docker pause"),
     ("POST", r"/containers/[^/]+/unpause", "docker unpause"),
     ("POST", r"/build/prune", "docker builder prune"),

@@ -134,6 +134,10 @@ async def inspect(request):
     return web.json_response(store.resolve(request.match_info["name"]).inspect(store.location))
 
 
+async def history(request):
+    return web.json_response(portlayer(request).images.resolve(request.match_info["name"]).history())
+
+
 async def remove(request):
     records = await portlayer(request).images.remove(request.match_info["name"], force=query_bool(request, "force"))
     return web.json_response(records)
@@ -167,6 +171,7 @@ ROUTES = (
     ("POST", "/images/prune", prune),
     ("GET", r"/images/{name:.+}/json", inspect),
     ("POST", r"/images/{name:.+}/tag", tag),
+    ("GET", r"/images/{name:.+}/history", history),
     ("DELETE", r"/images/{name:.+}", remove),
     ("*", r"/images/{name:.+}", elsewhere),
     ("POST", "/auth", auth),

@@ -103,6 +103,20 @@ class Image:
             "Metadata": {"LastTagTime": _rfc3339(max(self.record["tags"].values(), default=0))},
         }
 
+    def history(self):
+        """``GET /images/{name}/history``, as dockerd builds it: the config's history newest first, each
+        step that made a layer with that layer's size, the newest one with the image's id and tags (the
+        others ``<missing>``: a pulled image has no parent images); None when the config has none."""
+        sizes = iter([layer.get("size", 0) for layer in self.record["layers"]])
+        steps = [{"Id": "<missing>", "Created": _unix_time(step.get("created")),
+                  "CreatedBy": step.get("created_by", ""), "Tags": None,
+                  "Size": 0 if step.get("empty_layer") else next(sizes, 0), "Comment": step.get("comment", "")}
+                 for step in self.full_config.get("history") or ()]
+        steps.reverse()
+        if steps:
+            steps[0].update(Id=self.id, Tags=self.repo_tags or None)
+        return steps or None
+
 
 class ImageIndex:
     """The images of one VCH, their layers in ``layers`` (a LayerStore), pulled by ``puller``

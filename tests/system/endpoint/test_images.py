@@ -109,8 +109,18 @@ def test_images_and_inspect_answer_as_the_api_describes(img, registries):
         assert client.api.inspect_image(layout.image_id)["Id"] == layout.image_id
         with pytest.raises(docker.errors.ImageNotFound, match="No such image"):
             client.api.inspect_image("%s/library/nothere:1" % host)
+        history = client.api.history("%s/library/busybox" % host)
+        # dockerd's Tags of the older steps is null (a nil slice), which the description's schema leaves out.
+        for step in history:
+            spec_validator("ImageHistoryResponseItem").validate(dict(step, Tags=step["Tags"] or []))
+        assert [(s["Id"], s["Tags"], s["CreatedBy"], s["Created"]) for s in history] == [
+            (layout.image_id, ["%s/library/busybox:latest" % host], "vic test", 1704164645)] + [
+            ("<missing>", None, "vic test", 1704164645)] * (len(layout.diff_ids) - 1)
+        assert all(step["Size"] > 0 for step in history)
     finally:
         client.close()
+    shown = docker_cli(img, "history", "--format", "{{.ID}} {{.CreatedBy}}", "%s/library/busybox" % host)
+    assert shown.stdout.splitlines()[0] == layout.image_id.split(":")[1][:12] + " vic test", shown.stderr
     shown = docker_cli(img, "images", "--format", "{{.Repository}} {{.Tag}} {{.ID}}")
     assert shown.stdout.split() == ["%s/library/busybox" % host, "latest", short]
     assert docker_cli(img, "images", "-q", "--filter", "label=org.example.kind=busybox").stdout.split() == [short]
