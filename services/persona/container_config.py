@@ -102,6 +102,7 @@ def refuse_unsupported(host):
         if host.get(key):
             raise InvalidInput("%s is not supported by vSphere Integrated Containers: a container is a VM" % flag)
     restart.validate(host)
+    boot.check_host(host)
     if any(host.get("PortBindings") or {}):
         raise InvalidInput("-p (publishing ports through the endpoint) is not supported yet; attach the container "
                            "to a container network (--net) to reach it directly")

@@ -550,7 +550,7 @@ BOOT_KEY = "guestinfo.vice./boot"   # the VM's extraConfig key that holds the bo
 
 
 def boot_spec(container_id, host_key, endpoint_key, process, *, hostname, domainname="", layers, rw,
-              mounts=(), nics=(), dns=None, hosts=()):
+              mounts=(), nics=(), dns=None, hosts=(), rootfs=None, sysctls=None):
     """Everything the tether needs to boot a container, made by the endpoint at create.
 
     ``process``: ``Cmd`` (the whole argv, Entrypoint + Cmd resolved), ``Env`` or ``EnvSealed`` (the env
@@ -559,12 +559,15 @@ def boot_spec(container_id, host_key, endpoint_key, process, *, hostname, domain
     channel is open). ``layers``: the SCSI units of the image's layer disks, base first; ``rw``: the
     unit of the container's own disk; ``mounts``: [{"unit", "destination", "rw"}]; ``nics``:
     [{"mac", "addresses": ["ip/prefix"], "gateway"}]; ``dns``: {"servers", "search", "options"};
-    ``hosts``: extra ``/etc/hosts`` lines ("ip name...")."""
+    ``hosts``: extra ``/etc/hosts`` lines ("ip name..."); ``rootfs``: {"read_only", "tmpfs": {destination:
+    options}, "shm_size" (bytes of /dev/shm)}; ``sysctls``: {name: value} (only those a container's own
+    namespaces hold). The process may also carry ``Ulimits`` ([{"Name", "Soft", "Hard"}]) and ``GroupAdd``."""
     return parse_boot_spec({
         "protocol": PROTOCOL_VERSION, "id": container_id, "host_key": host_key, "endpoint_key": endpoint_key,
         "process": dict(process), "hostname": hostname, "domainname": domainname, "layers": list(layers), "rw": rw,
         "mounts": [dict(m) for m in mounts], "nics": [dict(n) for n in nics],
-        "dns": dict(dns or {"servers": [], "search": [], "options": []}), "hosts": list(hosts)})
+        "dns": dict(dns or {"servers": [], "search": [], "options": []}), "hosts": list(hosts),
+        "rootfs": dict(rootfs or {}), "sysctls": dict(sysctls or {})})
 
 
 def parse_boot_spec(spec):
@@ -606,14 +609,55 @@ def parse_boot_spec(spec):
            "boot spec dns must be {servers, search, options} lists")
     _check(isinstance(spec.get("hosts"), list) and all(isinstance(h, str) and "\n" not in h for h in spec["hosts"]),
            "boot spec hosts must be a list of one-line strings")
+    _check(isinstance(process.get("Ulimits", []), list) and all(_ulimit(u) for u in process.get("Ulimits", [])),
+           "boot spec process Ulimits must be a list of {Name, Soft, Hard} (integers, -1 for unlimited)")
+    _check(isinstance(process.get("GroupAdd", []), list) and all(isinstance(g, str) for g in process.get("GroupAdd", [])),
+           "boot spec process GroupAdd must be a list of strings")
+    rootfs = spec.setdefault("rootfs", {})
+    _check(isinstance(rootfs, dict) and isinstance(rootfs.get("tmpfs", {}), dict)
+           and all(isinstance(d, str) and d.startswith("/") and isinstance(o, str) for d, o in rootfs.get("tmpfs", {}).items())
+           and _count(rootfs.get("shm_size", DEFAULT_SHM_SIZE)),
+           "boot spec rootfs must be {read_only, tmpfs: {absolute destination: options}, shm_size: bytes}")
+    sysctls = spec.setdefault("sysctls", {})
+    _check(isinstance(sysctls, dict) and all(isinstance(k, str) and isinstance(v, str) and namespaced_sysctl(k)
+                                             for k, v in sysctls.items()),
+           "boot spec sysctls must be {name: value} of sysctls a container's own namespaces hold")
     process.setdefault("Env", [])
     for field in ("User", "WorkingDir"):
         process.setdefault(field, "")
+    for field in ("Ulimits", "GroupAdd"):
+        process.setdefault(field, [])
     for field in ("Tty", "OpenStdin", "StdinOnce", "RunBlock"):
         process[field] = bool(process.get(field))
     for mount in mounts:
         mount["rw"] = bool(mount.get("rw", True))
+    rootfs["read_only"] = bool(rootfs.get("read_only"))
+    rootfs.setdefault("tmpfs", {})
+    rootfs.setdefault("shm_size", DEFAULT_SHM_SIZE)
     return spec
+
+
+DEFAULT_SHM_SIZE = 64 * 1024 * 1024        # dockerd's /dev/shm
+# Docker's --ulimit names (RLIMIT_<NAME>).
+ULIMITS = frozenset(("core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc",
+                     "rss", "rtprio", "rttime", "sigpending", "stack"))
+# The sysctls runc lets a container set: those of its own IPC and network namespaces.
+_IPC_SYSCTLS = frozenset(("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
+                          "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"))
+
+
+def namespaced_sysctl(name):
+    """Whether a container may set sysctl ``name`` (it is its own, not the host's, under the emulator too)."""
+    return name in _IPC_SYSCTLS or (name.startswith(("fs.mqueue.", "net.")) and ".." not in name and "/" not in name)
+
+
+def _ulimit(limit):
+    return isinstance(limit, dict) and limit.get("Name") in ULIMITS and all(
+        isinstance(limit.get(k), int) and not isinstance(limit.get(k), bool) and limit[k] >= -1 for k in ("Soft", "Hard"))
+
+
+def _count(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def _mount(mount):

@@ -276,8 +276,10 @@ def _spec(**changes):
 def test_boot_spec_round_trips_with_defaults():
     spec = protocol.parse_boot_spec(json.dumps(_spec()))
     assert spec["process"] == {"Cmd": ["sh", "-c", "true"], "Env": [], "User": "", "WorkingDir": "", "Tty": False,
-                               "OpenStdin": False, "StdinOnce": False, "RunBlock": False}
+                               "OpenStdin": False, "StdinOnce": False, "RunBlock": False, "Ulimits": [],
+                               "GroupAdd": []}
     assert spec["mounts"] == [{"unit": 3, "destination": "/data", "rw": True}]
+    assert spec["rootfs"] == {"read_only": False, "tmpfs": {}, "shm_size": 64 << 20} and spec["sysctls"] == {}
 
 
 @pytest.mark.parametrize("changes, sentence", [
@@ -286,6 +288,10 @@ def test_boot_spec_round_trips_with_defaults():
     ({"rw": 1}, "uses a SCSI unit twice"),
     ({"mounts": [{"unit": 4, "destination": "data"}]}, "mounts must be"),
     ({"hosts": ["a\nb"]}, "hosts must be"),
+    ({"rootfs": {"tmpfs": {"run": ""}}}, "rootfs must be"),
+    ({"rootfs": {"shm_size": 0}}, "rootfs must be"),
+    ({"sysctls": {"vm.swappiness": "1"}}, "sysctls must be"),
+    ({"sysctls": {"net.ipv4/../../vm": "1"}}, "sysctls must be"),
 ])
 def test_boot_spec_refuses(changes, sentence):
     with pytest.raises(ProtocolError, match=sentence):

@@ -106,7 +106,8 @@ def build(repo_root=REPO_ROOT, force=False):
 
 def default_tmpdir():
     """Where the simulator's datastore directories go: $VCSIM_TMPDIR, else
-    /dev/shm when it is a writable tmpfs, else the usual temp dir.
+    /dev/shm when it is a writable tmpfs with room for layer disks and logs
+    (some machines give it only 64 MB), else the usual temp dir.
 
     vcsim writes a few files per VM; on ext4 creating thousands of files right
     after deleting thousands (the previous simulator) is several times slower
@@ -118,9 +119,13 @@ def default_tmpdir():
     with contextlib.suppress(OSError):
         with open("/proc/mounts") as mounts:
             on_tmpfs = any(line.split()[1:3] == [shm, "tmpfs"] for line in mounts)
-        if on_tmpfs and os.access(shm, os.W_OK | os.X_OK):
+        room = os.statvfs(shm)
+        if on_tmpfs and os.access(shm, os.W_OK | os.X_OK) and room.f_bavail * room.f_frsize >= _SHM_ROOM:
             return shm
     return tempfile.gettempdir()
+
+
+_SHM_ROOM = 4 << 30     # what parallel test runs' datastores may hold at once (images, logs, volumes)
 
 
 def _unverified():

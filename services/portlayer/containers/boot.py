@@ -27,12 +27,71 @@ def check_command(config):
         raise InvalidInput("no command specified")
 
 
-def process(config):
+def process(config, host=None):
     """The boot spec's process: VIC's RunBlock is "a client attaches to this run" (``docker run`` without -d)."""
+    host = host or {}
     return {"Cmd": command(config), "Env": list(config.get("Env") or []), "User": config.get("User") or "",
             "WorkingDir": config.get("WorkingDir") or "", "Tty": bool(config.get("Tty")),
             "OpenStdin": bool(config.get("OpenStdin")), "StdinOnce": bool(config.get("StdinOnce")),
-            "RunBlock": bool(config.get("AttachStdin") or config.get("AttachStdout") or config.get("AttachStderr"))}
+            "RunBlock": bool(config.get("AttachStdin") or config.get("AttachStdout") or config.get("AttachStderr")),
+            "Ulimits": ulimits(host), "GroupAdd": [str(group) for group in host.get("GroupAdd") or ()]}
+
+
+def ulimits(host):
+    """``--ulimit``: [{"Name", "Soft", "Hard"}] as the tether applies them to every process of the container."""
+    found = []
+    for limit in host.get("Ulimits") or ():
+        name = limit.get("Name") if isinstance(limit, dict) else None
+        if name not in protocol.ULIMITS:
+            raise InvalidInput("invalid ulimit type: %s" % name)
+        soft, hard = limit.get("Soft", 0), limit.get("Hard", 0)
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= -1 for v in (soft, hard)):
+            raise InvalidInput("invalid ulimit %s: Soft and Hard must be integers (-1 for unlimited)" % name)
+        if hard != -1 and (soft == -1 or soft > hard):
+            raise InvalidInput("ulimit soft limit must be less than or equal to hard limit: %d > %d" % (soft, hard))
+        found.append({"Name": name, "Soft": soft, "Hard": hard})
+    return found
+
+
+# What dockerd's tmpfs mounts take (moby/sys/mount's ParseTmpfsOptions): flags, and these data options.
+_TMPFS_FLAGS = frozenset(("ro", "rw", "noexec", "exec", "nosuid", "suid", "nodev", "dev", "sync", "async",
+                          "noatime", "atime", "nodiratime", "diratime", "relatime", "norelatime", "strictatime"))
+_TMPFS_DATA = frozenset(("size", "mode", "uid", "gid", "nr_inodes", "nr_blocks", "mpol"))
+
+
+def rootfs(host):
+    """``--read-only``, ``--tmpfs`` and ``--shm-size`` as the tether mounts them."""
+    tmpfs = {}
+    for destination, options in (host.get("Tmpfs") or {}).items():
+        if not destination.startswith("/") or destination.rstrip("/") in ("", "/proc", "/sys", "/dev"):
+            raise InvalidInput("invalid tmpfs destination %r: an absolute path other than /, /proc, /sys, /dev"
+                               % destination)
+        for option in filter(None, str(options).split(",")):
+            if option not in _TMPFS_FLAGS and option.split("=", 1)[0] not in _TMPFS_DATA:
+                raise InvalidInput("Invalid tmpfs option [%s] of %s" % (option, destination))
+        tmpfs[destination] = options
+    if (host.get("ShmSize") or 0) < 0:
+        raise InvalidInput("SHM size can not be less than 0")
+    return {"read_only": bool(host.get("ReadonlyRootfs")), "tmpfs": tmpfs,
+            "shm_size": host.get("ShmSize") or protocol.DEFAULT_SHM_SIZE}
+
+
+def sysctls(host):
+    """``--sysctl``: only those a container's own namespaces hold, as runc allows (the Docker CLI's words)."""
+    found = {}
+    for name, value in (host.get("Sysctls") or {}).items():
+        if not protocol.namespaced_sysctl(name):
+            raise InvalidInput("sysctl '%s=%s' is not allowed: only kernel.msg*, kernel.sem, kernel.shm*, "
+                               "fs.mqueue.* and net.* (the container's own namespaces) can be set" % (name, value))
+        found[name] = str(value)
+    return found
+
+
+def check_host(host):
+    """Refuse, before anything is made, what the tether could not apply."""
+    ulimits(host)
+    rootfs(host)
+    sysctls(host)
 
 
 def nics(record, macs=()):
@@ -72,8 +131,8 @@ def hosts(record):
 def spec(record, host_key, endpoint_key, env_key, macs=()):
     """The boot spec of the container ``record`` describes, with the container's private ``host_key``; its env
     sealed with ``env_key`` (envseal.container_key), which the endpoint hands the tether over the channel."""
-    config = record["config"]
-    run = process(config)
+    config, host = record["config"], record.get("host_config") or {}
+    run = process(config, host)
     if run["Env"]:
         run["EnvSealed"], run["Env"] = envseal.seal_list(run["Env"], env_key, record["id"]), []
     layer_units, rw_unit, volume_units = disk_units(len(record["image"]["layers"]), len(record.get("mounts", ())))
@@ -84,6 +143,6 @@ def spec(record, host_key, endpoint_key, env_key, macs=()):
             record["id"], host_key, endpoint_key, run,
             hostname=config.get("Hostname") or record["id"][:12], domainname=config.get("Domainname") or "",
             layers=layer_units, rw=rw_unit, mounts=mounts, nics=nics(record, macs), dns=dns(record),
-            hosts=hosts(record))
+            hosts=hosts(record), rootfs=rootfs(host), sysctls=sysctls(host))
     except protocol.ProtocolError as exc:
         raise InvalidInput(str(exc)) from None  # a value of the user's the tether could not take

@@ -19,6 +19,7 @@ import collections
 import errno
 import fcntl
 import os
+import resource
 import signal
 import struct
 import termios
@@ -29,10 +30,15 @@ from ansible_collections.vic.containers.services.tether.agent import users
 _RESET_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                   signal.SIGCHLD, signal.SIGUSR1, signal.SIGUSR2)
 _CHUNK = 65536
+# Linux's RLIMIT_* numbers (the resource module lacks RLIMIT_LOCKS).
+_RLIMITS = {"cpu": 0, "fsize": 1, "data": 2, "stack": 3, "core": 4, "rss": 5, "nproc": 6, "nofile": 7, "memlock": 8,
+            "locks": 10, "sigpending": 11, "msgqueue": 12, "nice": 13, "rtprio": 14, "rttime": 15}
 OUTPUT_GRACE = 1.0      # seconds to wait, after a process exited, for output its children still hold open
 
-ProcessSpec = collections.namedtuple("ProcessSpec", "cmd env extra_env user workdir tty hostname")
-"""``cmd`` argv; ``env`` the container's Env, ``extra_env`` an exec's; ``user``/``workdir`` Docker's strings."""
+ProcessSpec = collections.namedtuple("ProcessSpec", "cmd env extra_env user workdir tty hostname ulimits group_add",
+                                     defaults=((), ()))
+"""``cmd`` argv; ``env`` the container's Env, ``extra_env`` an exec's; ``user``/``workdir`` Docker's strings;
+``ulimits`` the container's [{"Name", "Soft", "Hard"}] and ``group_add`` its extra groups (every process's)."""
 
 
 class Reaper:
@@ -74,6 +80,10 @@ def _read_text(path):
         return ""
 
 
+def _rlim(value):
+    return resource.RLIM_INFINITY if value == -1 else value
+
+
 def _child(root, spec, stdio, errfd):
     """In the forked child: become the container's process or report why not. Never returns."""
     code, message = protocol.EXIT_NOT_EXECUTABLE, "tether: cannot start the process"
@@ -91,7 +101,9 @@ def _child(root, spec, stdio, errfd):
         os.closerange(errfd + 1, 65536)
         os.chroot(root)
         os.chdir("/")
-        user = users.resolve_user(spec.user, _read_text("/etc/passwd"), _read_text("/etc/group"))
+        group_text = _read_text("/etc/group")
+        user = users.resolve_user(spec.user, _read_text("/etc/passwd"), group_text)
+        groups = users.extra_groups(user.groups, spec.group_add, group_text)
         env = users.environment(spec.env, spec.extra_env, hostname=spec.hostname, home=user.home, tty=spec.tty)
         workdir = spec.workdir or "/"
         try:
@@ -102,7 +114,9 @@ def _child(root, spec, stdio, errfd):
             raise users.StartError(f'chdir to cwd ("{workdir}") set in config.json failed: {exc.strerror.lower()}',
                                    protocol.EXIT_NOT_EXECUTABLE) from None
         path = users.look_path(spec.cmd[0], env["PATH"])
-        os.setgroups(user.groups)
+        for limit in spec.ulimits:
+            resource.setrlimit(_RLIMITS[limit["Name"]], (_rlim(limit["Soft"]), _rlim(limit["Hard"])))
+        os.setgroups(groups)
         os.setgid(user.gid)
         os.setuid(user.uid)
         os.execve(path, spec.cmd, env)

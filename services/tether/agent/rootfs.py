@@ -123,12 +123,57 @@ def assemble(spec, root, disk_set, mounts):
     for volume in spec["mounts"]:
         disks.format_if_blank(disk_set.source(volume["unit"]))
         disk_set.mount(mounts, volume["unit"], root.resolve(volume["destination"]), "ext4", read_only=not volume["rw"])
+    for destination, options in sorted(spec["rootfs"]["tmpfs"].items(), key=lambda item: item[0].count("/")):
+        flags, data = tmpfs_options(options)
+        mounts.mount("tmpfs", root.resolve(destination), "tmpfs", flags, data)
     mounts.mount("proc", root.resolve("/proc"), "proc", _NOSUID_NODEV_NOEXEC)
     _fresh_or_bound(mounts, "sysfs", root.resolve("/sys"), "sysfs", _NOSUID_NODEV_NOEXEC, bind_from="/sys")
     # The container's /dev is the tether's (bound with its pts and shm), so a TTY the tether opens is
-    # the container's /dev/pts/N too.
+    # the container's /dev/pts/N too; its /dev/shm takes --shm-size.
+    linux.mount("shm", "/dev/shm", None, linux.MS_REMOUNT | linux.MS_NOSUID | linux.MS_NODEV,
+                f"mode=1777,size={spec['rootfs']['shm_size']}")
     mounts.mount("/dev", root.resolve("/dev"), None, linux.MS_BIND | linux.MS_REC)
     write_etc(spec, root)
+    set_sysctls(spec["sysctls"])
+    if spec["rootfs"]["read_only"]:
+        # --read-only: the root alone (its volumes and tmpfs mounts stay writable), after the tether's /etc files.
+        linux.mount(None, root.path, None, linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY)
+
+
+# dockerd's tmpfs flags (moby/sys/mount): what each sets (True) or clears (False).
+_TMPFS_FLAGS = {"ro": (linux.MS_RDONLY, True), "rw": (linux.MS_RDONLY, False),
+                "noexec": (linux.MS_NOEXEC, True), "exec": (linux.MS_NOEXEC, False),
+                "nosuid": (linux.MS_NOSUID, True), "suid": (linux.MS_NOSUID, False),
+                "nodev": (linux.MS_NODEV, True), "dev": (linux.MS_NODEV, False),
+                "sync": (linux.MS_SYNCHRONOUS, True), "async": (linux.MS_SYNCHRONOUS, False),
+                "noatime": (linux.MS_NOATIME, True), "atime": (linux.MS_NOATIME, False),
+                "nodiratime": (linux.MS_NODIRATIME, True), "diratime": (linux.MS_NODIRATIME, False),
+                "relatime": (linux.MS_RELATIME, True), "norelatime": (linux.MS_RELATIME, False),
+                "strictatime": (linux.MS_STRICTATIME, True)}
+
+
+def tmpfs_options(options):
+    """``(flags, data)`` of a ``--tmpfs`` mount: dockerd's defaults (noexec, nosuid, nodev, mode 1777) with the
+    given options after them, a later option winning."""
+    flags, data = linux.MS_NOEXEC | linux.MS_NOSUID | linux.MS_NODEV, {"mode": "1777"}
+    for option in filter(None, options.split(",")):
+        if option in _TMPFS_FLAGS:
+            bit, on = _TMPFS_FLAGS[option]
+            flags = flags | bit if on else flags & ~bit
+        else:
+            key, _sep, value = option.partition("=")
+            data[key] = value
+    return flags, ",".join(f"{key}={value}" for key, value in data.items())
+
+
+def set_sysctls(sysctls):
+    """``--sysctl``: written to /proc/sys (the boot spec holds only those of the container's own namespaces)."""
+    for name, value in sysctls.items():
+        try:
+            with open(os.path.join("/proc/sys", *name.split(".")), "w", encoding="utf-8") as file:
+                file.write(value)
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot set sysctl {name}={value}: {exc.strerror}") from None
 
 
 def hosts_text(spec):

@@ -149,11 +149,13 @@ class Tether:
     def process_spec(self, exec_spec=None):
         """The ``ProcessSpec`` of the primary process, or of an exec (its fields over the container's)."""
         config = self.spec["process"]
+        limits = {"ulimits": config["Ulimits"], "group_add": config["GroupAdd"]}
         if exec_spec is None:
             return process.ProcessSpec(config["Cmd"], config["Env"], [], config["User"], config["WorkingDir"],
-                                       config["Tty"], self.spec["hostname"])
+                                       config["Tty"], self.spec["hostname"], **limits)
         return process.ProcessSpec(exec_spec["Cmd"], config["Env"], exec_spec["Env"], exec_spec["User"] or config["User"],
-                                   exec_spec["WorkingDir"] or config["WorkingDir"], exec_spec["Tty"], self.spec["hostname"])
+                                   exec_spec["WorkingDir"] or config["WorkingDir"], exec_spec["Tty"], self.spec["hostname"],
+                                   **limits)
 
     def start_primary(self, term_size=None):
         if self.primary is not None:

@@ -71,6 +71,18 @@ def resolve_user(spec, passwd_text, group_text):
     return ExecUser(uid, gid, supplementary, home or "/")
 
 
+def extra_groups(groups, added, group_text):
+    """``groups`` with ``--group-add``'s (names from the container's group file, or numbers), as runc adds them."""
+    entries = parse_group(group_text)
+    found = set(groups)
+    for group in added:
+        match = next((g for g in entries if g.name == group or (group.isdigit() and g.gid == int(group))), None)
+        if match is None and not group.isdigit():
+            raise StartError(f"Unable to find group {group}: no matching entries in group file", 126)
+        found.add(match.gid if match else int(group))
+    return sorted(found)
+
+
 def environment(base, extra, *, hostname, home, tty):
     """The process's environment as a dict: the container's ``Env``, then an exec's, with Docker's defaults
     (PATH, HOSTNAME, HOME, and TERM=xterm with a TTY) where they are not set."""

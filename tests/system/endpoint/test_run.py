@@ -250,13 +250,16 @@ def test_restart_always_runs_the_process_again_and_counts(vch):
 def test_output_and_exit_codes_survive_an_endpoint_kill_while_containers_stream(vch):
     # The count: 20 containers streaming when the endpoint is killed.
     names = ["stream%d" % i for i in range(20)]
-    script = "for i in $(seq 1 60); do echo line $i; sleep 0.2; done; exit 5"
+    script = "for i in $(seq 1 60); do echo line $i; sleep 0.4; done; exit 5"
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         runs = list(pool.map(lambda name: docker(vch, "run", "-d", "--name", name, vch["image"], "sh", "-c", script),
                              names))
     assert [ran.returncode for ran in runs] == [0] * len(names), ([ran.stderr for ran in runs], logs(vch))
     old = vch["endpoint"]
-    until(lambda: "line 5" in docker(vch, "logs", names[-1]).stdout, lambda: "output\n" + logs(vch))
+    # 20 VMs start at once: on a loaded machine the last one's output may take a while.
+    until(lambda: "line 5" in docker(vch, "logs", names[-1]).stdout,
+          lambda: "output\n%s\n%s\n%s" % (docker(vch, "ps", "-a").stdout, docker(vch, "logs", names[-1]), logs(vch)),
+          timeout=120)
     old.kill()  # SIGKILL, mid-stream
     vch["endpoint"] = Endpoint(vch["sim"], "run", port=old.port, tether_port=old.tether_port)
     try:
@@ -277,6 +280,7 @@ def test_output_and_exit_codes_survive_an_endpoint_kill_while_containers_stream(
 @pytest.mark.parametrize("options, message", [
     (["--user", "bob"], "unable to find user bob: no matching entries in passwd file"),
     (["--workdir", "/bin/busybox"], 'chdir to cwd ("/bin/busybox") set in config.json failed: not a directory'),
+    (["--group-add", "nosuch"], "Unable to find group nosuch: no matching entries in group file"),
 ])
 def test_a_bad_user_or_workdir_is_dockerds_error(vch, options, message):
     # dockerd refuses these when runc starts the process; here the tether does, in the VM, with runc's
@@ -318,3 +322,34 @@ def test_diff_and_export_of_a_running_container(vch, tmp_path):
         docker(vch, "rm", "-f", "differ")
         docker(vch, "volume", "rm", "dvol")
     nothing_left(vch)
+
+
+def test_read_only_tmpfs_shm_size_ulimits_sysctls_and_groups_are_applied(vch):
+    script = ("echo x > /f; echo y > /run/f && cat /run/f; echo y > /vol/f && cat /vol/f; ulimit -n; ulimit -Hn; "
+              "cat /proc/sys/kernel/msgmax /proc/mounts /proc/self/status")
+    ran = docker(vch, "run", "--rm", "--read-only", "--tmpfs", "/run:size=1m,exec", "--shm-size", "8m", "-v", "ro:/vol",
+                 "--ulimit", "nofile=100:200", "--sysctl", "kernel.msgmax=4096", "--group-add", "1234",
+                 vch["image"], "sh", "-c", script)
+    assert ran.returncode == 0, (ran.stderr, logs(vch))
+    assert "can't create /f: Read-only file system" in ran.stderr, ran.stderr
+    lines = ran.stdout.splitlines()
+    assert lines[:5] == ["y", "y", "100", "200", "4096"], ran.stdout
+    mounts = {line.split()[1]: line.split()[3].split(",") for line in lines if len(line.split()) == 6}
+    assert "ro" in mounts["/"] and "rw" in mounts["/vol"], mounts
+    assert {"rw", "nosuid", "nodev", "size=1024k"} <= set(mounts["/run"]) and "noexec" not in mounts["/run"], mounts
+    assert "size=8192k" in mounts["/dev/shm"], mounts
+    groups = next(line for line in lines if line.startswith("Groups:")).split()[1:]
+    assert "1234" in groups, lines
+    docker(vch, "volume", "rm", "ro")
+    nothing_left(vch)
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--sysctl", "vm.swappiness=10"], "sysctl 'vm.swappiness=10' is not allowed"),
+    (["--tmpfs", "/run:bogus=1"], "Invalid tmpfs option [bogus=1] of /run"),
+    (["--tmpfs", "/proc"], "invalid tmpfs destination '/proc'"),
+])
+def test_what_the_tether_could_not_apply_is_refused_before_anything_is_made(vch, options, message):
+    ran = docker(vch, "create", *options, vch["image"], "true")
+    assert ran.returncode != 0 and message in ran.stderr, ran.stderr
+    assert docker(vch, "ps", "-aq").stdout == ""
