@@ -35,7 +35,7 @@ async def _open(request, op, **options):
     """The container, its path, and an archive session on its tether for ``op``."""
     state = portlayer(request)
     ref = request.match_info["id"]
-    container = state.containers.find(ref)
+    container = await state.containers.look_up(ref)
     path = _path(request)
     if not container.running or not state.tether.connected(container.id):
         raise Conflict("container %s is not running: docker cp needs a running container on this VCH" % ref)
