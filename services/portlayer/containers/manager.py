@@ -635,10 +635,20 @@ class Containers:
         if new == container.name:
             raise Conflict("Renaming a container with the same name as its current name")
         self.ensure_unique(new)
-        display = vm_name(new, container.id)
-        await self.state.call(self.vm.rename, container.ref, container.props.get("name"), display)
-        self.state.cache.put(container.ref, {"name": display})
-        await self.rewrite(self.find(container.id), dict(container.record, name=new))
+        display, before = vm_name(new, container.id), container.props.get("name")
+        if before != display:  # renamed already by a try whose record vSphere then refused
+            await self.state.call(self.vm.rename, container.ref, before, display)
+            self.state.cache.put(container.ref, {"name": display})
+        try:
+            await self.rewrite(self.find(container.id), dict(container.record, name=new))
+        except VicError:
+            # The record keeps the old name: so does the VM, as the client is told the rename failed.
+            try:
+                await self.state.call(self.vm.rename, container.ref, display, before)
+                self.state.cache.put(container.ref, {"name": before})
+            except VicError as exc:
+                LOG.warning("container %s: its VM keeps the name %s: %s", container.id[:12], display, exc)
+            raise
 
     async def connect(self, container, net, address, aliases):
         """``docker network connect``: an endpoint on ``net`` in the record, a NIC on its port group on the VM."""
