@@ -126,7 +126,7 @@ class LiveCache:
         follower = self._follower
         since = follower.failing_since or time.monotonic()
         return VSphereError("The VCH's state cannot be read from vSphere (for %d s: %s); what the endpoint "
-                           "last saw may be stale." % (time.monotonic() - since, why or follower.failure))
+                            "last saw may be stale." % (time.monotonic() - since, why or follower.failure))
 
     async def read_again(self, ref):
         """Read one VM as vSphere holds it now (one PropertyCollector call) and apply it as a feed batch's

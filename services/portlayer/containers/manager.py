@@ -7,16 +7,19 @@ The live cache holds every container VM, so reads cost nothing; this decodes eac
 VM once per change and makes every change a container goes through.
 
 Round trips: create = CreateVM + task polls (plus one disk per new volume; the record and the
-boot spec go in the same CreateVM); start = PowerOn + polls; stop / kill = PowerOff + Reconfig
-(exit record) + polls; an end the tether reports = the same; a VM powered off outside the
-endpoint = one HTTPS GET of its log (the exit line) + Reconfig; an automatic restart = PowerOn
-+ polls after the exit's Reconfig; docker stop during a restart's back-off = Reconfig;
-rm = a device read + Reconfig (detach shared disks, mark as being removed) + Destroy + polls; rename = Rename + Reconfig
-+ polls; network connect = Reconfig (record and boot spec together) + polls, disconnect = a device
-read + Reconfig + polls; update --restart = Reconfig; logs = one HTTPS GET; stats = none while the
-tether is connected (it answers), else one PropertyCollector read per sample; started, cp / archive
-= none (the tether channel). At endpoint start: one HTTPS GET of the log of each container VM
-that is off (a run that ended while the endpoint was down).
+boot spec go in the same CreateVM); start = Reconfig (the exit record says a run is under way)
++ PowerOn + polls; stop / kill = PowerOff + Reconfig (exit record) + polls; an end the tether
+reports = the same; a VM powered off outside the endpoint = one HTTPS GET of its log (the exit
+line) + Reconfig; an automatic restart = Reconfig + PowerOn + polls after the exit's Reconfig;
+docker stop during a restart's back-off = Reconfig; rm = a device read + Reconfig (detach shared
+disks, mark as being removed) + Destroy + polls; rename = Rename + Reconfig + polls (a refused
+Reconfig: one more Rename, back); network connect = Reconfig (record and boot spec together) +
+polls, disconnect = a device read + Reconfig + polls; update --restart = Reconfig; logs = one
+HTTPS GET; stats = none while the tether is connected (it answers), else one PropertyCollector
+read per sample; started, cp / archive = none (the tether channel). At endpoint start: one HTTPS
+GET of the log of each container VM that is off (a run that ended while the endpoint was down),
++ Reconfig for each end recorded then. While the live cache is stale: one PropertyCollector read
+per client request on one container.
 """
 
 import asyncio
