@@ -140,7 +140,7 @@ def _check_failed(vch, operation, name):
         assert json.loads(run(vch, "image", "inspect", _image(vch, name)))[0]["Id"] != vch[name]
         assert list(Path(vch["sim"].datastores["LocalDS_0"]).rglob(vch[name].split(":")[1] + ".json*")) == []
     elif operation == "volume create":
-        assert name not in run(vch, "volume", "ls", "-q").split()
+        assert name not in run(vch, "volume", "ls", "-q").split() and not (_volumes_dir(vch) / name).exists()
     elif operation == "rename":
         (vm,) = _by_name(vch, name)
         assert vm["vm"].get("name") == "%s-%s" % (name, vm["record"]["id"][:12]) and _shown(vch, name) == "Created"
