@@ -24,7 +24,9 @@ When vSphere ends the endpoint's session, the session logs in again and the
 feed gets a new collector, whose first answer (everything) resynchronises the
 cache: VMs that went meanwhile leave, changes made meanwhile (a VM powered off
 in vCenter) are seen as changes. While the feed cannot follow vSphere for more
-than ``STALE_SECONDS``, the container list is refused rather than served stale.
+than ``STALE_SECONDS``, the container list is refused rather than served stale, and a single
+container is read from vSphere (``read_again``: one PropertyCollector call) or refused when that
+read fails too.
 """
 
 import asyncio
@@ -110,13 +112,33 @@ class LiveCache:
     def _new_collector(self):
         return updates.own_collector(self._state.session, self._filter_spec())
 
+    def stale(self):
+        """Whether the feed has not been able to follow vSphere for a while: what is held may be stale."""
+        since = self._follower.failing_since if self._follower is not None else None
+        return since is not None and time.monotonic() - since > STALE_SECONDS
+
     def check_fresh(self):
-        """Raise when the feed has not been able to follow vSphere for a while: what is held may be stale."""
+        """Raise when the feed has not been able to follow vSphere for a while (``stale``)."""
+        if self.stale():
+            raise self._refusal()
+
+    def _refusal(self, why=None):
         follower = self._follower
-        since = follower.failing_since if follower is not None else None
-        if since is not None and time.monotonic() - since > STALE_SECONDS:
-            raise VSphereError("The VCH's state cannot be read from vSphere (for %d s: %s); what the endpoint "
-                               "last saw may be stale." % (time.monotonic() - since, follower.failure))
+        since = follower.failing_since or time.monotonic()
+        return VSphereError("The VCH's state cannot be read from vSphere (for %d s: %s); what the endpoint "
+                            "last saw may be stale." % (time.monotonic() - since, why or follower.failure))
+
+    async def read_again(self, ref):
+        """Read one VM as vSphere holds it now (one PropertyCollector call) and apply it as a feed batch's
+        re-read is applied: what a single-container read gets while the feed is stale. Refused, as the
+        container list is, when vSphere cannot be read either."""
+        read_at = time.monotonic()
+        try:
+            folded = await self._state.call(updates.reread, self._state.session, {ref._moId: (ref, "modify", [])},
+                                            VM_PATHS)
+        except Exception as exc:  # pylint: disable=broad-except
+            raise self._refusal(str(getattr(exc, "msg", None) or exc)) from None
+        self._apply_folded(folded, read_at)
 
     def stop(self):
         if self._follower is not None:

@@ -347,7 +347,9 @@ class Simulator:
 
     def inject_fault(self, method, count=1, skip=0):
         """Make the next ``count`` calls of SOAP ``method`` (after ``skip``) fail
-        with vim SystemError "vcsim: injected fault in <method>"."""
+        with vim SystemError "vcsim: injected fault in <method>"; ``method`` "<HTTP method> <suffix>"
+        ("PUT .json") fails the datastore transfers of that method whose path ends with the suffix
+        with HTTP 500."""
         return self._control(
             "POST", "/vcsim/fault", {"method": method, "count": count, "skip": skip}
         )

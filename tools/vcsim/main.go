@@ -390,7 +390,7 @@ func (h *harness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var e entry
 	if method == "" {
 		h.http++
-		e = entry{Time: now, HTTP: r.Method, Path: r.URL.Path}
+		e = entry{Time: now, HTTP: r.Method, Path: r.URL.Path, Fault: h.tripHTTP(r)}
 	} else {
 		h.soap++
 		e = entry{Time: now, Method: method, This: &this, Fault: h.trip(method)}
@@ -403,6 +403,10 @@ func (h *harness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.mu.Unlock()
 
+	if e.Fault && method == "" {
+		http.Error(w, "vcsim: injected fault in "+r.Method+" "+r.URL.Path, http.StatusInternalServerError)
+		return
+	}
 	if e.Fault {
 		writeFault(w, method)
 		return
@@ -589,6 +593,19 @@ func (h *harness) trip(method string) bool {
 		delete(h.faults, method)
 	}
 	return true
+}
+
+// tripHTTP reports whether this plain HTTP request (a datastore file transfer) must fail: a fault armed
+// for "<HTTP method> <suffix>" trips on the requests of that method whose path ends with the suffix
+// ("PUT .json", "PUT -flat.vmdk"). Callers hold h.mu.
+func (h *harness) tripHTTP(r *http.Request) bool {
+	for key := range h.faults {
+		suffix := strings.TrimPrefix(key, r.Method+" ")
+		if suffix != key && strings.HasSuffix(r.URL.Path, suffix) {
+			return h.trip(key)
+		}
+	}
+	return false
 }
 
 func (h *harness) control(w http.ResponseWriter, r *http.Request) {

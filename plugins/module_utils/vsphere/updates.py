@@ -88,6 +88,8 @@ class Follower:
             if self._stopping.is_set():
                 return
             if update is None:
+                # ``self._deliver`` is the one bound method kept at __init__, so identity tells a renewed
+                # collector's delivery from the usual one: an idle wait of the usual feed delivers nothing.
                 if deliver is not self._deliver:
                     deliver(None)  # a new collector with nothing to report: nothing is left either
                     deliver = self._deliver

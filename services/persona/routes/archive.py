@@ -37,7 +37,7 @@ async def _open(request, op, path=None, command="docker cp", **options):
     tether for ``op``."""
     state = portlayer(request)
     ref = request.match_info["id"]
-    container = state.containers.find(ref)
+    container = await state.containers.look_up(ref)
     path = path or _path(request)
     if not container.running or not state.tether.connected(container.id):
         raise Conflict("container %s is not running: %s needs a running container on this VCH" % (ref, command))

@@ -29,8 +29,8 @@ from ansible_collections.vic.containers.services.portlayer.storage.volumes impor
 DEFAULT_STOP_TIMEOUT = 10
 
 
-def _container(request):
-    return portlayer(request).containers.find(request.match_info["id"])
+async def _container(request):
+    return await portlayer(request).containers.look_up(request.match_info["id"])
 
 
 # -- create -------------------------------------------------------------------------------------
@@ -106,7 +106,7 @@ async def _mount_volumes(state, host):
 
 async def start(request):
     state = portlayer(request)
-    container = _container(request)
+    container = await _container(request)
     if not await state.containers.power_on(container):
         return web.Response(status=304)
     state.events.publish("container", "start", container.id, events.container_attributes(container))
@@ -121,7 +121,7 @@ def _stop_settings(request, container):
 
 async def stop(request):
     state = portlayer(request)
-    container = _container(request)
+    container = await _container(request)
     if not container.running and not state.containers.restarting(container.id) \
             and not state.containers.unrecorded(container.id):
         return web.Response(status=304)
@@ -132,7 +132,7 @@ async def stop(request):
 
 async def kill(request):
     state = portlayer(request)
-    container = _container(request)
+    container = await _container(request)
     if not container.running:
         raise Conflict("Cannot kill container: %s: Container %s is not running"
                        % (request.match_info["id"], container.id))
@@ -144,7 +144,7 @@ async def kill(request):
 
 async def restart(request):
     state = portlayer(request)
-    container = _container(request)
+    container = await _container(request)
     if container.running:
         await state.containers.stop(container, *_stop_settings(request, container))
     await state.containers.power_on(state.containers.find(container.id))
@@ -154,7 +154,7 @@ async def restart(request):
 
 async def remove(request):
     state = portlayer(request)
-    container = _container(request)
+    container = await _container(request)
     if state.containers.restarting(container.id) and not query_bool(request, "force"):
         raise Conflict("You cannot remove a restarting container %s. Stop the container before attempting removal "
                        "or force remove" % container.id)
@@ -176,7 +176,7 @@ async def update(request):
     """``docker update``: memory and CPU limits (the VM's size, ``containers/update.py``) and the restart
     policy; what a container VM cannot change is refused naming it."""
     state = portlayer(request)
-    container = _container(request)
+    container = await _container(request)
     body = validation.check(await json_body(request), validation.UPDATE_REQUEST)
     refused = sorted(key for key, value in body.items() if value and key not in _UPDATE_IGNORED and
                      key in spec.HOST_CONFIG_FIELDS)
@@ -198,7 +198,7 @@ async def update(request):
 
 async def rename(request):
     state = portlayer(request)
-    container = _container(request)
+    container = await _container(request)
     new = spec.check_name(request.query.get("name"))
     if not new:
         raise InvalidInput("name is required to rename a container")
@@ -210,7 +210,7 @@ async def rename(request):
 
 async def wait(request):
     state = portlayer(request)
-    container = _container(request)
+    container = await _container(request)
     condition = request.query.get("condition") or "not-running"
     if condition not in ("not-running", "next-exit", "removed"):
         raise InvalidInput("invalid condition: %r" % condition)
@@ -227,7 +227,7 @@ async def wait(request):
 
 async def container_logs(request):
     state = portlayer(request)
-    container = _container(request)
+    container = await _container(request)
     streams = {n for n, key in ((1, "stdout"), (2, "stderr")) if query_bool(request, key)}
     if not streams:
         raise InvalidInput("You must choose at least one stream")
@@ -342,7 +342,7 @@ def _still_running(state, container):
 async def stats(request):
     """``docker stats``: one sample, or one a second while the container runs (``stream``)."""
     state = portlayer(request)
-    container = _container(request)
+    container = await _container(request)
     stream = query_bool(request, "stream", True) and not query_bool(request, "one-shot")
     response = web.StreamResponse(headers={"Content-Type": "application/json"})
     await response.prepare(request)
@@ -415,7 +415,7 @@ def _matches(state, container, filters, ancestors):
 
 async def inspect(request):
     state = portlayer(request)
-    container = _container(request)
+    container = await _container(request)
     exec_ids = [e["ID"] for e in state.execs.values() if e["ContainerID"] == container.id and e["Running"]]
     containers = state.containers
     shown = views.inspect(container, state.name, exec_ids, containers.process(container),

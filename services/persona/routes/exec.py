@@ -26,8 +26,8 @@ EXEC_FIELDS = frozenset(("AttachStdin", "AttachStdout", "AttachStderr", "Console
 _TETHER_WAIT = 120  # seconds: a container VM boots and its tether dials in well within this
 
 
-def _running(state, ref):
-    container = state.containers.find(ref)
+async def _running(state, ref):
+    container = await state.containers.look_up(ref)
     if not container.running:
         raise Conflict("Container %s is not running" % container.id)
     return container
@@ -35,7 +35,7 @@ def _running(state, ref):
 
 async def exec_create(request):
     state = portlayer(request)
-    container = _running(state, request.match_info["id"])
+    container = await _running(state, request.match_info["id"])
     body = _canonical_keys(validation.check(await json_body(request), validation.EXEC_CREATE), EXEC_FIELDS)
     unknown = sorted(set(body) - EXEC_FIELDS)
     if unknown:
@@ -80,7 +80,7 @@ async def exec_start(request):
     body = await json_body(request)
     if instance["Running"] or instance["ExitCode"] is not None:
         raise Conflict("exec %s has already been started" % instance["ID"])
-    container = _running(state, instance["ContainerID"])
+    container = await _running(state, instance["ContainerID"])
     # A container inspect calls running may still be booting: its tether dials in shortly. Wait for it, as
     # attach does, so an exec right after docker run -d / start runs instead of answering 409; a tether that
     # never comes (a VM that cannot boot it) is told after a while, not waited for forever.
@@ -158,7 +158,7 @@ async def exec_resize(request):
 async def attach(request):
     """``docker attach`` / ``docker run`` without -d: the primary process's streams."""
     state = portlayer(request)
-    container = state.containers.find(request.match_info["id"])
+    container = await state.containers.look_up(request.match_info["id"])
     if not query_bool(request, "stream", False) and not query_bool(request, "logs", False):
         raise InvalidInput("attach needs stream=1 or logs=1")
     tty = bool(container.config.get("Tty"))
@@ -223,7 +223,7 @@ async def resize(request):
     """``docker run -it`` / ``attach`` resize: the open attachments, and the size an attach opened later gets
     (the CLI resizes once right after start, often before the tether has dialled in)."""
     state = portlayer(request)
-    container = state.containers.find(request.match_info["id"])
+    container = await state.containers.look_up(request.match_info["id"])
     height, width = _size_query(request)
     if not (height and width):
         return web.Response(status=200)  # a client that does not know its size yet
@@ -237,7 +237,7 @@ async def top(request):
     """``docker top``: the tether lists the container's processes as ``ps -ef`` does (the image needs no
     ``ps``); other ``ps_args`` run the image's own ``ps`` through the tether, parsed as Docker shows it."""
     state = portlayer(request)
-    container = _running(state, request.match_info["id"])
+    container = await _running(state, request.match_info["id"])
     args = (request.query.get("ps_args") or "-ef").split()
     if args == ["-ef"]:
         titles, rows = await state.tether.top(container.id)

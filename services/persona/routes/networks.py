@@ -66,7 +66,7 @@ async def _membership(request):
     state = portlayer(request)
     net = state.networks.find(request.match_info["id"])
     body = validation.check(await json_body(request), validation.NETWORK_CONNECT)
-    return state, net, body, state.containers.find(body.get("Container") or "")
+    return state, net, body, await state.containers.look_up(body.get("Container") or "")
 
 
 async def connect(request):

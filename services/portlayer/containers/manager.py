@@ -7,16 +7,19 @@ The live cache holds every container VM, so reads cost nothing; this decodes eac
 VM once per change and makes every change a container goes through.
 
 Round trips: create = CreateVM + task polls (plus one disk per new volume; the record and the
-boot spec go in the same CreateVM); start = PowerOn + polls; stop / kill = PowerOff + Reconfig
-(exit record) + polls; an end the tether reports = the same; a VM powered off outside the
-endpoint = one HTTPS GET of its log (the exit line) + Reconfig; an automatic restart = PowerOn
-+ polls after the exit's Reconfig; docker stop during a restart's back-off = Reconfig;
-rm = a device read + Reconfig (detach shared disks, mark as being removed) + Destroy + polls; rename = Rename + Reconfig
-+ polls; network connect = Reconfig (record and boot spec together) + polls, disconnect = a device
-read + Reconfig + polls; update --restart = Reconfig; logs = one HTTPS GET; stats = none while the
-tether is connected (it answers), else one PropertyCollector read per sample; started, cp / archive
-= none (the tether channel). At endpoint start: one HTTPS GET of the log of each container VM
-that is off (a run that ended while the endpoint was down).
+boot spec go in the same CreateVM); start = Reconfig (the exit record says a run is under way)
++ PowerOn + polls; stop / kill = PowerOff + Reconfig (exit record) + polls; an end the tether
+reports = the same; a VM powered off outside the endpoint = one HTTPS GET of its log (the exit
+line) + Reconfig; an automatic restart = Reconfig + PowerOn + polls after the exit's Reconfig;
+docker stop during a restart's back-off = Reconfig; rm = a device read + Reconfig (detach shared
+disks, mark as being removed) + Destroy + polls; rename = Rename + Reconfig + polls (a refused
+Reconfig: one more Rename, back); network connect = Reconfig (record and boot spec together) +
+polls, disconnect = a device read + Reconfig + polls; update --restart = Reconfig; logs = one
+HTTPS GET; stats = none while the tether is connected (it answers), else one PropertyCollector
+read per sample; started, cp / archive = none (the tether channel). At endpoint start: one HTTPS
+GET of the log of each container VM that is off (a run that ended while the endpoint was down),
++ Reconfig for each end recorded then. While the live cache is stale: one PropertyCollector read
+per client request on one container.
 """
 
 import asyncio
@@ -31,14 +34,17 @@ from ansible_collections.vic.containers.services.tether import protocol
 from ansible_collections.vic.containers.services.portlayer import events
 from ansible_collections.vic.containers.services.portlayer.containers import boot, envseal, logs, restart
 from ansible_collections.vic.containers.services.portlayer.containers.model import (
-    EXIT_KEY, REMOVING_KEY, bios_uuid, boot_values, decode, exit_value, iso, new_id, now, parse_time, record_values, vm_folder,
-    vm_name)
+    EXIT_KEY, REMOVING_KEY, bios_uuid, boot_values, decode, exit_value, iso, new_id, now, parse_time, record_values,
+    run_value, vm_folder, vm_name)
 from ansible_collections.vic.containers.services.portlayer.containers.vm import (VmOps, check_disks, device_specs,
                                                                                  managed_by)
 
 LOG = logging.getLogger("vic.endpoint.containers")
 STATS_PATHS = ("summary.quickStats.overallCpuUsage", "summary.quickStats.guestMemoryUsage", "runtime.maxCpuUsage",
                "config.hardware.numCPU", "config.hardware.memoryMB")
+# The exit code of a run whose VM went off while the endpoint was down, leaving no exit: dockerd's restore
+# gives a container whose task is gone 255 (daemon.restore: ExitCode 255, FinishedAt the restore's time).
+VANISHED_CODE = 255
 # A refused exit record is tried again after this long (and again after each refusal).
 RECORD_RETRY_SECONDS = 5
 # What vSphere's quick stats say of a container VM; CPU and memory in use are 0 while it is off.
@@ -123,6 +129,18 @@ class Containers:
         if len(matches) > 1:
             raise NotFound("Multiple IDs found with provided prefix: %s" % ref)
         raise NotFound("No such container: %s" % ref)
+
+    async def look_up(self, ref):
+        """``find`` for a client's request: while the live cache cannot follow vSphere (``LiveCache.stale``),
+        the container as vSphere holds it now (one PropertyCollector read); refused when that read fails too."""
+        container = self.find(ref)
+        if not self.state.cache.stale():
+            return container
+        await self.state.cache.read_again(container.ref)
+        try:
+            return self.find(container.id)
+        except NotFound:
+            raise NotFound("No such container: %s" % ref) from None
 
     def by_name(self, name):
         return self._names.get(name)
@@ -299,12 +317,32 @@ class Containers:
             self._unrecorded.pop(container.id, None)
             self._started.pop(container.id, None)
             self._stopping.discard(container.id)
-            await self.state.call(self.vm.power_on, container.ref, container.name)
+            await self._power_on_marked(self.find(container.id), restarts)
             self._restart_counts[container.id] = restarts
             if not restarts:
                 self._backoff.pop(container.id, None)  # docker start begins the back-off again, as dockerd
             self.state.cache.put(container.ref, {"runtime.powerState": "poweredOn", "summary.runtime.bootTime": now()})
             return True
+
+    async def _power_on_marked(self, container, restarts):
+        """Power the VM on, its record saying first that a run is under way (``run_value``): a VM that goes off
+        while the endpoint is down then shows as a run that vanished, as dockerd's restore has it. When the
+        power-on fails, the record is put back as it was: no run began."""
+        before = json.dumps(container.exit, sort_keys=True) if container.exit else ""
+        await self._write_exit(container, run_value(container.exit, now(), restarts))
+        try:
+            await self.state.call(self.vm.power_on, container.ref, container.name)
+        except Exception:
+            try:
+                await self._write_exit(container, before)
+            except VicError as exc:
+                LOG.warning("container %s: its record still says a run began: %s", container.id[:12], exc)
+            raise
+
+    async def _write_exit(self, container, value):
+        """Write the container's exit record (EXIT_KEY) on its VM and through to the cache."""
+        await self.state.call(self.vm.reconfigure, container.ref, container.name, {EXIT_KEY: value})
+        self.state.cache.put_extra_config(container.ref, {EXIT_KEY: value})
 
     async def halt(self, container, code=None, finished_at=None):
         """End the run: power the VM off and record the exit (``code`` and ``finished_at``, the tether's
@@ -398,9 +436,8 @@ class Containers:
     async def _stop_restarting(self, container):
         """``docker stop`` during the restart back-off: no restart, now or after an endpoint restart."""
         self.cancel_restart(container.id)
-        value = json.dumps(dict(self.find(container.id).exit, stopped=True, restart_due=False), sort_keys=True)
-        await self.state.call(self.vm.reconfigure, container.ref, container.name, {EXIT_KEY: value})
-        self.state.cache.put_extra_config(container.ref, {EXIT_KEY: value})
+        await self._write_exit(container, json.dumps(dict(self.find(container.id).exit, stopped=True,
+                                                          restart_due=False), sort_keys=True))
 
     async def kill(self, container, signal_name):
         """Send the signal through the tether; SIGKILL, or no tether to send it, powers the VM off.
@@ -483,9 +520,8 @@ class Containers:
         self._started.pop(container.id, None)
         restarts = self.restart_count(container)
         again = restart.wanted(container.host_config, code, restarts, stopped)
-        value = exit_value(started, finished, code, restarts + 1 if again else restarts, stopped, again)
-        await self.state.call(self.vm.reconfigure, container.ref, container.name, {EXIT_KEY: value})
-        self.state.cache.put_extra_config(container.ref, {EXIT_KEY: value})
+        await self._write_exit(container, exit_value(started, finished, code, restarts + 1 if again else restarts,
+                                                     stopped, again))
         if again:
             began = parse_time(iso(started)) if started is not None else None
             ran = (parse_time(iso(finished)) - began).total_seconds() if began is not None else None
@@ -538,21 +574,34 @@ class Containers:
                 continue  # removed while its log was read
             if container.running or container.id in self._halting:
                 continue  # started (or being recorded) while its log was read
-            recorded = parse_time(container.exit.get("finished_at"))
-            if found is not None and (recorded is None or found[1] > recorded):
+            if found is not None and self._newer_than_record(container, found[1]):
                 LOG.info("container %s ended while the endpoint was down; exit %s", container.id[:12], found[0])
                 # When that run began is known nowhere any more: Docker's zero time says so.
                 await self.record_exit(container, found[0], iso(None), found[1])
+            elif container.run_under_way:
+                # Its VM went off while the endpoint was down (vSphere, a host crash) and the tether wrote
+                # no exit: dockerd's restore of a container whose task is gone, 255 and now.
+                LOG.info("container %s: its run vanished while the endpoint was down; exit %s", container.id[:12],
+                         VANISHED_CODE)
+                await self.record_exit(container, VANISHED_CODE, container.started_at, now())
             elif container.restart_due and restart.policy_of(container.host_config)[0] != restart.NO:
                 self._schedule_restart(container.id, restart.FIRST_DELAY, container.restart_count)
             elif self._restored_run(container):
                 # Recorded before it runs, as any restart is: the count shows at once, and an endpoint
                 # that dies before the power-on finds the restart due.
                 count = container.restart_count + 1
-                value = json.dumps(dict(container.exit, restart_count=count, restart_due=True), sort_keys=True)
-                await self.state.call(self.vm.reconfigure, container.ref, container.name, {EXIT_KEY: value})
-                self.state.cache.put_extra_config(container.ref, {EXIT_KEY: value})
+                await self._write_exit(container, json.dumps(dict(container.exit, restart_count=count,
+                                                                  restart_due=True), sort_keys=True))
                 self._schedule_restart(container.id, restart.FIRST_DELAY, count)
+
+    @staticmethod
+    def _newer_than_record(container, finished):
+        """Whether an exit line of ``finished`` is of a run the record does not hold: newer than the recorded
+        end, and than the start of a run under way."""
+        known = [parse_time(container.exit.get("finished_at"))]
+        if container.run_under_way:
+            known.append(parse_time(container.exit.get("started_at")))
+        return all(moment is None or finished > moment for moment in known)
 
     @staticmethod
     def _restored_run(container):
@@ -589,10 +638,20 @@ class Containers:
         if new == container.name:
             raise Conflict("Renaming a container with the same name as its current name")
         self.ensure_unique(new)
-        display = vm_name(new, container.id)
-        await self.state.call(self.vm.rename, container.ref, container.props.get("name"), display)
-        self.state.cache.put(container.ref, {"name": display})
-        await self.rewrite(self.find(container.id), dict(container.record, name=new))
+        display, before = vm_name(new, container.id), container.props.get("name")
+        if before != display:  # renamed already by a try whose record vSphere then refused
+            await self.state.call(self.vm.rename, container.ref, before, display)
+            self.state.cache.put(container.ref, {"name": display})
+        try:
+            await self.rewrite(self.find(container.id), dict(container.record, name=new))
+        except VicError:
+            # The record keeps the old name: so does the VM, as the client is told the rename failed.
+            try:
+                await self.state.call(self.vm.rename, container.ref, display, before)
+                self.state.cache.put(container.ref, {"name": before})
+            except VicError as exc:
+                LOG.warning("container %s: its VM keeps the name %s: %s", container.id[:12], display, exc)
+            raise
 
     async def connect(self, container, net, address, aliases):
         """``docker network connect``: an endpoint on ``net`` in the record, a NIC on its port group on the VM."""

@@ -23,7 +23,8 @@ Round trips (SOAP calls to vSphere, HTTP transfers to the datastore):
   HTTP GET per image; removing leftovers costs one SOAP call each + one wait.
 * pull (imagec/pull.py): the layer store's cost per new layer; per new image 1
   HTTP PUT; per changed image file (a tag moved to the new image) 1 HTTP PUT +
-  1 SOAP move, + one wait for all moves. Pulling an image already present with
+  1 SOAP move, + one wait for all moves; when one of these fails, 1 SOAP delete (+ wait) per new image
+  file written. Pulling an image already present with
   the same tag costs no vSphere call at all.
 * tag: 1 HTTP PUT + 1 move + wait per image file changed. rmi: 1 SOAP delete per
   file or unused layer folder, + one wait for all.
@@ -322,23 +323,39 @@ class ImageIndex:
         the old one: see the layout above), then take them into memory."""
         state = self.state
         store = self._layers.datastore
-        moves = {}
-        for record in records:
-            path = self._metadata_path(record["id"])
-            data = json.dumps(record, sort_keys=True).encode()
-            new = record["id"] not in self._images
-            await state.call(datastore.put, state.session, state.datacenter, store,
-                             path if new else path + ".tmp", lambda data=data: data, len(data))
-            if not new:
-                task = await state.call(datastore.start_move, state.session, state.datacenter_ref, store,
-                                        path + ".tmp", path)
-                moves[task] = datastore.ds_path(store, path)
-        if moves:
-            await state.call(tasks.wait, state.session, moves)
+        moves, written = {}, []
+        try:
+            for record in records:
+                path = self._metadata_path(record["id"])
+                data = json.dumps(record, sort_keys=True).encode()
+                new = record["id"] not in self._images
+                await state.call(datastore.put, state.session, state.datacenter, store,
+                                 path if new else path + ".tmp", lambda data=data: data, len(data))
+                if new:
+                    written.append(path)
+                else:
+                    task = await state.call(datastore.start_move, state.session, state.datacenter_ref, store,
+                                            path + ".tmp", path)
+                    moves[task] = datastore.ds_path(store, path)
+            if moves:
+                await state.call(tasks.wait, state.session, moves)
+        except VicError:
+            await self._unwrite(written)
+            raise
         for record in records:
             self._take(record)
             for name in record["tags"]:
                 self._tags[name] = record["id"]
+
+    async def _unwrite(self, paths):
+        """Delete the new image files of a save that failed: their tags are newer than the old files' and
+        would take the tags at the next start from the images the client was told still hold them."""
+        if not paths:
+            return
+        try:
+            await self._layers.delete(paths)
+        except VicError as exc:
+            LOG.warning("image files of a failed save were left behind: %s: %s", ", ".join(paths), exc)
 
     def _take(self, record):
         """Hold ``record``'s image in memory; learn which layer each of its blobs holds (older records

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, deploy, docker_cli
+from ansible_collections.vic.containers.tools.harness.registry import OciLayout, app_layer, busybox_layer
 from ansible_collections.vic.containers.tools.harness.waiting import until
-from test_containers import _quiet_mark, container_vms, run
+from test_containers import _quiet_mark, container_vms, run, vim
 
 
 @pytest.fixture(scope="module")
@@ -21,6 +22,8 @@ def fcf(vcsim, tmp_path_factory, registries):
     vch = {"summary": summary, "certs": certs, "sim": vcsim, "endpoint": Endpoint(vcsim, "fcf")}
     vch["host"] = "tcp://127.0.0.1:%d" % vch["endpoint"].port
     vch["image"] = registries.get("anonymous").host + "/library/busybox"
+    vch["registry"] = registries.get("anonymous")
+    vch["layouts"] = tmp_path_factory.mktemp("layouts")
     run(vch, "pull", vch["image"])
     yield vch
     vcsim.clear_faults()
@@ -44,17 +47,45 @@ def _shown(vch, name):
     return None
 
 
+def _nics(vm):
+    return [d for d in vm["vm"].get("config.hardware.device") if isinstance(d, vim.vm.device.VirtualEthernetCard)]
+
+
+def _push(vch, name, text):
+    """An image of its own (busybox and a layer of ``text``) as ``library/<name>:latest``; its id."""
+    layout = OciLayout(vch["layouts"] / ("%s-%d" % (name, len(text))), "latest", [busybox_layer(), app_layer(text)])
+    vch["registry"].push(layout.folder, "latest", name)
+    return layout.image_id
+
+
 def _prepare(vch, operation, name):
-    if operation in ("start",):
+    if operation in ("start", "rename", "connect"):
         run(vch, "create", "--name", name, vch["image"], "sleep", "600")
     elif operation in ("stop", "rm"):
         run(vch, "run", "-d", "--name", name, vch["image"], "sleep", "600")
+    elif operation == "disconnect":
+        run(vch, "network", "create", name + "-net")
+        run(vch, "create", "--name", name, "--network", name + "-net", vch["image"], "sleep", "600")
+    elif operation == "pull":
+        # An image the VCH has under the tag, which the pull moves to a new image (its layer is new too).
+        _push(vch, name, "old " + name)
+        run(vch, "pull", _image(vch, name))
+        vch[name] = _push(vch, name, "new " + name)
+    if operation == "connect":
+        run(vch, "network", "create", name + "-net")
+
+
+def _image(vch, name):
+    return "%s/library/%s:latest" % (vch["registry"].host, name)
 
 
 def _do(vch, operation, name):
     args = {"create": ("create", "--name", name, vch["image"], "sleep", "600"), "start": ("start", name),
             "stop": ("stop", "-t", "0", name), "rm": ("rm", "-f", name),
-            "volume create": ("volume", "create", "--label", "owner=" + name, name)}[operation]
+            "volume create": ("volume", "create", "--label", "owner=" + name, name),
+            "rename": ("rename", name, name + "-renamed"), "connect": ("network", "connect", name + "-net", name),
+            "disconnect": ("network", "disconnect", name + "-net", name), "pull": ("pull", _image(vch, name)),
+            "network create": ("network", "create", name + "-net")}[operation]
     return docker_cli(vch, *args)
 
 
@@ -71,6 +102,26 @@ def _check(vch, operation, name):
     if operation == "rm":
         assert vms == [] and _shown(vch, name) is None
         return
+    if operation == "network create":
+        assert json.loads(run(vch, "network", "inspect", name + "-net"))[0]["Name"] == name + "-net"
+        return
+    if operation == "pull":
+        image = json.loads(run(vch, "image", "inspect", _image(vch, name)))[0]
+        assert image["Id"] == vch[name] and image["RepoTags"] == [_image(vch, name)]
+        return
+    if operation == "rename":
+        assert vms == [] and _shown(vch, name) is None
+        vms = _by_name(vch, name + "-renamed")
+        assert len(vms) == 1 and _shown(vch, name + "-renamed") == "Created"
+        assert vms[0]["vm"].get("name") == "%s-renamed-%s" % (name, vms[0]["record"]["id"][:12])
+        return
+    if operation in ("connect", "disconnect"):
+        # Made on the bridge, then connected to a second network; made on its network only, then disconnected.
+        joined = operation == "connect"
+        assert (name + "-net" in vms[0]["record"]["networks"]) is joined and len(_nics(vms[0])) == (2 if joined else 0)
+        shown = json.loads(run(vch, "inspect", name))[0]["NetworkSettings"]["Networks"]
+        assert (name + "-net" in shown) is joined, shown
+        return
     assert len(vms) == 1, vms
     power = vms[0]["vm"].get("runtime.powerState")
     if operation == "create":
@@ -82,10 +133,31 @@ def _check(vch, operation, name):
         assert _shown(vch, name).startswith("Exited (137)")
 
 
+def _check_failed(vch, operation, name):
+    """What the client was told of a failed operation holds before the retry too, where it is part-made."""
+    if operation == "pull":
+        # The tag is the old image's; no file of the new image claims it (at the next start it would win).
+        assert json.loads(run(vch, "image", "inspect", _image(vch, name)))[0]["Id"] != vch[name]
+        assert list(Path(vch["sim"].datastores["LocalDS_0"]).rglob(vch[name].split(":")[1] + ".json*")) == []
+    elif operation == "volume create":
+        assert name not in run(vch, "volume", "ls", "-q").split() and not (_volumes_dir(vch) / name).exists()
+    elif operation == "rename":
+        (vm,) = _by_name(vch, name)
+        assert vm["vm"].get("name") == "%s-%s" % (name, vm["record"]["id"][:12]) and _shown(vch, name) == "Created"
+
+
 # Each mutating vSphere method of each operation, faulted once (a vApp VCH: its VMs are made by CreateChildVM).
-MATRIX = [("create", "CreateChildVM_Task"), ("start", "PowerOnVM_Task"), ("stop", "PowerOffVM_Task"),
+MATRIX = [("create", "CreateChildVM_Task"), ("start", "PowerOnVM_Task"), ("start", "ReconfigVM_Task"),
+          ("stop", "PowerOffVM_Task"),
           ("stop", "ReconfigVM_Task"), ("rm", "PowerOffVM_Task"), ("rm", "ReconfigVM_Task"), ("rm", "Destroy_Task"),
-          ("volume create", "MakeDirectory"), ("volume create", "CreateVirtualDisk_Task")]
+          ("volume create", "MakeDirectory"), ("volume create", "CreateVirtualDisk_Task"),
+          ("rename", "Rename_Task"), ("rename", "ReconfigVM_Task"), ("connect", "ReconfigVM_Task"),
+          ("disconnect", "ReconfigVM_Task"), ("network create", "ReconfigVM_Task"), ("pull", "MakeDirectory"),
+          ("pull", "MoveDatastoreFile_Task"),
+          # The datastore's HTTP transfers: a volume's metadata; a layer's disk, its descriptor; an image's metadata.
+          ("volume create", "PUT .json"), ("pull", "PUT -flat.vmdk"), ("pull", "PUT .vmdk"), ("pull", "PUT .json")]
+# The layer's disk goes before its descriptor, which "PUT .vmdk" matches too.
+SKIP = {("pull", "PUT .vmdk"): 1}
 
 
 @pytest.mark.parametrize("operation, method", MATRIX)
@@ -95,13 +167,15 @@ def test_after_a_fault_and_one_retry_vsphere_holds_what_the_client_was_told(fcf,
     # The fault is for the operation's own call: background work of an earlier case (an exit record the
     # endpoint writes again by itself) must not take it first.
     _quiet_mark(fcf["sim"])
-    fcf["sim"].inject_fault(method)
+    fcf["sim"].inject_fault(method, skip=SKIP.get((operation, method), 0))
     try:
         failed = _do(fcf, operation, name)
     finally:
         fcf["sim"].clear_faults()
-    assert failed.returncode != 0 and "injected fault in " + method in failed.stderr, failed.stderr
+    said = "HTTP 500" if method.startswith("PUT ") else "injected fault in " + method
+    assert failed.returncode != 0 and said in failed.stderr, failed.stderr
     assert "Traceback" not in fcf["endpoint"].log()
+    _check_failed(fcf, operation, name)
     retried = _do(fcf, operation, name)
     assert retried.returncode == 0, retried.stderr + fcf["endpoint"].log()[-3000:]
     _check(fcf, operation, name)

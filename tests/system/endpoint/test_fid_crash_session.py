@@ -2,6 +2,7 @@
 view refused rather than served), and taken back after a kill -9 instead of one more left open each restart.
 The docker CLI -> the endpoint -> vcsim, whose sessions and faults are driven from the test."""
 
+import json
 import os
 
 import pytest
@@ -117,3 +118,35 @@ def test_a_kept_cookie_of_an_ended_session_is_replaced_by_a_login(fcs):
     run(fcs, "ps", "-a")
     after = _sessions(sim)
     assert len(after) == len(before) + 1 and _endpoint_session(fcs) in after
+
+
+def test_a_single_container_read_while_the_feed_is_stale_is_read_from_vsphere_or_refused(fcs):
+    sim = fcs["sim"]
+    seen = run(fcs, "run", "-d", "--name", "seen", fcs["image"], "sleep", "600")
+    goner = run(fcs, "create", "--name", "goner", fcs["image"], "true")
+    vms = container_vms(sim)
+    # The feed stops following vSphere; then an administrator powers one container VM off and unregisters
+    # another: what the endpoint last saw of them is stale.
+    sim.inject_fault("WaitForUpdatesEx", count=100000)
+    try:
+        # Once the feed has failed for a while (its wait under way when the fault was set has ended).
+        until(lambda: _failed(docker_cli(fcs, "ps", "-a")), "docker ps to be refused while the feed is down",
+              timeout=60)
+        with session_of(sim) as admin:
+            tasks.wait(admin, {vim.VirtualMachine(vms[seen]["vm"].moid, admin.stub).PowerOffVM_Task(): "off"})
+            vim.VirtualMachine(vms[goner]["vm"].moid, admin.stub).UnregisterVM()
+        # inspect (and every other read of one container) reads it from vSphere: off, and gone.
+        assert json.loads(run(fcs, "inspect", "seen"))[0]["State"]["Running"] is False
+        # The power-off it read is recorded as any power-off from outside is (its exit from the log, else 137).
+        until(lambda: json.loads(run(fcs, "inspect", "seen"))[0]["State"]["Status"] == "exited",
+              "the exit of seen to be recorded", timeout=60)
+        missing = docker_cli(fcs, "container", "inspect", "goner")
+        assert missing.returncode != 0 and "No such container: goner" in missing.stderr, missing.stderr
+        # When vSphere cannot be read at all, the read is refused as docker ps is, never served stale.
+        sim.inject_fault("RetrievePropertiesEx", count=100000)
+        refused = docker_cli(fcs, "inspect", "seen")
+        assert refused.returncode != 0 and "cannot be read from vSphere" in refused.stderr, refused.stderr
+    finally:
+        sim.clear_faults()
+    until(lambda: docker_cli(fcs, "ps", "-a").returncode == 0, "docker ps to be served again", timeout=60)
+    assert "goner" not in run(fcs, "ps", "-a", "--format", "{{.Names}}").split()

@@ -1,10 +1,13 @@
 """A feed batch's VMs as they are now (updates.current, which the endpoint's live cache and the host emulator
 apply): vcsim does not always list a batch's changes of one VM in the order they happened, so the last listed
-value can be an older one. The batches here are written as vcsim sent them; the VMs are vcsim's."""
+value can be an older one. The batches here are written as vcsim sent them; the VMs are vcsim's. And a
+Follower's idle waits hand its owner nothing."""
+
+import time
 
 import pytest
 
-from ansible_collections.vic.containers.plugins.module_utils.vsphere import tasks, updates
+from ansible_collections.vic.containers.plugins.module_utils.vsphere import pc, tasks, updates
 from ansible_collections.vic.containers.plugins.module_utils.vsphere.session import Session
 
 try:
@@ -73,3 +76,29 @@ def test_a_failed_read_falls_back_to_the_batch_values(session, vcsim):
     finally:
         vcsim.clear_faults()
     assert updates.applied({}, answer[vm._moId][2]) == {"name": "as-listed"}
+
+
+class _Owner:
+    def __init__(self):
+        self.batches = []
+
+    def deliver(self, update):
+        self.batches.append(update)
+
+
+def test_a_follower_delivers_no_batch_for_a_wait_that_timed_out(session):
+    # The owner's bound method is kept once by the Follower, so its identity test (is it the usual delivery
+    # or a renewed collector's first one?) holds: an idle feed hands its owner nothing, not empty batches.
+    vm = _vms(session)[0]
+    spec = vmodl.query.PropertyCollector.FilterSpec(objectSet=[pc.object_spec(vm)],
+                                                    propSet=pc.property_specs({"VirtualMachine": ["name"]}))
+    collector = updates.own_collector(session, spec)
+    owner = _Owner()
+    follower = updates.Follower(collector, owner.deliver, "idle-feed")
+    follower.start()
+    try:
+        time.sleep(updates.MAX_WAIT_SECONDS * 2 + 1)  # the first wait (everything), then two that time out
+    finally:
+        follower.stop(join=True)
+        collector.DestroyPropertyCollector()
+    assert len(owner.batches) == 1 and owner.batches[0] is not None, owner.batches

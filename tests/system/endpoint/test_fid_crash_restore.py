@@ -1,0 +1,96 @@
+"""An endpoint killed while its containers ran, whose container VMs went off meanwhile with no exit line in
+their logs (powered off in vSphere, a host crash): at its next start each shows as dockerd's restore shows a
+container whose task is gone (exited, 255, finished at the restore), restart policies and --rm applied, the
+record written on the VM so a later start agrees. And a start whose power-on failed says no run began.
+The docker CLI -> the endpoint -> vcsim; the VMs are powered off by an administrator's session."""
+
+import datetime
+import json
+
+import pytest
+
+from ansible_collections.vic.containers.plugins.module_utils.vsphere import tasks
+from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, deploy, docker_cli
+from ansible_collections.vic.containers.tools.harness.waiting import until
+from test_containers import container_vms, run, session_of, vim
+
+
+@pytest.fixture(scope="module")
+def fcr(vcsim, tmp_path_factory, registries):
+    certs = tmp_path_factory.mktemp("certs") / "fcr"
+    summary = deploy(vcsim, "fcr", certs, registry={"ca_certs": [str(registries.ca.ca_path)], "insecure": [],
+                                                    "whitelist": []})
+    vch = {"summary": summary, "certs": certs, "sim": vcsim, "endpoint": Endpoint(vcsim, "fcr")}
+    vch["host"] = "tcp://127.0.0.1:%d" % vch["endpoint"].port
+    vch["image"] = registries.get("anonymous").host + "/library/busybox"
+    run(vch, "pull", vch["image"])
+    yield vch
+    vcsim.clear_faults()
+    vch["endpoint"].stop()
+
+
+def _restart_endpoint(vch):
+    old = vch["endpoint"]
+    old.kill()
+    vch["endpoint"] = Endpoint(vch["sim"], "fcr", port=old.port, tether_port=old.tether_port)
+
+
+def _inspect(vch, ref):
+    return json.loads(run(vch, "inspect", ref))[0]
+
+
+def _moment(text):
+    return datetime.datetime.fromisoformat(text[:26].rstrip("Z") + "+00:00")
+
+
+def test_a_run_that_vanished_while_the_endpoint_was_down_is_exited_255_as_dockerd_restores_it(fcr):
+    sim = fcr["sim"]
+    gone = run(fcr, "run", "-d", "--name", "vanished", fcr["image"], "sleep", "600")
+    kept = run(fcr, "run", "-d", "--name", "kept", "--restart", "always", fcr["image"], "sleep", "600")
+    temporary = run(fcr, "run", "-d", "--name", "temporary", "--rm", fcr["image"], "sleep", "600")
+    started = _inspect(fcr, "vanished")["State"]["StartedAt"]
+    vms = container_vms(sim)
+    fcr["endpoint"].kill()
+    killed_at = datetime.datetime.now(datetime.timezone.utc)
+    with session_of(sim) as admin:
+        tasks.wait(admin, {vim.VirtualMachine(vms[cid]["vm"].moid, admin.stub).PowerOffVM_Task(): cid
+                           for cid in (gone, kept, temporary)})
+    old = fcr["endpoint"]
+    fcr["endpoint"] = Endpoint(sim, "fcr", port=old.port, tether_port=old.tether_port)
+    until(lambda: container_vms(sim)[gone]["exit"].get("code") == 255,
+          lambda: "the vanished run's record; the endpoint's log:\n" + fcr["endpoint"].log()[-3000:], timeout=60)
+    state = _inspect(fcr, "vanished")["State"]
+    assert (state["Status"], state["Running"], state["ExitCode"]) == ("exited", False, 255), state
+    # The run's start as its record has it (written as its power-on began); the end: the restore's time.
+    assert abs(_moment(state["StartedAt"]) - _moment(started)).total_seconds() < 5, (started, state)
+    assert _moment(state["FinishedAt"]) > killed_at, state
+    assert run(fcr, "ps", "-a", "--filter", "name=vanished", "--format", "{{.Status}}").startswith("Exited (255)")
+    # always: run again, as dockerd's restore runs it; --rm without a policy: removed, as dockerd's restore does.
+    until(lambda: container_vms(sim)[kept]["vm"].get("runtime.powerState") == "poweredOn",
+          lambda: "kept to run again; the endpoint's log:\n" + fcr["endpoint"].log()[-3000:], timeout=60)
+    assert _inspect(fcr, "kept")["RestartCount"] == 1
+    until(lambda: temporary not in container_vms(sim), "the --rm container to be removed", timeout=60)
+    assert "temporary" not in run(fcr, "ps", "-a", "--format", "{{.Names}}").split()
+    # The record says it: the next start shows the same end and makes no other.
+    shown = _inspect(fcr, "vanished")["State"]
+    _restart_endpoint(fcr)
+    assert _inspect(fcr, "vanished")["State"] == shown
+    assert "running" not in container_vms(sim)[gone]["exit"]
+    run(fcr, "rm", "-f", "kept")
+
+
+def test_a_start_whose_power_on_failed_began_no_run(fcr):
+    sim = fcr["sim"]
+    cid = run(fcr, "create", "--name", "unstarted", fcr["image"], "sleep", "600")
+    sim.inject_fault("PowerOnVM_Task")
+    try:
+        failed = docker_cli(fcr, "start", "unstarted")
+    finally:
+        sim.clear_faults()
+    assert failed.returncode != 0 and "injected fault in PowerOnVM_Task" in failed.stderr, failed.stderr
+    assert "running" not in container_vms(sim)[cid]["exit"]
+    _restart_endpoint(fcr)
+    assert run(fcr, "ps", "-a", "--filter", "name=unstarted", "--format", "{{.Status}}") == "Created"
+    run(fcr, "start", "unstarted")
+    assert container_vms(sim)[cid]["exit"].get("running") is True
+    assert _inspect(fcr, "unstarted")["State"]["Running"] is True
