@@ -19,6 +19,7 @@ parsed here keeps its own 512 bytes (``Reader.header``) so a packer can pass
 it on unchanged.
 """
 
+import re
 import struct
 import tarfile
 
@@ -32,11 +33,40 @@ _MAGICS = (b"ustar\x0000", b"ustar  \x00")
 _SIMPLE_TYPES = frozenset((tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE, tarfile.LNKTYPE, tarfile.SYMTYPE,
                            tarfile.CHRTYPE, tarfile.BLKTYPE, tarfile.DIRTYPE, tarfile.FIFOTYPE))
 _ENCODING, _ERRORS = "utf-8", "surrogateescape"   # tarfile's defaults on Linux
+# A header as tar, Go's archive/tar (Docker's) and Python's tarfile write a regular file or a symbolic link: every
+# number in octal digits ended by a NUL, of the field's full width. It reads the same in every reader (a subset of
+# what _parse takes), so its entry can go on to the packer as it came. Fields from mode to devminor; groups: the size,
+# the checksum, the type, the magic.
+_PLAIN = re.compile(rb"[0-7]{7}\0[0-7]{7}\0[0-7]{7}\0([0-7]{11})\0[0-7]{11}\0([0-7]{6})\0 ([02]).{100}"
+                    rb"(ustar\x0000|ustar  \x00).{64}(?:[0-7]{7}\0|\0{8}){2}", re.DOTALL)
 
 
 def _text(field):
     end = field.find(b"\0")
     return (field if end < 0 else field[:end]).decode(_ENCODING, _ERRORS)
+
+
+def _parse(block):
+    """(fields, numbers) of a plain one-block ustar or GNU header: its raw fields as _FIELDS cuts them, and its
+    numbers (chksum, mode, uid, gid, size, mtime, devmajor, devminor); None when tarfile is to read it (it
+    raises what is wrong)."""
+    if len(block) < BLOCK or block == _ZEROS:
+        return None
+    fields = _FIELDS.unpack(block)
+    (_name, mode, uid, gid, size, mtime, chksum, kind, _linkname, magic, _uname, _gname, devmajor, devminor,
+     _prefix) = fields
+    high_bits = mode[0] | uid[0] | gid[0] | size[0] | mtime[0] | chksum[0] | devmajor[0] | devminor[0]
+    if kind not in _SIMPLE_TYPES or magic not in _MAGICS or high_bits & 0x80:   # 0x80: base-256 numbers
+        return None
+    try:
+        # int() takes the spaces tar pads with, as tarfile's nti does (a field of spaces only: tarfile).
+        numbers = [int(field.partition(b"\0")[0] or b"0", 8)
+                   for field in (chksum, mode, uid, gid, size, mtime, devmajor, devminor)]
+    except ValueError:
+        return None
+    if numbers[0] != 256 + sum(block) - sum(block[148:156]):
+        return None     # perhaps the signed sum: tarfile decides
+    return fields, numbers
 
 
 class Reader:
@@ -53,6 +83,10 @@ class Reader:
         self._header = None
         self._mark = None       # stream offset from which the buffer keeps what it read (a header being read)
         self._first = True
+        # The bytes of plain entries passed on as they came (pass_on): [start, end) stream offsets not yet sent.
+        self._span = [0, 0]
+        self.sink = None        # where they go: a callable taking bytes, or None to drop them
+        self._plain = None      # the header plain() gave
         self.pax_headers = {}
         # What TarInfo.fromtarfile reads from: this reader, as TarFile's fileobj.
         self.fileobj, self.encoding, self.errors, self.offset = self, _ENCODING, _ERRORS, 0
@@ -72,13 +106,12 @@ class Reader:
         if position <= self._offset + len(self._buffer):
             self._at = position - self._offset
             return
-        self._at = len(self._buffer)
-        left = position - self.tell()
-        while left:
-            taken = len(self._take(min(left, _READ)))
-            if not taken:
+        while self.tell() < position:   # no copy of what is skipped: it may be a whole file passed on
+            self._at = len(self._buffer)
+            self._fill(min(position - self.tell(), _READ))
+            if self._at == len(self._buffer):
                 raise tarfile.ReadError("unexpected end of data")
-            left -= taken
+            self._at = min(len(self._buffer), position - self._offset)
 
     # -- entries
 
@@ -110,6 +143,53 @@ class Reader:
             raise tarfile.ReadError(str(exc)) from None
         return member
 
+    def plain(self):
+        """(name, type, size) of the next entry, not read yet, when it can go on to the packer as it came: a plain
+        one-block header (no pax or GNU extension, no global pax header) of a regular file, or of a symbolic link
+        with no data, whose target is then ``linkname()``; else None, and ``next()`` reads it."""
+        if self.offset != self.tell():     # the previous entry's data and padding
+            self.seek(self.offset)
+        if self.pax_headers:
+            return None
+        block = self._peek(BLOCK)
+        match = _PLAIN.match(block, 100)
+        if match is None or len(block) < BLOCK:
+            return None
+        size, chksum, kind, magic = match.groups()
+        size = int(size, 8)
+        if int(chksum, 8) != 256 + sum(block) - sum(block[148:156]) or kind == tarfile.SYMTYPE and size:
+            return None
+        name = _text(block[:100])
+        if magic == _MAGICS[0] and block[345]:
+            name = _text(block[345:500]) + "/" + name
+        self._plain = block
+        return name, kind, size
+
+    def linkname(self):
+        """The target of the symbolic link ``plain()`` gave."""
+        return _text(self._plain[157:257])
+
+    def pass_on(self, size):
+        """Read the entry ``plain()`` gave (``size`` its data's length): header, data and padding go to
+        ``sink`` as they came, without a copy per entry."""
+        self._first = False
+        start = self.tell()
+        self._at += BLOCK
+        self.offset = start + BLOCK + -(-size // BLOCK) * BLOCK
+        if start != self._span[1]:
+            self.flush()
+            self._span[0] = start
+        self._span[1] = self.offset
+
+    def flush(self):
+        """Send what ``pass_on`` left to send; the packer calls it before it writes anything of its own."""
+        start, end = self._span
+        first, last = start - self._offset, min(end - self._offset, len(self._buffer))
+        if last > first:
+            if self.sink is not None:
+                self.sink(memoryview(self._buffer)[first:last])
+            self._span[0] = start + last - first
+
     def header(self, member):
         """The header bytes ``member`` came in (its pax or GNU long-name headers with it), if they say all it is
         (no global pax header changes it), else None."""
@@ -123,21 +203,11 @@ class Reader:
 
     def _simple(self, block):
         """The entry of a plain one-block header, or None for tarfile to read (it raises what is wrong)."""
-        if len(block) < BLOCK or block == _ZEROS:
+        parsed = _parse(block)
+        if parsed is None:
             return None
-        (name, mode, uid, gid, size, mtime, chksum, kind, linkname, magic, uname, gname, devmajor, devminor,
-         prefix) = _FIELDS.unpack(block)
-        high_bits = mode[0] | uid[0] | gid[0] | size[0] | mtime[0] | chksum[0] | devmajor[0] | devminor[0]
-        if kind not in _SIMPLE_TYPES or magic not in _MAGICS or high_bits & 0x80:   # 0x80: base-256 numbers
-            return None
-        try:
-            # int() takes the spaces tar pads with, as tarfile's nti does (a field of spaces only: tarfile).
-            numbers = [int(field.partition(b"\0")[0] or b"0", 8)
-                       for field in (chksum, mode, uid, gid, size, mtime, devmajor, devminor)]
-        except ValueError:
-            return None
-        if numbers[0] != 256 + sum(block) - sum(block[148:156]):
-            return None     # perhaps the signed sum: tarfile decides
+        (name, _mode, _uid, _gid, _size, _mtime, _chksum, kind, linkname, magic, uname, gname, _devmajor, _devminor,
+         prefix), numbers = parsed
         member = tarfile.TarInfo(_text(name))
         member.chksum, member.mode, member.uid, member.gid, member.size, member.mtime, member.devmajor, \
             member.devminor = numbers
@@ -177,8 +247,9 @@ class Reader:
         have = len(self._buffer) - self._at
         if have >= size:
             return
+        self.flush()    # before the buffer lets go of it
         keep = self._at if self._mark is None else self._mark - self._offset
-        parts = [self._buffer[keep:]]
+        parts = [self._buffer[keep:]] if keep < len(self._buffer) else []
         self._offset += keep
         self._at -= keep
         while have < size:
