@@ -86,7 +86,6 @@ class Reader:
         # The bytes of plain entries passed on as they came (pass_on): [start, end) stream offsets not yet sent.
         self._span = [0, 0]
         self.sink = None        # where they go: a callable taking bytes, or None to drop them
-        self._plain = None      # the header plain() gave
         self.pax_headers = {}
         # What TarInfo.fromtarfile reads from: this reader, as TarFile's fileobj.
         self.fileobj, self.encoding, self.errors, self.offset = self, _ENCODING, _ERRORS, 0
@@ -146,7 +145,7 @@ class Reader:
     def plain(self):
         """(name, type, size) of the next entry, not read yet, when it can go on to the packer as it came: a plain
         one-block header (no pax or GNU extension, no global pax header) of a regular file, or of a symbolic link
-        with no data, whose target is then ``linkname()``; else None, and ``next()`` reads it."""
+        with no data; else None, and ``next()`` reads it."""
         if self.offset != self.tell():     # the previous entry's data and padding
             self.seek(self.offset)
         if self.pax_headers:
@@ -160,14 +159,11 @@ class Reader:
         if int(chksum, 8) != 256 + sum(block) - sum(block[148:156]) or kind == tarfile.SYMTYPE and size:
             return None
         name = _text(block[:100])
-        if magic == _MAGICS[0] and block[345]:
+        if block[345]:
+            if magic != _MAGICS[0]:
+                return None     # GNU tar keeps other fields there, which tarfile ignores: let it decide
             name = _text(block[345:500]) + "/" + name
-        self._plain = block
         return name, kind, size
-
-    def linkname(self):
-        """The target of the symbolic link ``plain()`` gave."""
-        return _text(self._plain[157:257])
 
     def pass_on(self, size):
         """Read the entry ``plain()`` gave (``size`` its data's length): header, data and padding go to
