@@ -35,7 +35,7 @@ _SIMPLE_TYPES = frozenset((tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE, 
 _ENCODING, _ERRORS = "utf-8", "surrogateescape"   # tarfile's defaults on Linux
 # A header as tar, Go's archive/tar (Docker's) and Python's tarfile write a regular file or a symbolic link: every
 # number in octal digits ended by a NUL, of the field's full width. It reads the same in every reader (a subset of
-# what _parse takes), so its entry can go on to the packer as it came. Fields from mode to devminor; groups: the size,
+# what Reader._simple takes), so its entry can go on to the packer as it came. Fields from mode to devminor; groups: the size,
 # the checksum, the type, the magic.
 _PLAIN = re.compile(rb"[0-7]{7}\0[0-7]{7}\0[0-7]{7}\0([0-7]{11})\0[0-7]{11}\0([0-7]{6})\0 ([02]).{100}"
                     rb"(ustar\x0000|ustar  \x00).{64}(?:[0-7]{7}\0|\0{8}){2}", re.DOTALL)
@@ -44,29 +44,6 @@ _PLAIN = re.compile(rb"[0-7]{7}\0[0-7]{7}\0[0-7]{7}\0([0-7]{11})\0[0-7]{11}\0([0
 def _text(field):
     end = field.find(b"\0")
     return (field if end < 0 else field[:end]).decode(_ENCODING, _ERRORS)
-
-
-def _parse(block):
-    """(fields, numbers) of a plain one-block ustar or GNU header: its raw fields as _FIELDS cuts them, and its
-    numbers (chksum, mode, uid, gid, size, mtime, devmajor, devminor); None when tarfile is to read it (it
-    raises what is wrong)."""
-    if len(block) < BLOCK or block == _ZEROS:
-        return None
-    fields = _FIELDS.unpack(block)
-    (_name, mode, uid, gid, size, mtime, chksum, kind, _linkname, magic, _uname, _gname, devmajor, devminor,
-     _prefix) = fields
-    high_bits = mode[0] | uid[0] | gid[0] | size[0] | mtime[0] | chksum[0] | devmajor[0] | devminor[0]
-    if kind not in _SIMPLE_TYPES or magic not in _MAGICS or high_bits & 0x80:   # 0x80: base-256 numbers
-        return None
-    try:
-        # int() takes the spaces tar pads with, as tarfile's nti does (a field of spaces only: tarfile).
-        numbers = [int(field.partition(b"\0")[0] or b"0", 8)
-                   for field in (chksum, mode, uid, gid, size, mtime, devmajor, devminor)]
-    except ValueError:
-        return None
-    if numbers[0] != 256 + sum(block) - sum(block[148:156]):
-        return None     # perhaps the signed sum: tarfile decides
-    return fields, numbers
 
 
 class Reader:
@@ -161,7 +138,7 @@ class Reader:
         name = _text(block[:100])
         if block[345]:
             if magic != _MAGICS[0]:
-                return None     # GNU tar keeps other fields there, which tarfile ignores: let it decide
+                return None     # GNU tar keeps other fields there (tar2sqfs ignores them): next() reads it
             name = _text(block[345:500]) + "/" + name
         return name, kind, size
 
@@ -199,11 +176,21 @@ class Reader:
 
     def _simple(self, block):
         """The entry of a plain one-block header, or None for tarfile to read (it raises what is wrong)."""
-        parsed = _parse(block)
-        if parsed is None:
+        if len(block) < BLOCK or block == _ZEROS:
             return None
-        (name, _mode, _uid, _gid, _size, _mtime, _chksum, kind, linkname, magic, uname, gname, _devmajor, _devminor,
-         prefix), numbers = parsed
+        (name, mode, uid, gid, size, mtime, chksum, kind, linkname, magic, uname, gname, devmajor, devminor,
+         prefix) = _FIELDS.unpack(block)
+        high_bits = mode[0] | uid[0] | gid[0] | size[0] | mtime[0] | chksum[0] | devmajor[0] | devminor[0]
+        if kind not in _SIMPLE_TYPES or magic not in _MAGICS or high_bits & 0x80:   # 0x80: base-256 numbers
+            return None
+        try:
+            # int() takes the spaces tar pads with, as tarfile's nti does (a field of spaces only: tarfile).
+            numbers = [int(field.partition(b"\0")[0] or b"0", 8)
+                       for field in (chksum, mode, uid, gid, size, mtime, devmajor, devminor)]
+        except ValueError:
+            return None
+        if numbers[0] != 256 + sum(block) - sum(block[148:156]):
+            return None     # perhaps the signed sum: tarfile decides
         member = tarfile.TarInfo(_text(name))
         member.chksum, member.mode, member.uid, member.gid, member.size, member.mtime, member.devmajor, \
             member.devminor = numbers
