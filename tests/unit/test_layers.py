@@ -305,9 +305,13 @@ _BASE = _ustar(("a", b"A" * 700), ("b", b"B"), ("c", b"C"))    # blocks: a at 0,
     lambda tmp: _hostile_header(_BASE, 3, name=b"b\0/../../x"),
     lambda tmp: _hostile_header(_BASE, 0, size=b"%011o\0" % 4096),              # data beyond the end
     lambda tmp: _BASE[:512 + 300],                                               # cut in the data
+    lambda tmp: _ustar(("d/first", b"f"), ("d/.hidden", b"h"), ("d/./dot", b"1"), ("d/x/../up", b"2"), (".top", b"3")),
+    lambda tmp: _ustar(("d/f", b"1"), ("d/..", b"2")),
+    lambda tmp: _ustar(("d/f", b"1"), ("d/../../escape", b"2")),
 ], ids=["busybox", "app", "rewritten", "ustar-prefix", "gnu-tar", "ustar-tar", "posix-tar", "dotted-tar", "replaced",
         "folder-replaced", "through-a-file", "bad-sum-later", "bad-sum-first", "prefix-traversal", "prefix-absolute",
-        "gnu-prefix", "link-with-data", "nul-in-name", "size-past-end", "cut-in-data"])
+        "gnu-prefix", "link-with-data", "nul-in-name", "size-past-end", "cut-in-data", "dot-parts",
+        "dot-root", "dot-traversal"])
 def test_entries_passed_on_as_they_came_make_what_the_general_path_makes(tmp_path, monkeypatch, make):
     """Plain entries go on to tar2sqfs as they came, unparsed past their header; the disk (or the refusal) is the
     one every entry read, applied and written again one by one makes."""

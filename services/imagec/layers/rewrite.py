@@ -34,11 +34,15 @@ ROOT = "."
 DIR, FILE, SYMLINK, LINK, SPECIAL, WHITEOUT_NODE, OPAQUE_MARK = (
     "folder", "file", "symbolic link", "hard link", "special file", "whiteout", "opaque marker")
 _LINK_TARGETS = (FILE, LINK, SPECIAL)
+_DOTS = frozenset((".", ".."))
 
 
 def _normal(name):
     """True for a relative path with no empty, "." or ".." part (most entries): it is its own clean form."""
-    return name and name[0] not in "./" and name[-1] != "/" and "//" not in name and "/." not in name
+    if not name or name[0] == "/" or name[-1] == "/" or "//" in name:
+        return False
+    # Parts are split only for names with a part that starts with a dot (.hidden files, ./ and ../).
+    return (name[0] != "." and "/." not in name) or not _DOTS.intersection(name.split("/"))
 
 
 def _clean(name, layer):
