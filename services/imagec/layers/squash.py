@@ -45,8 +45,8 @@ class Layer:
 
     ``diff_id`` is the digest of the layer's uncompressed content, as read
     (``id`` its hex); ``check_diff_id`` compares it to what an image config
-    names. ``cpu_s``: the CPU seconds the pass that packed it took, (the
-    packer's thread: inflate, digests, entries; ``tar2sqfs``).
+    names. ``cpu_s``: the CPU seconds of the pass that packed it, (the
+    packer's thread: inflating, hashing, the entries; ``tar2sqfs``).
     """
 
     def __init__(self, diff_id, flat_path, capacity_bytes, size, cpu_s=(0.0, 0.0)):
