@@ -108,11 +108,12 @@ def compare(vch, sim, registry, name, repeat, scratch):
 
 
 PHASES = re.compile(r"layer (\w+) stored: downloaded in ([\d.]+) s, its disk \((\d+) bytes\) packed ([\d.]+) s "
-                    r"after, uploaded in ([\d.]+) s")
+                    r"after \(CPU: packer ([\d.]+) s, tar2sqfs ([\d.]+) s\), uploaded in ([\d.]+) s")
 
 
 def layer_phases(log, layout):
-    """Median (download, packing after it, upload) seconds and the disk size of each layer of ``layout``."""
+    """Median (download, packing after it, upload, packer CPU, tar2sqfs CPU) seconds and the disk size of each
+    layer of ``layout``."""
     found = {}
     for match in PHASES.finditer(log):
         found.setdefault(match.group(1), []).append(match.groups()[1:])
@@ -120,8 +121,8 @@ def layer_phases(log, layout):
     for diff_id in layout.diff_ids:
         runs = found.get(diff_id.split(":")[1], [])
         if runs:
-            phases.append((statistics.median(float(r[0]) for r in runs), statistics.median(float(r[2]) for r in runs),
-                           statistics.median(float(r[3]) for r in runs), int(runs[0][1])))
+            phases.append(tuple(statistics.median(float(r[i]) for r in runs) for i in (0, 2, 5, 3, 4))
+                          + (int(runs[0][1]),))
     return phases
 
 
@@ -148,6 +149,7 @@ def main():
     parser.add_argument("--files", type=int, default=20000, help="small files in the files and tiny test layers")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    started_load = " ".join("%.2f" % x for x in os.getloadavg())
     with tempfile.TemporaryDirectory() as scratch, Simulator() as sim:
         sim.start()
         registries = Registries(Path(scratch) / "registries")
@@ -191,11 +193,15 @@ def main():
         verdict = ("ok" if ratio >= TARGET_RATIO else "MISSED") if judged else "(not judged)"
         print("%-8s %10.1fMB %10.3f %10.3f %6.2fx %6s %6d %6d %s"
               % (name, size / 1e6, copy_s, pull_s, ratio, ">=%.1f" % TARGET_RATIO, soap, http, verdict))
-    print("\nwhere a pull's time goes, per layer (medians, from the endpoint's log):")
+    print("\nwhere a pull's time goes, per layer (medians, from the endpoint's log; the CPU seconds of packing do not "
+          "depend on the machine's load):")
     for name, layers in phases.items():
-        for download, packing, upload, disk in layers[1:] if name != "busybox" else layers:
-            print("  %-8s download %.3f s, disk packed %.3f s after it, upload of the %.1f MB disk %.3f s"
-                  % (name, download, packing, disk / 1e6, upload))
+        for download, packing, upload, packer_cpu, tar2sqfs_cpu, disk in layers[1:] if name != "busybox" else layers:
+            print("  %-8s download %.3f s, disk packed %.3f s after it, upload of the %.1f MB disk %.3f s; "
+                  "packing CPU %.3f s in the endpoint + %.3f s in tar2sqfs"
+                  % (name, download, packing, disk / 1e6, upload, packer_cpu, tar2sqfs_cpu))
+    print("\nload average (1, 5, 15 min) at the start: %s, at the end: %s (two CPUs: above 2 others share them)"
+          % (started_load, " ".join("%.2f" % x for x in os.getloadavg())))
     print("\nsecond image sharing the lower layer (shared after busybox): %.3f s" % shared["seconds"])
     base, top = (d.split(":")[1] for d in registries.images["shared"].diff_ids)
     puts = shared["layer_puts"]

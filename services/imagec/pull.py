@@ -219,8 +219,8 @@ class _Fetched(collections.namedtuple("_Fetched", "disk download_s pack_s")):
     __slots__ = ()
 
     def __str__(self):
-        return "downloaded in %.3f s, its disk (%d bytes) packed %.3f s after" % (
-            self.download_s, self.disk.capacity_bytes, self.pack_s)
+        return "downloaded in %.3f s, its disk (%d bytes) packed %.3f s after (CPU: packer %.3f s, tar2sqfs %.3f s)" % (
+            self.download_s, self.disk.capacity_bytes, self.pack_s, *self.disk.cpu_s)
 
 
 @contextlib.asynccontextmanager

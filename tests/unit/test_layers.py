@@ -9,11 +9,12 @@ import gzip
 import hashlib
 import io
 import os
+import subprocess
 import tarfile
 
 import pytest
 
-from ansible_collections.vic.containers.services.imagec.layers import squash
+from ansible_collections.vic.containers.services.imagec.layers import squash, ustar
 from ansible_collections.vic.containers.services.imagec.layers.stream import LayerError
 from ansible_collections.vic.containers.tools.harness.registry import app_layer, busybox_layer, tar_bytes
 from ansible_collections.vic.containers.tools.harness.squashfs import cat, listing, stat, xattrs
@@ -238,3 +239,111 @@ def test_headers_passed_on_as_they_came_make_the_same_disk_as_headers_made_again
     assert xattrs(disks[0], "/" + long_name) == {"user.note": "kept"}
     assert stat(disks[0], "/deep/hard")["Hard link count"] == "2"
     assert stat(disks[0], "/deep/gone")["Inode type"] == "character device"
+
+
+def _hostile_header(raw, index, **fields):
+    """``raw`` with fields of its ``index``-th 512-byte block set (offset: bytes), its checksum made right again
+    unless ``chksum`` is among them."""
+    offsets = {"name": 0, "size": 124, "chksum": 148, "type": 156, "magic": 257, "prefix": 345}
+    block = bytearray(raw[index * 512:(index + 1) * 512])
+    for field, value in fields.items():
+        block[offsets[field]:offsets[field] + len(value)] = value
+    if "chksum" not in fields:
+        block[148:156] = b" " * 8
+        block[148:156] = b"%06o\0 " % sum(block)
+    return raw[:index * 512] + bytes(block) + raw[(index + 1) * 512:]
+
+
+def _ustar(*entries):
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for name, data in entries:
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime = len(data), 1700000000
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def _gnu_tar(tmp_path, fmt, top="usr"):
+    tree = tmp_path / "tree"
+    (tree / "usr/lib/deep" / ("d" * 90)).mkdir(parents=True)
+    (tree / "usr/lib/a.so").write_bytes(b"a" * 5000)
+    (tree / "usr/lib/.hidden").write_text("dotfile")
+    (tree / "usr/lib/deep" / ("d" * 90) / ("f" * 80)).write_text("long")
+    os.symlink("a.so", tree / "usr/lib/b.so")
+    os.link(tree / "usr/lib/a.so", tree / "usr/lib/hard.so")
+    for path in [tree, *tree.rglob("*")]:
+        os.utime(path, (1700000000, 1700000000), follow_symlinks=False)
+    return subprocess.run(["tar", "--sort=name", "--owner=0", "--group=0", "--format=" + fmt, "-cf", "-", "-C",
+                           str(tree), top], check=True, capture_output=True).stdout
+
+
+_BASE = _ustar(("a", b"A" * 700), ("b", b"B"), ("c", b"C"))    # blocks: a at 0, b at 3, c at 5
+
+
+@pytest.mark.parametrize("make", [
+    lambda tmp: busybox_layer(),
+    lambda tmp: app_layer("whiteouts and an opaque folder\n"),
+    lambda tmp: tar_of(entry("deep", tarfile.DIRTYPE), entry("deep/" + "x" * 120 + "/file"), entry("./dotted"),
+                       entry("deep/link", tarfile.SYMTYPE, 0o777, link="../x"), entry("deep/hard", tarfile.LNKTYPE,
+                       link="./dotted"), entry("deep/.wh.gone"), entry("deep/fifo", tarfile.FIFOTYPE)),
+    lambda tmp: _ustar(("p/" * 60 + "first", b"split into prefix and name"), ("p/" * 60 + "second", b"2")),
+    lambda tmp: _gnu_tar(tmp, "gnu"),
+    lambda tmp: _gnu_tar(tmp, "ustar"),
+    lambda tmp: _gnu_tar(tmp, "posix"),
+    lambda tmp: _gnu_tar(tmp, "gnu", "."),
+    lambda tmp: tar_bytes([("f", "file", b"1", 0o644), ("g", "file", b"2", 0o644), ("f", "file", b"3", 0o600)]),
+    lambda tmp: tar_bytes([("d", "dir", None, 0o755), ("d/f", "file", b"1", 0o644), ("d", "symlink", "/etc", 0o777),
+                           ("d/f", "file", b"2", 0o644)]),
+    lambda tmp: tar_bytes([("plain", "file", b"x", 0o644), ("plain/inside", "file", b"x", 0o644)]),
+    lambda tmp: _hostile_header(_BASE, 3, chksum=b"000000\0 "),                 # the archive ends there
+    lambda tmp: _hostile_header(_BASE, 0, chksum=b"000000\0 "),                 # not a tar
+    lambda tmp: _hostile_header(_BASE, 3, prefix=b"..\0"),                       # ../b
+    lambda tmp: _hostile_header(_BASE, 3, prefix=b"/etc\0"),                     # /etc/b
+    lambda tmp: _hostile_header(_BASE, 3, magic=b"ustar  \0", prefix=b"..\0"),   # GNU: not a prefix
+    lambda tmp: _hostile_header(_BASE, 3, type=b"2", size=b"%011o\0" % 512),     # a link with data
+    lambda tmp: _hostile_header(_BASE, 3, name=b"b\0/../../x"),
+    lambda tmp: _hostile_header(_BASE, 0, size=b"%011o\0" % 4096),              # data beyond the end
+    lambda tmp: _BASE[:512 + 300],                                               # cut in the data
+    lambda tmp: _ustar(("d/first", b"f"), ("d/.hidden", b"h"), ("d/./dot", b"1"), ("d/x/../up", b"2"), (".top", b"3")),
+    lambda tmp: _ustar(("d/f", b"1"), ("d/..", b"2")),
+    lambda tmp: _ustar(("d/f", b"1"), ("d/../../escape", b"2")),
+], ids=["busybox", "app", "rewritten", "ustar-prefix", "gnu-tar", "ustar-tar", "posix-tar", "dotted-tar", "replaced",
+        "folder-replaced", "through-a-file", "bad-sum-later", "bad-sum-first", "prefix-traversal", "prefix-absolute",
+        "gnu-prefix", "link-with-data", "nul-in-name", "size-past-end", "cut-in-data", "dot-parts",
+        "dot-root", "dot-traversal"])
+def test_entries_passed_on_as_they_came_make_what_the_general_path_makes(tmp_path, monkeypatch, make):
+    """Plain entries go on to tar2sqfs as they came, unparsed past their header; the disk (or the refusal) is the
+    one every entry read, applied and written again one by one makes."""
+    raw = make(tmp_path)
+    made = []
+    for general in (False, True):
+        if general:
+            monkeypatch.setattr(ustar.Reader, "plain", lambda self: None)
+        folder = tmp_path / ("general" if general else "plain")
+        folder.mkdir()
+        try:
+            made.append(build(folder, raw).flat_path)
+        except LayerError as exc:
+            made.append(str(exc).replace(str(folder), ""))
+    if made[0].startswith("/"):
+        with open(made[0], "rb") as plain, open(made[1], "rb") as general:
+            assert plain.read() == general.read()
+    else:
+        assert made[0] == made[1]
+
+
+def test_plain_entries_are_not_written_again_one_by_one(tmp_path, monkeypatch):
+    """A layer of plain files and links goes to tar2sqfs a buffer at a time: only its folders are written
+    again (last, with their final attributes)."""
+    written = []
+    add = squash._Squasher.add
+
+    def spy(self, info, data=None, header=None):
+        written.append(info.name)
+        return add(self, info, data, header)
+    monkeypatch.setattr(squash._Squasher, "add", spy)
+    disk = build(tmp_path, busybox_layer())
+    assert sorted(written) == ["bin", "data", "etc", "tmp"]
+    assert cat(disk.flat_path, "/etc/removed") == "gone in layer 2\n"
+    assert listing(disk.flat_path, "/bin")["sh"].startswith("l")

@@ -34,12 +34,21 @@ ROOT = "."
 DIR, FILE, SYMLINK, LINK, SPECIAL, WHITEOUT_NODE, OPAQUE_MARK = (
     "folder", "file", "symbolic link", "hard link", "special file", "whiteout", "opaque marker")
 _LINK_TARGETS = (FILE, LINK, SPECIAL)
+_DOTS = frozenset((".", ".."))
+
+
+def _normal(name):
+    """True for a relative path with no empty, "." or ".." part (most entries): it is its own clean form."""
+    if not name or name[0] == "/" or name[-1] == "/" or "//" in name:
+        return False
+    # Parts are split only for names with a part that starts with a dot (.hidden files, ./ and ../).
+    return (name[0] != "." and "/." not in name) or not _DOTS.intersection(name.split("/"))
 
 
 def _clean(name, layer):
     """The entry's path relative to the layer root (ROOT for the root itself); refuses escapes."""
-    if name and name[0] not in "./" and name[-1] != "/" and "//" not in name and "/." not in name:
-        return name     # already normal (no empty, "." or ".." part): most entries, and normpath costs
+    if _normal(name):
+        return name     # normpath costs
     text = name
     while text.startswith("./"):
         text = text[2:]
@@ -153,6 +162,22 @@ class Tree:
             self.sizes[path] = info.size
         return info
 
+    def apply_plain(self, index, name, kind, size):
+        """``apply`` for the entries most layers are made of, read from the fields of a plain header (ustar.Reader.plain):
+        a regular file or a symbolic link (``kind``, a tarfile type) with a normal name that is no whiteout, new, in
+        a folder the layer has. What the rewrite would pack is the entry as it came. Returns False, having recorded
+        nothing, for any other entry: ``apply`` takes it."""
+        if not _normal(name) or WHITEOUT in name or name in self.nodes:
+            return False
+        parent = name.rpartition("/")[0] or ROOT
+        node = self.nodes.get(parent)
+        if node is None or node[0] != DIR:
+            return False
+        self._put(name, (FILE if kind == tarfile.REGTYPE else SYMLINK, index), parent)
+        if kind == tarfile.REGTYPE:
+            self.sizes[name] = size
+        return True
+
     def survivors(self):
         """The indexes of the non-folder entries left when the layer is applied."""
         found = {path: node[1] for path, node in self.nodes.items() if node[0] != DIR}
@@ -203,9 +228,9 @@ class Tree:
         if target == path:
             raise LayerError("layer %s: hard link %s points to itself" % (self.layer, name))
 
-    def _put(self, path, node):
+    def _put(self, path, node, parent=None):
         if path not in self.nodes:
-            self._children.setdefault(posixpath.dirname(path) or ROOT, set()).add(path)
+            self._children.setdefault(parent or posixpath.dirname(path) or ROOT, set()).add(path)
         self.nodes[path] = node
 
     def _remove(self, path):

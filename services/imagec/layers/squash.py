@@ -22,6 +22,7 @@ import os
 import subprocess
 import tarfile
 import tempfile
+import time
 
 from ansible_collections.vic.containers.services.imagec.layers import vmdk
 from ansible_collections.vic.containers.services.imagec.layers.rewrite import Tree, rewrite
@@ -44,15 +45,17 @@ class Layer:
 
     ``diff_id`` is the digest of the layer's uncompressed content, as read
     (``id`` its hex); ``check_diff_id`` compares it to what an image config
-    names.
+    names. ``cpu_s``: the CPU seconds of the pass that packed it, (the
+    packer's thread: inflating, hashing, the entries; ``tar2sqfs``).
     """
 
-    def __init__(self, diff_id, flat_path, capacity_bytes, size):
+    def __init__(self, diff_id, flat_path, capacity_bytes, size, cpu_s=(0.0, 0.0)):
         self.diff_id = diff_id
         self.id = diff_id.split(":", 1)[-1]
         self.flat_path = flat_path
         self.capacity_bytes = capacity_bytes
         self.size = size
+        self.cpu_s = cpu_s
 
     @property
     def capacity_kb(self):
@@ -78,19 +81,21 @@ def build(stream, name, workdir, progress=None, total=0):
     Layer whose flat extent is in ``workdir``, with the digest its content
     has (the caller checks it against the image config), or raises Repack.
     """
+    started = time.thread_time()
     tree = Tree(name)
     with _Squasher(_image_path(workdir), name) as squasher:
         _first_pass(stream, tree, squasher, progress, total)
     if tree.replaced:
         raise Repack(tree)
-    return _finished(workdir, tree)
+    return _finished(workdir, tree, (time.thread_time() - started, squasher.cpu_s))
 
 
 def repack(stream, workdir, tree):
     """The disk of a layer ``build`` raised Repack for, ``tree`` from it, the blob read again from ``stream``."""
+    started = time.thread_time()
     with _Squasher(_image_path(workdir), tree.layer) as squasher:
         _second_pass(stream, tree, squasher)
-    return _finished(workdir, tree)
+    return _finished(workdir, tree, (time.thread_time() - started, squasher.cpu_s))
 
 
 def check_diff_id(layer, diff_id):
@@ -104,21 +109,35 @@ def _image_path(workdir):
     return os.path.join(workdir, "layer-flat.vmdk")
 
 
-def _finished(workdir, tree):
+def _finished(workdir, tree, cpu_s):
     image = _image_path(workdir)
-    return Layer(tree.diff_id, image, _pad(image), sum(tree.sizes.values()))
+    return Layer(tree.diff_id, image, _pad(image), sum(tree.sizes.values()), cpu_s)
 
 
 def _first_pass(raw, tree, squasher, progress, total):
     """Hash and check every entry; pack them as they come, unless the layer replaces an entry already packed."""
     content = Uncompressed(raw, tree.layer, progress, total)
     with reading(content, tree.layer) as tar:
-        for index, member in enumerate(tar):
-            info = tree.apply(index, member)
-            if tree.replaced:
-                squasher.abandon()
-            elif info is not None:
-                _pack(squasher, tar, member, info)
+        # Plain entries (most) go on as they came, their bytes untouched and unparsed past the header: a few
+        # microseconds each. Every other entry is read into a TarInfo, applied and packed as the rewrite says.
+        tar.sink = squasher.write
+        index = 0
+        while True:
+            plain = tar.plain()
+            if plain is not None and tree.apply_plain(index, *plain):
+                tar.pass_on(plain[2])
+            else:
+                member = tar.next()
+                if member is None:
+                    break
+                info = tree.apply(index, member)
+                if tree.replaced:
+                    tar.sink = None
+                    squasher.abandon()
+                elif info is not None:
+                    _pack(squasher, tar, member, info)
+            index += 1
+        tar.flush()
         tree.diff_id = content.digest()
     if not tree.replaced:
         squasher.finish(tree.folders.values())
@@ -140,9 +159,12 @@ def _second_pass(raw, tree, squasher):
 
 
 def _pack(squasher, tar, member, info):
-    """Pack the entry ``member`` as ``info`` says; its own header bytes go on when they say the same."""
+    """Pack the entry ``member`` as ``info`` says; its own header bytes go on when they say the same (a size
+    on a header with no data would not: tar2sqfs need not read it as tarfile does)."""
+    tar.flush()
     header = None
-    if member.type in _VERBATIM_TYPES and member.name == info.name and member.linkname == info.linkname:
+    if member.type in _VERBATIM_TYPES and member.name == info.name and member.linkname == info.linkname and \
+            (member.isreg() or not member.size):
         header = tar.header(member)
     squasher.add(info, tar.extractfile(member) if info.isreg() else None, header)
 
@@ -164,6 +186,7 @@ class _Squasher:
 
     def __init__(self, image, layer):
         self.layer = layer
+        self.cpu_s = 0.0    # tar2sqfs's, once it ended
         self._errors = tempfile.TemporaryFile()  # noqa: SIM115 pylint: disable=consider-using-with
         # stderr to a file, not a pipe nobody reads while the tar is written.
         self._process = subprocess.Popen(  # pylint: disable=consider-using-with
@@ -178,6 +201,13 @@ class _Squasher:
     def __exit__(self, *unused):
         self.abandon()
         self._errors.close()
+
+    def write(self, data):
+        """Write tar stream bytes as they are."""
+        try:
+            self._process.stdin.write(data)
+        except BrokenPipeError:
+            self._fail()
 
     def add(self, info, data=None, header=None):
         """Write ``header`` (``info``'s, made here when not given) and, for a regular file, its ``info.size``
@@ -207,16 +237,24 @@ class _Squasher:
             self._process.stdin.close()
         except BrokenPipeError:
             self._fail()
-        if self._process.wait() != 0:
+        if self._wait() != 0:
             self._fail()
 
     def abandon(self):
         """Stop packing; the image, if any, is not to be used."""
         if self._process.poll() is None:
             self._process.kill()
-        self._process.wait()
+        self._wait()
         with contextlib.suppress(OSError):
             self._process.stdin.close()
+
+    def _wait(self):
+        """tar2sqfs's exit code, once it ended; its CPU time in ``cpu_s`` (wait4: Popen.wait drops it)."""
+        if self._process.returncode is None:
+            _pid, status, usage = os.wait4(self._process.pid, 0)
+            self._process.returncode = os.waitstatus_to_exitcode(status)
+            self.cpu_s = usage.ru_utime + usage.ru_stime
+        return self._process.returncode
 
     def _fail(self):
         self.abandon()

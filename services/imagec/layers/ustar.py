@@ -19,6 +19,7 @@ parsed here keeps its own 512 bytes (``Reader.header``) so a packer can pass
 it on unchanged.
 """
 
+import re
 import struct
 import tarfile
 
@@ -32,6 +33,12 @@ _MAGICS = (b"ustar\x0000", b"ustar  \x00")
 _SIMPLE_TYPES = frozenset((tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE, tarfile.LNKTYPE, tarfile.SYMTYPE,
                            tarfile.CHRTYPE, tarfile.BLKTYPE, tarfile.DIRTYPE, tarfile.FIFOTYPE))
 _ENCODING, _ERRORS = "utf-8", "surrogateescape"   # tarfile's defaults on Linux
+# A header as tar, Go's archive/tar (Docker's) and Python's tarfile write a regular file or a symbolic link: every
+# number in octal digits ended by a NUL, of the field's full width. It reads the same in every reader (a subset of
+# what Reader._simple takes), so its entry can go on to the packer as it came. Fields from mode to devminor; groups: the size,
+# the checksum, the type, the magic.
+_PLAIN = re.compile(rb"[0-7]{7}\0[0-7]{7}\0[0-7]{7}\0([0-7]{11})\0[0-7]{11}\0([0-7]{6})\0 ([02]).{100}"
+                    rb"(ustar\x0000|ustar  \x00).{64}(?:[0-7]{7}\0|\0{8}){2}", re.DOTALL)
 
 
 def _text(field):
@@ -53,6 +60,9 @@ class Reader:
         self._header = None
         self._mark = None       # stream offset from which the buffer keeps what it read (a header being read)
         self._first = True
+        # The bytes of plain entries passed on as they came (pass_on): [start, end) stream offsets not yet sent.
+        self._span = [0, 0]
+        self.sink = None        # where they go: a callable taking bytes, or None to drop them
         self.pax_headers = {}
         # What TarInfo.fromtarfile reads from: this reader, as TarFile's fileobj.
         self.fileobj, self.encoding, self.errors, self.offset = self, _ENCODING, _ERRORS, 0
@@ -72,13 +82,12 @@ class Reader:
         if position <= self._offset + len(self._buffer):
             self._at = position - self._offset
             return
-        self._at = len(self._buffer)
-        left = position - self.tell()
-        while left:
-            taken = len(self._take(min(left, _READ)))
-            if not taken:
+        while self.tell() < position:   # no copy of what is skipped: it may be a whole file passed on
+            self._at = len(self._buffer)
+            self._fill(min(position - self.tell(), _READ))
+            if self._at == len(self._buffer):
                 raise tarfile.ReadError("unexpected end of data")
-            left -= taken
+            self._at = min(len(self._buffer), position - self._offset)
 
     # -- entries
 
@@ -109,6 +118,50 @@ class Reader:
         except tarfile.SubsequentHeaderError as exc:
             raise tarfile.ReadError(str(exc)) from None
         return member
+
+    def plain(self):
+        """(name, type, size) of the next entry, not read yet, when it can go on to the packer as it came: a plain
+        one-block header (no pax or GNU extension, no global pax header) of a regular file, or of a symbolic link
+        with no data; else None, and ``next()`` reads it."""
+        if self.offset != self.tell():     # the previous entry's data and padding
+            self.seek(self.offset)
+        if self.pax_headers:
+            return None
+        block = self._peek(BLOCK)
+        match = _PLAIN.match(block, 100)
+        if match is None or len(block) < BLOCK:
+            return None
+        size, chksum, kind, magic = match.groups()
+        size = int(size, 8)
+        if int(chksum, 8) != 256 + sum(block) - sum(block[148:156]) or kind == tarfile.SYMTYPE and size:
+            return None
+        name = _text(block[:100])
+        if block[345]:
+            if magic != _MAGICS[0]:
+                return None     # GNU tar keeps other fields there (tar2sqfs ignores them): next() reads it
+            name = _text(block[345:500]) + "/" + name
+        return name, kind, size
+
+    def pass_on(self, size):
+        """Read the entry ``plain()`` gave (``size`` its data's length): header, data and padding go to
+        ``sink`` as they came, without a copy per entry."""
+        self._first = False
+        start = self.tell()
+        self._at += BLOCK
+        self.offset = start + BLOCK + -(-size // BLOCK) * BLOCK
+        if start != self._span[1]:
+            self.flush()
+            self._span[0] = start
+        self._span[1] = self.offset
+
+    def flush(self):
+        """Send what ``pass_on`` left to send; the packer calls it before it writes anything of its own."""
+        start, end = self._span
+        first, last = start - self._offset, min(end - self._offset, len(self._buffer))
+        if last > first:
+            if self.sink is not None:
+                self.sink(memoryview(self._buffer)[first:last])
+            self._span[0] = start + last - first
 
     def header(self, member):
         """The header bytes ``member`` came in (its pax or GNU long-name headers with it), if they say all it is
@@ -177,8 +230,9 @@ class Reader:
         have = len(self._buffer) - self._at
         if have >= size:
             return
+        self.flush()    # before the buffer lets go of it
         keep = self._at if self._mark is None else self._mark - self._offset
-        parts = [self._buffer[keep:]]
+        parts = [self._buffer[keep:]] if keep < len(self._buffer) else []
         self._offset += keep
         self._at -= keep
         while have < size:
