@@ -238,11 +238,12 @@ def timestamp(moment=None):
 
 # -- the container's log (output.log) ---------------------------------------------------------
 # Docker's json-file driver's lines, which the tether writes to the VM's file-backed log port and the
-# endpoint reads back for ``docker logs``; the tether ends the log with an exit line, how the primary
-# process ended, which the endpoint takes when the VM powered off before the tether could tell it.
+# endpoint reads back for ``docker logs``; the tether marks where each run of the primary process began
+# (a start line) and ends it with an exit line, how it ended, which the endpoint takes when the VM powered
+# off before the tether could tell it (a start line with no exit after it: a run that vanished).
 
 LOG_FILE = "output.log"                      # in the container VM's folder: the log port's backing file
-LOG_TEXT, LOG_STREAM, LOG_TIME, LOG_EXIT = "log", "stream", "time", "exit"
+LOG_TEXT, LOG_STREAM, LOG_TIME, LOG_EXIT, LOG_START = "log", "stream", "time", "exit", "start"
 LOG_STREAMS = {STDOUT: "stdout", STDERR: "stderr"}
 _LOG_STREAM_NUMBERS = {name: number for number, name in LOG_STREAMS.items()}
 
@@ -257,14 +258,22 @@ def log_exit_line(code, finished_at):
     return json.dumps({LOG_EXIT: code, LOG_TIME: finished_at}).encode("utf-8") + b"\n"
 
 
+def log_start_line(started_at):
+    """The line before a run's output: the primary process started at ``started_at``."""
+    return json.dumps({LOG_START: True, LOG_TIME: started_at}).encode("utf-8") + b"\n"
+
+
 def parse_log_line(line):
     """``(LOG_TEXT, stream, text, time)`` of an output line, ``(LOG_EXIT, code, None, time)`` of the exit line,
-    None for a torn or foreign line (the writer can stop mid-line: a VM powered off)."""
+    ``(LOG_START, None, None, time)`` of a start line, None for a torn or foreign line (the writer can stop
+    mid-line: a VM powered off)."""
     try:
         item = json.loads(line)
         stamp = item[LOG_TIME]
         if not isinstance(stamp, str):
             return None
+        if item.get(LOG_START) is True:
+            return (LOG_START, None, None, stamp)
         if LOG_EXIT in item:
             code = item[LOG_EXIT]
             return (LOG_EXIT, code, None, stamp) if isinstance(code, int) and not isinstance(code, bool) else None

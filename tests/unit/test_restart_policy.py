@@ -50,12 +50,24 @@ def test_backoff_doubles_to_a_minute_and_starts_again_after_a_long_run():
     assert backoff.next(None) == 0.2
 
 
-def test_the_log_exit_line_is_not_output_and_gives_the_code():
-    data = (b'{"log": "hi\\n", "stream": "stdout", "time": "2026-01-02T03:04:05.1Z"}\n'
+def _at(second, micro=0):
+    return datetime.datetime(2026, 1, 2, 3, 4, second, micro, datetime.timezone.utc)
+
+
+def test_the_log_start_and_exit_lines_are_not_output_and_give_the_last_run():
+    data = (b'{"start": true, "time": "2026-01-02T03:04:05Z"}\n'
+            b'{"log": "hi\\n", "stream": "stdout", "time": "2026-01-02T03:04:05.1Z"}\n'
             b'{"exit": 3, "time": "2026-01-02T03:04:06.000001Z"}\n'
+            b'{"start": true, "time": "2026-01-02T03:04:06.5Z"}\n'
             b'{"log": "again\\n", "stream": "stderr", "time": "2026-01-02T03:04:07Z"}\n'
             b'{"exit": 143, "time": "2026-01-02T03:04:08.5Z"}\n{"exit": 1, "ti')
     assert [entry[2] for entry in logs.parse(data)] == [b"hi\n", b"again\n"]
-    assert logs.exit_line(data) == (143, datetime.datetime(2026, 1, 2, 3, 4, 8, 500000, datetime.timezone.utc))
-    assert logs.exit_line(b'{"log": "x", "stream": "stdout", "time": "2026-01-02T03:04:05Z"}\n') is None
-    assert logs.exit_line(None) is None
+    assert logs.last_run(data) == (143, _at(6, 500000), _at(8, 500000))
+    # The VM went off while the run's process ran: a start line with no exit after it.
+    assert logs.last_run(data + b'\n{"start": true, "time": "2026-01-02T03:04:09Z"}\n{"log": "x", "time": "20') == (
+        None, _at(9), None)
+    # A run whose start line is not in the log (a log written before the tether wrote one).
+    assert logs.last_run(b'{"exit": 3, "time": "2026-01-02T03:04:06Z"}\n{"exit": 4, "time": "2026-01-02T03:04:07Z"}\n'
+                         ) == (4, None, _at(7))
+    assert logs.last_run(b'{"log": "x", "stream": "stdout", "time": "2026-01-02T03:04:05Z"}\n') is None
+    assert logs.last_run(None) is None

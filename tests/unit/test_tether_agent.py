@@ -424,15 +424,17 @@ def test_the_endpoint_reads_back_what_the_tether_writes_one_format_on_both_sides
     path = tmp_path / "output.log"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT)
     writer = jsonlog.LogWriter(fd)
+    writer.start("2026-01-02T03:04:04.5Z")
     writer.output(1, b"out\n")
     writer.output(2, b"err")
     writer.exit(7, "2026-01-02T03:04:05.123456Z")
     os.close(fd)
     data = path.read_bytes() + b'{"log": "torn'
     assert [(stream, text) for _stamp, stream, text in logs.parse(data)] == [(1, b"out\n"), (2, b"err")]
-    code, finished = logs.exit_line(data)
-    assert (code, finished.isoformat()) == (7, "2026-01-02T03:04:05.123456+00:00")
-    assert protocol_log_line_kinds(data) == ["log", "log", "exit", None]
+    code, started, finished = logs.last_run(data)
+    assert (code, started.isoformat(), finished.isoformat()) == (
+        7, "2026-01-02T03:04:04.500000+00:00", "2026-01-02T03:04:05.123456+00:00")
+    assert protocol_log_line_kinds(data) == ["start", "log", "log", "exit", None]
 
 
 def protocol_log_line_kinds(data):

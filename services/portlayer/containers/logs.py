@@ -9,11 +9,12 @@ to the VM's file-backed serial port ``[ds] <id>/output.log``; this reads it back
 ``--timestamps``. The lines' format is ``services/tether/protocol.py``'s, the
 one both sides use.
 
-The tether's last line is not output but how the process ended: what the
-endpoint records when it learnt of the end only from the VM powering off
-(``exit_line``).
+Each run's output follows a start line, and the tether's last line is not output
+but how the process ended: what the endpoint records when it learnt of the end
+only from the VM powering off (``last_run``).
 """
 
+import collections
 import datetime
 import re
 
@@ -23,7 +24,7 @@ LOG_FILE = protocol.LOG_FILE  # in the container VM's folder
 
 
 def parse(data):
-    """(time, stream number, bytes) of each output line; a torn line and the exit line are skipped."""
+    """(time, stream number, bytes) of each output line; torn lines, start and exit lines are skipped."""
     entries = []
     for line in (data or b"").splitlines():
         parsed = protocol.parse_log_line(line)
@@ -36,17 +37,28 @@ def parse(data):
     return entries
 
 
-def exit_line(data):
-    """``(code, finished_at)`` of the log's last exit line, or None when the log has none."""
+Run = collections.namedtuple("Run", "code started_at finished_at")
+"""The log's last run: ``code`` and ``finished_at`` of its exit line (None when the VM went off while the
+process ran: no exit line after its start line), ``started_at`` of its start line (None when the log has none)."""
+
+
+def last_run(data):
+    """The ``Run`` the log ends with, or None for a log with no start or exit line."""
+    code = finished = None
     for line in reversed((data or b"").splitlines()):
         parsed = protocol.parse_log_line(line)
-        if parsed is None or parsed[0] != protocol.LOG_EXIT:
+        if parsed is None or parsed[0] not in (protocol.LOG_EXIT, protocol.LOG_START):
             continue
         try:
-            return parsed[1], _time(parsed[3])
+            moment = _time(parsed[3])
         except ValueError:
             continue
-    return None
+        if parsed[0] == protocol.LOG_START:
+            return Run(code, moment, finished)
+        if finished is not None:
+            break       # the exit line of the run before: this run's start line is not in the log
+        code, finished = parsed[1], moment
+    return Run(code, None, finished) if finished is not None else None
 
 
 _STAMP = re.compile(r"^(?P<base>[^.]+?)(?:\.(?P<fraction>\d+))?(?P<zone>Z|[+-]\d\d:\d\d)?$")

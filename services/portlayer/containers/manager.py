@@ -7,10 +7,10 @@ The live cache holds every container VM, so reads cost nothing; this decodes eac
 VM once per change and makes every change a container goes through.
 
 Round trips: create = CreateVM + task polls (plus one disk per new volume; the record and the
-boot spec go in the same CreateVM); start = Reconfig (the exit record says a run is under way)
-+ PowerOn + polls; stop / kill = PowerOff + Reconfig (exit record) + polls; an end the tether
-reports = the same; a VM powered off outside the endpoint = one HTTPS GET of its log (the exit
-line) + Reconfig; an automatic restart = Reconfig + PowerOn + polls after the exit's Reconfig;
+boot spec go in the same CreateVM); start = PowerOn + polls (the tether's start line in the
+VM's log marks the run as under way, for a restore); stop / kill = PowerOff + Reconfig (exit
+record) + polls; an end the tether reports = the same; a VM powered off outside the endpoint = one HTTPS GET of its log (the exit
+line) + Reconfig; an automatic restart = PowerOn + polls after the exit's Reconfig;
 docker stop during a restart's back-off = Reconfig; rm = a device read + Reconfig (detach shared
 disks, mark as being removed) + Destroy + polls; rename = Rename + Reconfig + polls (a refused
 Reconfig: one more Rename, back); network connect = Reconfig (record and boot spec together) +
@@ -35,7 +35,7 @@ from ansible_collections.vic.containers.services.portlayer import events
 from ansible_collections.vic.containers.services.portlayer.containers import boot, envseal, logs, restart
 from ansible_collections.vic.containers.services.portlayer.containers.model import (
     EXIT_KEY, REMOVING_KEY, bios_uuid, boot_values, decode, exit_value, iso, new_id, now, parse_time, record_values,
-    run_value, vm_folder, vm_name)
+    vm_folder, vm_name)
 from ansible_collections.vic.containers.services.portlayer.containers.vm import (VmOps, check_disks, device_specs,
                                                                                  managed_by)
 
@@ -317,27 +317,12 @@ class Containers:
             self._unrecorded.pop(container.id, None)
             self._started.pop(container.id, None)
             self._stopping.discard(container.id)
-            await self._power_on_marked(self.find(container.id), restarts)
+            await self.state.call(self.vm.power_on, container.ref, container.name)
             self._restart_counts[container.id] = restarts
             if not restarts:
                 self._backoff.pop(container.id, None)  # docker start begins the back-off again, as dockerd
             self.state.cache.put(container.ref, {"runtime.powerState": "poweredOn", "summary.runtime.bootTime": now()})
             return True
-
-    async def _power_on_marked(self, container, restarts):
-        """Power the VM on, its record saying first that a run is under way (``run_value``): a VM that goes off
-        while the endpoint is down then shows as a run that vanished, as dockerd's restore has it. When the
-        power-on fails, the record is put back as it was: no run began."""
-        before = json.dumps(container.exit, sort_keys=True) if container.exit else ""
-        await self._write_exit(container, run_value(container.exit, now(), restarts))
-        try:
-            await self.state.call(self.vm.power_on, container.ref, container.name)
-        except Exception:
-            try:
-                await self._write_exit(container, before)
-            except VicError as exc:
-                LOG.warning("container %s: its record still says a run began: %s", container.id[:12], exc)
-            raise
 
     async def _write_exit(self, container, value):
         """Write the container's exit record (EXIT_KEY) on its VM and through to the cache."""
@@ -502,13 +487,13 @@ class Containers:
         """``(code, finished_at)`` of the exit line the tether wrote last in the VM's log (one HTTPS GET),
         if it is of the run that began at ``started``; (137, None) when there is none: the VM was killed."""
         try:
-            found = logs.exit_line(await self._log_data(container))
+            run = logs.last_run(await self._log_data(container))
         except VicError as exc:
             LOG.info("container %s: no log to read its exit from: %s", container.id[:12], exc)
-            found = None
-        if found is None or (started is not None and found[1] < started):
+            run = None
+        if run is None or run.code is None or (started is not None and run.finished_at < started):
             return 137, None
-        return found
+        return run.code, run.finished_at
 
     async def record_exit(self, container, code, started_at, finished_at=None):
         """Keep how the container ended on its VM, so it survives an endpoint restart; then tell ``on_ended``,
@@ -564,26 +549,26 @@ class Containers:
             if container.running:
                 continue
             try:
-                found = logs.exit_line(await self._log_data(container))
+                run = logs.last_run(await self._log_data(container))
             except VicError as exc:
                 LOG.warning("container %s: its log could not be read: %s", container.id[:12], exc)
-                found = None
+                run = None
             try:
                 container = self.find(container.id)
             except NotFound:
                 continue  # removed while its log was read
             if container.running or container.id in self._halting:
                 continue  # started (or being recorded) while its log was read
-            if found is not None and self._newer_than_record(container, found[1]):
-                LOG.info("container %s ended while the endpoint was down; exit %s", container.id[:12], found[0])
-                # When that run began is known nowhere any more: Docker's zero time says so.
-                await self.record_exit(container, found[0], iso(None), found[1])
-            elif container.run_under_way:
+            if run is not None and run.code is not None and self._newer_than_record(container, run.finished_at):
+                LOG.info("container %s ended while the endpoint was down; exit %s", container.id[:12], run.code)
+                # Its start line says when that run began (Docker's zero time when the log has none).
+                await self.record_exit(container, run.code, iso(run.started_at), run.finished_at)
+            elif run is not None and run.code is None and self._newer_than_record(container, run.started_at):
                 # Its VM went off while the endpoint was down (vSphere, a host crash) and the tether wrote
-                # no exit: dockerd's restore of a container whose task is gone, 255 and now.
+                # no exit after the run's start: dockerd's restore of a container whose task is gone, 255 and now.
                 LOG.info("container %s: its run vanished while the endpoint was down; exit %s", container.id[:12],
                          VANISHED_CODE)
-                await self.record_exit(container, VANISHED_CODE, container.started_at, now())
+                await self.record_exit(container, VANISHED_CODE, iso(run.started_at), now())
             elif container.restart_due and restart.policy_of(container.host_config)[0] != restart.NO:
                 self._schedule_restart(container.id, restart.FIRST_DELAY, container.restart_count)
             elif self._restored_run(container):
@@ -595,13 +580,10 @@ class Containers:
                 self._schedule_restart(container.id, restart.FIRST_DELAY, count)
 
     @staticmethod
-    def _newer_than_record(container, finished):
-        """Whether an exit line of ``finished`` is of a run the record does not hold: newer than the recorded
-        end, and than the start of a run under way."""
-        known = [parse_time(container.exit.get("finished_at"))]
-        if container.run_under_way:
-            known.append(parse_time(container.exit.get("started_at")))
-        return all(moment is None or finished > moment for moment in known)
+    def _newer_than_record(container, moment):
+        """Whether a log line of ``moment`` is of a run the record does not hold: newer than the recorded end."""
+        recorded = parse_time(container.exit.get("finished_at"))
+        return recorded is None or moment > recorded
 
     @staticmethod
     def _restored_run(container):

@@ -112,11 +112,6 @@ class Container:
         return int(self.exit.get("restart_count", 0))
 
     @property
-    def run_under_way(self):
-        """Whether its record says a run began that has not been recorded as ended (``run_value``)."""
-        return bool(self.exit.get("running"))
-
-    @property
     def restart_due(self):
         """Whether its restart policy was to power it on again when its last run ended."""
         return bool(self.exit.get("restart_due"))
@@ -174,14 +169,6 @@ def record_values(record, vch_key):
 def boot_values(spec):
     """extraConfig values of a boot spec (``protocol.boot_spec``), split as the record is."""
     return codec.split_value(protocol.BOOT_KEY, json.dumps(spec, sort_keys=True, separators=(",", ":")))
-
-
-def run_value(exit_state, started_at, restart_count):
-    """The exit record while a run is under way, written before its VM powers on: the last run's end as it
-    was, with ``running`` set and the new run's start. An endpoint that starts and finds the VM off with no
-    exit line in its log knows a run vanished, as dockerd knows from the State.Running it keeps on disk."""
-    return json.dumps(dict(exit_state, started_at=iso(started_at), running=True, restart_count=restart_count,
-                           stopped=False, restart_due=False), sort_keys=True)
 
 
 def exit_value(started_at, finished_at, code, restart_count=0, stopped=False, restart_due=False):

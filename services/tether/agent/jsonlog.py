@@ -65,6 +65,10 @@ class LogWriter:
         for stream, decoder in self._decoders.items():
             self._write_all(log_lines(stream, decoder.decode(b"", final=True), stamp))
 
+    def start(self, started_at):
+        """Log that a run of the primary process began (before its output)."""
+        self._write_all([protocol.log_start_line(started_at)])
+
     def exit(self, code, finished_at):
         """Log the primary process's end (after its output)."""
         self.flush()

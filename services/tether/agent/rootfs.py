@@ -128,11 +128,11 @@ def assemble(spec, root, disk_set, mounts):
         mounts.mount("tmpfs", root.resolve(destination), "tmpfs", flags, data)
     mounts.mount("proc", root.resolve("/proc"), "proc", _NOSUID_NODEV_NOEXEC)
     _fresh_or_bound(mounts, "sysfs", root.resolve("/sys"), "sysfs", _NOSUID_NODEV_NOEXEC, bind_from="/sys")
-    # The container's /dev is the tether's (bound with its pts and shm), so a TTY the tether opens is
-    # the container's /dev/pts/N too; its /dev/shm takes --shm-size.
-    linux.mount("shm", "/dev/shm", None, linux.MS_REMOUNT | linux.MS_NOSUID | linux.MS_NODEV,
-                f"mode=1777,size={spec['rootfs']['shm_size']}")
+    # The container's /dev is the tether's (bound with its pts), so a TTY the tether opens is the
+    # container's /dev/pts/N too; its /dev/shm is its own, of --shm-size, as dockerd mounts it.
     mounts.mount("/dev", root.resolve("/dev"), None, linux.MS_BIND | linux.MS_REC)
+    mounts.mount("shm", os.path.join(root.resolve("/dev"), "shm"), "tmpfs", _NOSUID_NODEV_NOEXEC,
+                 f"mode=1777,size={spec['rootfs']['shm_size']}")
     write_etc(spec, root)
     set_sysctls(spec["sysctls"])
     if spec["rootfs"]["read_only"]:

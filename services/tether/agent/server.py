@@ -171,6 +171,8 @@ class Tether:
         if not self.spec["process"]["OpenStdin"] and not self.spec["process"]["Tty"]:
             self.primary.close_stdin()      # docker run without -i: the process reads EOF at once, never waits
         if self.log is not None:
+            if not self.primary.failed:
+                self.log.start(self.started_at)
             self.primary.listeners.append(self.log.output)
         if not self.primary.failed:
             for chan in list(self.controls):

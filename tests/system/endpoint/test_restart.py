@@ -182,7 +182,8 @@ def test_an_exit_while_the_endpoint_was_down_is_read_from_the_log_at_its_start(r
     old = rs["endpoint"]
     old.kill()
     datastore_name = rs["summary"]["image_store"].split("] ", 1)[0].lstrip("[")
-    lines = [{"log": "done\n", "stream": "stdout", "time": "2099-02-01T00:00:00Z"},
+    lines = [{"start": True, "time": "2099-01-31T23:59:59.5Z"},
+             {"log": "done\n", "stream": "stdout", "time": "2099-02-01T00:00:00Z"},
              {"exit": 7, "time": "2099-02-01T00:00:01Z"}]
     with session_of(rs["sim"]) as session:
         for name, ref in (("unseen", cid), ("revived", again)):
@@ -196,7 +197,7 @@ def test_an_exit_while_the_endpoint_was_down_is_read_from_the_log_at_its_start(r
     shown = inspect(rs, "unseen")
     assert shown["State"]["Status"] == "exited" and shown["State"]["ExitCode"] == 7
     assert shown["State"]["FinishedAt"] == "2099-02-01T00:00:01.000000Z"
-    assert shown["State"]["StartedAt"] == "0001-01-01T00:00:00Z"  # that run's start is known nowhere
+    assert shown["State"]["StartedAt"] == "2099-01-31T23:59:59.500000Z"  # the run's start line
     # on-failure: the exit learnt at start is a failure, so the container runs again.
     until(lambda: container_vms(rs["sim"])[again]["vm"].get("runtime.powerState") == "poweredOn",
           lambda: "revived to be restarted; the endpoint's log:\n" + rs["endpoint"].log()[-3000:])

@@ -221,8 +221,10 @@ class Agent:
     def stderr(self):
         return self.stderr_path.read_text(errors="replace")
 
-    def log_entries(self):
-        return [json.loads(line) for line in self.log_path.read_text().splitlines()]
+    def log_entries(self, starts=False):
+        """The log port's json-file lines (without the runs' start lines unless ``starts``)."""
+        entries = [json.loads(line) for line in self.log_path.read_text().splitlines()]
+        return [entry for entry in entries if starts or "start" not in entry]
 
     def assert_nothing_left(self):
         """No process, no loop device on the disk files; the mounts went with the mount namespace."""

@@ -24,9 +24,11 @@ def test_echo_hello_then_exit_3_with_stderr_and_log(kit, busybox_layer, tmp_path
                 out, err = await kit.collect(attachment)
                 code = await attachment.exit_code()
                 assert await agent.wait() == 0, agent.stderr()     # halted by itself: not a VM, so exit 0
-                return out, err, code, await w.exit_of("c-echo"), agent.log_entries()
+                return out, err, code, await w.exit_of("c-echo"), agent.log_entries(starts=True)
 
     out, err, code, reported, log = kit.run(scenario())
+    # The run's start line first (a VM that goes off while the process runs leaves it without an exit line).
+    assert set(log.pop(0)) == {"start", "time"} and not any("start" in e for e in log)
     assert (out, err) == (b"hello\npartial", b"oops\n")
     assert code == reported == 3
     lines = [(e.get("stream"), e.get("log")) for e in log if "log" in e]

@@ -256,7 +256,7 @@ def _log_line(vm, log, wanted, polls=600):
 @pytest.mark.skipif(not HAS_AGENT, reason="services/tether/agent/ is not on this branch")
 def test_the_iso_boots_in_qemu_and_runs_the_process_of_the_boot_spec_with_its_output_on_the_log_port(built, scratch):
     # Kernel, modules (pvscsi, squashfs, overlay, fw_cfg), the boot spec through fw_cfg, the
-    # layer and read-write disks, the agent: the process's output is the log port's first line.
+    # layer and read-write disks, the agent: the process's output follows the run's start line on the log port.
     directory = scratch / "boot-log"
     with socket.create_server(("127.0.0.1", 0)) as listener:
         vm = _boot(built, directory, listener)
@@ -264,8 +264,8 @@ def test_the_iso_boots_in_qemu_and_runs_the_process_of_the_boot_spec_with_its_ou
             _log_line(vm, directory / "output.log", '"stream": "stdout"')
         finally:
             log = _stopped(vm, directory)
-    first = json.loads(log.splitlines()[0])
-    assert (first["log"], first["stream"]) == ("hello\n", "stdout"), log
+    start, first = (json.loads(line) for line in log.splitlines()[:2])
+    assert start["start"] is True and (first["log"], first["stream"]) == ("hello\n", "stdout"), log
 
 
 @pytest.mark.skipif(not HAS_AGENT, reason="services/tether/agent/ is not on this branch")
