@@ -222,14 +222,29 @@ def power_on(session, vm_ref, path, timeout):
     tasks.wait(session, {tasks.call(what, vm_ref.PowerOnVM_Task): what}, timeout)
 
 
-def destroy_vms(session, vms, path_of, timeout):
-    """Power off and destroy VMs, each phase's tasks waited for together."""
+def power_off(session, vms, path_of, timeout):
+    """Power off the VMs that are on, their tasks waited for together."""
     running = {tasks.call("powering off " + path_of(vm), vm.ref.PowerOffVM_Task): "powering off " + path_of(vm)
                for vm in vms if vm.get("runtime.powerState") == "poweredOn"}
     tasks.wait(session, running, timeout, ignore=("InvalidPowerState",))
+
+
+def destroy_vms(session, vms, path_of, timeout):
+    """Destroy VMs (powered off), their tasks waited for together; one already gone is fine."""
     destroying = {tasks.call("destroying " + path_of(vm), vm.ref.Destroy_Task): "destroying " + path_of(vm)
                   for vm in vms}
     tasks.wait(session, destroying, timeout, ignore=("ManagedObjectNotFound",))
+
+
+def remove_nics(session, vm, path, timeout):
+    """Remove a VM's network cards (what vic-machine did before removing the bridge port group they use)."""
+    devices = pc.retrieve_objects(session, [vm.ref], ["config.hardware.device"])[0].get("config.hardware.device")
+    nics = [vim.vm.device.VirtualDeviceSpec(operation="remove", device=d) for d in devices or ()
+            if isinstance(d, vim.vm.device.VirtualEthernetCard)]
+    if nics:
+        what = "removing the network cards of " + path
+        task = tasks.call(what, vm.ref.ReconfigVM_Task, vim.vm.ConfigSpec(deviceChange=nics))
+        tasks.wait(session, {task: what}, timeout)
 
 
 def destroy_pool(session, pool, path, timeout):

@@ -87,20 +87,24 @@ def plan_absent(session, params):
     plan = Plan(before=observe.display(vch.config) if vch and vch.config else ({} if vch or bridges else None),
                 after=None)
     bridges = _unused(ctx, vch, bridges, plan)
-    # The pool goes last: while anything else is left (a step failed), it is the trace by which the
-    # next absent finds the VCH, half-made, and deletes the rest.
+    # As vic-machine did, the endpoint VM, which holds the record of what the VCH made, goes after what it
+    # made (a half-made VCH's trace file is deleted last of the folders); the pool goes last: while anything
+    # else is left (a step failed), it is the trace by which the next absent finds the VCH and deletes the rest.
     if vch is not None:
-        _plan_destroy_vms(ctx, vch, plan)
         stores = _stores(ctx, vch, plan)
         created = _created(ctx, vch, stores)
-        # Once the endpoint VM (the record) is gone, the trace file says what the VCH made: it goes last.
+        _plan_stop(ctx, vch, plan)
         _plan_remove_host_bridge(ctx, vch, created, plan)
-        folders = _folders_to_delete(ctx, vch, stores, created, plan)
-        if folders:
-            phases = observe.last_with(folders, *observe.trace_file(stores))
-            plan.add("delete datastore folders " + ", ".join(datastore.ds_path(*f) for f in folders),
-                     lambda: [actions.delete_folders(session, ctx.dc_ref, phase, ctx.timeout)
-                              for phase in phases if phase])
+        _plan_delete_folders(ctx, vch, stores, created, plan)
+        if vch.vm is not None:
+            vm_path = ctx.path(vch.vm)
+            plan.add("destroy endpoint VM " + vm_path,
+                     lambda: actions.destroy_vms(session, [vch.vm], lambda vm: vm_path, ctx.timeout))
+        if stores is not None:
+            # Its own folder, which vSphere may leave (files it did not make, such as the image store's).
+            vm_folder = (observe.split_store(stores["image_store"])[0], vch.name)
+            plan.add("delete datastore folder " + datastore.ds_path(*vm_folder),
+                     lambda: actions.delete_folders(session, ctx.dc_ref, [vm_folder], ctx.timeout))
     if bridges:
         # Also when nothing else is left: a create that failed right after making its bridge.
         plan.add("destroy bridge port group(s) " + ", ".join(sorted(pg.get("name") for pg in bridges)),
@@ -112,19 +116,31 @@ def plan_absent(session, params):
     return ctx, plan
 
 
-def _plan_destroy_vms(ctx, vch, plan):
-    """Destroy the VCH's VMs (refused when its pool holds VMs it did not make)."""
+def _plan_stop(ctx, vch, plan):
+    """Power off the VCH's VMs and destroy its container VMs (refused when its pool holds VMs it did not make)."""
     session = ctx.session
     ours, foreign = vch.vms()
     if foreign:
         raise VicError("VCH %s: pool %s holds VMs it did not make (%s); move or delete them first."
                        % (vch.name, ctx.path(vch.pool), ", ".join(sorted(v.get("name") for v in foreign))))
-    if ours:
-        containers = [vm for vm in ours if vm is not vch.vm]
-        what = "destroy %d container VM(s)" % len(containers) if containers else ""
-        if vch.vm is not None:
-            what = (what + " and " if what else "") + "destroy endpoint VM " + ctx.path(vch.vm)
-        plan.add(what, lambda: actions.destroy_vms(session, ours, ctx.path, ctx.timeout))
+    containers = [vm for vm in ours if vm is not vch.vm]
+    what = ["destroy %d container VM(s)" % len(containers)] if containers else []
+    if vch.vm is not None and vch.vm.get("runtime.powerState") == "poweredOn":
+        what.append("power off endpoint VM " + ctx.path(vch.vm))
+    if what:
+        def stop():
+            actions.power_off(session, ours, ctx.path, ctx.timeout)
+            actions.destroy_vms(session, containers, ctx.path, ctx.timeout)
+        plan.add(" and ".join(what), stop)
+
+
+def _plan_delete_folders(ctx, vch, stores, created, plan):
+    folders = _folders_to_delete(ctx, vch, stores, created, plan)
+    if folders:
+        phases = observe.last_with(folders, *observe.trace_file(stores))
+        plan.add("delete datastore folders " + ", ".join(datastore.ds_path(*f) for f in folders),
+                 lambda: [actions.delete_folders(ctx.session, ctx.dc_ref, phase, ctx.timeout)
+                          for phase in phases if phase])
 
 
 def _stores(ctx, vch, plan):
@@ -155,12 +171,12 @@ def _read_trace(ctx, config):
 
 
 def _folders_to_delete(ctx, vch, config, created, plan):
-    """The folders the VCH's own (its image store, its VM's folder, its volume stores when asked), and the
-    folders above them it made that hold nothing else (listed now: check mode shows the same)."""
+    """The VCH's own folders (its image store, its volume stores when asked) and the folders above them it
+    made that hold nothing else (listed now: check mode shows the same); its VM's folder goes apart."""
     if config is None:
         return []
     image_ds = observe.split_store(config["image_store"])[0]
-    leaves = [observe.image_store_folder(config), (image_ds, vch.name)]
+    leaves = [observe.image_store_folder(config)]
     stores = config.get("volume_stores") or {}
     if ctx.params.get("delete_volume_stores"):
         leaves.extend(observe.volume_store_folder(store) for store in stores.values())
@@ -169,7 +185,10 @@ def _folders_to_delete(ctx, vch, config, created, plan):
                              % (vch.name, ", ".join(observe.volume_store_path(s) for s in stores.values())))
     datastores = {ds.get("name"): ds for ds in ctx.inventory.of_type("Datastore")
                   if ctx.inventory.within(ds, ctx.datacenter)}
-    made = [f for f in observe.beyond(observe.made_folders(created), leaves) if f[0] in datastores]
+    # Not the VM's own folder (with the default image store path, the top folder of the image store): it goes
+    # after the VM.
+    made = [f for f in observe.beyond(observe.made_folders(created), leaves + [(image_ds, vch.name)])
+            if f[0] in datastores]
     if made:
         trees = actions.list_trees(ctx.session, datastores, made, ctx.timeout)
         leaves.extend(observe.removable(made, leaves, trees))
@@ -185,8 +204,14 @@ def _plan_remove_host_bridge(ctx, vch, created, plan):
     hosts = [h for h in ctx.inventory.of_type("HostSystem") if ctx.inventory.within(h, ctx.datacenter)]
     if network is None or not hosts or not _unused(ctx, vch, [network], plan):
         return
-    plan.add("remove bridge port group %s from %s" % (name, hosts[0].get("name")),
-             lambda: actions.remove_host_portgroup(hosts[0], name))
+    vm_path = ctx.path(vch.vm) if vch.vm is not None else None
+
+    def remove():
+        if vm_path is not None:
+            # ESXi refuses to remove a port group a VM uses; the endpoint VM goes later (it holds the record).
+            actions.remove_nics(ctx.session, vch.vm, vm_path, ctx.timeout)
+        actions.remove_host_portgroup(hosts[0], name)
+    plan.add("remove bridge port group %s from %s" % (name, hosts[0].get("name")), remove)
 
 
 def _unused(ctx, vch, port_groups, plan):
