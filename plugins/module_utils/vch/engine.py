@@ -227,9 +227,9 @@ def _unused(ctx, vch, port_groups, plan):
             users.setdefault(other.config.get("bridge_network"), []).append(other.name)
     kept = [pg for pg in port_groups if pg.get("name") in users]
     for pg in kept:
+        name = pg.get("name")
         plan.warnings.append("Bridge port group %s, made by VCH %s, is kept: VCH %s has it as its bridge network; "
-                             "delete it once they are gone." % (pg.get("name"), ctx.params["name"],
-                                                               ", ".join(sorted(users[pg.get("name")]))))
+                             "delete it once they are gone." % (name, ctx.params["name"], ", ".join(sorted(users[name]))))
     return [pg for pg in port_groups if pg not in kept]
 
 
