@@ -394,7 +394,7 @@ def _make_folders(ctx, created, folders):
 
 def _make_volume_folders(ctx, after, folders):
     """A new volume store's folders, recorded by the record update that follows, and in the trace file at
-    once (absent reads it after a fault that destroyed the endpoint VM)."""
+    once (what absent reads when the endpoint VM is gone, say destroyed by hand)."""
     _make_folders(ctx, after["created"], folders)
     _write_trace(ctx, after)
 
