@@ -52,6 +52,9 @@ options:
       - V(present) creates the VCH or changes it in place; V(absent) deletes it.
       - V(absent) removes the VCH's container VMs, the endpoint VM, the vApp or pool, the image store
         and the endpoint VM's folder. Volume stores are kept unless O(delete_volume_stores=true).
+      - V(absent) also removes what the VCH made and recorded at create, the bridge port group and the
+        folders above its stores, unless another VCH has that port group as its bridge or a folder holds
+        anything not the VCH's; a port group or folder that existed before the VCH is kept.
     type: str
     choices: [present, absent]
     default: present

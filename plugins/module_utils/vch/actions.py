@@ -17,9 +17,9 @@ from ansible_collections.vic.containers.plugins.module_utils.vsphere import pc
 from ansible_collections.vic.containers.plugins.module_utils.vsphere import tasks
 
 try:
-    from pyVmomi import vim
+    from pyVmomi import vim, vmodl
 except ImportError:  # pragma: no cover - reported by the module
-    vim = None
+    vim = vmodl = None
 
 ENDPOINT_GUEST_ID = "other3xLinux64Guest"
 _SHARE_LEVELS = ("low", "normal", "high")
@@ -47,6 +47,17 @@ def create_host_portgroup(host, name, vswitch="vSwitch0"):
                                             policy=vim.host.NetworkPolicy())
     network_system = host.get("configManager.networkSystem")
     tasks.call("creating port group %s on %s" % (name, host.get("name")), network_system.AddPortGroup, spec)
+
+
+def remove_host_portgroup(host, name):
+    """Remove a standard port group from a standalone host (its VMs gone first); one already gone is fine."""
+    network_system = host.get("configManager.networkSystem")
+    try:
+        network_system.RemovePortGroup(pgName=name)
+    except vim.fault.NotFound:
+        pass
+    except vmodl.MethodFault as fault:
+        raise VSphereError(tasks.fault_message(fault, "removing port group %s from %s" % (name, host.get("name"))))
 
 
 def allocation_spec(cpu, memory):
@@ -91,10 +102,55 @@ def update_pool(pool, spec, what):
     tasks.call(what, pool.ref.UpdateConfig, name=None, config=spec)
 
 
-def make_folders(session, datacenter_ref, folders):
-    """Create each (datastore, path) folder with its parents."""
+def make_folder(session, datacenter_ref, ds, path):
+    """Create ``[ds] path`` with its parents; returns the top-most folder it made (None: it existed).
+
+    Levels are tried from the top, each on its own, until one is new: the ones
+    above it existed, every one below it is new too (made in one more call).
+    """
+    parts = path.split("/")
+    for depth in range(1, len(parts) + 1):
+        level = "/".join(parts[:depth])
+        if _make_directory(session, datacenter_ref, ds, level, parents=False):
+            if depth < len(parts):
+                _make_directory(session, datacenter_ref, ds, path, parents=True)
+            return level
+    return None
+
+
+def _make_directory(session, datacenter_ref, ds, path, parents):
+    """Whether it made ``[ds] path`` (False: it existed)."""
+    try:
+        session.content.fileManager.MakeDirectory(name=datastore.ds_path(ds, path), datacenter=datacenter_ref,
+                                                  createParentDirectories=parents)
+        return True
+    except vim.fault.FileAlreadyExists:
+        return False
+    except vmodl.MethodFault as fault:
+        raise VSphereError(tasks.fault_message(fault, "creating folder %s" % datastore.ds_path(ds, path)))
+
+
+def list_trees(session, datastores, folders, timeout):
+    """{(ds, path): {folder: [entry names]}} of each folder and every folder under it ({} when it is gone).
+
+    One read of the datastores' browsers, then one search task per folder, waited for together.
+    """
+    if not folders:
+        return {}
+    refs = [datastores[ds].ref for ds in sorted({ds for ds, unused in folders})]
+    browsers = {obj.moid: obj.get("browser") for obj in pc.retrieve_objects(session, refs, ["browser"])}
+    spec = vim.host.DatastoreBrowser.SearchSpec(matchPattern=["*"])
+    started = {}
     for ds, path in folders:
-        datastore.make_directory(session, datacenter_ref, ds, path)
+        what = "listing " + datastore.ds_path(ds, path)
+        browser = browsers[datastores[ds].moid]
+        started[tasks.call(what, browser.SearchDatastoreSubFolders_Task, datastorePath=datastore.ds_path(ds, path),
+                           searchSpec=spec)] = what
+    trees = {}
+    for folder, results in zip(folders, tasks.wait(session, started, timeout, ignore=("FileNotFound",))):
+        trees[folder] = {datastore.parse_ds_path(r.folderPath)[1].strip("/"): [f.path for f in r.file or ()]
+                         for r in results or ()}
+    return trees
 
 
 def dv_backing(inventory, network):
@@ -166,14 +222,29 @@ def power_on(session, vm_ref, path, timeout):
     tasks.wait(session, {tasks.call(what, vm_ref.PowerOnVM_Task): what}, timeout)
 
 
-def destroy_vms(session, vms, path_of, timeout):
-    """Power off and destroy VMs, each phase's tasks waited for together."""
+def power_off(session, vms, path_of, timeout):
+    """Power off the VMs that are on, their tasks waited for together."""
     running = {tasks.call("powering off " + path_of(vm), vm.ref.PowerOffVM_Task): "powering off " + path_of(vm)
                for vm in vms if vm.get("runtime.powerState") == "poweredOn"}
     tasks.wait(session, running, timeout, ignore=("InvalidPowerState",))
+
+
+def destroy_vms(session, vms, path_of, timeout):
+    """Destroy VMs (powered off), their tasks waited for together; one already gone is fine."""
     destroying = {tasks.call("destroying " + path_of(vm), vm.ref.Destroy_Task): "destroying " + path_of(vm)
                   for vm in vms}
     tasks.wait(session, destroying, timeout, ignore=("ManagedObjectNotFound",))
+
+
+def remove_nics(session, vm, path, timeout):
+    """Remove a VM's network cards (what vic-machine did before removing the bridge port group they use)."""
+    devices = pc.retrieve_objects(session, [vm.ref], ["config.hardware.device"])[0].get("config.hardware.device")
+    nics = [vim.vm.device.VirtualDeviceSpec(operation="remove", device=d) for d in devices or ()
+            if isinstance(d, vim.vm.device.VirtualEthernetCard)]
+    if nics:
+        what = "removing the network cards of " + path
+        task = tasks.call(what, vm.ref.ReconfigVM_Task, vim.vm.ConfigSpec(deviceChange=nics))
+        tasks.wait(session, {task: what}, timeout)
 
 
 def destroy_pool(session, pool, path, timeout):

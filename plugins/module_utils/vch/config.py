@@ -55,6 +55,11 @@ POOL_ANNOTATION = "vic.containers virtual container host %s"
 # The description of a bridge port group a VCH made (on a distributed switch): absent removes the port
 # groups it made, and only those (one that existed before the VCH is kept).
 BRIDGE_DESCRIPTION = "vic.containers bridge network of virtual container host %s"
+# What a VCH made that absent removes (``created`` in the record): the bridge port group it made, if any, and
+# the top-most folder it made of each store's path. Until the endpoint VM carries the record, the same is kept
+# in this file of the image store (VIC/<uuid>/), written before the bridge port group is made: the trace by
+# which absent removes them from a VCH a fault left half-made.
+CREATED_FILE = "vch.created"
 _CHUNK = 16384
 
 
@@ -129,6 +134,25 @@ def opening(content, vch_uuid, materials):
             except (InvalidTag, ValueError):
                 continue
     return None, None
+
+
+def new_created(port_group=None):
+    return {"port_group": port_group, "folders": []}
+
+
+def encode_created(created):
+    return json.dumps(created, sort_keys=True).encode()
+
+
+def decode_created(content):
+    """The ``created`` record of a trace file; None when there is none or it is not one this collection wrote."""
+    try:
+        created = json.loads(content) if content else None
+    except ValueError:
+        return None
+    if not isinstance(created, dict) or not isinstance(created.get("folders"), list):
+        return None
+    return created
 
 
 def seal(secrets, key, vch_uuid):

@@ -86,14 +86,25 @@ def plan_absent(session, params):
     bridges = observe.bridge_port_groups(ctx.inventory, params["name"], ctx.datacenter)
     plan = Plan(before=observe.display(vch.config) if vch and vch.config else ({} if vch or bridges else None),
                 after=None)
-    # The pool goes last: while anything else is left (a step failed), it is the trace by which the
-    # next absent finds the VCH, half-made, and deletes the rest.
+    bridges = _unused(ctx, vch, bridges, plan)
+    # As vic-machine did, the endpoint VM, which holds the record of what the VCH made, goes after what it
+    # made (a half-made VCH's trace file is deleted last of the folders); the pool goes last: while anything
+    # else is left (a step failed), it is the trace by which the next absent finds the VCH and deletes the rest.
     if vch is not None:
-        _plan_destroy_vms(ctx, vch, plan)
-        folders = _folders_to_delete(ctx, vch, plan)
-        if folders:
-            plan.add("delete datastore folders " + ", ".join(datastore.ds_path(*f) for f in folders),
-                     lambda: actions.delete_folders(session, ctx.dc_ref, folders, ctx.timeout))
+        stores = _stores(ctx, vch, plan)
+        created = _created(ctx, vch, stores)
+        _plan_stop(ctx, vch, plan)
+        _plan_remove_host_bridge(ctx, vch, created, plan)
+        _plan_delete_folders(ctx, vch, stores, created, plan)
+        if vch.vm is not None:
+            vm_path = ctx.path(vch.vm)
+            plan.add("destroy endpoint VM " + vm_path,
+                     lambda: actions.destroy_vms(session, [vch.vm], lambda vm: vm_path, ctx.timeout))
+        if stores is not None:
+            # Its own folder, which vSphere may leave (files it did not make, such as the image store's).
+            vm_folder = (observe.split_store(stores["image_store"])[0], vch.name)
+            plan.add("delete datastore folder " + datastore.ds_path(*vm_folder),
+                     lambda: actions.delete_folders(session, ctx.dc_ref, [vm_folder], ctx.timeout))
     if bridges:
         # Also when nothing else is left: a create that failed right after making its bridge.
         plan.add("destroy bridge port group(s) " + ", ".join(sorted(pg.get("name") for pg in bridges)),
@@ -105,42 +116,121 @@ def plan_absent(session, params):
     return ctx, plan
 
 
-def _plan_destroy_vms(ctx, vch, plan):
-    """Destroy the VCH's VMs (refused when its pool holds VMs it did not make)."""
+def _plan_stop(ctx, vch, plan):
+    """Power off the VCH's VMs and destroy its container VMs (refused when its pool holds VMs it did not make)."""
     session = ctx.session
     ours, foreign = vch.vms()
     if foreign:
         raise VicError("VCH %s: pool %s holds VMs it did not make (%s); move or delete them first."
                        % (vch.name, ctx.path(vch.pool), ", ".join(sorted(v.get("name") for v in foreign))))
-    if ours:
-        containers = [vm for vm in ours if vm is not vch.vm]
-        what = "destroy %d container VM(s)" % len(containers) if containers else ""
-        if vch.vm is not None:
-            what = (what + " and " if what else "") + "destroy endpoint VM " + ctx.path(vch.vm)
-        plan.add(what, lambda: actions.destroy_vms(session, ours, ctx.path, ctx.timeout))
+    containers = [vm for vm in ours if vm is not vch.vm]
+    what = ["destroy %d container VM(s)" % len(containers)] if containers else []
+    if vch.vm is not None and vch.vm.get("runtime.powerState") == "poweredOn":
+        what.append("power off endpoint VM " + ctx.path(vch.vm))
+    if what:
+        def stop():
+            actions.power_off(session, ours, ctx.path, ctx.timeout)
+            actions.destroy_vms(session, containers, ctx.path, ctx.timeout)
+        plan.add(" and ".join(what), stop)
 
 
-def _folders_to_delete(ctx, vch, plan):
-    config = vch.config
+def _plan_delete_folders(ctx, vch, stores, created, plan):
+    folders = _folders_to_delete(ctx, vch, stores, created, plan)
+    if folders:
+        # A half-made VCH's trace file goes last (while the endpoint VM is there, its record is the trace).
+        phases = observe.last_with(folders, *observe.trace_file(stores)) if vch.vm is None else [folders]
+        plan.add("delete datastore folders " + ", ".join(datastore.ds_path(*f) for f in folders),
+                 lambda: [actions.delete_folders(ctx.session, ctx.dc_ref, phase, ctx.timeout)
+                          for phase in phases if phase])
+
+
+def _stores(ctx, vch, plan):
+    """The VCH's uuid, image store and volume stores: from its record, or for a half-made VCH (no record)
+    from its pool and the options given; None when those do not say (image_store not given)."""
+    if vch.config is not None:
+        return vch.config
+    spec = vch_spec.desired(ctx.params)
+    if spec["image_store"] is None:
+        plan.warnings.append("VCH %s was half-made and image_store was not given: any folders it created on a "
+                             "datastore%s are left." % (vch.name, "" if ctx.session.is_vcenter else
+                                                        " and any bridge port group it made on the host"))
+        return None
+    return {"uuid": observe.vch_uuid(ctx.session, vch.pool.moid), "image_store": spec["image_store"],
+            "volume_stores": spec["volume_stores"] or {}}
+
+
+def _created(ctx, vch, stores):
+    """What the VCH made: its record says; a half-made VCH's trace file, if the create got that far."""
+    if vch.config is not None or stores is None:
+        return (vch.config or {}).get("created")
+    return _read_trace(ctx, stores)
+
+
+def _read_trace(ctx, config):
+    ds_name, path = observe.trace_file(config)
+    return codec.decode_created(datastore.download(ctx.session, ctx.dc_name, ds_name, path))
+
+
+def _folders_to_delete(ctx, vch, config, created, plan):
+    """The VCH's own folders (its image store, its volume stores when asked) and the folders above them it
+    made that hold nothing else (listed now: check mode shows the same); its VM's folder goes apart."""
     if config is None:
-        # A half-made VCH has no record: its folders follow from the pool and the options given.
-        spec = vch_spec.desired(ctx.params)
-        image_store = spec["image_store"]
-        if image_store is None:
-            plan.warnings.append("VCH %s was half-made and image_store was not given: any folders it "
-                                 "created on a datastore are left." % vch.name)
-            return []
-        config = {"uuid": observe.vch_uuid(ctx.session, vch.pool.moid), "image_store": image_store,
-                  "volume_stores": spec["volume_stores"] or {}}
+        return []
     image_ds = observe.split_store(config["image_store"])[0]
-    folders = [observe.image_store_folder(config), (image_ds, vch.name)]
+    leaves = [observe.image_store_folder(config)]
     stores = config.get("volume_stores") or {}
     if ctx.params.get("delete_volume_stores"):
-        folders.extend(observe.volume_store_folder(store) for store in stores.values())
+        leaves.extend(observe.volume_store_folder(store) for store in stores.values())
     elif stores:
         plan.warnings.append("Volume stores of VCH %s are kept (%s); set delete_volume_stores: true to delete them."
                              % (vch.name, ", ".join(observe.volume_store_path(s) for s in stores.values())))
-    return folders
+    datastores = {ds.get("name"): ds for ds in ctx.inventory.of_type("Datastore")
+                  if ctx.inventory.within(ds, ctx.datacenter)}
+    # Not the VM's own folder (with the default image store path, the top folder of the image store): it goes
+    # after the VM.
+    made = [f for f in observe.beyond(observe.made_folders(created), leaves + [(image_ds, vch.name)])
+            if f[0] in datastores]
+    if made:
+        trees = actions.list_trees(ctx.session, datastores, made, ctx.timeout)
+        leaves.extend(observe.removable(made, leaves, trees))
+    return observe.outermost(leaves)
+
+
+def _plan_remove_host_bridge(ctx, vch, created, plan):
+    """On ESXi, the standard port group the VCH made for its bridge (its record says; there is no description)."""
+    name = (created or {}).get("port_group")
+    if ctx.session.is_vcenter or not name:
+        return
+    network = ctx.inventory.network(name, ctx.datacenter, "bridge_network", required=False)
+    hosts = [h for h in ctx.inventory.of_type("HostSystem") if ctx.inventory.within(h, ctx.datacenter)]
+    if network is None or not hosts or not _unused(ctx, vch, [network], plan):
+        return
+    vm_path = ctx.path(vch.vm) if vch.vm is not None else None
+
+    def remove():
+        if vm_path is not None:
+            # ESXi refuses to remove a port group a VM uses; the endpoint VM goes later (it holds the record).
+            actions.remove_nics(ctx.session, vch.vm, vm_path, ctx.timeout)
+        actions.remove_host_portgroup(hosts[0], name)
+    plan.add("remove bridge port group %s from %s" % (name, hosts[0].get("name")), remove)
+
+
+def _unused(ctx, vch, port_groups, plan):
+    """The bridge port groups the VCH made that no other VCH has as its bridge too (vSphere would refuse to
+    destroy one in use): those are kept, with a warning. The records say, from the inventory already read."""
+    if not port_groups:
+        return []
+    users = {}
+    for other in observe.endpoints(ctx.inventory):
+        if other.pool is not None and ctx.inventory.within(other.pool, ctx.datacenter) \
+                and (vch is None or other.vm is not vch.vm):
+            users.setdefault(other.config.get("bridge_network"), []).append(other.name)
+    kept = [pg for pg in port_groups if pg.get("name") in users]
+    for pg in kept:
+        name = pg.get("name")
+        plan.warnings.append("Bridge port group %s, made by VCH %s, is kept: VCH %s has it as its bridge network; "
+                             "delete it once they are gone." % (name, ctx.params["name"], ", ".join(sorted(users[name]))))
+    return [pg for pg in port_groups if pg not in kept]
 
 
 def _pool_kind(pool):
@@ -212,9 +302,9 @@ def _plan_create(ctx, spec, tls, half_made):
     if tls_plan.generate:
         _add_generate_step(plan, ctx, tls, config)
     bridge = networks["bridge"]
-    if bridge["create"] is not None:
-        plan.add("create bridge port group %s on %s" % (config["bridge_network"], bridge["create"].get("name")),
-                 lambda: _create_bridge(ctx, config, bridge))
+    # What this VCH makes, recorded so that absent removes it and nothing else; a half-made VCH's trace
+    # file says what the earlier run made (its port group now exists, its folders too).
+    config["created"] = codec.new_created(config["bridge_network"] if bridge["create"] is not None else None)
     if half_made is None:
         parent_path = ctx.path(ctx.parent_pool)
         plan.add("create %s %s/%s" % ("vApp" if vapp else "resource pool", parent_path, name),
@@ -222,9 +312,16 @@ def _plan_create(ctx, spec, tls, half_made):
     else:
         ctx.made["pool"] = half_made.pool.ref
         plan.warnings.append("Completing VCH %s, which an earlier run left half-made." % name)
+        earlier = _read_trace(ctx, config) or {}
+        config["created"]["port_group"] = config["created"]["port_group"] or earlier.get("port_group")
+        config["created"]["folders"] = list(earlier.get("folders") or ())
     folders_text = ", ".join([observe.image_store_path(dict(config, uuid="<uuid>"))] +
                              [observe.volume_store_path(s) for s in config["volume_stores"].values()])
     plan.add("create datastore folders " + folders_text, lambda: _create_folders(ctx, config))
+    # After the folders: the trace file that lists it is written before it is made.
+    if bridge["create"] is not None:
+        plan.add("create bridge port group %s on %s" % (config["bridge_network"], bridge["create"].get("name")),
+                 lambda: _create_bridge(ctx, config, bridge))
     _add_tether_iso_step(plan, ctx, config, None)
     plan.add("create endpoint VM %s (%d vCPU, %d MB)" % (name, config["endpoint"]["cpus"],
                                                          config["endpoint"]["memory_mb"]),
@@ -270,10 +367,41 @@ def _create_pool(ctx, config, vapp):
 
 
 def _create_folders(ctx, config):
+    """The image store's folders, then the volume stores', then the trace file in the former (also when a
+    volume store's folder fails): before the next step can fail, it says what absent is to remove."""
     image_ds, image_folder = observe.image_store_folder(config)
-    folders = [(image_ds, image_folder + "/images")]
-    folders.extend(observe.volume_store_folder(s) for s in config["volume_stores"].values())
-    actions.make_folders(ctx.session, ctx.dc_ref, folders)
+    _make_folders(ctx, config["created"], [(image_ds, image_folder + "/images")])
+    try:
+        _make_folders(ctx, config["created"],
+                      [observe.volume_store_folder(s) for s in config["volume_stores"].values()])
+    except VicError as exc:
+        try:
+            _write_trace(ctx, config)
+        except VicError as trace_exc:
+            raise VicError("%s Its trace could not be written either (%s): folders above it may be left."
+                           % (exc, trace_exc)) from exc
+        raise
+    _write_trace(ctx, config)
+
+
+def _make_folders(ctx, created, folders):
+    """Make each (datastore, path) folder, recording in ``created`` the top-most folder made of each."""
+    for ds, path in folders:
+        top = actions.make_folder(ctx.session, ctx.dc_ref, ds, path)
+        if top is not None and datastore.ds_path(ds, top) not in created["folders"]:
+            created["folders"].append(datastore.ds_path(ds, top))
+
+
+def _make_volume_folders(ctx, after, folders):
+    """A new volume store's folders, recorded by the record update that follows, and in the trace file at
+    once (what absent reads when the endpoint VM is gone, say destroyed by hand)."""
+    _make_folders(ctx, after["created"], folders)
+    _write_trace(ctx, after)
+
+
+def _write_trace(ctx, config):
+    ds_name, path = observe.trace_file(config)
+    datastore.upload(ctx.session, ctx.dc_name, ds_name, path, codec.encode_created(config["created"]))
 
 
 def _create_endpoint(ctx, config, networks, material, vapp):
@@ -446,8 +574,9 @@ def _plan_update(ctx, spec, tls, vch):
     added = {k: v for k, v in after["volume_stores"].items() if k not in observed["volume_stores"]}
     if added:
         folders = [observe.volume_store_folder(s) for s in added.values()]
+        after.setdefault("created", codec.new_created())
         plan.add("create volume store folders " + ", ".join(datastore.ds_path(*f) for f in folders),
-                 lambda: actions.make_folders(ctx.session, ctx.dc_ref, folders))
+                 lambda: _make_volume_folders(ctx, after, folders))
     _add_tether_iso_step(plan, ctx, after, observed.get("tether_iso_version"))
     secrets_change = _secrets_change(ctx, vch, tls_plan.material, after)
     changed_keys = sorted(k for k in set(after) | set(observed) if after.get(k) != observed.get(k))

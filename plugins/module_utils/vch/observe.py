@@ -11,7 +11,7 @@ import uuid
 from ansible_collections.vic.containers.plugins.module_utils._errors import VicError
 from ansible_collections.vic.containers.plugins.module_utils.vch import config as codec
 from ansible_collections.vic.containers.plugins.module_utils._certs import fingerprint, set_paths
-from ansible_collections.vic.containers.plugins.module_utils.vsphere.datastore import ds_path
+from ansible_collections.vic.containers.plugins.module_utils.vsphere.datastore import ds_path, parse_ds_path
 from ansible_collections.vic.containers.plugins.module_utils.vsphere.inventory import same
 
 # The files of the set in tls.cert_path shown by role (the CA key is not: only certs' own code reads it).
@@ -130,7 +130,7 @@ def display(config):
     """The configuration as a diff and a result show it: certificates as fingerprints."""
     if config is None:
         return {}
-    shown = dict(config)
+    shown = {k: v for k, v in config.items() if k != "created"}
     tls = dict(shown.get("tls") or {})
     for key in ("server_cert", "client_ca"):
         if tls.get(key):
@@ -220,3 +220,58 @@ def volume_store_folder(store):
 
 def volume_store_path(store):
     return ds_path(*volume_store_folder(store))
+
+
+def trace_file(config):
+    """(datastore, path) of the file that lists what a VCH made until its endpoint VM records it."""
+    datastore, folder = image_store_folder(config)
+    return datastore, folder + "/" + codec.CREATED_FILE
+
+
+def made_folders(created):
+    """(datastore, path) of the folders a VCH recorded as made."""
+    return [parse_ds_path(text) for text in (created or {}).get("folders") or ()]
+
+
+def removable(made, leaves, trees):
+    """The outermost folders of ``made`` (or below one, on the way to a leaf) that hold nothing but the way
+    to ``leaves`` (the folders being deleted) and what is in them; ``trees`` lists the folders under each of
+    ``made`` and their entries. A folder holding anything else is kept, and so are the ones above it."""
+    def ours(ds, path):
+        return any(lds == ds and (_within(path, leaf) or _within(leaf, path)) for lds, leaf in leaves)
+
+    found = []
+    for ds, top in made:
+        tree = trees.get((ds, top)) or {}
+        # Folders of the tree above a leaf, outer ones first (the leaves themselves go anyway).
+        for folder in sorted(f for f in tree if _within(f, top) and
+                             any(lds == ds and _within(leaf, f) and leaf != f for lds, leaf in leaves)):
+            if any(f_ds == ds and _within(folder, f) for f_ds, f in found):
+                continue
+            paths = [path for name, entries in tree.items() if _within(name, folder)
+                     for path in [name] + [name + "/" + entry for entry in entries]]
+            if all(ours(ds, path) for path in paths):
+                found.append((ds, folder))
+    return found
+
+
+def beyond(folders, leaves):
+    """``folders`` that are not inside one of ``leaves`` (those go with the leaf)."""
+    return [(ds, path) for ds, path in folders if not any(lds == ds and _within(path, leaf) for lds, leaf in leaves)]
+
+
+def outermost(folders):
+    """``folders`` without those inside another of them (deleting a folder deletes what it holds)."""
+    unique = list(dict.fromkeys(folders))
+    return [(ds, path) for ds, path in unique
+            if not any(o_ds == ds and o_path != path and _within(path, o_path) for o_ds, o_path in unique)]
+
+
+def last_with(folders, ds, path):
+    """(``folders`` not holding ``[ds] path``, the ones that do): the former are deleted first."""
+    holding = [f for f in folders if f[0] == ds and _within(path, f[1])]
+    return [f for f in folders if f not in holding], holding
+
+
+def _within(path, folder):
+    return path == folder or path.startswith(folder + "/")

@@ -1,8 +1,11 @@
 """vSphere round trips of the modules, counted by the simulator's call log.
 
-An unchanged re-run and info read the inventory once, whatever its size; the
+An unchanged re-run and info read the inventory once, whatever its size; absent
+lists the folders the VCH made above its stores once, and removes them. The
 benchmark (benchmarks/bench_vch.py) prints the same figures with wall times.
 """
+
+from pathlib import Path
 
 import pytest
 
@@ -54,4 +57,11 @@ def test_round_trips_do_not_grow_with_the_inventory(request, tmp_path, size):
     assert [v["name"] for v in info["vchs"]] == [args["name"]]
     assert calls == ONE_READ
 
-    counted(sim, VCH, dict(args, state="absent", delete_volume_stores=True))
+    gone, calls = counted(sim, VCH, dict(args, state="absent", delete_volume_stores=True))
+    assert gone["changed"]
+    # One listing of the folder it made above its volume store (a search task) on top of the deletes.
+    assert len(calls) <= 30, calls
+    assert calls.count("SearchDatastoreSubFolders_Task") == 1, calls
+    # That folder goes with it: nothing it made is left on the datastores (issue 12).
+    assert not (Path(sim.datastores["nfs0"]) / args["volume_stores"]["default"].split("/", 1)[1]).exists()
+    assert not (Path(sim.datastores["LocalDS_0"]) / args["name"]).exists()
