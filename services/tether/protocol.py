@@ -530,7 +530,7 @@ BOOT_KEY = "guestinfo.vice./boot"   # the VM's extraConfig key that holds the bo
 
 
 def boot_spec(container_id, host_key, endpoint_key, process, *, hostname, domainname="", layers, rw,
-              mounts=(), nics=(), dns=None, hosts=()):
+              mounts=(), nics=(), dns=None, hosts=(), rw_format=False):
     """Everything the tether needs to boot a container, made by the endpoint at create.
 
     ``process``: ``Cmd`` (the whole argv, Entrypoint + Cmd resolved), ``Env`` or ``EnvSealed`` (the env
@@ -539,12 +539,22 @@ def boot_spec(container_id, host_key, endpoint_key, process, *, hostname, domain
     channel is open). ``layers``: the SCSI units of the image's layer disks, base first; ``rw``: the
     unit of the container's own disk; ``mounts``: [{"unit", "destination", "rw"}]; ``nics``:
     [{"mac", "addresses": ["ip/prefix"], "gateway"}]; ``dns``: {"servers", "search", "options"};
-    ``hosts``: extra ``/etc/hosts`` lines ("ip name...")."""
+    ``hosts``: extra ``/etc/hosts`` lines ("ip name..."). ``rw_format``: the container's disk was made blank
+    (no formatted template yet): the tether formats it; else it is a child of the formatted template and a
+    blank one is an error."""
     return parse_boot_spec({
         "protocol": PROTOCOL_VERSION, "id": container_id, "host_key": host_key, "endpoint_key": endpoint_key,
         "process": dict(process), "hostname": hostname, "domainname": domainname, "layers": list(layers), "rw": rw,
         "mounts": [dict(m) for m in mounts], "nics": [dict(n) for n in nics],
-        "dns": dict(dns or {"servers": [], "search": [], "options": []}), "hosts": list(hosts)})
+        "dns": dict(dns or {"servers": [], "search": [], "options": []}), "hosts": list(hosts),
+        "rw_format": bool(rw_format)})
+
+
+def format_spec(vm_id, units):
+    """The boot spec of a one-shot VM whose tether only makes an ext4 filesystem on the disks at SCSI ``units``,
+    says how it went in its log (an exit line, 0 when all are formatted) and halts: how the endpoint makes the
+    formatted template every container's read-write disk is a child of (portlayer/storage/rw_template.py)."""
+    return parse_boot_spec({"protocol": PROTOCOL_VERSION, "id": vm_id, "format": list(units)})
 
 
 def parse_boot_spec(spec):
@@ -559,6 +569,9 @@ def parse_boot_spec(spec):
     if spec.get("protocol") != PROTOCOL_VERSION:
         raise ProtocolError(f"boot spec is for protocol {spec.get('protocol')!r}, not {PROTOCOL_VERSION}")
     server_version(spec.get("id"))
+    if "format" in spec:
+        _check(_units(spec["format"]) and spec["format"], "boot spec format must be a non-empty list of SCSI units")
+        return spec
     for field in ("host_key", "endpoint_key", "hostname", "domainname"):
         _check(isinstance(spec.get(field), str), f"boot spec {field} must be a string")
     process = spec.get("process")
@@ -593,6 +606,8 @@ def parse_boot_spec(spec):
         process[field] = bool(process.get(field))
     for mount in mounts:
         mount["rw"] = bool(mount.get("rw", True))
+    # A spec without the field is an earlier endpoint's, which always made the disk blank.
+    spec["rw_format"] = bool(spec.get("rw_format", True))
     return spec
 
 

@@ -101,7 +101,10 @@ def assemble(spec, root, disk_set, mounts):
     for index, unit in enumerate(spec["layers"]):
         disk_set.mount(mounts, unit, root.layer(index), "squashfs", read_only=True)
         lowers.insert(0, root.layer(index))     # overlay's lowerdir lists the top layer first
-    disks.format_if_blank(disk_set.source(spec["rw"]))
+    if spec["rw_format"]:
+        disks.format_if_blank(disk_set.source(spec["rw"]))
+    else:
+        disks.require_ext4(disk_set.source(spec["rw"]), spec["rw"])
     disk_set.mount(mounts, spec["rw"], root.rw, "ext4", read_only=False)
     upper, work = os.path.join(root.rw, "upper"), os.path.join(root.rw, "work")
     os.makedirs(upper, exist_ok=True)
