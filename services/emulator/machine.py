@@ -53,9 +53,10 @@ class Machine:
 
 
 def is_container(props):
-    """Whether a VM's properties say it is a container VM of some VCH (``config.managedBy``)."""
+    """Whether a VM's properties say it is a container VM of some VCH, or the one-shot VM that formats its
+    read-write disk template (``config.managedBy``): the VMs that boot the tether ISO."""
     managed = props.get("config.managedBy")
-    return managed is not None and managed.type == codec.MANAGED_BY_CONTAINER
+    return managed is not None and managed.type in (codec.MANAGED_BY_CONTAINER, codec.MANAGED_BY_FORMAT)
 
 
 def read(moid, props, datastore_urls):

@@ -38,9 +38,10 @@ def bootstrap_iso(state):
                                                                   state.image_store[1] + "/bootstrap.iso")
 
 
-def managed_by():
-    """How the endpoint tells its container VMs from anything else in the pool."""
-    return vim.ext.ManagedByInfo(extensionKey=codec.MANAGED_BY_EXTENSION, type=codec.MANAGED_BY_CONTAINER)
+def managed_by(kind=None):
+    """How the endpoint tells its container VMs (or, ``kind`` MANAGED_BY_FORMAT, its template's format VM)
+    from anything else in the pool."""
+    return vim.ext.ManagedByInfo(extensionKey=codec.MANAGED_BY_EXTENSION, type=kind or codec.MANAGED_BY_CONTAINER)
 
 
 def in_folder(folder, file_name):
@@ -139,13 +140,13 @@ class VmOps:
     def devices(self, ref):
         return self.read(ref, ("config.hardware.device",)).get("config.hardware.device") or ()
 
-    def create(self, name, bios, cpus, memory_mb, folder, devices, extra):
-        """Make the VM in the VCH's vApp (or pool); returns its reference."""
+    def create(self, name, bios, cpus, memory_mb, folder, devices, extra, kind=None):
+        """Make the VM in the VCH's vApp (or pool); returns its reference. ``kind``: see ``managed_by``."""
         state = self.state
         spec = vim.vm.ConfigSpec(
             name=name, guestId=GUEST_ID, numCPUs=cpus, memoryMB=memory_mb, uuid=bios,
-            files=vim.vm.FileInfo(vmPathName=in_folder(folder, name + ".vmx")), managedBy=managed_by(),
-            annotation="vic.containers container of VCH %s" % state.name,
+            files=vim.vm.FileInfo(vmPathName=in_folder(folder, name + ".vmx")), managedBy=managed_by(kind),
+            annotation="vic.containers %s of VCH %s" % ("template format VM" if kind else "container", state.name),
             extraConfig=actions.option_values(extra), deviceChange=devices)
         what = "creating container VM %s in VCH %s" % (name, state.name)
         if state.is_vapp:

@@ -51,15 +51,9 @@ def size_gb(config):
 
 
 def is_format_vm(props):
-    """Whether a VM's properties are those of a template's format VM (its boot spec asks only to format)."""
+    """Whether a VM's properties are those of a template's format VM."""
     managed = props.get("config.managedBy")
-    if managed is None or managed.type != codec.MANAGED_BY_CONTAINER:
-        return False
-    text = codec.join_value(codec.as_dict(props.get("config.extraConfig")), protocol.BOOT_KEY)
-    try:
-        return bool(text) and "format" in json.loads(text)
-    except ValueError:
-        return False
+    return managed is not None and managed.type == codec.MANAGED_BY_FORMAT
 
 
 class RwTemplate:
@@ -133,7 +127,7 @@ class RwTemplate:
             extra = model.boot_values(protocol.format_spec(vm_id, [0]))
             ops = vm.VmOps(state)
             ref = await state.call(ops.create, name, str(uuid.uuid4()), 1, FORMAT_VM_MEMORY_MB, folder, devices,
-                                   extra)
+                                   extra, kind=codec.MANAGED_BY_FORMAT)
             self.made += 1
             halted = self._halts[ref._moId] = asyncio.get_running_loop().create_future()
             await state.call(ops.power_on, ref, name)
