@@ -71,7 +71,8 @@ class RwTemplate:
         self._making = None
         self._failed_at = None
         self._halts = {}        # moid of a format VM -> the future its halt resolves
-        self.made = 0           # format VMs made by this endpoint, for tests and the log
+        self._powered_on = set()    # moids of format VMs whose power-on returned
+        self._confirming = set()    # moids whose power state is being read again
         state.cache.listen(self._changed)
 
     # -- what exists ----------------------------------------------------------------------------
@@ -96,12 +97,6 @@ class RwTemplate:
         if self._making is None and not recent_failure:
             self._making = self.state.spawn(self._make())
         return None
-
-    async def ready(self):
-        """Wait for the making under way (tests, benchmarks); True when the template is complete."""
-        if self._making is not None:
-            await asyncio.gather(self._making, return_exceptions=True)
-        return self._complete
 
     async def remove_leftover_vms(self):
         """At start: destroy the format VMs an earlier endpoint left (stopped while one ran)."""
@@ -128,13 +123,17 @@ class RwTemplate:
             ops = vm.VmOps(state)
             ref = await state.call(ops.create, name, str(uuid.uuid4()), 1, FORMAT_VM_MEMORY_MB, folder, devices,
                                    extra, kind=codec.MANAGED_BY_FORMAT)
-            self.made += 1
             halted = self._halts[ref._moId] = asyncio.get_running_loop().create_future()
             await state.call(ops.power_on, ref, name)
+            self._powered_on.add(ref._moId)
+            seen = state.cache.vms.get(ref._moId)
+            if seen is not None:
+                self._changed(ref._moId, None, seen)    # it may have halted already
             await asyncio.wait_for(halted, HALT_TIMEOUT)
             await self._check_log(folder, name)
             await state.call(ops.detach_shared, ref, name, folder, None)
             await state.call(ops.destroy, ref, name)
+            state.cache.drop(ref._moId)
             ref = None
             marker = json.dumps({"capacity_kb": self.capacity_kb, "formatted_by": name}).encode()
             await state.call(datastore.put, state.session, state.datacenter, self.datastore,
@@ -148,8 +147,8 @@ class RwTemplate:
             await self._clean(ref, name)
         finally:
             self._making = None
-            if ref is not None:
-                self._halts.pop(ref._moId, None)
+            self._halts.clear()
+            self._powered_on.clear()
 
     async def _check_log(self, folder, name):
         """The format VM's exit line must say 0; else its log's last lines say why."""
@@ -180,11 +179,28 @@ class RwTemplate:
         ref = vm.vim.VirtualMachine(moid, state.session.stub)
         await state.call(ops.power_off, ref, name)
         await state.call(ops.destroy, ref, name)
+        state.cache.drop(moid)
 
     def _changed(self, moid, before, after):
+        """The live cache's listener: the format VM has halted when it leaves, goes from on to off, or shows
+        off once powered on (a boot short enough to fold into one feed batch), which one read confirms (the
+        batch may have been read before the power-on)."""
         halted = self._halts.get(moid)
         if halted is None or halted.done():
             return
         was_on = bool(before and before.get("runtime.powerState") == "poweredOn")
-        if after is None or (was_on and after.get("runtime.powerState") != "poweredOn"):
+        off = after is None or after.get("runtime.powerState") != "poweredOn"
+        if after is None or (was_on and off):
             halted.set_result(None)
+        elif off and moid in self._powered_on and moid not in self._confirming:
+            self._confirming.add(moid)
+            self.state.spawn(self._confirm_halt(moid, halted, after["ref"]))
+
+    async def _confirm_halt(self, moid, halted, ref):
+        try:
+            state = (await self.state.call(vm.VmOps(self.state).read, ref, ("runtime.powerState",))).get(
+                "runtime.powerState")
+            if state != "poweredOn" and not halted.done():
+                halted.set_result(None)
+        finally:
+            self._confirming.discard(moid)

@@ -61,8 +61,8 @@ def test_a_container_vm_boots_the_tether_iso_in_qemu_and_its_output_reaches_dock
     until(lambda: qemu_vch["emulator"].processes() == [], "QEMU to be killed")
 
 
-def test_docker_run_echo_hello_through_the_iso_in_qemu_on_a_child_of_the_template(qemu_vch, template_folder,
-                                                                                   rw_disk_of):
+def test_docker_run_echo_hello_through_the_iso_in_qemu_on_a_child_of_the_template(
+        qemu_vch, template_folder, rw_disk_of):
     # The first container's create started the template's making: a format VM booted in QEMU.
     marker = os.path.join(template_folder(qemu_vch["sim"], qemu_vch["endpoint"].log()), "formatted")
     until(lambda: os.path.exists(marker), lambda: "the template:\n" + qemu_vch["endpoint"].log()[-3000:] +
