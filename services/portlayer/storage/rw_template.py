@@ -23,7 +23,8 @@ The making starts at the first container create that finds no template, in the
 background: the containers created before it is complete get a blank disk and a
 boot spec that asks the tether to format it (``rw_format``), as before.
 Round trips (once per VCH and size): MakeDirectory, CreateVM, PowerOn (+ polls),
-the power-off seen on the live cache's feed, one HTTPS GET (the log), Reconfig
+the power-off seen on the live cache's feed (+ at most one PropertyCollector read
+to confirm it), one HTTPS GET (the log), Reconfig
 (detach), Destroy (+ polls), one HTTP PUT (the marker). A container: none.
 """
 
@@ -42,7 +43,6 @@ from ansible_collections.vic.containers.services.tether import protocol
 LOG = logging.getLogger("vic.endpoint.images")
 MARKER = "formatted"
 RETRY_SECONDS = 60          # a failed making is tried again at a container create after this long
-HALT_TIMEOUT = 600          # the format VM is given up (destroyed) when it has not halted after this long
 FORMAT_VM_MEMORY_MB = 512
 
 
@@ -129,7 +129,10 @@ class RwTemplate:
             seen = state.cache.vms.get(ref._moId)
             if seen is not None:
                 self._changed(ref._moId, None, seen)    # it may have halted already
-            await asyncio.wait_for(halted, HALT_TIMEOUT)
+            # No time limit: a format VM that never halts (under the simulator with no host emulator, nothing
+            # boots) costs nothing while it waits; containers get blank disks meanwhile, and the next endpoint
+            # start removes it and tries again. A give-up timer would make vSphere calls at a random moment.
+            await halted
             await self._check_log(folder, name)
             await state.call(ops.detach_shared, ref, name, folder, None)
             await state.call(ops.destroy, ref, name)
