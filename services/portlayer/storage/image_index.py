@@ -170,6 +170,9 @@ class ImageIndex:
             LOG.info("removing %d incomplete image store entries", len(leftovers))
             await layers.delete(leftovers)
         LOG.info("image store %s: %d images, %d layers", layers.location, len(self._images), len(layers))
+        # Made now, in the background, rather than at the first create: its vSphere calls come when the
+        # endpoint starts, not amid a container's own.
+        layers.template.parent()
 
     async def _read_record(self, name):
         state = self.state

@@ -19,9 +19,10 @@ the disk, destroys the VM and writes the marker. A folder without the marker
 (an endpoint stopped midway, a format that failed) is never used, and is removed
 at the next start with any format VM left over.
 
-The making starts at the first container create that finds no template, in the
-background: the containers created before it is complete get a blank disk and a
-boot spec that asks the tether to format it (``rw_format``), as before.
+The making starts in the background when the endpoint starts and finds no
+complete template (and, after a failure, again at a container create 60 s later
+at the earliest): the containers created before it is complete get a blank disk
+and a boot spec that asks the tether to format it (``rw_format``), as before.
 Round trips (once per VCH and size): MakeDirectory, CreateVM, PowerOn (+ polls),
 the power-off seen on the live cache's feed (+ at most one PropertyCollector read
 to confirm it), one HTTPS GET (the log), Reconfig
