@@ -92,9 +92,11 @@ def device_specs(folder, layers, capacity_kb, mounts, backings, iso_path, serial
     disks = []
     for i, (layer, unit) in enumerate(zip(layers, layer_units)):
         disks.append(_disk(-400 - i, unit, layer["disk"], "independent_nonpersistent", layer["capacity_kb"]))
-    # Datastore only: vSphere names the new disk after the VM, in the VM's folder (named as the VM too).
-    disks.append(_disk(-390, rw_unit, datastore.ds_path(datastore.parse_ds_path(folder)[0]), "persistent",
-                       capacity_kb, create=True, parent=rw_parent))
+    # In the VM's folder, named after it, as VIC named a container's delta disk (and as vSphere names a new
+    # disk given the datastore only).
+    rw_name = datastore.parse_ds_path(folder)[1].rsplit("/", 1)[-1] + ".vmdk"
+    disks.append(_disk(-390, rw_unit, in_folder(folder, rw_name), "persistent", capacity_kb, create=True,
+                       parent=rw_parent))
     for i, (mount, unit) in enumerate(zip(mounts, volume_units)):
         disks.append(_disk(-500 - i, unit, mount["disk"], "independent_persistent", mount["capacity_kb"]))
     return _vm_devices(folder, disks, backings, iso_path, serial_uri)
