@@ -89,8 +89,7 @@ def test_a_failed_format_leaves_no_template_and_the_container_still_runs(vch, rw
     finally:
         vch["sim"].clear_faults()
     until(lambda: not os.path.exists(vch["template"]), lambda: logs(vch))
-    assert not [p for p in os.listdir(os.path.dirname(os.path.dirname(os.path.dirname(vch["template"]))))
-                if "-format-" in p], "no format VM folder left"
+    assert not format_vm_folders(vch), "no format VM folder left"
     # A container made meanwhile has a blank disk its tether formats, and runs; within the retry delay a
     # create makes no other format VM.
     mark = vch["sim"].mark()
@@ -105,8 +104,7 @@ def test_a_failed_format_leaves_no_template_and_the_container_still_runs(vch, rw
 def test_the_template_is_made_once_and_new_disks_are_its_ext4_children(vch, rw_disk):
     restart_endpoint(vch)     # forgets the failure above: makes the template at its start
     until(lambda: complete(vch), lambda: "the template\n" + logs(vch))
-    assert not [p for p in os.listdir(os.path.dirname(os.path.dirname(os.path.dirname(vch["template"]))))
-                if "-format-" in p], "the format VM is destroyed"
+    assert not format_vm_folders(vch), "the format VM is destroyed"
     flat = os.path.join(vch["template"], "scratch-8g-flat.vmdk")
     assert disks.filesystem(flat) == "ext4"
     template_before = os.stat(flat)
@@ -141,3 +139,24 @@ def test_a_blank_disk_without_rw_format_fails_with_a_clear_message(tmp_path):
         disks.require_ext4(str(blank), spec["rw"])
     assert spec["rw_format"] is False
     assert protocol.parse_boot_spec({k: v for k, v in spec.items() if k != "rw_format"})["rw_format"] is True
+
+
+def format_vm_folders(vch):
+    datastore_root = os.path.dirname(os.path.dirname(os.path.dirname(vch["template"])))
+    return [p for p in os.listdir(datastore_root) if "-format-" in p]
+
+
+def test_an_endpoint_killed_while_making_the_template_leaves_nothing_half_made(vch):
+    until(lambda: complete(vch), lambda: logs(vch))
+    os.unlink(os.path.join(vch["template"], "formatted"))
+    tether_port, port = vch["endpoint"].tether_port, int(vch["host"].rsplit(":", 1)[1])
+    vch["endpoint"].kill()
+    # Started, it removes the half-made template and starts making it again: killed at once, midway.
+    vch["endpoint"] = Endpoint(vch["sim"], NAME, port=port, tether_port=tether_port)
+    vch["endpoint"].kill()
+    vch["endpoint"] = Endpoint(vch["sim"], NAME, port=port, tether_port=tether_port)
+    until(lambda: complete(vch) and not format_vm_folders(vch), lambda: logs(vch))
+    mark = vch["sim"].mark()
+    docker(vch, "create", "--name", "after-kill", vch["image"], "true")
+    assert len(creates(vch, mark)) == 1
+    docker(vch, "rm", "after-kill")
