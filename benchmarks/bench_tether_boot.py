@@ -18,7 +18,11 @@ The machine is shared: each boot notes the 1-minute load average, and ``--iso OL
 another ISO (an earlier build) in turn with this tree's, so the two are compared under the
 same load.
 
-    python3 benchmarks/bench_tether_boot.py [--boots 3] [--no-cold] [--iso OLD.iso ...]
+Each boot's read-write disk is an 8 GiB child of a formatted template, as a container's is
+(portlayer/storage/rw_template.py); ``--rw-blank`` boots in turn with a blank one the tether
+formats in the guest, as every container did before the template.
+
+    python3 benchmarks/bench_tether_boot.py [--boots 3] [--no-cold] [--iso OLD.iso ...] [--rw-blank]
 """
 
 import argparse
@@ -38,12 +42,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / ".build" / "collections"), str(REPO / "tests" / "system" / "tether")]
 
-from ansible_collections.vic.containers.services.emulator import qemu  # noqa: E402
+from ansible_collections.vic.containers.services.emulator import machine, qemu  # noqa: E402
+from ansible_collections.vic.containers.services.tether.agent import disks  # noqa: E402
 from ansible_collections.vic.containers.services.tether import protocol  # noqa: E402
 from ansible_collections.vic.containers.services.tether.iso import build, builder, image  # noqa: E402
 import test_iso  # noqa: E402  # the test's disks: one copy of how a container VM's disks are made
 
 TARGET_MB, TARGET_BOOT_S = 30, 10.0
+RW_GIB = 8      # a VCH's default base_image_size_gb: the size of a container's read-write disk
 POLL_S = 0.02
 
 
@@ -92,14 +98,36 @@ MEMORY_SCRIPT = ("echo hello; busybox sleep 1; busybox grep VmRSS /proc/1/status
                  "busybox grep -E '^(MemTotal|MemAvailable):' /proc/meminfo")
 
 
-def boot_spec(path):
+def boot_spec(path, rw_format=False):
     host_key, _unused = protocol.new_host_key()
     _unused, endpoint_key = protocol.new_host_key()
     spec = protocol.boot_spec(test_iso.CONTAINER_ID, host_key, endpoint_key,
                               {"Cmd": ["/bin/sh", "-c", MEMORY_SCRIPT], "Env": ["PATH=/bin"]},
-                              hostname="tether-bench", layers=[0], rw=1)
+                              hostname="tether-bench", layers=[0], rw=1, rw_format=rw_format)
     path.write_text(json.dumps(spec))
     return path
+
+
+def rw_template(scratch):
+    """An 8 GiB ext4 template as the endpoint's format VM makes it (the tether's mke2fs options), on the host."""
+    path = scratch / "template-flat.vmdk"
+    with open(path, "wb") as template:
+        template.truncate(RW_GIB << 30)
+    disks.make_ext4(str(path), disks.TEMPLATE_OPTIONS)
+    return path
+
+
+def rw_disk(disk_set, template, mode):
+    """Replace the test's read-write disk with the VCH's: blank (before: the tether formats it, ``rw_format``)
+    or a child of the template (now: the emulator's sparse copy of its parent, as QEMU gets it)."""
+    path = disk_set[1][0]
+    os.unlink(path)
+    if mode == "blank":
+        with open(path, "wb") as blank:
+            blank.truncate(RW_GIB << 30)
+    else:
+        machine.sparse_copy(str(template), str(path))
+    return disk_set
 
 
 def memory(log_text):
@@ -114,14 +142,16 @@ def memory(log_text):
     return found
 
 
-def boot_once(iso_path, scratch, index):
+def boot_once(iso_path, scratch, index, template, rw_mode="template"):
     directory = scratch / f"boot-{index}"
     figures = {"load": os.getloadavg()[0]}
     with socket.create_server(("127.0.0.1", 0)) as listener:
         directory.mkdir()
+        disk_set = rw_disk(test_iso._disks(directory), template, rw_mode)  # pylint: disable=protected-access
+        spec = boot_spec(directory / "boot.json", rw_format=rw_mode == "blank")
         start = time.monotonic()
-        vm = qemu.start(iso_path, test_iso._disks(directory), boot_spec(directory / "boot.json"),  # pylint: disable=protected-access
-                        directory / "output.log", listener.getsockname(), stderr=subprocess.DEVNULL)
+        vm = qemu.start(iso_path, disk_set, spec, directory / "output.log", listener.getsockname(),
+                        stderr=subprocess.DEVNULL)
         watcher = threading.Thread(target=first_channel_byte, args=(listener, start, figures, vm.pid), daemon=True)
         watcher.start()
         log = directory / "output.log"
@@ -171,6 +201,8 @@ def main():
     parser.add_argument("--no-cold", action="store_true", help="skip the cold build (~1-2 min)")
     parser.add_argument("--iso", action="append", default=[], type=Path,
                         help="another tether ISO (an earlier build) booted in turn with this tree's")
+    parser.add_argument("--rw-blank", action="store_true",
+                        help="also boot with a blank read-write disk the tether formats (before the template)")
     options = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="bench-tether-boot-"))
     try:
@@ -184,10 +216,15 @@ def main():
         isos = [(f"this tree's ISO {built.version}", built.path)]
         isos += [(f"{path.name} {image.iso_version(path)} ({path.stat().st_size / 1e6:.1f} MB)", path)
                  for path in options.iso]
-        boots = {label: [] for label, _path in isos}
-        for index in range(options.boots):  # in turn: each ISO sees the same spread of load
-            for number, (label, path) in enumerate(isos):
-                boots[label].append(boot_once(path, scratch, f"{index}-{number}"))
+        template = rw_template(scratch)
+        runs = [(label, path, "template") for label, path in isos]
+        if options.rw_blank:
+            runs.insert(0, (f"this tree's ISO, blank {RW_GIB} GiB read-write disk formatted by the tether (before)",
+                            built.path, "blank"))
+        boots = {label: [] for label, _path, _mode in runs}
+        for index in range(options.boots):  # in turn: each ISO (and disk) sees the same spread of load
+            for number, (label, path, mode) in enumerate(runs):
+                boots[label].append(boot_once(path, scratch, f"{index}-{number}", template, mode))
         for label, figures in boots.items():
             report(label, figures)
         print(f"on {os.cpu_count()} CPUs; load average now {os.getloadavg()[0]:.2f}")

@@ -4,11 +4,12 @@
 """What a container VM boots with, read from its vSphere properties as ESXi would read its .vmx.
 
 Its disks by SCSI unit (the backing files mapped to the local files vcsim keeps
-for each datastore), its serial ports (file-backed: the log; URI-backed: the
+for each datastore; a child disk's parent chain too), its serial ports (file-backed: the log; URI-backed: the
 tether channel), its CD-ROM (the tether ISO) and its boot spec (extraConfig,
 split across keys as the container record is).
 """
 
+import errno
 import os
 
 from ansible_collections.vic.containers.plugins.module_utils.vch import config as codec
@@ -36,11 +37,12 @@ class UnknownDatastore(MachineError):
 class Machine:
     """One container VM as the emulator boots it (local paths only)."""
 
-    def __init__(self, moid, name, boot_spec, disks, log_path, serial_uri, iso_path):
+    def __init__(self, moid, name, boot_spec, disks, log_path, serial_uri, iso_path, parents=None):
         self.moid = moid
         self.name = name
         self.boot_spec = boot_spec      # the boot spec's JSON text, as the endpoint wrote it
         self.disks = disks              # SCSI unit -> (local flat file, capacity in bytes)
+        self.parents = parents or {}    # SCSI unit -> the local flat file of a child disk's parent
         self.log_path = log_path        # the file-backed serial port's file (output.log)
         self.serial_uri = serial_uri    # tcp://host:port the URI-backed serial port dials
         self.iso_path = iso_path        # the CD-ROM's ISO, local, or None
@@ -51,9 +53,10 @@ class Machine:
 
 
 def is_container(props):
-    """Whether a VM's properties say it is a container VM of some VCH (``config.managedBy``)."""
+    """Whether a VM's properties say it is a container VM of some VCH, or the one-shot VM that formats its
+    read-write disk template (``config.managedBy``): the VMs that boot the tether ISO."""
     managed = props.get("config.managedBy")
-    return managed is not None and managed.type == codec.MANAGED_BY_CONTAINER
+    return managed is not None and managed.type in (codec.MANAGED_BY_CONTAINER, codec.MANAGED_BY_FORMAT)
 
 
 def read(moid, props, datastore_urls):
@@ -67,12 +70,15 @@ def read(moid, props, datastore_urls):
         protocol.parse_boot_spec(boot)
     except protocol.ProtocolError as exc:
         raise MachineError("container VM %s: %s" % (name, exc)) from None
-    disks, log_path, serial_uri, iso_path = {}, None, None, None
+    disks, parents, log_path, serial_uri, iso_path = {}, {}, None, None, None
     for device in props.get("config.hardware.device") or ():
         backing = getattr(device, "backing", None)
         if isinstance(device, vim.vm.device.VirtualDisk):
             disks[device.unitNumber] = (flat_file(local_path(backing.fileName, datastore_urls)),
                                         int(device.capacityInKB) * 1024)
+            parent = getattr(backing, "parent", None)
+            if parent is not None and parent.fileName:
+                parents[device.unitNumber] = flat_file(local_path(parent.fileName, datastore_urls))
         elif isinstance(device, vim.vm.device.VirtualSerialPort):
             if isinstance(backing, vim.vm.device.VirtualSerialPort.FileBackingInfo):
                 log_path = local_path(backing.fileName, datastore_urls)
@@ -85,7 +91,7 @@ def read(moid, props, datastore_urls):
         raise MachineError("container VM %s has no serial port that dials tcp://" % name)
     if log_path is None:
         raise MachineError("container VM %s has no file-backed serial port for its log" % name)
-    return Machine(moid, name, boot, disks, log_path, serial_uri, iso_path)
+    return Machine(moid, name, boot, disks, log_path, serial_uri, iso_path, parents)
 
 
 def local_path(ds_path, datastore_urls):
@@ -104,6 +110,52 @@ def flat_file(descriptor_path):
         if os.path.exists(flat):
             return flat
     return descriptor_path
+
+
+def prepare_disks(vm):
+    """Every disk of ``vm`` ready to boot: a child disk not written yet takes its parent's content (ESXi reads
+    through a delta disk to its parent; here the child becomes a sparse copy at its first boot, the parent
+    untouched), then each flat file is made as long as its capacity."""
+    for unit, (path, capacity) in sorted(vm.disks.items()):
+        parent = vm.parents.get(unit)
+        if parent is not None and _unwritten(path):
+            if not os.path.exists(parent):
+                raise MachineError("container VM %s: the parent %s of its disk on SCSI unit %d is missing"
+                                   % (vm.name, parent, unit))
+            sparse_copy(parent, path)
+        extend(path, capacity)
+
+
+def _unwritten(path):
+    try:
+        return os.stat(path).st_size == 0
+    except FileNotFoundError:
+        return True
+
+
+def sparse_copy(source, target):
+    """``target`` made anew as a copy of ``source`` whose holes stay holes: only the data extents
+    (SEEK_DATA/SEEK_HOLE) are copied, in the kernel (copy_file_range). Written beside and renamed over
+    ``target``, so a copy cut short never passes for a disk."""
+    partial = target + ".part"
+    with open(source, "rb") as src, open(partial, "wb") as dst:
+        size = os.fstat(src.fileno()).st_size
+        offset = 0
+        while offset < size:
+            try:
+                start = os.lseek(src.fileno(), offset, os.SEEK_DATA)
+            except OSError as exc:
+                if exc.errno != errno.ENXIO:    # ENXIO: no data after offset
+                    raise
+                break
+            offset = os.lseek(src.fileno(), start, os.SEEK_HOLE)
+            while start < offset:
+                copied = os.copy_file_range(src.fileno(), dst.fileno(), offset - start, start, start)
+                if copied == 0:
+                    break   # the source shrank under the copy
+                start += copied
+        dst.truncate(size)
+    os.replace(partial, target)
 
 
 def extend(path, capacity):

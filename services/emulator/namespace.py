@@ -93,8 +93,7 @@ class Tether:
         return list(records.PARENT_DEATH) + list(UNSHARE) + ["--"] + enter + ["--"] + python + self._tether_args(boot, channel, log_fd, disks) + extra
 
     async def start(self):
-        for _unit, (path, capacity) in sorted(self.vm.disks.items()):
-            machines.extend(path, capacity)
+        machines.prepare_disks(self.vm)
         boot_path = os.path.join(self.rundir, "boot.json")
         with open(boot_path, "w", encoding="utf-8") as spec:
             spec.write(self.vm.boot_spec)

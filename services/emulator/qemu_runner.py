@@ -34,14 +34,13 @@ class QemuVm:
     def _disks(self):
         """{unit: (flat file, read only)}: the image's layers are read-only, as are volumes mounted so."""
         spec = json.loads(self.vm.boot_spec)
-        read_only = set(spec["layers"]) | {m["unit"] for m in spec["mounts"] if not m.get("rw", True)}
+        read_only = set(spec.get("layers", ())) | {m["unit"] for m in spec.get("mounts", ()) if not m.get("rw", True)}
         return {unit: (path, unit in read_only) for unit, (path, _capacity) in self.vm.disks.items()}
 
     async def start(self):
         if not self.vm.iso_path:
             raise machines.MachineError("container VM %s has no tether ISO on its CD-ROM" % self.vm.name)
-        for _unit, (path, capacity) in sorted(self.vm.disks.items()):
-            machines.extend(path, capacity)
+        machines.prepare_disks(self.vm)
         boot_path = os.path.join(self.rundir, "boot.json")
         with open(boot_path, "w", encoding="utf-8") as spec:
             spec.write(self.vm.boot_spec)

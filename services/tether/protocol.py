@@ -559,7 +559,7 @@ BOOT_KEY = "guestinfo.vice./boot"   # the VM's extraConfig key that holds the bo
 
 
 def boot_spec(container_id, host_key, endpoint_key, process, *, hostname, domainname="", layers, rw,
-              mounts=(), nics=(), dns=None, hosts=(), rootfs=None, sysctls=None):
+              mounts=(), nics=(), dns=None, hosts=(), rootfs=None, sysctls=None, rw_format=False):
     """Everything the tether needs to boot a container, made by the endpoint at create.
 
     ``process``: ``Cmd`` (the whole argv, Entrypoint + Cmd resolved), ``Env`` or ``EnvSealed`` (the env
@@ -570,13 +570,22 @@ def boot_spec(container_id, host_key, endpoint_key, process, *, hostname, domain
     [{"mac", "addresses": ["ip/prefix"], "gateway"}]; ``dns``: {"servers", "search", "options"};
     ``hosts``: extra ``/etc/hosts`` lines ("ip name..."); ``rootfs``: {"read_only", "tmpfs": {destination:
     options}, "shm_size" (bytes of /dev/shm)}; ``sysctls``: {name: value} (only those a container's own
-    namespaces hold). The process may also carry ``Ulimits`` ([{"Name", "Soft", "Hard"}]) and ``GroupAdd``."""
+    namespaces hold). The process may also carry ``Ulimits`` ([{"Name", "Soft", "Hard"}]) and ``GroupAdd``.
+    ``rw_format``: the container's disk was made blank (no formatted template yet): the tether formats it;
+    else it is a child of the formatted template and a blank one is an error."""
     return parse_boot_spec({
         "protocol": PROTOCOL_VERSION, "id": container_id, "host_key": host_key, "endpoint_key": endpoint_key,
         "process": dict(process), "hostname": hostname, "domainname": domainname, "layers": list(layers), "rw": rw,
         "mounts": [dict(m) for m in mounts], "nics": [dict(n) for n in nics],
         "dns": dict(dns or {"servers": [], "search": [], "options": []}), "hosts": list(hosts),
-        "rootfs": dict(rootfs or {}), "sysctls": dict(sysctls or {})})
+        "rootfs": dict(rootfs or {}), "sysctls": dict(sysctls or {}), "rw_format": bool(rw_format)})
+
+
+def format_spec(vm_id, units):
+    """The boot spec of a one-shot VM whose tether only makes an ext4 filesystem on the disks at SCSI ``units``,
+    says how it went in its log (an exit line, 0 when all are formatted) and halts: how the endpoint makes the
+    formatted template every container's read-write disk is a child of (portlayer/storage/rw_template.py)."""
+    return parse_boot_spec({"protocol": PROTOCOL_VERSION, "id": vm_id, "format": list(units)})
 
 
 def parse_boot_spec(spec):
@@ -591,6 +600,9 @@ def parse_boot_spec(spec):
     if spec.get("protocol") != PROTOCOL_VERSION:
         raise ProtocolError(f"boot spec is for protocol {spec.get('protocol')!r}, not {PROTOCOL_VERSION}")
     server_version(spec.get("id"))
+    if "format" in spec:
+        _check(_units(spec["format"]) and spec["format"], "boot spec format must be a non-empty list of SCSI units")
+        return spec
     for field in ("host_key", "endpoint_key", "hostname", "domainname"):
         _check(isinstance(spec.get(field), str), f"boot spec {field} must be a string")
     process = spec.get("process")
@@ -643,6 +655,8 @@ def parse_boot_spec(spec):
     rootfs["read_only"] = bool(rootfs.get("read_only"))
     rootfs.setdefault("tmpfs", {})
     rootfs.setdefault("shm_size", DEFAULT_SHM_SIZE)
+    # A spec without the field is an earlier endpoint's, which always made the disk blank.
+    spec["rw_format"] = bool(spec.get("rw_format", True))
     return spec
 
 

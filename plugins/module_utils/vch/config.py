@@ -49,6 +49,7 @@ VERSION = 1
 MANAGED_BY_EXTENSION = "vic.containers"
 MANAGED_BY_ENDPOINT = "VicEndpoint"
 MANAGED_BY_CONTAINER = "VicContainer"
+MANAGED_BY_FORMAT = "VicFormatVm"      # the one-shot VM that formats the read-write disk template
 KEY_FILE = "vch.key"
 # The annotation of a VCH's vApp: how a half-made VCH is told from a vApp of the same name.
 POOL_ANNOTATION = "vic.containers virtual container host %s"

@@ -143,6 +143,6 @@ def spec(record, host_key, endpoint_key, env_key, macs=()):
             record["id"], host_key, endpoint_key, run,
             hostname=config.get("Hostname") or record["id"][:12], domainname=config.get("Domainname") or "",
             layers=layer_units, rw=rw_unit, mounts=mounts, nics=nics(record, macs), dns=dns(record),
-            hosts=hosts(record), rootfs=rootfs(host), sysctls=sysctls(host))
+            hosts=hosts(record), rootfs=rootfs(host), sysctls=sysctls(host), rw_format=record.get("rw_format", True))
     except protocol.ProtocolError as exc:
         raise InvalidInput(str(exc)) from None  # a value of the user's the tether could not take

@@ -36,8 +36,8 @@ from ansible_collections.vic.containers.services.portlayer.containers import boo
 from ansible_collections.vic.containers.services.portlayer.containers.model import (
     EXIT_KEY, REMOVING_KEY, bios_uuid, boot_values, decode, exit_value, iso, new_id, now, parse_time, record_values,
     vm_folder, vm_name)
-from ansible_collections.vic.containers.services.portlayer.containers.vm import (VmOps, check_disks, device_specs,
-                                                                                 managed_by)
+from ansible_collections.vic.containers.services.portlayer.containers.vm import (VmOps, bootstrap_iso, check_disks,
+                                                                                 device_specs, managed_by)
 
 LOG = logging.getLogger("vic.endpoint.containers")
 STATS_PATHS = ("summary.quickStats.overallCpuUsage", "summary.quickStats.guestMemoryUsage", "runtime.maxCpuUsage",
@@ -217,6 +217,8 @@ class Containers:
             container_id = new_id()
             host_key, host_key_pub = protocol.new_host_key()
             record = self._record(container_id, name, image, config, host, mounts, endpoints, host_key_pub)
+            # The read-write disk: a child of the formatted template, or (none yet) blank for the tether to format.
+            record["rw_format"] = self.state.images.rw_template.parent() is None
             extra = dict(record_values(record, self.state.key), **boot_values(self._boot_spec(record, host_key)))
             await self._create_vm(record, image, mounts, endpoints, sizing, extra)
             return container_id
@@ -254,10 +256,9 @@ class Containers:
         state = self.state
         folder = record["folder"]
         backings = [state.networks.backing(ep["port_group"]) for ep in endpoints.values()]
-        iso_path = state.config.get("bootstrap_iso") or datastore.ds_path(state.image_store[0],
-                                                                          state.image_store[1] + "/bootstrap.iso")
-        capacity_kb = int(state.config.get("base_image_size_gb") or 8) * 1024 * 1024
-        devices = device_specs(folder, image.layers, capacity_kb, mounts, backings, iso_path, state.tether.serial_uri)
+        template = state.images.rw_template
+        devices = device_specs(folder, image.layers, template.capacity_kb, mounts, backings, bootstrap_iso(state),
+                               state.tether.serial_uri, rw_parent=None if record["rw_format"] else template.path)
         display = vm_name(record["name"], record["id"])
         ref = await state.call(self.vm.create, display, bios_uuid(state.uuid, record["id"]), *sizing,
                                folder, devices, extra)

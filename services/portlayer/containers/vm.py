@@ -6,7 +6,8 @@
 A container VM (display name ``<name>-<short id>``, folder ``[image ds] <name>-<short id>/``)
 boots the tether ISO from its CD-ROM, has its image's layer disks attached
 read-only (``independent_nonpersistent``: one copy per image store, shared by
-every container), its own thin read-write disk, one disk per volume
+every container), its own thin read-write disk (a delta disk whose parent is the VCH's formatted
+template, storage/rw_template.py), one disk per volume
 (``independent_persistent``), on SCSI units ``disk_units`` gives, one vmxnet3 NIC
 per network, a file-backed serial port the tether writes the process's output to
 (COM1) and a serial port that dials the endpoint's tether channel (COM2).
@@ -31,9 +32,16 @@ MAX_DISKS = 15  # SCSI units 0-15 but for the controller's own 7
 _TIMEOUT = 300
 
 
-def managed_by():
-    """How the endpoint tells its container VMs from anything else in the pool."""
-    return vim.ext.ManagedByInfo(extensionKey=codec.MANAGED_BY_EXTENSION, type=codec.MANAGED_BY_CONTAINER)
+def bootstrap_iso(state):
+    """The tether ISO container VMs boot: the VCH's ``bootstrap_iso`` if set, else the one in its image store."""
+    return state.config.get("bootstrap_iso") or datastore.ds_path(state.image_store[0],
+                                                                  state.image_store[1] + "/bootstrap.iso")
+
+
+def managed_by(kind=None):
+    """How the endpoint tells its container VMs (or, ``kind`` MANAGED_BY_FORMAT, its template's format VM)
+    from anything else in the pool."""
+    return vim.ext.ManagedByInfo(extensionKey=codec.MANAGED_BY_EXTENSION, type=kind or codec.MANAGED_BY_CONTAINER)
 
 
 def in_folder(folder, file_name):
@@ -42,8 +50,11 @@ def in_folder(folder, file_name):
     return datastore.ds_path(datastore_name, "%s/%s" % (path, file_name))
 
 
-def _disk(key, unit, file_name, mode, capacity_kb, create=False):
+def _disk(key, unit, file_name, mode, capacity_kb, create=False, parent=None):
     backing = vim.vm.device.VirtualDisk.FlatVer2BackingInfo(fileName=file_name, diskMode=mode, thinProvisioned=True)
+    if parent:
+        # A delta disk: it holds only what the guest writes; reads of the rest go to the parent, never written.
+        backing.parent = vim.vm.device.VirtualDisk.FlatVer2BackingInfo(fileName=parent, diskMode=mode)
     disk = vim.vm.device.VirtualDisk(key=key, controllerKey=SCSI_KEY, unitNumber=unit,
                                      capacityInKB=capacity_kb, backing=backing)
     spec = vim.vm.device.VirtualDeviceSpec(operation="add", device=disk)
@@ -74,18 +85,33 @@ def _serial_port(key, backing):
     return vim.vm.device.VirtualDeviceSpec(operation="add", device=port)
 
 
-def device_specs(folder, layers, capacity_kb, mounts, backings, iso_path, serial_uri):
-    """Every device of a new container VM (see the module docstring)."""
-    scsi = vim.vm.device.ParaVirtualSCSIController(key=SCSI_KEY, busNumber=0, sharedBus="noSharing")
-    specs = [vim.vm.device.VirtualDeviceSpec(operation="add", device=scsi)]
+def device_specs(folder, layers, capacity_kb, mounts, backings, iso_path, serial_uri, rw_parent=None):
+    """Every device of a new container VM (see the module docstring); its read-write disk a child of
+    ``rw_parent`` (the VCH's formatted template disk) when given, else blank."""
     layer_units, rw_unit, volume_units = disk_units(len(layers), len(mounts))
+    disks = []
     for i, (layer, unit) in enumerate(zip(layers, layer_units)):
-        specs.append(_disk(-400 - i, unit, layer["disk"], "independent_nonpersistent", layer["capacity_kb"]))
-    # Datastore only: vSphere names the new disk after the VM, in the VM's folder (named as the VM too).
-    specs.append(_disk(-390, rw_unit, datastore.ds_path(datastore.parse_ds_path(folder)[0]), "persistent",
-                       capacity_kb, create=True))
+        disks.append(_disk(-400 - i, unit, layer["disk"], "independent_nonpersistent", layer["capacity_kb"]))
+    # In the VM's folder, named after it, as VIC named a container's delta disk (and as vSphere names a new
+    # disk given the datastore only).
+    rw_name = datastore.parse_ds_path(folder)[1].rsplit("/", 1)[-1] + ".vmdk"
+    disks.append(_disk(-390, rw_unit, in_folder(folder, rw_name), "persistent", capacity_kb, create=True,
+                       parent=rw_parent))
     for i, (mount, unit) in enumerate(zip(mounts, volume_units)):
-        specs.append(_disk(-500 - i, unit, mount["disk"], "independent_persistent", mount["capacity_kb"]))
+        disks.append(_disk(-500 - i, unit, mount["disk"], "independent_persistent", mount["capacity_kb"]))
+    return _vm_devices(folder, disks, backings, iso_path, serial_uri)
+
+
+def format_vm_devices(folder, disk_path, capacity_kb, iso_path, serial_uri):
+    """The devices of the one-shot VM that formats the template disk (made at ``disk_path``, unit 0): as a
+    container VM's, so it boots the same way wherever container VMs boot."""
+    return _vm_devices(folder, [_disk(-390, 0, disk_path, "persistent", capacity_kb, create=True)], [], iso_path,
+                       serial_uri)
+
+
+def _vm_devices(folder, disks, backings, iso_path, serial_uri):
+    scsi = vim.vm.device.ParaVirtualSCSIController(key=SCSI_KEY, busNumber=0, sharedBus="noSharing")
+    specs = [vim.vm.device.VirtualDeviceSpec(operation="add", device=scsi)] + disks
     specs.extend(actions.nic_specs(backings))
     if iso_path:
         specs.append(actions.cdrom_spec(iso_path))
@@ -116,13 +142,13 @@ class VmOps:
     def devices(self, ref):
         return self.read(ref, ("config.hardware.device",)).get("config.hardware.device") or ()
 
-    def create(self, name, bios, cpus, memory_mb, folder, devices, extra):
-        """Make the VM in the VCH's vApp (or pool); returns its reference."""
+    def create(self, name, bios, cpus, memory_mb, folder, devices, extra, kind=None):
+        """Make the VM in the VCH's vApp (or pool); returns its reference. ``kind``: see ``managed_by``."""
         state = self.state
         spec = vim.vm.ConfigSpec(
             name=name, guestId=GUEST_ID, numCPUs=cpus, memoryMB=memory_mb, uuid=bios,
-            files=vim.vm.FileInfo(vmPathName=in_folder(folder, name + ".vmx")), managedBy=managed_by(),
-            annotation="vic.containers container of VCH %s" % state.name,
+            files=vim.vm.FileInfo(vmPathName=in_folder(folder, name + ".vmx")), managedBy=managed_by(kind),
+            annotation="vic.containers %s of VCH %s" % ("template format VM" if kind else "container", state.name),
             extraConfig=actions.option_values(extra), deviceChange=devices)
         what = "creating container VM %s in VCH %s" % (name, state.name)
         if state.is_vapp:

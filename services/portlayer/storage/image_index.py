@@ -147,6 +147,11 @@ class ImageIndex:
     def disk_of(self, layer_id):
         return self._layers.disk_of(layer_id)
 
+    @property
+    def rw_template(self):
+        """The containers' read-write disk template (rw_template.py)."""
+        return self._layers.template
+
     def _metadata_folder(self):
         return "%s/%s" % (self._layers.folder, METADATA)
 
@@ -174,10 +179,15 @@ class ImageIndex:
         leftovers += ["%s/%s" % (self._metadata_folder(), f) for f, record in zip(names, records) if record is None]
         for record in sorted(filter(None, records), key=lambda r: r.get("pulled", 0)):
             self._adopt(record)
+        # A format VM left by an endpoint stopped midway holds the incomplete template: it goes first.
+        await layers.template.remove_leftover_vms()
         if leftovers:
             LOG.info("removing %d incomplete image store entries", len(leftovers))
             await layers.delete(leftovers)
         LOG.info("image store %s: %d images, %d layers", layers.location, len(self._images), len(layers))
+        # Made now, in the background, rather than at the first create: its vSphere calls come when the
+        # endpoint starts, not amid a container's own.
+        layers.template.parent()
 
     async def _read_record(self, name):
         state = self.state

@@ -28,6 +28,7 @@ from ansible_collections.vic.containers.plugins.module_utils.vsphere import data
 from ansible_collections.vic.containers.plugins.module_utils.vsphere import tasks
 from ansible_collections.vic.containers.services.imagec.layers import vmdk
 from ansible_collections.vic.containers.services.imagec.reference import HEX_ID
+from ansible_collections.vic.containers.services.portlayer.storage.rw_template import RwTemplate
 
 LOG = logging.getLogger("vic.endpoint.images")
 
@@ -43,6 +44,7 @@ class LayerStore:
         self._layers = {}       # layer id (hex) -> capacity_kb of a complete layer on the datastore
         self._storing = {}      # layer id -> the task storing it
         self._blob_layers = {}  # blob digest -> the layer id its content has, from pulls so far
+        self.template = RwTemplate(state, self)     # the containers' read-write disk template, in this folder
 
     def __len__(self):
         return len(self._layers)
@@ -73,8 +75,8 @@ class LayerStore:
 
     def adopt(self, folders):
         """Take the complete layers of the image folder's listing (``datastore.browse``: folder -> {file: size});
-        returns the paths of the incomplete ones, to remove."""
-        leftovers = []
+        returns the paths of the incomplete ones (and of a template without its marker), to remove."""
+        leftovers = self.template.adopt(folders)
         for folder, files in folders.items():
             name = folder.rsplit("/", 1)[-1]
             if not HEX_ID.match(name):

@@ -116,6 +116,21 @@ def _boot_failed(log_fd, sentence):
     return 1
 
 
+def _format_only(spec, opts, log_fd):
+    """A one-shot VM's work (``protocol.format_spec``): format its disks, say so in the log, halt. A failure
+    goes through ``_boot_failed`` (the reason and exit 125 in the log), which the endpoint reads."""
+    from ansible_collections.vic.containers.services.tether import protocol  # pylint: disable=import-outside-toplevel
+    from ansible_collections.vic.containers.services.tether.agent import jsonlog  # pylint: disable=import-outside-toplevel
+    disk_set = disks.Disks(opts.disks)
+    disk_set.locate(spec["format"])
+    for unit in spec["format"]:
+        disks.make_ext4(disk_set.source(unit), disks.TEMPLATE_OPTIONS)
+        print(f"tether: formatted the disk on SCSI unit {unit}", file=sys.stderr, flush=True)
+    if log_fd is not None:
+        jsonlog.LogWriter(log_fd).exit(0, protocol.timestamp())
+    return 0
+
+
 def _boot_and_serve(opts, mounts, log_fd):
     # protocol imports asyncssh (the bulk of start-up): only now that the disks are worth waiting for.
     from ansible_collections.vic.containers.services.tether import protocol  # pylint: disable=import-outside-toplevel
@@ -129,6 +144,8 @@ def _boot_and_serve(opts, mounts, log_fd):
         spec = protocol.parse_boot_spec(read_boot_spec(opts))
     except protocol.ProtocolError as exc:
         raise BootError(str(exc)) from None
+    if "format" in spec:
+        return _format_only(spec, opts, log_fd)
     root = rootfs.ContainerRoot(opts.root)
     rootfs.assemble(spec, root, disks.Disks(opts.disks), mounts)
     if os.getpid() == 1:    # its own UTS and network namespaces (a VM's, the emulator's): never the host's

@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """A container's disks: found by SCSI target in a VM, or disk files on loop devices (emulator, tests);
-formatted when blank; mounted, and every mount remembered so it can be undone in reverse."""
+volumes formatted when blank, the template disk formatted on request; mounted, and every mount remembered so it can be undone in reverse."""
 
 import fcntl
 import glob
@@ -95,18 +95,37 @@ def filesystem(path):
     return None
 
 
+# The template's inode tables are zeroed when it is made (once per VCH), not by the kernel's lazy init at
+# each container's first mount, which would write them into every container's own disk.
+TEMPLATE_OPTIONS = ("-E", "lazy_itable_init=0")
+
+
 def format_if_blank(path):
     """Make an ext4 filesystem on a blank disk (a volume's first use); True if it did."""
     if filesystem(path) is not None:
         return False
+    make_ext4(path)
+    return True
+
+
+def require_ext4(path, unit):
+    """The container's read-write disk is a child of the endpoint's formatted template: a blank one means
+    the disk was made wrong, which formatting here would hide (and cost seconds under emulation)."""
+    if filesystem(path) != "ext4":
+        raise DiskError(f"the container's read-write disk (SCSI unit {unit}) has no ext4 filesystem: it should be a "
+                        "child of the VCH's formatted template disk, and the boot spec does not ask to format it")
+
+
+def make_ext4(path, options=()):
+    """mke2fs on ``path`` (a disk or disk file), whatever it holds; DiskError saying why it failed."""
     # PID 1 of a VM gets no PATH from the kernel: look where Debian puts e2fsprogs as well.
     mke2fs = shutil.which("mke2fs", path=os.pathsep.join(filter(None, (os.environ.get("PATH"), _SBIN_PATH))))
     if mke2fs is None:
         raise DiskError(f"cannot format {path}: mke2fs not found")
-    result = subprocess.run([mke2fs, "-q", "-F", "-t", "ext4", path], capture_output=True, text=True, check=False)
+    result = subprocess.run([mke2fs, "-q", "-F", "-t", "ext4", *options, path], capture_output=True, text=True,
+                            check=False)
     if result.returncode != 0:
         raise DiskError(f"cannot format {path}: {result.stderr.strip() or 'mke2fs failed'}")
-    return True
 
 
 class Mounts:

@@ -114,7 +114,10 @@ def assemble(spec, root, disk_set, mounts):
     disk_set.locate(units)
     for index, unit in enumerate(spec["layers"]):
         disk_set.mount(mounts, unit, root.layer(index), "squashfs", read_only=True)
-    disks.format_if_blank(disk_set.source(spec["rw"]))
+    if spec["rw_format"]:
+        disks.format_if_blank(disk_set.source(spec["rw"]))
+    else:
+        disks.require_ext4(disk_set.source(spec["rw"]), spec["rw"])
     disk_set.mount(mounts, spec["rw"], root.rw, "ext4", read_only=False)
     upper, work = root.upper, os.path.join(root.rw, "work")
     os.makedirs(upper, exist_ok=True)

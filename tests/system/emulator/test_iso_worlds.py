@@ -6,6 +6,8 @@ namespace mode's root. A VCH deployed on vcsim, its endpoint, the ISO built from
 inputs) and put where the VCH's container VMs find it on their CD-ROM (``[image store] .../bootstrap.iso``,
 where ``vic_vch`` uploads it)."""
 
+import os
+
 import pytest
 
 from ansible_collections.vic.containers.services.tether import iso
@@ -43,6 +45,7 @@ def qemu_vch(vcsim, tmp_path_factory, registries, tether_iso):
     with emulated(vcsim, hypervisor="qemu") as emulator:
         vch = _vch(vcsim, "qemu", tmp_path_factory, registries, tether_iso)
         vch["emulator"] = emulator
+        vch["sim"] = vcsim
         yield vch
         vch["endpoint"].stop()
 
@@ -58,9 +61,19 @@ def test_a_container_vm_boots_the_tether_iso_in_qemu_and_its_output_reaches_dock
     until(lambda: qemu_vch["emulator"].processes() == [], "QEMU to be killed")
 
 
-def test_docker_run_echo_hello_through_the_iso_in_qemu(qemu_vch):
-    ran = docker_cli(qemu_vch, "run", "--rm", qemu_vch["image"], "echo", "hello", timeout=45)
-    assert (ran.returncode, ran.stdout) == (0, "hello\n"), (ran.stderr, qemu_vch["emulator"].log()[-3000:])
+def test_docker_run_echo_hello_through_the_iso_in_qemu_on_a_child_of_the_template(
+        qemu_vch, template_folder, rw_disk_of):
+    # The first container's create started the template's making: a format VM booted in QEMU.
+    marker = os.path.join(template_folder(qemu_vch["sim"], qemu_vch["endpoint"].log()), "formatted")
+    until(lambda: os.path.exists(marker), lambda: "the template:\n" + qemu_vch["endpoint"].log()[-3000:] +
+          qemu_vch["emulator"].log()[-3000:], timeout=120)
+    ran = docker_cli(qemu_vch, "run", "--name", "child", qemu_vch["image"], "echo", "hello", timeout=45)
+    try:
+        assert (ran.returncode, ran.stdout) == (0, "hello\n"), (ran.stderr, qemu_vch["emulator"].log()[-3000:])
+        boot, backing = rw_disk_of(qemu_vch["sim"], "child")
+        assert boot["rw_format"] is False and backing.parent.fileName.endswith("/scratch-8g.vmdk")
+    finally:
+        docker_cli(qemu_vch, "rm", "child")
 
 
 def test_docker_run_echo_hello_with_the_tether_from_the_unpacked_iso(vcsim, tmp_path_factory, registries, tether_iso):

@@ -23,6 +23,7 @@ import types
 import pytest
 from ansible_collections.vic.containers.services.portlayer.attach import concentrator
 from ansible_collections.vic.containers.services.tether import protocol
+from ansible_collections.vic.containers.services.tether.agent import disks as agent_disks
 from ansible_collections.vic.containers.tools.harness.waiting import until, until_async
 
 VCH_KEY = bytes(range(32))
@@ -91,6 +92,12 @@ def busybox_layer(tmp_path_factory):
 
 def blank_disk(path, size="64M"):
     subprocess.run(["truncate", "-s", size, str(path)], check=True)
+    return path
+
+
+def rw_disk(path, size="64M"):
+    """A container's read-write disk as the endpoint makes it: a child of the formatted template, so ext4."""
+    agent_disks.make_ext4(str(blank_disk(path, size)), agent_disks.TEMPLATE_OPTIONS)
     return path
 
 
@@ -276,4 +283,5 @@ def run(coro):
 def _kit():
     """This module's helpers, for the test modules (helpers are shared through a fixture, not an import)."""
     return types.SimpleNamespace(world=world, running=running, collect=collect, run=run, blank_disk=blank_disk,
+                                 rw_disk=rw_disk,
                                  loops_of=loops_of, Agent=Agent, TIMEOUT=TIMEOUT)

@@ -106,7 +106,7 @@ def test_exec_archive_stats_and_signals(kit, busybox_layer, tmp_path):
             spec = w.boot_spec(CID, {"Cmd": ["sh", "-c", PRIMARY]}, hostname="myhost",
                                dns={"servers": ["10.0.0.53"], "search": ["example.test"], "options": ["ndots:2"]},
                                hosts=["10.1.1.1 db"])
-            disks = {0: busybox_layer, 1: kit.blank_disk(tmp_path / "rw.img")}
+            disks = {0: busybox_layer, 1: kit.rw_disk(tmp_path / "rw.img")}
             async with kit.running(tmp_path, spec, disks, w.port) as agent:
                 await w.connected(CID)
                 execs = await exec_cases(w)

@@ -17,7 +17,7 @@ def test_echo_hello_then_exit_3_with_stderr_and_log(kit, busybox_layer, tmp_path
     async def scenario():
         async with kit.world() as w:
             spec = w.boot_spec("c-echo", {"Cmd": ["sh", "-c", script], "RunBlock": True})
-            disks = {0: busybox_layer, 1: kit.blank_disk(tmp_path / "rw.img")}
+            disks = {0: busybox_layer, 1: kit.rw_disk(tmp_path / "rw.img")}
             async with kit.running(tmp_path, spec, disks, w.port) as agent:
                 await w.connected("c-echo")
                 attachment = await w.concentrator.attach("c-echo")
@@ -56,7 +56,7 @@ def test_tty_with_resize_and_ctrl_d(kit, busybox_layer, tmp_path):
         async with kit.world() as w:
             spec = w.boot_spec("c-tty", {"Cmd": ["sh"], "Tty": True, "OpenStdin": True, "StdinOnce": True,
                                          "RunBlock": True})
-            disks = {0: busybox_layer, 1: kit.blank_disk(tmp_path / "rw.img")}
+            disks = {0: busybox_layer, 1: kit.rw_disk(tmp_path / "rw.img")}
             async with kit.running(tmp_path, spec, disks, w.port) as agent:
                 await w.connected("c-tty")
                 attachment = await w.concentrator.attach("c-tty", tty=True, stdin=True, term_size=(100, 30))
@@ -84,7 +84,7 @@ def test_stdin_once_cat_and_missing_command(kit, busybox_layer, tmp_path):
     async def scenario():
         async with kit.world() as w:
             spec = w.boot_spec("c-cat", {"Cmd": ["cat"], "OpenStdin": True, "StdinOnce": True, "RunBlock": True})
-            disks = {0: busybox_layer, 1: kit.blank_disk(tmp_path / "rw.img")}
+            disks = {0: busybox_layer, 1: kit.rw_disk(tmp_path / "rw.img")}
             async with kit.running(tmp_path / "cat", spec, disks, w.port) as agent:
                 await w.connected("c-cat")
                 attachment = await w.concentrator.attach("c-cat", stdin=True)
@@ -111,7 +111,7 @@ def test_volume_written_in_one_run_is_read_in_the_next(kit, busybox_layer, tmp_p
     async def one_run(w, name, cmd, read_only=False):
         spec = w.boot_spec(name, {"Cmd": cmd, "RunBlock": True}, layers=[0], rw=1,
                            mounts=[{"unit": 2, "destination": "/data", "rw": not read_only}])
-        disks = {0: busybox_layer, 1: kit.blank_disk(tmp_path / f"{name}-rw.img"), 2: volume}
+        disks = {0: busybox_layer, 1: kit.rw_disk(tmp_path / f"{name}-rw.img"), 2: volume}
         async with kit.running(tmp_path / name, spec, disks, w.port) as agent:
             await w.connected(name)
             attachment = await w.concentrator.attach(name)
@@ -181,7 +181,7 @@ def test_channel_dropped_mid_stream_loses_no_output(kit, busybox_layer, tmp_path
             events = []
             watcher = asyncio.ensure_future(_record(w.concentrator.events(), events))
             spec = w.boot_spec("c-drop", {"Cmd": ["sh", "-c", script]})
-            disks = {0: busybox_layer, 1: kit.blank_disk(tmp_path / "rw.img")}
+            disks = {0: busybox_layer, 1: kit.rw_disk(tmp_path / "rw.img")}
             try:
                 async with kit.running(tmp_path, spec, disks, w.port, channel=f"unix://{proxy.path}") as agent:
                     await w.connected("c-drop")
@@ -223,13 +223,35 @@ def test_a_container_that_cannot_boot_says_why_in_the_log(kit, busybox_layer, tm
     assert log[-1]["exit"] == 125
 
 
+def test_a_blank_rw_disk_is_formatted_only_when_the_boot_spec_asks(kit, busybox_layer, tmp_path):
+    """The endpoint makes a container's disk a child of its formatted template; a blank one (never made so)
+    fails with the reason on the console and in the log, unless ``rw_format`` says the endpoint made it blank."""
+    async def scenario(rw_format):
+        name = "c-rwfmt" if rw_format else "c-rwblank"
+        async with kit.world() as w:
+            spec = w.boot_spec(name, {"Cmd": ["sh", "-c", "echo ok > /f; cat /f"]}, rw_format=rw_format)
+            disks = {0: busybox_layer, 1: kit.blank_disk(tmp_path / f"{name}.img")}
+            async with kit.running(tmp_path / name, spec, disks, w.port) as agent:
+                return await agent.wait(), agent.stderr(), agent.log_entries()
+
+    code, stderr, log = kit.run(scenario(False))
+    assert code == 1
+    said = ("tether: the container's read-write disk (SCSI unit 1) has no ext4 filesystem: it should be a child "
+            "of the VCH's formatted template disk, and the boot spec does not ask to format it\n")
+    assert said in stderr and log[0] == dict(log[0], stream="stderr", log=said) and log[-1]["exit"] == 125
+    with open(tmp_path / "c-rwblank.img", "rb") as disk:
+        assert not disk.read(1 << 20).strip(b"\0"), "nothing was written to the blank disk"
+    code, stderr, log = kit.run(scenario(True))
+    assert (code, [e.get("log") for e in log if "log" in e], log[-1]["exit"]) == (0, ["ok\n"], 0), stderr
+
+
 def test_runblock_without_attach_starts_after_the_hello(kit, busybox_layer, tmp_path):
     """docker create + docker start without -a: nobody attaches, the process starts anyway (hello + 5 s)."""
     async def scenario():
         async with kit.world() as w:
             # Without OpenStdin (docker run without -i) stdin is at its end: cat returns at once.
             spec = w.boot_spec("c-unattached", {"Cmd": ["sh", "-c", "cat; echo alone"], "RunBlock": True})
-            disks = {0: busybox_layer, 1: kit.blank_disk(tmp_path / "rw.img")}
+            disks = {0: busybox_layer, 1: kit.rw_disk(tmp_path / "rw.img")}
             async with kit.running(tmp_path, spec, disks, w.port) as agent:
                 code = await w.exit_of("c-unattached")
                 assert await agent.wait() == 0, agent.stderr()
@@ -244,7 +266,7 @@ def test_a_killed_tether_leaves_nothing_behind(kit, busybox_layer, tmp_path):
     async def scenario():
         async with kit.world() as w:
             volume = kit.blank_disk(tmp_path / "volume.img", "32M")
-            disks = {0: busybox_layer, 1: kit.blank_disk(tmp_path / "rw.img"), 2: volume}
+            disks = {0: busybox_layer, 1: kit.rw_disk(tmp_path / "rw.img"), 2: volume}
             spec = w.boot_spec("c-killed", {"Cmd": ["sh", "-c", "sleep 1000 & sleep 1000"]},
                                mounts=[{"unit": 2, "destination": "/data", "rw": True}])
             async with kit.running(tmp_path, spec, disks, w.port) as agent:
@@ -262,7 +284,7 @@ def test_no_halt_keeps_the_tether_after_the_process_and_sigterm_ends_it(kit, bus
     async def scenario():
         async with kit.world() as w:
             spec = w.boot_spec("c-nohalt", {"Cmd": ["echo", "done"]})
-            disks = {0: busybox_layer, 1: kit.blank_disk(tmp_path / "rw.img")}
+            disks = {0: busybox_layer, 1: kit.rw_disk(tmp_path / "rw.img")}
             async with kit.running(tmp_path, spec, disks, w.port, no_halt=True) as agent:
                 code = await w.exit_of("c-nohalt")
                 attachment = await w.concentrator.attach("c-nohalt")     # after the end: the exit status at once

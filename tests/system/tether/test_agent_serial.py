@@ -54,7 +54,7 @@ def test_ssh_over_a_serial_line(kit, busybox_layer, tmp_path):
             spec = w.boot_spec("c-serial", {"Cmd": ["echo", "over serial"], "RunBlock": True})
             relay = LineRelay(master)
             await relay.start(w.port)
-            disks = {0: busybox_layer, 1: kit.blank_disk(tmp_path / "rw.img")}
+            disks = {0: busybox_layer, 1: kit.rw_disk(tmp_path / "rw.img")}
             try:
                 async with kit.running(tmp_path, spec, disks, w.port, channel=f"serial://{os.ttyname(slave)}",
                                        namespaces=kit.Agent.MOUNT_ONLY) as agent:
