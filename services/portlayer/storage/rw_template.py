@@ -160,10 +160,11 @@ class RwTemplate:
         datastore_name, path = datastore.parse_ds_path(folder)
         data = await state.call(datastore.download, state.session, state.datacenter, datastore_name,
                                 "%s/%s" % (path, logs.LOG_FILE))
-        found = logs.exit_line(data)
-        if found is None or found[0] != 0:
+        ended = logs.last_run(data)
+        if ended is None or ended.code != 0:
             said = b"".join(entry[2] for entry in logs.parse(data)).decode("utf-8", "replace").strip()
-            raise VicError("the format VM %s %s%s" % (name, "ended with code %s" % found[0] if found else
+            raise VicError("the format VM %s %s%s" % (name, "ended with code %s" % ended.code
+                                                      if ended and ended.code is not None else
                                                       "halted without an exit line", ": " + said if said else ""))
 
     async def _clean(self, ref, name):
