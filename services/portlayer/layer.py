@@ -14,7 +14,7 @@ import concurrent.futures
 import functools
 import logging
 
-from ansible_collections.vic.containers.plugins.module_utils._errors import NotFound
+from ansible_collections.vic.containers.plugins.module_utils._errors import NotFound, VicError
 from ansible_collections.vic.containers.plugins.module_utils.vch import observe
 from ansible_collections.vic.containers.services.imagec.client import Registries
 from ansible_collections.vic.containers.services.imagec.pull import Puller
@@ -142,6 +142,20 @@ class PortLayer:
                 if mount.get("anonymous") and not self.containers.using_volume(mount["name"]):
                     await self.volumes.remove(mount["name"])
         self.events.publish("container", "destroy", container.id, events.container_attributes(container))
+
+    async def start_container(self, container):
+        """``docker start``: power the VM on (False when it runs already). A ``--rm`` container whose start
+        failed is removed, as dockerd's start removes it (the docker CLI waits for that removal)."""
+        try:
+            return await self.containers.power_on(container)
+        except VicError:
+            if container.host_config.get("AutoRemove"):
+                try:
+                    await self.destroy(self.containers.find(container.id), True)
+                except VicError as exc:
+                    LOG.warning("container %s: its start failed and it could not be removed (--rm): %s",
+                                container.id[:12], exc)
+            raise
 
     async def _auto_remove(self, container):
         """``docker run --rm``: once a run has ended and is recorded, the container and its anonymous volumes go."""

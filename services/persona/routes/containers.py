@@ -107,7 +107,7 @@ async def _mount_volumes(state, host):
 async def start(request):
     state = portlayer(request)
     container = await _container(request)
-    if not await state.containers.power_on(container):
+    if not await state.start_container(container):
         return web.Response(status=304)
     state.events.publish("container", "start", container.id, events.container_attributes(container))
     return web.Response(status=204)

@@ -99,3 +99,17 @@ def test_a_start_whose_power_on_failed_began_no_run(fcr):
     assert run(fcr, "ps", "-a", "--filter", "name=unstarted", "--format", "{{.Status}}") == "Created"
     run(fcr, "start", "unstarted")
     assert _inspect(fcr, "unstarted")["State"]["Running"] is True
+
+
+def test_a_run_rm_whose_start_failed_is_removed_as_dockerd_removes_it(fcr):
+    # The docker CLI waits for a --rm container whose start failed to be removed: dockerd removes it.
+    sim = fcr["sim"]
+    before = set(container_vms(sim))
+    sim.inject_fault("PowerOnVM_Task")
+    try:
+        failed = docker_cli(fcr, "run", "--rm", "--name", "short-lived", fcr["image"], "true", timeout=60)
+    finally:
+        sim.clear_faults()
+    assert failed.returncode != 0 and "injected fault in PowerOnVM_Task" in failed.stderr, failed.stderr
+    assert set(container_vms(sim)) == before
+    assert "short-lived" not in run(fcr, "ps", "-a", "--format", "{{.Names}}").split()
