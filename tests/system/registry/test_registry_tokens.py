@@ -36,6 +36,8 @@ MATRIX = {
 }
 CELLS = [(caller, action, public) for caller, row in MATRIX.items() for action in row for public in (True, False)]
 MISSING = "sha256:" + "0" * 64
+# Every test runs against both stores the service supports (conftest.py).
+DATABASES = ("sqlite", "postgresql")
 # What a client asks for to do an action (Distribution wants pull with push: an upload reads too).
 SCOPE = {"pull": ["pull"], "push": ["pull", "push"], "delete": ["delete"]}
 
