@@ -18,8 +18,8 @@ from sqlalchemy import select
 
 from ansible_collections.vic.containers.services.registry import errors, gc
 from ansible_collections.vic.containers.services.registry.api_projects import usage
-from ansible_collections.vic.containers.services.registry.index import project_of
-from ansible_collections.vic.containers.services.registry.store import UNLIMITED, ManifestBlob, ProjectBlob
+from ansible_collections.vic.containers.services.registry.index import project_name, project_of
+from ansible_collections.vic.containers.services.registry.store import UNLIMITED, ManifestBlob, Project, ProjectBlob
 from ansible_collections.vic.containers.services.registry.views import state_of
 
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
@@ -79,6 +79,18 @@ def _headers(request, state):
     return headers
 
 
+async def _body(content):
+    """A body (of a request or of Distribution's answer) as it comes, piece by piece as it was received:
+    iter_any() joins what has piled up into a new bytes object, a copy of every byte of a blob upload
+    (half of what relaying one cost)."""
+    while True:
+        piece, end_of_chunk = await content.readchunk()
+        if piece:
+            yield piece
+        elif not end_of_chunk:  # (b"", True) only marks the end of an HTTP chunk of a chunked body
+            return
+
+
 async def _relay(request, upstream):
     response = web.StreamResponse(status=upstream.status)
     for key, value in upstream.headers.items():
@@ -88,8 +100,8 @@ async def _relay(request, upstream):
         response.content_length = upstream.content_length
     await response.prepare(request)
     if request.method != "HEAD":
-        async for chunk in upstream.content.iter_any():
-            await response.write(chunk)
+        async for piece in _body(upstream.content):
+            await response.write(piece)
     await response.write_eof()
     return response
 
@@ -110,14 +122,14 @@ async def _manifest_put(request, state, name):
     except (ValueError, TypeError, AttributeError):
         blobs = None  # Distribution tells the client what is wrong with it
     if blobs and _pushing(state, request, name):
-        with state.sessions() as session:
-            project = project_of(session, name)
+        with state.engine.connect() as connection:
+            project = _limited_project(connection, name)
             if project is not None:
-                known = set(session.scalars(select(ProjectBlob.digest).where(
+                known = set(connection.scalars(select(ProjectBlob.digest).where(
                     ProjectBlob.project_id == project.id, ProjectBlob.digest.in_(list(blobs)))))
                 adding = sum(size for digest, size in blobs.items() if digest not in known)
-                used = usage(session, project.id)
-                if project.storage_limit != UNLIMITED and used + adding > project.storage_limit:
+                used = usage(connection, project.id)
+                if used + adding > project.storage_limit:
                     return quota_exceeded(adding, used, project.storage_limit)
     async with state.http.request("PUT", state.upstream + request.rel_url.raw_path_qs, data=raw,
                                   headers=_headers(request, state)) as upstream:
@@ -143,13 +155,24 @@ def _count(state, name, blobs):
                         for digest in blobs if digest not in linked)
 
 
+def _limited_project(connection, name):
+    """(id, storage_limit) of the project of repository ``name`` when it has a storage limit, else None.
+    Core, not ORM: this runs for every upload and manifest push."""
+    project = project_name(name)
+    if project is None:
+        return None
+    row = connection.execute(select(Project.id, Project.storage_limit).where(Project.name == project)).first()
+    return row if row is not None and row.storage_limit != UNLIMITED else None
+
+
 def _full(state, name):
-    """Whether the project of ``name`` has no room left at all (a new upload is refused early)."""
-    with state.sessions() as session:
-        project = project_of(session, name)
-        if project is None or project.storage_limit == UNLIMITED:
+    """(used, limit) when the project of ``name`` has no room left at all (a new upload is refused
+    early), else None."""
+    with state.engine.connect() as connection:
+        project = _limited_project(connection, name)
+        if project is None:
             return None
-        used = usage(session, project.id)
+        used = usage(connection, project.id)
         return (used, project.storage_limit) if used >= project.storage_limit else None
 
 
@@ -191,7 +214,7 @@ async def proxy(request):
         full = _full(state, upload["name"])
         if full:
             return quota_exceeded(int(request.headers.get("Content-Length") or 0), *full)
-    data = request.content.iter_any() if request.body_exists else None
+    data = _body(request.content) if request.body_exists else None
     try:
         async with state.http.request(request.method, state.upstream + request.rel_url.raw_path_qs, data=data,
                                       headers=_headers(request, state), allow_redirects=False) as upstream:

@@ -211,7 +211,10 @@ class Postgres:
     """A throwaway PostgreSQL cluster of Debian's ``postgresql`` package: initdb in a folder of its own,
     run as an unprivileged user (postgres refuses root), listening on a unix socket in that folder only
     (no TCP port), stopped by its pid and removed by ``stop``. Trust authentication: nothing but this
-    machine's root and that user can reach the socket's folder."""
+    machine's root and that user can reach the socket's folder.
+
+    initdb and the server get a /dev/shm of their own (a tmpfs in a private mount namespace, gone with
+    them): PostgreSQL keeps shared memory there, and the machine's may be full of other tests' files."""
 
     def __init__(self):
         self.user = "postgres" if _user_exists("postgres") else "nobody"
@@ -224,24 +227,33 @@ class Postgres:
         self.data, self.socket_dir = self.folder / "data", self.folder / "run"
         self.proc = None
 
-    def _as_user(self, argv):
-        result = subprocess.run(argv, user=self.user, cwd=self.folder, capture_output=True, text=True, timeout=120,
-                                check=False)
+    def _as_user(self, argv, own_shm=False):
+        if own_shm:
+            argv = self._with_own_shm(argv)
+        result = subprocess.run(argv, user=None if own_shm else self.user, cwd=self.folder, capture_output=True,
+                                text=True, timeout=120, check=False)
         if result.returncode:
-            raise RuntimeError("%s failed: %s" % (argv[0], result.stderr))
+            raise RuntimeError("%s failed: %s" % (" ".join(argv), result.stderr))
         return result.stdout
+
+    def _with_own_shm(self, argv):
+        """``argv`` run as the user with a private /dev/shm; the same process all along (exec), so its
+        pid is the program's."""
+        script = 'mount -t tmpfs -o size=64m,mode=1777 vic-postgres-shm /dev/shm && exec setpriv --reuid="$0" ' \
+                 '--regid="$0" --init-groups -- "$@"'
+        return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, self.user] + argv
 
     def start(self):
         for folder in (self.folder, self.socket_dir):
             folder.mkdir(exist_ok=True)
             shutil.chown(folder, self.user, self.user)
         self._as_user([str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
-                       "--no-sync", "-E", "UTF8", "--locale=C.UTF-8"])
+                       "--no-sync", "-E", "UTF8", "--locale=C.UTF-8"], own_shm=True)
         with open(self.folder / "postgres.log", "ab") as log:
             # No durability wanted from a test's database: fsync off keeps its commits cheap.
-            self.proc = subprocess.Popen([str(self.bin / "postgres"), "-D", str(self.data), "-k", str(self.socket_dir),
-                                          "-c", "listen_addresses=", "-c", "fsync=off", "-c", "max_connections=200"],
-                                         user=self.user, cwd=self.folder, stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(self._with_own_shm([
+                str(self.bin / "postgres"), "-D", str(self.data), "-k", str(self.socket_dir), "-c", "listen_addresses=",
+                "-c", "fsync=off", "-c", "max_connections=200"]), cwd=self.folder, stdout=log, stderr=subprocess.STDOUT)
         until(self._ready, "PostgreSQL to accept connections in %s" % self.socket_dir, timeout=60)
         return self
 

@@ -4,6 +4,7 @@ tokens the service issues (one table, every cell), and tokens Distribution must 
 import base64
 import hashlib
 import json
+import os
 import secrets
 import time
 import urllib.error
@@ -185,3 +186,31 @@ def test_blobs_sent_from_storage_obey_tokens(world, images):
     # A repository the blob is not linked into: Distribution's 404, not the file.
     _status, empty = world.token(ADMIN, ["repository:pub/none:pull"])
     assert distribution(world, "GET", "/v2/pub/none/blobs/" + layer["digest"], empty["token"]) == 404
+
+
+def test_uploads_relay_every_byte(world):
+    """A blob upload with a length (as skopeo and Docker send it) and one in HTTP chunks (no length) both
+    reach Distribution whole through the service: Distribution checks the digest when it is closed."""
+    _status, answer = world.token(("dev", PASSWORD), ["repository:priv/upload:pull,push"])
+    auth = {"Authorization": "Bearer " + answer["token"]}
+    for number, chunked in enumerate((False, True)):
+        # Pieces of uneven sizes, some larger than a socket read, and an empty HTTP chunk's worth of nothing.
+        pieces = [os.urandom(size) for size in (1, 300 << 10, 5 << 20, 17, 70 << 10)]
+        body = b"".join(pieces)
+        digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        request = urllib.request.Request(world.url + "/v2/priv/upload/blobs/uploads/", method="POST", headers=auth)
+        with urllib.request.urlopen(request, timeout=30) as response:
+            location = response.headers["Location"]
+        patch = urllib.request.Request(location, method="PATCH", headers=dict(auth, **{
+            "Content-Type": "application/octet-stream"}), data=iter(pieces) if chunked else body)
+        if not chunked:
+            patch.add_header("Content-Length", str(len(body)))
+        with urllib.request.urlopen(patch, timeout=60) as response:
+            assert response.status == 202 and response.headers["Range"] == "0-%d" % (len(body) - 1)
+            location = response.headers["Location"]
+        close = urllib.request.Request(location + "&digest=" + digest, method="PUT", headers=auth)
+        with urllib.request.urlopen(close, timeout=60) as response:
+            assert response.status == 201, number
+        request = urllib.request.Request(world.url + "/v2/priv/upload/blobs/" + digest, headers=auth)
+        with urllib.request.urlopen(request, timeout=60) as response:
+            assert response.read() == body
