@@ -3,11 +3,13 @@ tokens the service issues (one table, every cell), and tokens Distribution must 
 
 import base64
 import hashlib
+import http.client
 import json
 import os
 import secrets
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import jwt
@@ -189,28 +191,34 @@ def test_blobs_sent_from_storage_obey_tokens(world, images):
 
 
 def test_uploads_relay_every_byte(world):
-    """A blob upload with a length (as skopeo and Docker send it) and one in HTTP chunks (no length) both
-    reach Distribution whole through the service: Distribution checks the digest when it is closed."""
+    """A blob upload with a length (as skopeo and Docker send it, read in pieces by the service) and one
+    in HTTP chunks (no length) both reach Distribution whole through the service (Distribution checks
+    the digest when the upload is closed), and the keep-alive connection they came on serves the next
+    requests at once (the socket's low-water mark the service sets while it reads an upload is down to
+    one byte once the body is in)."""
     _status, answer = world.token(("dev", PASSWORD), ["repository:priv/upload:pull,push"])
     auth = {"Authorization": "Bearer " + answer["token"]}
-    for number, chunked in enumerate((False, True)):
-        # Pieces of uneven sizes, some larger than a socket read, and an empty HTTP chunk's worth of nothing.
-        pieces = [os.urandom(size) for size in (1, 300 << 10, 5 << 20, 17, 70 << 10)]
-        body = b"".join(pieces)
-        digest = "sha256:" + hashlib.sha256(body).hexdigest()
-        request = urllib.request.Request(world.url + "/v2/priv/upload/blobs/uploads/", method="POST", headers=auth)
-        with urllib.request.urlopen(request, timeout=30) as response:
-            location = response.headers["Location"]
-        patch = urllib.request.Request(location, method="PATCH", headers=dict(auth, **{
-            "Content-Type": "application/octet-stream"}), data=iter(pieces) if chunked else body)
-        if not chunked:
-            patch.add_header("Content-Length", str(len(body)))
-        with urllib.request.urlopen(patch, timeout=60) as response:
-            assert response.status == 202 and response.headers["Range"] == "0-%d" % (len(body) - 1)
-            location = response.headers["Location"]
-        close = urllib.request.Request(location + "&digest=" + digest, method="PUT", headers=auth)
-        with urllib.request.urlopen(close, timeout=60) as response:
-            assert response.status == 201, number
-        request = urllib.request.Request(world.url + "/v2/priv/upload/blobs/" + digest, headers=auth)
-        with urllib.request.urlopen(request, timeout=60) as response:
-            assert response.read() == body
+    connection = http.client.HTTPConnection(world.host, timeout=30)
+
+    def call(method, url, body=None, headers=None):
+        connection.request(method, urllib.parse.urlsplit(url)._replace(scheme="", netloc="").geturl(), body=body,
+                           headers=dict(auth, **(headers or {})), encode_chunked=not isinstance(body, (bytes, type(None))))
+        response = connection.getresponse()
+        return response, response.read()
+    try:
+        for chunked in (False, True):
+            # Uneven pieces, some larger than what the service reads at once, and a last one smaller.
+            pieces = [os.urandom(size) for size in (1, 300 << 10, 5 << 20, 17, 70 << 10)]
+            body = b"".join(pieces)
+            digest = "sha256:" + hashlib.sha256(body).hexdigest()
+            response, _data = call("POST", "/v2/priv/upload/blobs/uploads/")
+            assert response.status == 202
+            response, _data = call("PATCH", response.headers["Location"], iter(pieces) if chunked else body,
+                                   {"Content-Type": "application/octet-stream"})
+            assert response.status == 202 and response.headers["Range"] == "0-%d" % (len(body) - 1), chunked
+            response, _data = call("PUT", response.headers["Location"] + "&digest=" + digest)
+            assert response.status == 201, chunked
+            response, data = call("GET", "/v2/priv/upload/blobs/" + digest)
+            assert response.status == 200 and data == body
+    finally:
+        connection.close()
