@@ -119,8 +119,7 @@ def _pieces_of(request):
             # Distribution may answer before it has read the whole body: its request (and this reader)
             # may then outlive the handler, which has set the mark back already.
             if not done:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT,
-                                max(1, min(PIECE, length - content.total_bytes)))
+                _low_water(sock, min(PIECE, length - content.total_bytes))
             piece, _end_of_chunk = await content.readchunk()  # a length, so no HTTP chunks
             if not piece:
                 return
@@ -129,8 +128,12 @@ def _pieces_of(request):
         yield pieces(request.content)
     finally:
         done = True
-        with contextlib.suppress(OSError):  # the client may be gone, and its socket closed
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, 1)
+        _low_water(sock, 1)
+
+
+def _low_water(sock, size):
+    with contextlib.suppress(OSError):  # the client may be gone, and its socket closed
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, max(1, size))
 
 
 async def _relay(request, upstream):
