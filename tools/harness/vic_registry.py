@@ -244,6 +244,14 @@ class Postgres:
         return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, self.user] + argv
 
     def start(self):
+        """Initialise and start the cluster; on any failure nothing is left (process or folder)."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self):
         for folder in (self.folder, self.socket_dir):
             folder.mkdir(exist_ok=True)
             shutil.chown(folder, self.user, self.user)
