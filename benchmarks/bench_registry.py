@@ -174,8 +174,8 @@ def main():
                 medians["direct"][0] / medians["service"][0], medians["direct"][1] / medians["service"][1]))
             # Each round runs direct then service back to back: the median of the rounds' own ratios moves
             # less with the load of a shared machine than the ratio of the medians.
-            paired = [[d[i] / s[i] for d, s in zip((r[2:] for r in rows if r[0] == "direct"),
-                                                    (r[2:] for r in rows if r[0] == "service"))] for i in (0, 1)]
+            rounds = list(zip((r[2:] for r in rows if r[0] == "direct"), (r[2:] for r in rows if r[0] == "service")))
+            paired = [[direct_times[i] / service_times[i] for direct_times, service_times in rounds] for i in (0, 1)]
             print("  median of each round's ratio:       push %.2f  pull %.2f  (rounds: push %s)" % (
                 statistics.median(paired[0]), statistics.median(paired[1]),
                 " ".join("%.2f" % ratio for ratio in paired[0])))
