@@ -53,11 +53,13 @@ def timed(command, home):
     return time.perf_counter() - started
 
 
-def push_pull(host, layout, ref, creds, work):
+def push_pull(host, layout, ref, creds, work, between):
+    """(push time, pull time); ``between()`` is called after the push."""
     base = ["skopeo", "--insecure-policy", "copy", "--quiet", "--retry-times", "0", "--src-tls-verify=false",
             "--dest-tls-verify=false"]
     push = timed(base + (["--dest-creds", creds] if creds else []) +
                  ["oci:%s:latest" % layout.folder, "docker://%s/%s" % (host, ref)], str(work))
+    between()
     target = work / "pulled"
     shutil.rmtree(target, ignore_errors=True)
     pull = timed(base + (["--src-creds", creds] if creds else []) +
@@ -128,21 +130,34 @@ def main():
             # As after ``docker login``: the credentials were checked once (bcrypt), before the timed pushes.
             service.token(("bench", PASSWORD))
             rows = []
-            cpu = {"direct": 0.0, "service": 0.0, "service-distribution": 0.0}
             workers = [service.service.pid] + service.workers()
+            # CPU seconds of each process over all pushes and all pulls: what the service adds, whatever
+            # else the machine runs (wall times move with the load, these hardly do).
+            processes = {"direct": {"docker-registry": [direct.proc.pid]},
+                         "service": {"docker-registry": [service.dist.pid], "service": workers}}
+            cpu = {(kind, name, step): 0.0 for kind, names in processes.items() for name in names
+                   for step in ("push", "pull")}
+
+            def sample(kind):
+                return {name: sum(cpu_seconds(pid) for pid in pids) for name, pids in processes[kind].items()}
+
+            # One untimed round of a small image first on both: the first requests of a process pay for
+            # its lazy imports and caches, which no later push does.
+            for kind, host, creds in (("direct", direct.host, None), ("service", service.host, "bench:" + PASSWORD)):
+                layout = image(tmp / ("warm-" + kind), 1)
+                push_pull(host, layout, "bench/warm:latest", creds, tmp / kind, lambda: None)
+                shutil.rmtree(layout.folder)
             for number in range(args.repeat):
                 for kind in ("direct", "service"):
                     layout = image(tmp / ("%s-%d" % (kind, number)), args.mb)
-                    if kind == "direct":
-                        before = cpu_seconds(direct.proc.pid)
-                        times = push_pull(direct.host, layout, "bench/app%d:latest" % number, None, tmp / "direct")
-                        cpu["direct"] += cpu_seconds(direct.proc.pid) - before
-                    else:
-                        before = sum(cpu_seconds(pid) for pid in workers), cpu_seconds(service.dist.pid)
-                        times = push_pull(service.host, layout, "bench/app%d:latest" % number, "bench:" + PASSWORD,
-                                          tmp / "service")
-                        cpu["service"] += sum(cpu_seconds(pid) for pid in workers) - before[0]
-                        cpu["service-distribution"] += cpu_seconds(service.dist.pid) - before[1]
+                    marks = [sample(kind)]
+                    times = push_pull(direct.host if kind == "direct" else service.host, layout,
+                                      "bench/app%d:latest" % number, None if kind == "direct" else "bench:" + PASSWORD,
+                                      tmp / kind, lambda kind=kind: marks.append(sample(kind)))
+                    marks.append(sample(kind))
+                    for name in processes[kind]:
+                        cpu[kind, name, "push"] += marks[1][name] - marks[0][name]
+                        cpu[kind, name, "pull"] += marks[2][name] - marks[1][name]
                     rows.append((kind, number) + times)
                     shutil.rmtree(layout.folder)
             medians = {kind: [statistics.median(r[i] for r in rows if r[0] == kind) for i in (2, 3)]
@@ -157,9 +172,18 @@ def main():
                 medians["service"][1], args.mb / medians["service"][1]))
             print("  ratio (direct time / service time): push %.2f  pull %.2f  (target >= 0.9)" % (
                 medians["direct"][0] / medians["service"][0], medians["direct"][1] / medians["service"][1]))
-            print("  CPU per push+pull: docker-registry alone %.2f s; behind the service: docker-registry %.2f s "
-                  "+ service %.2f s" % (cpu["direct"] / args.repeat, cpu["service-distribution"] / args.repeat,
-                                        cpu["service"] / args.repeat))
+            # Each round runs direct then service back to back: the median of the rounds' own ratios moves
+            # less with the load of a shared machine than the ratio of the medians.
+            rounds = list(zip((r[2:] for r in rows if r[0] == "direct"), (r[2:] for r in rows if r[0] == "service")))
+            paired = [[direct_times[i] / service_times[i] for direct_times, service_times in rounds] for i in (0, 1)]
+            print("  median of each round's ratio:       push %.2f  pull %.2f  (rounds: push %s)" % (
+                statistics.median(paired[0]), statistics.median(paired[1]),
+                " ".join("%.2f" % ratio for ratio in paired[0])))
+            for step in ("push", "pull"):
+                print("  CPU per %s: docker-registry alone %.3f s; behind the service: docker-registry %.3f s + "
+                      "service %.3f s" % (step, cpu["direct", "docker-registry", step] / args.repeat,
+                                          cpu["service", "docker-registry", step] / args.repeat,
+                                          cpu["service", "service", step] / args.repeat))
             before = sum(cpu_seconds(pid) for pid in workers)
             rate, count = asyncio.run(token_rate(service.url, args.seconds, args.clients))
             used = sum(cpu_seconds(pid) for pid in workers) - before

@@ -22,8 +22,9 @@ FLAGS = ("public", "enable_content_trust", "enable_content_trust_cosign", "preve
 
 
 def usage(session, project_id):
-    return session.scalar(select(func.coalesce(func.sum(ProjectBlob.size), 0))
-                          .where(ProjectBlob.project_id == project_id))
+    # PostgreSQL's SUM of a bigint is a numeric (a Decimal in Python, which JSON does not take).
+    return int(session.scalar(select(func.coalesce(func.sum(ProjectBlob.size), 0))
+                              .where(ProjectBlob.project_id == project_id)))
 
 
 def project_view(session, project, caller):

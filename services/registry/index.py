@@ -12,12 +12,16 @@ from ansible_collections.vic.containers.services.registry.store import (
 from ansible_collections.vic.containers.services.registry.views import audit
 
 
-def project_of(session, repository):
-    """The project of a full repository name (its first path element), or None."""
+def project_name(repository):
+    """The project's name in a full repository name (its first path element), or None."""
     name, sep, _rest = repository.partition("/")
-    if not sep:
-        return None
-    return session.scalar(select(Project).where(Project.name == name))
+    return name if sep else None
+
+
+def project_of(session, repository):
+    """The project of a full repository name, or None."""
+    name = project_name(repository)
+    return None if name is None else session.scalar(select(Project).where(Project.name == name))
 
 
 def _repository(session, project, name):

@@ -5,10 +5,12 @@
 small), the bearer token passed through for Distribution to check, and the project quota checked on
 blob uploads and manifest puts (Harbor answers 403 DENIED)."""
 
+import contextlib
 import hashlib
 import json
 import os
 import re
+import socket
 
 import aiohttp
 import jwt
@@ -18,8 +20,8 @@ from sqlalchemy import select
 
 from ansible_collections.vic.containers.services.registry import errors, gc
 from ansible_collections.vic.containers.services.registry.api_projects import usage
-from ansible_collections.vic.containers.services.registry.index import project_of
-from ansible_collections.vic.containers.services.registry.store import UNLIMITED, ManifestBlob, ProjectBlob
+from ansible_collections.vic.containers.services.registry.index import project_name, project_of
+from ansible_collections.vic.containers.services.registry.store import UNLIMITED, ManifestBlob, Project, ProjectBlob
 from ansible_collections.vic.containers.services.registry.views import state_of
 
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
@@ -28,6 +30,8 @@ MANIFEST = re.compile(r"^/v2/(?P<name>.+)/manifests/(?P<ref>[^/]+)$")
 UPLOAD_START = re.compile(r"^/v2/(?P<name>.+)/blobs/uploads/?$")
 BLOB = re.compile(r"^/v2/(?P<name>.+)/blobs/sha256:(?P<hex>[0-9a-f]{64})$")
 MANIFEST_LIMIT = 4 << 20  # Distribution refuses larger manifests too
+# An upload is read in pieces of this size (what one recv of the event loop takes; see _pieces_of).
+PIECE = 256 << 10
 
 
 def human(size):
@@ -79,6 +83,59 @@ def _headers(request, state):
     return headers
 
 
+async def _body(content):
+    """A body (of a request or of Distribution's answer) as it comes, piece by piece as it was received:
+    iter_any() joins what has piled up into a new bytes object, a copy of every byte of a blob upload
+    (half of what relaying one cost)."""
+    while True:
+        piece, end_of_chunk = await content.readchunk()
+        if piece:
+            yield piece
+        elif not end_of_chunk:  # (b"", True) only marks the end of an HTTP chunk of a chunked body
+            return
+
+
+@contextlib.contextmanager
+def _pieces_of(request):
+    """The request's body as an async iterator, read in pieces of PIECE bytes where it can be.
+
+    Clients write an upload in small pieces (Go's 32 KiB), and taking each as it comes costs a wake-up
+    of this process and two turns of its loop: most of the CPU the service spent relaying a blob. On a
+    plain TCP connection, the socket's low-water mark (SO_RCVLOWAT) makes the kernel report it readable
+    only once PIECE bytes, or all the body not yet read if less, are there: the last piece is never
+    waited for. On leaving, the mark goes back to one byte for the next request on the connection.
+    Not over TLS: bytes already read and decrypted are not the socket's to count."""
+    sock = request.transport.get_extra_info("socket") if request.transport is not None else None
+    length = request.content_length
+    if (not length or length <= PIECE or sock is None or not hasattr(socket, "SO_RCVLOWAT")
+            or request.transport.get_extra_info("sslcontext") is not None):
+        yield _body(request.content)
+        return
+
+    done = False
+
+    async def pieces(content):
+        while True:
+            # Distribution may answer before it has read the whole body: its request (and this reader)
+            # may then outlive the handler, which has set the mark back already.
+            if not done:
+                _low_water(sock, min(PIECE, length - content.total_bytes))
+            piece, _end_of_chunk = await content.readchunk()  # a length, so no HTTP chunks
+            if not piece:
+                return
+            yield piece
+    try:
+        yield pieces(request.content)
+    finally:
+        done = True
+        _low_water(sock, 1)
+
+
+def _low_water(sock, size):
+    with contextlib.suppress(OSError):  # the client may be gone, and its socket closed
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, max(1, size))
+
+
 async def _relay(request, upstream):
     response = web.StreamResponse(status=upstream.status)
     for key, value in upstream.headers.items():
@@ -88,8 +145,8 @@ async def _relay(request, upstream):
         response.content_length = upstream.content_length
     await response.prepare(request)
     if request.method != "HEAD":
-        async for chunk in upstream.content.iter_any():
-            await response.write(chunk)
+        async for piece in _body(upstream.content):
+            await response.write(piece)
     await response.write_eof()
     return response
 
@@ -110,14 +167,14 @@ async def _manifest_put(request, state, name):
     except (ValueError, TypeError, AttributeError):
         blobs = None  # Distribution tells the client what is wrong with it
     if blobs and _pushing(state, request, name):
-        with state.sessions() as session:
-            project = project_of(session, name)
+        with state.engine.connect() as connection:
+            project = _limited_project(connection, name)
             if project is not None:
-                known = set(session.scalars(select(ProjectBlob.digest).where(
+                known = set(connection.scalars(select(ProjectBlob.digest).where(
                     ProjectBlob.project_id == project.id, ProjectBlob.digest.in_(list(blobs)))))
                 adding = sum(size for digest, size in blobs.items() if digest not in known)
-                used = usage(session, project.id)
-                if project.storage_limit != UNLIMITED and used + adding > project.storage_limit:
+                used = usage(connection, project.id)
+                if used + adding > project.storage_limit:
                     return quota_exceeded(adding, used, project.storage_limit)
     async with state.http.request("PUT", state.upstream + request.rel_url.raw_path_qs, data=raw,
                                   headers=_headers(request, state)) as upstream:
@@ -143,13 +200,24 @@ def _count(state, name, blobs):
                         for digest in blobs if digest not in linked)
 
 
+def _limited_project(connection, name):
+    """(id, storage_limit) of the project of repository ``name`` when it has a storage limit, else None.
+    Core, not ORM: this runs for every upload and manifest push."""
+    project = project_name(name)
+    if project is None:
+        return None
+    row = connection.execute(select(Project.id, Project.storage_limit).where(Project.name == project)).first()
+    return row if row is not None and row.storage_limit != UNLIMITED else None
+
+
 def _full(state, name):
-    """Whether the project of ``name`` has no room left at all (a new upload is refused early)."""
-    with state.sessions() as session:
-        project = project_of(session, name)
-        if project is None or project.storage_limit == UNLIMITED:
+    """(used, limit) when the project of ``name`` has no room left at all (a new upload is refused
+    early), else None."""
+    with state.engine.connect() as connection:
+        project = _limited_project(connection, name)
+        if project is None:
             return None
-        used = usage(session, project.id)
+        used = usage(connection, project.id)
         return (used, project.storage_limit) if used >= project.storage_limit else None
 
 
@@ -191,11 +259,12 @@ async def proxy(request):
         full = _full(state, upload["name"])
         if full:
             return quota_exceeded(int(request.headers.get("Content-Length") or 0), *full)
-    data = request.content.iter_any() if request.body_exists else None
     try:
-        async with state.http.request(request.method, state.upstream + request.rel_url.raw_path_qs, data=data,
-                                      headers=_headers(request, state), allow_redirects=False) as upstream:
-            return await _relay(request, upstream)
+        with _pieces_of(request) as body:
+            async with state.http.request(request.method, state.upstream + request.rel_url.raw_path_qs,
+                                          data=body if request.body_exists else None,
+                                          headers=_headers(request, state), allow_redirects=False) as upstream:
+                return await _relay(request, upstream)
     except aiohttp.ClientConnectionError as error:
         return web.Response(status=503, content_type="application/json",
                             text=errors.body("UNAVAILABLE", "the storage registry is not reachable: %s" % error))

@@ -6,6 +6,7 @@ fingerprint Distribution looks up in its ``rootcertbundle``, ``aud`` a string (D
 refuses an array), access claims only for what the caller holds."""
 
 import base64
+import collections
 import hashlib
 import secrets
 import time
@@ -36,13 +37,20 @@ def parse_scope(scope):
 
 class Signer:
     """Issues and verifies the service's tokens with the key loaded once (parsing PEM per token costs
-    more than signing)."""
+    more than signing).
+
+    A client sends the same token with every request of a push or pull, and checking its signature
+    costs ~0.2 ms: the claims of a verified token are remembered (a token never changes; its expiry is
+    checked again at each use)."""
+
+    VERIFIED = 4096
 
     def __init__(self, key_path, issuer, service, expiry):
         self.key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
         self.public_key = self.key.public_key()
         self.kid = libtrust_kid(self.public_key)
         self.issuer, self.service, self.expiry = issuer, service, expiry
+        self._verified = collections.OrderedDict()
 
     def issue(self, subject, access):
         """(token, issued_at, expires_in) for ``subject`` ("" anonymous) with ``access`` claims."""
@@ -54,8 +62,17 @@ class Signer:
 
     def verify(self, token):
         """The claims of a token this service signed, for this audience; jwt.InvalidTokenError else."""
-        return jwt.decode(token, self.public_key, algorithms=["RS256"], audience=self.service, issuer=self.issuer,
-                          options={"require": ["exp", "nbf", "iat", "iss", "aud", "sub"]})
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = jwt.decode(token, self.public_key, algorithms=["RS256"], audience=self.service,
+                                issuer=self.issuer, options={"require": ["exp", "nbf", "iat", "iss", "aud", "sub"]})
+            self._verified[token] = claims
+            if len(self._verified) > self.VERIFIED:
+                self._verified.popitem(last=False)
+        elif claims["exp"] <= time.time():
+            del self._verified[token]
+            raise jwt.ExpiredSignatureError("Signature has expired")
+        return claims
 
     def granted(self, claims, name, action):
         return any(entry.get("type") == "repository" and entry.get("name") == name

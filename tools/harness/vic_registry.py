@@ -10,10 +10,13 @@ import functools
 import datetime
 import json
 import os
+import pwd
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -51,9 +54,9 @@ def signing_key(folder, name):
     return path, cert.public_bytes(serialization.Encoding.PEM)
 
 
-def _stop(proc):
+def _stop(proc, signum=signal.SIGTERM):
     if proc is not None and proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
+        os.kill(proc.pid, signum)
         try:
             proc.wait(15)
         except subprocess.TimeoutExpired:
@@ -65,8 +68,9 @@ def _stop(proc):
 class VicRegistry:
     """docker-registry + the service. ``url`` is what clients use; ``host`` its host:port."""
 
-    def __init__(self, folder, expiry=300, workers=1, ca=None):
-        """``ca``: a tools.harness.registry.TestCA to serve HTTPS with its certificate (else plain HTTP)."""
+    def __init__(self, folder, expiry=300, workers=1, ca=None, database_url=None):
+        """``ca``: a tools.harness.registry.TestCA to serve HTTPS with its certificate (else plain HTTP);
+        ``database_url``: the service's database (else SQLite in ``folder``)."""
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.port, self.dist_port = free_port(), free_port()
@@ -84,7 +88,7 @@ class VicRegistry:
         self.config_path = self.folder / "service.yml"
         self.service_config = {
             "listen": self.host, "external_url": self.url,
-            "database_url": "sqlite:///%s" % (self.folder / "registry.db"),
+            "database_url": database_url or "sqlite:///%s" % (self.folder / "registry.db"),
             "token": {"issuer": ISSUER, "service": SERVICE, "key": str(self.key_path), "expiry": expiry},
             "distribution": {"url": self.dist_url, "config": str(self.folder / "distribution.yml"),
                              "binary": "/usr/bin/docker-registry"},
@@ -201,6 +205,94 @@ class VicRegistry:
         result = subprocess.run(command + [source, dest], capture_output=True, text=True, timeout=timeout,
                                 check=False, env=dict(os.environ, HOME=str(self.folder)))
         return result.returncode, result.stderr
+
+
+class Postgres:
+    """A throwaway PostgreSQL cluster of Debian's ``postgresql`` package: initdb in a folder of its own,
+    run as an unprivileged user (postgres refuses root), listening on a unix socket in that folder only
+    (no TCP port), stopped by its pid and removed by ``stop``. Trust authentication: nothing but this
+    machine's root and that user can reach the socket's folder.
+
+    initdb and the server get a /dev/shm of their own (a tmpfs in a private mount namespace, gone with
+    them): PostgreSQL keeps shared memory there, and the machine's may be full of other tests' files."""
+
+    def __init__(self):
+        self.user = "postgres" if _user_exists("postgres") else "nobody"
+        versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda path: int(path.parts[-3]))
+        if not versions:
+            raise RuntimeError("PostgreSQL is not installed (Debian's postgresql package; scripts/setup)")
+        self.bin = versions[-1].parent
+        # Not under pytest's folders: those are 0700 to root, and the server's user must reach its own.
+        self.folder = Path(tempfile.mkdtemp(prefix="vic-postgres-"))
+        self.data, self.socket_dir = self.folder / "data", self.folder / "run"
+        self.proc = None
+
+    def _as_user(self, argv, own_shm=False):
+        if own_shm:
+            argv = self._with_own_shm(argv)
+        result = subprocess.run(argv, user=None if own_shm else self.user, cwd=self.folder, capture_output=True,
+                                text=True, timeout=120, check=False)
+        if result.returncode:
+            raise RuntimeError("%s failed: %s" % (" ".join(argv), result.stderr))
+        return result.stdout
+
+    def _with_own_shm(self, argv):
+        """``argv`` run as the user with a private /dev/shm; the same process all along (exec), so its
+        pid is the program's."""
+        script = 'mount -t tmpfs -o size=64m,mode=1777 vic-postgres-shm /dev/shm && exec setpriv --reuid="$0" ' \
+                 '--regid="$0" --init-groups -- "$@"'
+        return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, self.user] + argv
+
+    def start(self):
+        """Initialise and start the cluster; on any failure nothing is left (process or folder)."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self):
+        for folder in (self.folder, self.socket_dir):
+            folder.mkdir(exist_ok=True)
+            shutil.chown(folder, self.user, self.user)
+        self._as_user([str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
+                       "--no-sync", "-E", "UTF8", "--locale=C.UTF-8"], own_shm=True)
+        with open(self.folder / "postgres.log", "ab") as log:
+            # No durability wanted from a test's database: fsync off keeps its commits cheap.
+            self.proc = subprocess.Popen(self._with_own_shm([
+                str(self.bin / "postgres"), "-D", str(self.data), "-k", str(self.socket_dir), "-c", "listen_addresses=",
+                "-c", "fsync=off", "-c", "max_connections=200"]), cwd=self.folder, stdout=log, stderr=subprocess.STDOUT)
+        until(self._ready, "PostgreSQL to accept connections in %s" % self.socket_dir, timeout=60)
+        return self
+
+    def _ready(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("postgres ended: %s" % (self.folder / "postgres.log").read_text())
+        return subprocess.run([str(self.bin / "pg_isready"), "-q", "-h", str(self.socket_dir)],
+                              check=False).returncode == 0
+
+    def url(self, database):
+        """The SQLAlchemy URL of ``database`` here, as a user of the service writes one."""
+        return "postgresql+psycopg://postgres@/%s?host=%s" % (database, self.socket_dir)
+
+    def create_database(self, name):
+        """A new empty database; its URL."""
+        self._as_user([str(self.bin / "createdb"), "-h", str(self.socket_dir), "-U", "postgres", name])
+        return self.url(name)
+
+    def stop(self):
+        """Fast shutdown (SIGINT: clients are cut off) by pid, then the cluster's folder is removed."""
+        code = _stop(self.proc, signal.SIGINT)
+        shutil.rmtree(self.folder, ignore_errors=True)
+        return code
+
+
+def _user_exists(name):
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
 
 
 def basic(user, password):

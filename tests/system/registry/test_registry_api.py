@@ -17,6 +17,8 @@ from ansible_collections.vic.containers.tools.harness.vic_registry import (
 DEV = ("adev", PASSWORD)
 # Two service processes on one port: every API answer here comes from either (no state in one process).
 WORKERS = 2
+# Every test of the deployment runs against both stores the service supports (conftest.py).
+DATABASES = ("sqlite", "postgresql")
 
 
 def harbor_error(answer, status):
@@ -188,13 +190,17 @@ def test_tls(tmp_path, images):
         assert deployment.stop() == 0
 
 
-def test_migrations_build_the_models_schema(tmp_path):
-    """The shipped Alembic migrations, applied twice, give exactly the schema the models declare."""
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_migrations_build_the_models_schema(tmp_path, request, kind):
+    """The shipped Alembic migrations, applied twice to an empty database, give exactly the schema the
+    models declare."""
     from alembic.autogenerate import compare_metadata  # pylint: disable=import-outside-toplevel
     from alembic.migration import MigrationContext  # pylint: disable=import-outside-toplevel
 
     from ansible_collections.vic.containers.services.registry import store  # pylint: disable=import-outside-toplevel
-    engine = store.engine_for("sqlite:///%s" % (tmp_path / "schema.db"))
+    url = (request.getfixturevalue("postgres").create_database("schema") if kind == "postgresql"
+           else "sqlite:///%s" % (tmp_path / "schema.db"))
+    engine = store.engine_for(url)
     store.migrate(engine)
     store.migrate(engine)
     with engine.connect() as connection:

@@ -3,10 +3,13 @@ tokens the service issues (one table, every cell), and tokens Distribution must 
 
 import base64
 import hashlib
+import http.client
 import json
+import os
 import secrets
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import jwt
@@ -36,6 +39,8 @@ MATRIX = {
 }
 CELLS = [(caller, action, public) for caller, row in MATRIX.items() for action in row for public in (True, False)]
 MISSING = "sha256:" + "0" * 64
+# Every test runs against both stores the service supports (conftest.py).
+DATABASES = ("sqlite", "postgresql")
 # What a client asks for to do an action (Distribution wants pull with push: an upload reads too).
 SCOPE = {"pull": ["pull"], "push": ["pull", "push"], "delete": ["delete"]}
 
@@ -183,3 +188,37 @@ def test_blobs_sent_from_storage_obey_tokens(world, images):
     # A repository the blob is not linked into: Distribution's 404, not the file.
     _status, empty = world.token(ADMIN, ["repository:pub/none:pull"])
     assert distribution(world, "GET", "/v2/pub/none/blobs/" + layer["digest"], empty["token"]) == 404
+
+
+def test_uploads_relay_every_byte(world):
+    """A blob upload with a length (as skopeo and Docker send it, read in pieces by the service) and one
+    in HTTP chunks (no length) both reach Distribution whole through the service (Distribution checks
+    the digest when the upload is closed), and the keep-alive connection they came on serves the next
+    requests at once (the socket's low-water mark the service sets while it reads an upload is down to
+    one byte once the body is in)."""
+    _status, answer = world.token(("dev", PASSWORD), ["repository:priv/upload:pull,push"])
+    auth = {"Authorization": "Bearer " + answer["token"]}
+    connection = http.client.HTTPConnection(world.host, timeout=30)
+
+    def call(method, url, body=None, headers=None):
+        connection.request(method, urllib.parse.urlsplit(url)._replace(scheme="", netloc="").geturl(), body=body,
+                           headers=dict(auth, **(headers or {})), encode_chunked=not isinstance(body, (bytes, type(None))))
+        response = connection.getresponse()
+        return response, response.read()
+    try:
+        for chunked in (False, True):
+            # Uneven pieces, some larger than what the service reads at once, and a last one smaller.
+            pieces = [os.urandom(size) for size in (1, 300 << 10, 5 << 20, 17, 70 << 10)]
+            body = b"".join(pieces)
+            digest = "sha256:" + hashlib.sha256(body).hexdigest()
+            response, _data = call("POST", "/v2/priv/upload/blobs/uploads/")
+            assert response.status == 202
+            response, _data = call("PATCH", response.headers["Location"], iter(pieces) if chunked else body,
+                                   {"Content-Type": "application/octet-stream"})
+            assert response.status == 202 and response.headers["Range"] == "0-%d" % (len(body) - 1), chunked
+            response, _data = call("PUT", response.headers["Location"] + "&digest=" + digest)
+            assert response.status == 201, chunked
+            response, data = call("GET", "/v2/priv/upload/blobs/" + digest)
+            assert response.status == 200 and data == body
+    finally:
+        connection.close()

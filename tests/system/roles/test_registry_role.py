@@ -4,7 +4,9 @@
 
 """The ``registry`` role's molecule scenario (roles/registry/molecule/default): a Debian host booted by
 the test-host harness, converge, idempotence (changed=0), verify (health over TLS, a push with skopeo as
-admin, the notification indexed, an anonymous pull refused), destroy; nothing may be left after it."""
+admin, the notification indexed, an anonymous pull refused; then the role again on the same host with a
+CA, certificate and key given to it: the service presents that certificate, the key is 0600, the CA is
+trusted), destroy; nothing may be left after it."""
 
 import os
 import subprocess
