@@ -8,6 +8,9 @@ Load with ``pytest_plugins = ["ansible_collections.vic.containers.tools.harness.
 * ``soap_counter`` (function): factory ``soap_counter(sim=None) -> SoapCounter``
   counting SOAP calls from now on (``.methods``, ``.calls``, ``.count``,
   ``.reset()``); ``sim`` defaults to the ``vcsim`` fixture.
+* ``registries`` (module): local registries (anonymous, basic, token, plain; tools/harness/registry.py),
+  each started when a test first asks for it.
+* ``emulator`` (module): the host emulator running the ``vcsim`` fixture's container VMs (tools/harness/emulator.py).
 """
 
 from pathlib import Path
@@ -49,3 +52,18 @@ def soap_counter(request):
         return vcsim_lib.SoapCounter(sim or request.getfixturevalue("vcsim"))
 
     return make
+
+
+@pytest.fixture(scope="module")
+def registries(tmp_path_factory):
+    from ansible_collections.vic.containers.tools.harness.registry import Registries  # pylint: disable=import-outside-toplevel
+    found = Registries(tmp_path_factory.mktemp("registries"))
+    yield found
+    found.close()
+
+
+@pytest.fixture(scope="module")
+def emulator(vcsim):  # pylint: disable=redefined-outer-name
+    from ansible_collections.vic.containers.tools.harness.emulator import emulated  # pylint: disable=import-outside-toplevel
+    with emulated(vcsim) as running:
+        yield running

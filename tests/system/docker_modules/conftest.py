@@ -4,7 +4,6 @@ test images, the connection the modules get from vic_vch's docker_connection, an
 import pytest
 
 from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, deploy
-from ansible_collections.vic.containers.tools.harness.registry import Registries
 
 from docker_play import CountingProxy
 
@@ -14,13 +13,6 @@ def _own_ca_only(monkeypatch):
     # requests lets these override the CA a Docker SDK client is given (psf/requests#3829).
     for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
         monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture(scope="module")
-def registries(tmp_path_factory):
-    found = Registries(tmp_path_factory.mktemp("registries"))
-    yield found
-    found.close()
 
 
 @pytest.fixture(scope="module")

@@ -13,15 +13,7 @@ import pytest
 from ansible_collections.vic.containers.services.tether import iso
 from ansible_collections.vic.containers.tools.harness.emulator import emulated, install_tether_iso
 from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, deploy, docker_cli
-from ansible_collections.vic.containers.tools.harness.registry import Registries
 from ansible_collections.vic.containers.tools.harness.waiting import until
-
-
-@pytest.fixture(scope="module")
-def registries(tmp_path_factory):
-    found = Registries(tmp_path_factory.mktemp("registries"))
-    yield found
-    found.close()
 
 
 @pytest.fixture(scope="module")

@@ -11,25 +11,10 @@ import pytest
 
 from ansible_collections.vic.containers.services.tether import protocol
 from ansible_collections.vic.containers.services.tether.agent import disks
-from ansible_collections.vic.containers.tools.harness.emulator import emulated
 from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, deploy, docker_cli
-from ansible_collections.vic.containers.tools.harness.registry import Registries
 from ansible_collections.vic.containers.tools.harness.waiting import until
 
 NAME = "rwtemplate"
-
-
-@pytest.fixture(scope="module")
-def registries(tmp_path_factory):
-    found = Registries(tmp_path_factory.mktemp("registries"))
-    yield found
-    found.close()
-
-
-@pytest.fixture(scope="module")
-def emulator(vcsim):
-    with emulated(vcsim) as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

@@ -19,15 +19,3 @@ def vch(vcsim, tmp_path_factory):
     endpoint = Endpoint(vcsim, "ep")
     yield {"summary": summary, "certs": certs, "endpoint": endpoint, "host": "tcp://127.0.0.1:%d" % endpoint.port}
     endpoint.stop()
-
-
-# -- the image tests' registries: tools/harness/registry.py -----------------------------------------
-from ansible_collections.vic.containers.tools.harness.registry import Registries
-
-
-@pytest.fixture(scope="module")
-def registries(tmp_path_factory):
-    """Local registries (anonymous, basic, token, plain), started when a test first asks for one."""
-    found = Registries(tmp_path_factory.mktemp("registries"))
-    yield found
-    found.close()

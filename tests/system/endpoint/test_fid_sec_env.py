@@ -17,17 +17,10 @@ from ansible_collections.vic.containers.plugins.module_utils.vsphere.session imp
 from ansible_collections.vic.containers.services.portlayer.containers import envseal
 from ansible_collections.vic.containers.services.portlayer.containers import model as port
 from ansible_collections.vic.containers.services.tether import protocol
-from ansible_collections.vic.containers.tools.harness.emulator import emulated
 from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, deploy, docker_cli
 
 NAME = "fidenv"
 SECRET = "DB_PASSWORD=hunter2-do-not-show"
-
-
-@pytest.fixture(scope="module")
-def emulator(vcsim):
-    with emulated(vcsim) as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

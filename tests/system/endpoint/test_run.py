@@ -21,15 +21,8 @@ import time
 
 import pytest
 
-from ansible_collections.vic.containers.tools.harness.emulator import emulated
 from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, deploy, docker_cli, docker_command, sdk
 from ansible_collections.vic.containers.tools.harness.waiting import until
-
-
-@pytest.fixture(scope="module")
-def emulator(vcsim):
-    with emulated(vcsim) as running:
-        yield running
 
 
 @pytest.fixture(scope="module")
