@@ -569,7 +569,8 @@ class Containers:
                 # no exit after the run's start: dockerd's restore of a container whose task is gone, 255 and now.
                 LOG.info("container %s: its run vanished while the endpoint was down; exit %s", container.id[:12],
                          VANISHED_CODE)
-                await self.record_exit(container, VANISHED_CODE, iso(run.started_at), now())
+                # Never before the start line, whose clock is the guest's: else the next start finds it newer again.
+                await self.record_exit(container, VANISHED_CODE, iso(run.started_at), max(now(), run.started_at))
             elif container.restart_due and restart.policy_of(container.host_config)[0] != restart.NO:
                 self._schedule_restart(container.id, restart.FIRST_DELAY, container.restart_count)
             elif self._restored_run(container):

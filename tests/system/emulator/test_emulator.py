@@ -201,7 +201,7 @@ def test_stopping_the_emulator_ends_its_vms_powers_them_off_and_leaves_nothing(v
     ref, _container_id = make_vm(session, "running", ["sleep"], concentrator.port)
     try:
         power(session, ref, True)
-        until(lambda: len(log_lines(vcsim, "running")) == 1, lambda: "the tether to report:\n" + emulator.log())
+        until(lambda: len(log_lines(vcsim, "running")) == 1, lambda: "the tether to report:\n" + emulator.log(), timeout=60)
         assert emulator.stop() == 0, emulator.log()
         assert emulator.leftovers() == {}, emulator.log()
         assert power_state(session, ref) == "poweredOff"
@@ -216,7 +216,7 @@ def test_an_emulator_killed_with_sigkill_takes_its_vms_with_it_and_the_next_one_
     ref, _container_id = make_vm(session, "orphan", ["sleep"], concentrator.port)
     try:
         power(session, ref, True)
-        until(lambda: len(log_lines(vcsim, "orphan")) == 1, lambda: "the tether to report:\n" + killed.log())
+        until(lambda: len(log_lines(vcsim, "orphan")) == 1, lambda: "the tether to report:\n" + killed.log(), timeout=60)
         until(killed.processes, lambda: "the VM's processes to run:\n" + killed.log())
         os.kill(killed.proc.pid, signal.SIGKILL)
         killed.proc.wait(10)

@@ -49,18 +49,22 @@ def test_a_run_that_vanished_while_the_endpoint_was_down_is_exited_255_as_docker
     gone = run(fcr, "run", "-d", "--name", "vanished", fcr["image"], "sleep", "600")
     kept = run(fcr, "run", "-d", "--name", "kept", "--restart", "always", fcr["image"], "sleep", "600")
     temporary = run(fcr, "run", "-d", "--name", "temporary", "--rm", fcr["image"], "sleep", "600")
-    started = "2099-03-01T00:00:00.25Z"
+    skewed = run(fcr, "run", "-d", "--name", "skewed", fcr["image"], "sleep", "600")
+    started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     vms = container_vms(sim)
     fcr["endpoint"].kill()
     killed_at = datetime.datetime.now(datetime.timezone.utc)
     datastore_name = fcr["summary"]["image_store"].split("] ", 1)[0].lstrip("[")
-    lines = [{"start": True, "time": started}, {"log": "up\n", "stream": "stdout", "time": "2099-03-01T00:00:01Z"}]
+    lines = [{"start": True, "time": started}, {"log": "up\n", "stream": "stdout", "time": started}]
+    # A guest whose clock is ahead of the endpoint's (a year, here).
+    ahead = [{"start": True, "time": "%d%s" % (int(started[:4]) + 1, started[4:])}]
     with session_of(sim) as admin:
-        for cid, name in ((gone, "vanished"), (kept, "kept"), (temporary, "temporary")):
+        for cid, name, log in ((gone, "vanished", lines), (kept, "kept", lines), (temporary, "temporary", lines),
+                               (skewed, "skewed", ahead)):
             datastore.upload(admin, "DC0", datastore_name, "%s-%s/output.log" % (name, cid[:12]),
-                             "".join(json.dumps(line) + "\n" for line in lines).encode())
+                             "".join(json.dumps(line) + "\n" for line in log).encode())
         tasks.wait(admin, {vim.VirtualMachine(vms[cid]["vm"].moid, admin.stub).PowerOffVM_Task(): cid
-                           for cid in (gone, kept, temporary)})
+                           for cid in (gone, kept, temporary, skewed)})
     old = fcr["endpoint"]
     fcr["endpoint"] = Endpoint(sim, "fcr", port=old.port, tether_port=old.tether_port)
     until(lambda: container_vms(sim)[gone]["exit"].get("code") == 255,
@@ -78,11 +82,13 @@ def test_a_run_that_vanished_while_the_endpoint_was_down_is_exited_255_as_docker
     assert _inspect(fcr, "kept")["RestartCount"] == 1
     until(lambda: temporary not in container_vms(sim), "the --rm container to be removed", timeout=60)
     assert "temporary" not in run(fcr, "ps", "-a", "--format", "{{.Names}}").split()
-    # The record says it: the next start shows the same end and makes no other.
-    shown = _inspect(fcr, "vanished")["State"]
+    # The record says it: the next start shows the same end and makes no other (also when the guest's clock
+    # was ahead: the end recorded is never before the start line).
+    until(lambda: container_vms(sim)[skewed]["exit"].get("code") == 255, "the skewed run's record", timeout=60)
+    shown = {name: _inspect(fcr, name)["State"] for name in ("vanished", "skewed")}
     _restart_endpoint(fcr)
-    assert _inspect(fcr, "vanished")["State"] == shown
-    run(fcr, "rm", "-f", "kept")
+    assert {name: _inspect(fcr, name)["State"] for name in ("vanished", "skewed")} == shown
+    run(fcr, "rm", "-f", "kept", "skewed")
 
 
 def test_a_start_whose_power_on_failed_began_no_run(fcr):
