@@ -636,9 +636,11 @@ def parse_boot_spec(spec):
            "boot spec process GroupAdd must be a list of strings")
     rootfs = spec.setdefault("rootfs", {})
     _check(isinstance(rootfs, dict) and isinstance(rootfs.get("tmpfs", {}), dict)
-           and all(isinstance(d, str) and d.startswith("/") and isinstance(o, str) for d, o in rootfs.get("tmpfs", {}).items())
+           and all(isinstance(d, str) and d.startswith("/") and isinstance(o, str)
+                   and all(tmpfs_option(option) for option in filter(None, o.split(",")))
+                   for d, o in rootfs.get("tmpfs", {}).items())
            and _count(rootfs.get("shm_size", DEFAULT_SHM_SIZE)),
-           "boot spec rootfs must be {read_only, tmpfs: {absolute destination: options}, shm_size: bytes}")
+           "boot spec rootfs must be {read_only, tmpfs: {absolute destination: dockerd's options}, shm_size: bytes}")
     sysctls = spec.setdefault("sysctls", {})
     _check(isinstance(sysctls, dict) and all(isinstance(k, str) and isinstance(v, str) and namespaced_sysctl(k)
                                              for k, v in sysctls.items()),
@@ -661,6 +663,17 @@ def parse_boot_spec(spec):
 
 
 DEFAULT_SHM_SIZE = 64 * 1024 * 1024        # dockerd's /dev/shm
+# What dockerd's tmpfs mounts take (moby/sys/mount's ParseTmpfsOptions): mount flags, and tmpfs's data options.
+TMPFS_FLAGS = frozenset(("ro", "rw", "noexec", "exec", "nosuid", "suid", "nodev", "dev", "sync", "async",
+                         "noatime", "atime", "nodiratime", "diratime", "relatime", "norelatime", "strictatime"))
+_TMPFS_DATA = frozenset(("size", "mode", "uid", "gid", "nr_inodes", "nr_blocks", "mpol"))
+
+
+def tmpfs_option(option):
+    """Whether one option of a ``--tmpfs`` mount (``noexec``, ``size=1m``, ...) is one dockerd takes."""
+    return option in TMPFS_FLAGS or option.split("=", 1)[0] in _TMPFS_DATA
+
+
 # Docker's --ulimit names (RLIMIT_<NAME>).
 ULIMITS = frozenset(("core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc",
                      "rss", "rtprio", "rttime", "sigpending", "stack"))

@@ -313,3 +313,12 @@ def test_top_reply_round_trips_and_refuses_ragged_rows():
         protocol.parse_top(protocol.top_reply(3, [["root", "1"]]))
     with pytest.raises(ProtocolError, match="no titles"):
         protocol.parse_top(protocol.reply(3))
+
+
+def test_the_tethers_tmpfs_flags_are_the_ones_the_endpoint_lets_through():
+    from ansible_collections.vic.containers.services.tether.agent import rootfs  # pylint: disable=import-outside-toplevel
+    assert set(rootfs.TMPFS_BITS) == protocol.TMPFS_FLAGS
+    flags, data = rootfs.tmpfs_options("size=1m,exec,ro")
+    assert data == "mode=1777,size=1m" and flags & rootfs.linux.MS_RDONLY and not flags & rootfs.linux.MS_NOEXEC
+    with pytest.raises(ProtocolError, match="rootfs must be"):
+        _spec(rootfs={"tmpfs": {"/run": "bogus=1"}})

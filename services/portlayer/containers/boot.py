@@ -53,12 +53,6 @@ def ulimits(host):
     return found
 
 
-# What dockerd's tmpfs mounts take (moby/sys/mount's ParseTmpfsOptions): flags, and these data options.
-_TMPFS_FLAGS = frozenset(("ro", "rw", "noexec", "exec", "nosuid", "suid", "nodev", "dev", "sync", "async",
-                          "noatime", "atime", "nodiratime", "diratime", "relatime", "norelatime", "strictatime"))
-_TMPFS_DATA = frozenset(("size", "mode", "uid", "gid", "nr_inodes", "nr_blocks", "mpol"))
-
-
 def rootfs(host):
     """``--read-only``, ``--tmpfs`` and ``--shm-size`` as the tether mounts them."""
     tmpfs = {}
@@ -67,7 +61,7 @@ def rootfs(host):
             raise InvalidInput("invalid tmpfs destination %r: an absolute path other than /, /proc, /sys, /dev"
                                % destination)
         for option in filter(None, str(options).split(",")):
-            if option not in _TMPFS_FLAGS and option.split("=", 1)[0] not in _TMPFS_DATA:
+            if not protocol.tmpfs_option(option):
                 raise InvalidInput("Invalid tmpfs option [%s] of %s" % (option, destination))
         tmpfs[destination] = options
     if (host.get("ShmSize") or 0) < 0:

@@ -143,16 +143,16 @@ def assemble(spec, root, disk_set, mounts):
         linux.mount(None, root.path, None, linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY)
 
 
-# dockerd's tmpfs flags (moby/sys/mount): what each sets (True) or clears (False).
-_TMPFS_FLAGS = {"ro": (linux.MS_RDONLY, True), "rw": (linux.MS_RDONLY, False),
-                "noexec": (linux.MS_NOEXEC, True), "exec": (linux.MS_NOEXEC, False),
-                "nosuid": (linux.MS_NOSUID, True), "suid": (linux.MS_NOSUID, False),
-                "nodev": (linux.MS_NODEV, True), "dev": (linux.MS_NODEV, False),
-                "sync": (linux.MS_SYNCHRONOUS, True), "async": (linux.MS_SYNCHRONOUS, False),
-                "noatime": (linux.MS_NOATIME, True), "atime": (linux.MS_NOATIME, False),
-                "nodiratime": (linux.MS_NODIRATIME, True), "diratime": (linux.MS_NODIRATIME, False),
-                "relatime": (linux.MS_RELATIME, True), "norelatime": (linux.MS_RELATIME, False),
-                "strictatime": (linux.MS_STRICTATIME, True)}
+# The mount flag each of protocol.TMPFS_FLAGS sets (True) or clears (False).
+TMPFS_BITS = {"ro": (linux.MS_RDONLY, True), "rw": (linux.MS_RDONLY, False),
+              "noexec": (linux.MS_NOEXEC, True), "exec": (linux.MS_NOEXEC, False),
+              "nosuid": (linux.MS_NOSUID, True), "suid": (linux.MS_NOSUID, False),
+              "nodev": (linux.MS_NODEV, True), "dev": (linux.MS_NODEV, False),
+              "sync": (linux.MS_SYNCHRONOUS, True), "async": (linux.MS_SYNCHRONOUS, False),
+              "noatime": (linux.MS_NOATIME, True), "atime": (linux.MS_NOATIME, False),
+              "nodiratime": (linux.MS_NODIRATIME, True), "diratime": (linux.MS_NODIRATIME, False),
+              "relatime": (linux.MS_RELATIME, True), "norelatime": (linux.MS_RELATIME, False),
+              "strictatime": (linux.MS_STRICTATIME, True)}
 
 
 def tmpfs_options(options):
@@ -160,8 +160,8 @@ def tmpfs_options(options):
     given options after them, a later option winning."""
     flags, data = linux.MS_NOEXEC | linux.MS_NOSUID | linux.MS_NODEV, {"mode": "1777"}
     for option in filter(None, options.split(",")):
-        if option in _TMPFS_FLAGS:
-            bit, on = _TMPFS_FLAGS[option]
+        if option in TMPFS_BITS:
+            bit, on = TMPFS_BITS[option]
             flags = flags | bit if on else flags & ~bit
         else:
             key, _sep, value = option.partition("=")
