@@ -317,6 +317,10 @@ class Registries:
         self._registries = {kind: Registry(self.folder / kind, self.ca, kind) for kind in self.KINDS}
         self._started = set()
 
+    def trusted(self):
+        """A VCH's ``registry`` options that trust these registries' CA (no insecure registry, no whitelist)."""
+        return {"ca_certs": [str(self.ca.ca_path)], "insecure": [], "whitelist": []}
+
     def host(self, kind):
         return self._registries[kind].host
 

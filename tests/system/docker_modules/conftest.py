@@ -19,8 +19,7 @@ def _own_ca_only(monkeypatch):
 def vch(vcsim, tmp_path_factory, registries):
     """The VCH "dm", its endpoint and the connection vic_vch returned for it (pointed at the endpoint's port)."""
     certs = tmp_path_factory.mktemp("certs") / "dm"
-    summary = deploy(vcsim, "dm", certs, registry={"ca_certs": [str(registries.ca.ca_path)], "insecure": [],
-                                                   "whitelist": []},
+    summary = deploy(vcsim, "dm", certs, registry=registries.trusted(),
                      volume_stores={"default": "LocalDS_0/vols-dm", "backup": "LocalDS_0/backup-dm"})
     endpoint = Endpoint(vcsim, "dm")
     host = "tcp://127.0.0.1:%d" % endpoint.port

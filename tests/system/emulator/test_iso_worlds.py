@@ -23,7 +23,7 @@ def tether_iso(tmp_path_factory):
 
 def _vch(sim, name, tmp_path_factory, registries, tether_iso):
     certs = tmp_path_factory.mktemp("certs") / name
-    deploy(sim, name, certs, registry={"ca_certs": [str(registries.ca.ca_path)], "insecure": [], "whitelist": []})
+    deploy(sim, name, certs, registry=registries.trusted())
     install_tether_iso(sim, name, tether_iso)
     endpoint = Endpoint(sim, name)
     vch = {"certs": certs, "endpoint": endpoint, "host": "tcp://127.0.0.1:%d" % endpoint.port}

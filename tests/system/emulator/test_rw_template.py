@@ -20,8 +20,7 @@ NAME = "rwtemplate"
 @pytest.fixture(scope="module")
 def vch(vcsim, tmp_path_factory, registries, emulator, template_folder):  # pylint: disable=redefined-outer-name
     certs = tmp_path_factory.mktemp("certs") / NAME
-    summary = deploy(vcsim, NAME, certs, registry={"ca_certs": [str(registries.ca.ca_path)], "insecure": [],
-                                                   "whitelist": []})
+    summary = deploy(vcsim, NAME, certs, registry=registries.trusted())
     found = {"summary": summary, "certs": certs, "endpoint": Endpoint(vcsim, NAME), "sim": vcsim,
              "emulator": emulator}
     found["host"] = "tcp://127.0.0.1:%d" % found["endpoint"].port

@@ -25,8 +25,7 @@ def storm_vch(vcsim, tmp_path_factory):
         tether_iso = iso.build(tmp_path_factory.mktemp("iso") / "tether.iso").path
         with emulated(vcsim, tether_python="iso") as emulator:  # on leaving: stopped, and checked it left nothing
             certs = tmp_path_factory.mktemp("certs") / "storm"
-            deploy(vcsim, "storm", certs, registry={"ca_certs": [str(registries.ca.ca_path)], "insecure": [],
-                                                    "whitelist": []})
+            deploy(vcsim, "storm", certs, registry=registries.trusted())
             install_tether_iso(vcsim, "storm", tether_iso)
             endpoint = Endpoint(vcsim, "storm")
             vch = {"certs": certs, "host": "tcp://127.0.0.1:%d" % endpoint.port, "emulator": emulator,

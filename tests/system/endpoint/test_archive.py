@@ -21,8 +21,7 @@ from test_containers import run
 @pytest.fixture(scope="module")
 def cp(vcsim, tmp_path_factory, registries):
     certs = tmp_path_factory.mktemp("certs") / "cp"
-    summary = deploy(vcsim, "cp", certs, registry={"ca_certs": [str(registries.ca.ca_path)], "insecure": [],
-                                                   "whitelist": []})
+    summary = deploy(vcsim, "cp", certs, registry=registries.trusted())
     vch = {"summary": summary, "certs": certs, "sim": vcsim, "endpoint": Endpoint(vcsim, "cp")}
     vch["host"] = "tcp://127.0.0.1:%d" % vch["endpoint"].port
     vch["image"] = registries.get("anonymous").host + "/library/busybox"

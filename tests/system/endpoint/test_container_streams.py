@@ -75,8 +75,7 @@ class PeerLoop:
 @pytest.fixture(scope="module")
 def streams(vcsim, tmp_path_factory, registries):
     certs = tmp_path_factory.mktemp("certs") / "st"
-    summary = deploy(vcsim, "st", certs, registry={"ca_certs": [str(registries.ca.ca_path)], "insecure": [],
-                                                   "whitelist": []})
+    summary = deploy(vcsim, "st", certs, registry=registries.trusted())
     vch = {"summary": summary, "certs": certs, "sim": vcsim, "endpoint": Endpoint(vcsim, "st")}
     vch["host"] = "tcp://127.0.0.1:%d" % vch["endpoint"].port
     vch["image"] = registries.get("anonymous").host + "/library/busybox"

@@ -27,8 +27,7 @@ VM_PATHS = ("name", "config.extraConfig", "config.hardware.device", "runtime.pow
 @pytest.fixture(scope="module")
 def ctr(vcsim, tmp_path_factory, registries):
     certs = tmp_path_factory.mktemp("certs") / "ctr"
-    summary = deploy(vcsim, "ctr", certs, registry={"ca_certs": [str(registries.ca.ca_path)], "insecure": [],
-                                                    "whitelist": []},
+    summary = deploy(vcsim, "ctr", certs, registry=registries.trusted(),
                      container_networks=[{"port_group": "DC0_DVPG0", "name": "public", "gateway": "10.9.0.1/24",
                                           "ip_range": "10.9.0.10-10.9.0.12", "dns": None}])
     endpoint = Endpoint(vcsim, "ctr")

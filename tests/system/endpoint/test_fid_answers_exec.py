@@ -12,7 +12,7 @@ from ansible_collections.vic.containers.tools.harness.waiting import until
 def fx(vcsim, tmp_path_factory, registries):
     with emulated(vcsim) as emulator:
         certs = tmp_path_factory.mktemp("certs") / "fx"
-        registry = {"ca_certs": [str(registries.ca.ca_path)], "insecure": [], "whitelist": []}
+        registry = registries.trusted()
         summary = deploy(vcsim, "fx", certs, registry=registry)
         endpoint = Endpoint(vcsim, "fx")
         vch = {"summary": summary, "certs": certs, "endpoint": endpoint, "emulator": emulator,

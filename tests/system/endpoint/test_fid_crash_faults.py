@@ -18,7 +18,7 @@ from test_containers import _quiet_mark, container_vms, run, vim
 def fcf(vcsim, tmp_path_factory, registries):
     certs = tmp_path_factory.mktemp("certs") / "fcf"
     summary = deploy(vcsim, "fcf", certs, volume_stores={"default": "LocalDS_0/vols-fcf"},
-                     registry={"ca_certs": [str(registries.ca.ca_path)], "insecure": [], "whitelist": []})
+                     registry=registries.trusted())
     vch = {"summary": summary, "certs": certs, "sim": vcsim, "endpoint": Endpoint(vcsim, "fcf")}
     vch["host"] = "tcp://127.0.0.1:%d" % vch["endpoint"].port
     vch["image"] = registries.get("anonymous").host + "/library/busybox"

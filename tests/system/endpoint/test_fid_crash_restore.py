@@ -19,8 +19,7 @@ from test_containers import container_vms, run, session_of, vim
 @pytest.fixture(scope="module")
 def fcr(vcsim, tmp_path_factory, registries):
     certs = tmp_path_factory.mktemp("certs") / "fcr"
-    summary = deploy(vcsim, "fcr", certs, registry={"ca_certs": [str(registries.ca.ca_path)], "insecure": [],
-                                                    "whitelist": []})
+    summary = deploy(vcsim, "fcr", certs, registry=registries.trusted())
     vch = {"summary": summary, "certs": certs, "sim": vcsim, "endpoint": Endpoint(vcsim, "fcr")}
     vch["host"] = "tcp://127.0.0.1:%d" % vch["endpoint"].port
     vch["image"] = registries.get("anonymous").host + "/library/busybox"

@@ -27,8 +27,7 @@ def _endpoint(sim, state_dir, old=None):
 @pytest.fixture(scope="module")
 def fcs(vcsim, tmp_path_factory, registries):
     certs = tmp_path_factory.mktemp("certs") / "fcs"
-    summary = deploy(vcsim, "fcs", certs, registry={"ca_certs": [str(registries.ca.ca_path)], "insecure": [],
-                                                    "whitelist": []})
+    summary = deploy(vcsim, "fcs", certs, registry=registries.trusted())
     state_dir = tmp_path_factory.mktemp("endpoint-state")
     vch = {"summary": summary, "certs": certs, "sim": vcsim, "state_dir": state_dir,
            "endpoint": _endpoint(vcsim, state_dir)}

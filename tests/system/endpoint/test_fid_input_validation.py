@@ -33,8 +33,7 @@ _READS = {"RetrieveProperties", "RetrievePropertiesEx", "ContinueRetrievePropert
 @pytest.fixture(scope="module")
 def fid(vcsim, tmp_path_factory, registries):
     certs = tmp_path_factory.mktemp("certs") / "fidin"
-    summary = deploy(vcsim, "fidin", certs, registry={"ca_certs": [str(registries.ca.ca_path)], "insecure": [],
-                                                      "whitelist": []},
+    summary = deploy(vcsim, "fidin", certs, registry=registries.trusted(),
                      container_networks=[{"port_group": "DC0_DVPG0", "name": "dhcp", "gateway": None,
                                           "ip_range": None, "dns": None}])
     endpoint = Endpoint(vcsim, "fidin")

@@ -26,8 +26,7 @@ SECRET = "DB_PASSWORD=hunter2-do-not-show"
 @pytest.fixture(scope="module")
 def vch(vcsim, tmp_path_factory, registries, emulator):  # pylint: disable=redefined-outer-name
     certs = tmp_path_factory.mktemp("certs") / NAME
-    summary = deploy(vcsim, NAME, certs, registry={"ca_certs": [str(registries.ca.ca_path)], "insecure": [],
-                                                   "whitelist": []})
+    summary = deploy(vcsim, NAME, certs, registry=registries.trusted())
     made = {"summary": summary, "certs": certs, "endpoint": Endpoint(vcsim, NAME), "emulator": emulator}
     made["host"] = "tcp://127.0.0.1:%d" % made["endpoint"].port
     made["image"] = registries.get("anonymous").host + "/library/busybox"

@@ -16,7 +16,7 @@ from ansible_collections.vic.containers.tools.harness.waiting import until
 @pytest.fixture(scope="module")
 def hc(vcsim, tmp_path_factory, registries, emulator):  # pylint: disable=redefined-outer-name
     certs = tmp_path_factory.mktemp("certs") / "hc"
-    deploy(vcsim, "hc", certs, registry={"ca_certs": [str(registries.ca.ca_path)], "insecure": [], "whitelist": []})
+    deploy(vcsim, "hc", certs, registry=registries.trusted())
     endpoint = Endpoint(vcsim, "hc")
     found = {"certs": certs, "endpoint": endpoint, "sim": vcsim, "emulator": emulator,
              "host": "tcp://127.0.0.1:%d" % endpoint.port}

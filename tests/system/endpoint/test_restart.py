@@ -68,8 +68,7 @@ class Booter(PeerLoop):
 @pytest.fixture(scope="module")
 def rs(vcsim, tmp_path_factory, registries):
     certs = tmp_path_factory.mktemp("certs") / "rs"
-    summary = deploy(vcsim, "rs", certs, registry={"ca_certs": [str(registries.ca.ca_path)], "insecure": [],
-                                                   "whitelist": []})
+    summary = deploy(vcsim, "rs", certs, registry=registries.trusted())
     vch = {"summary": summary, "certs": certs, "sim": vcsim, "endpoint": Endpoint(vcsim, "rs")}
     vch["host"] = "tcp://127.0.0.1:%d" % vch["endpoint"].port
     vch["image"] = registries.get("anonymous").host + "/library/busybox"

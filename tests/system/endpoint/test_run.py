@@ -28,8 +28,7 @@ from ansible_collections.vic.containers.tools.harness.waiting import until
 @pytest.fixture(scope="module")
 def vch(vcsim, tmp_path_factory, registries, emulator):  # pylint: disable=redefined-outer-name
     certs = tmp_path_factory.mktemp("certs") / "run"
-    summary = deploy(vcsim, "run", certs, registry={"ca_certs": [str(registries.ca.ca_path)], "insecure": [],
-                                                    "whitelist": []})
+    summary = deploy(vcsim, "run", certs, registry=registries.trusted())
     endpoint = Endpoint(vcsim, "run")
     found = {"summary": summary, "certs": certs, "endpoint": endpoint, "sim": vcsim, "emulator": emulator,
              "host": "tcp://127.0.0.1:%d" % endpoint.port}

@@ -36,7 +36,7 @@ def harbor(registries, tmp_path_factory):
 @pytest.fixture(scope="module")
 def vr(vcsim, registries, harbor, tmp_path_factory):  # pylint: disable=redefined-outer-name
     certs = tmp_path_factory.mktemp("certs") / "vr"
-    deploy(vcsim, "vr", certs, registry={"ca_certs": [str(registries.ca.ca_path)], "insecure": [], "whitelist": []})
+    deploy(vcsim, "vr", certs, registry=registries.trusted())
     vch = {"certs": certs, "sim": vcsim, "endpoint": Endpoint(vcsim, "vr")}
     vch["host"] = "tcp://127.0.0.1:%d" % vch["endpoint"].port
     yield vch

@@ -15,7 +15,7 @@ from test_containers import container_vms, run
 def vol(vcsim, tmp_path_factory, registries):
     certs = tmp_path_factory.mktemp("certs") / "vol"
     summary = deploy(vcsim, "vol", certs, volume_stores={"default": "LocalDS_0/vols-x", "backup": "nfs0/backup-x"},
-                     registry={"ca_certs": [str(registries.ca.ca_path)], "insecure": [], "whitelist": []})
+                     registry=registries.trusted())
     vch = {"summary": summary, "certs": certs, "sim": vcsim, "endpoint": Endpoint(vcsim, "vol")}
     vch["host"] = "tcp://127.0.0.1:%d" % vch["endpoint"].port
     vch["image"] = registries.get("anonymous").host + "/library/busybox"
