@@ -69,8 +69,10 @@ def concentrator():
     server.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def stand_in_emulator(vcsim):
+    # Per test: the tests that start emulators of their own must find no other one following the same
+    # vSphere (two would both run a VM that powers on: two tethers, two reports in its log).
     with emulated(vcsim, tether_python="host", tether_module=STAND_IN) as running:
         yield running
 
@@ -216,7 +218,8 @@ def test_an_emulator_killed_with_sigkill_takes_its_vms_with_it_and_the_next_one_
     ref, _container_id = make_vm(session, "orphan", ["sleep"], concentrator.port)
     try:
         power(session, ref, True)
-        until(lambda: len(log_lines(vcsim, "orphan")) == 1, lambda: "the tether to report:\n" + killed.log(), timeout=60)
+        until(lambda: len(log_lines(vcsim, "orphan")) == 1,
+              lambda: "the tether to report (log: %s):\n%s" % (log_lines(vcsim, "orphan"), killed.log()), timeout=60)
         until(killed.processes, lambda: "the VM's processes to run:\n" + killed.log())
         os.kill(killed.proc.pid, signal.SIGKILL)
         killed.proc.wait(10)

@@ -66,13 +66,3 @@ def test_docker_run_echo_hello_through_the_iso_in_qemu_on_a_child_of_the_templat
         assert boot["rw_format"] is False and backing.parent.fileName.endswith("/scratch-8g.vmdk")
     finally:
         docker_cli(qemu_vch, "rm", "child")
-
-
-def test_docker_run_echo_hello_with_the_tether_from_the_unpacked_iso(vcsim, tmp_path_factory, registries, tether_iso):
-    with emulated(vcsim, tether_python="iso") as emulator:
-        vch = _vch(vcsim, "isons", tmp_path_factory, registries, tether_iso)
-        try:
-            ran = docker_cli(vch, "run", "--rm", vch["image"], "echo", "hello", timeout=30)
-            assert (ran.returncode, ran.stdout) == (0, "hello\n"), (ran.stderr, emulator.log()[-3000:])
-        finally:
-            vch["endpoint"].stop()
