@@ -264,6 +264,13 @@ class _LogWriter:
         self.streams, self.tty, self.timestamps, self.offset = streams, tty, timestamps, offset
         self.owed = 0               # bytes the process wrote that the file has not given yet
         self.rung = asyncio.Event()
+        self.stopping = False
+
+    def stop(self):
+        """End ``catch_up`` after the read it is in: a read cancelled between taking lines from the file and
+        writing them would lose them (its offset is past them already)."""
+        self.stopping = True
+        self.rung.set()
 
     def ring(self, size):
         self.owed += size
@@ -280,10 +287,12 @@ class _LogWriter:
 
     async def catch_up(self):
         """Read while output is owed: each read is one HTTPS GET, at most ten a second however much is written."""
-        while True:
+        while not self.stopping:
             await self.rung.wait()
             self.rung.clear()
             for _unused in range(_LOG_READS_PER_RING):
+                if self.stopping:
+                    break       # the follower's last read comes next
                 await self.read()
                 if self.owed <= 0:
                     self.owed = 0
@@ -316,7 +325,7 @@ async def _follow(state, container, writer):
             finally:
                 attachment.close()
     finally:
-        reading.cancel()
+        writer.stop()
         await asyncio.gather(reading, return_exceptions=True)
     await writer.read()  # what the process wrote last
 
