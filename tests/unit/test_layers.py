@@ -11,11 +11,13 @@ import io
 import os
 import subprocess
 import tarfile
+from pathlib import Path
 
 import pytest
+from backports import zstd
 
 from ansible_collections.vic.containers.services.imagec.layers import squash, ustar
-from ansible_collections.vic.containers.services.imagec.layers.stream import LayerError
+from ansible_collections.vic.containers.services.imagec.layers.stream import LayerError, Uncompressed
 from ansible_collections.vic.containers.tools.harness.registry import app_layer, busybox_layer, tar_bytes
 from ansible_collections.vic.containers.tools.harness.squashfs import cat, listing, stat, xattrs
 
@@ -190,19 +192,46 @@ def test_several_gzip_members_read_as_one_stream(tmp_path):
     assert cat(disk.flat_path, "/etc/motd") == "multi\n"
 
 
-def test_zstd_truncated_and_garbage_layers_are_refused_clearly(tmp_path):
-    zstd = tmp_path / "zstd"
-    zstd.write_bytes(b"\x28\xb5\x2f\xfd" + b"\0" * 64)
-    with pytest.raises(LayerError, match="zstd-compressed; the VCH reads gzip-compressed and uncompressed"):
-        build_file(zstd, "sha256:" + "0" * 64, tmp_path)
-    garbage = tmp_path / "garbage"
-    garbage.write_bytes(b"\x1f\x8b" + b"not gzip at all" * 10)
-    with pytest.raises(LayerError, match="cannot be unpacked"):
-        build_file(garbage, "sha256:" + "0" * 64, tmp_path)
-    truncated = tmp_path / "truncated"
-    truncated.write_bytes(gzip.compress(app_layer("x\n"))[:-20])
-    with pytest.raises(LayerError, match="ends in the middle"):
-        build_file(truncated, "sha256:" + "0" * 64, tmp_path)
+def test_zstd_layers_with_several_frames_and_skippable_ones_make_the_gzip_layers_disk(tmp_path):
+    """Docker 23 and later pull zstd layers (tar+zstd); builders split them into frames, and zstd:chunked adds
+    skippable frames of metadata. The disk is the one the same tar makes gzip-compressed, byte for byte."""
+    raw = busybox_layer()
+    diff_id = "sha256:" + hashlib.sha256(raw).hexdigest()
+    skippable = b"\x5a\x2a\x4d\x18" + (8).to_bytes(4, "little") + b"metadata"
+    compressed = tmp_path / "zstd"
+    compressed.write_bytes(zstd.compress(raw[:30000], 3) + skippable + zstd.compress(raw[30000:], 19) + skippable)
+    (tmp_path / "z").mkdir()
+    (tmp_path / "g").mkdir()
+    from_zstd = build_file(compressed, diff_id, tmp_path / "z")
+    from_gzip = build_file(blob(tmp_path, raw)[0], diff_id, tmp_path / "g")
+    assert Path(from_zstd.flat_path).read_bytes() == Path(from_gzip.flat_path).read_bytes()
+    starts_skippable = tmp_path / "skippable-first"
+    starts_skippable.write_bytes(skippable + zstd.compress(raw, 1))
+    (tmp_path / "s").mkdir()
+    assert build_file(starts_skippable, diff_id, tmp_path / "s").diff_id == diff_id
+
+
+def test_a_zstd_blob_of_zeros_is_read_in_bounded_pieces():
+    """A small blob that expands to a lot (here 64 MiB of zeros from a few KB) is read 1 MiB at most at a time."""
+    bomb = zstd.compress(bytes(64 << 20), 19)
+    assert len(bomb) < 64 << 10
+    content = Uncompressed(io.BytesIO(bomb), "bomb")
+    sizes = [len(content.read(1 << 20)) for _unused in range(3)]
+    assert sizes == [1 << 20] * 3
+
+
+@pytest.mark.parametrize("data, reason", [
+    (b"\x28\xb5\x2f\xfd" + b"\0" * 64, "ends in the middle|cannot be unpacked"),
+    (zstd.compress(app_layer("x\n"))[:-20], "ends in the middle"),
+    (zstd.compress(b"x" * 1000) + b"trailing bytes that are no zstd frame", "cannot be unpacked"),
+    (b"\x1f\x8b" + b"not gzip at all" * 10, "cannot be unpacked"),
+    (gzip.compress(app_layer("x\n"))[:-20], "ends in the middle"),
+], ids=["zstd-garbage", "zstd-truncated", "zstd-trailing-garbage", "gzip-garbage", "gzip-truncated"])
+def test_truncated_and_garbage_layers_are_refused_clearly(tmp_path, data, reason):
+    path = tmp_path / "layer"
+    path.write_bytes(data)
+    with pytest.raises(LayerError, match=reason):
+        build_file(path, "sha256:" + "0" * 64, tmp_path)
 
 
 def test_an_attribute_squashfs_cannot_hold_is_reported_with_tar2sqfs_own_words(tmp_path):

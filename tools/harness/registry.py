@@ -30,6 +30,7 @@ from pathlib import Path
 
 import bcrypt
 import jwt
+from backports import zstd
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -44,6 +45,7 @@ SERVICE, ISSUER = "vic-test-registry", "vic-test-issuer"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+OCI_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
 MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 ACCEPT = OCI_MANIFEST + ", " + MANIFEST_V2
@@ -385,17 +387,21 @@ def app_layer(text):
 
 class OciLayout:
     """An OCI image layout directory with one image under ``tag``; its config names ``diff_ids`` when
-    given (an image that lies), else the layers' own digests."""
+    given (an image that lies), else the layers' own digests. Layers are gzip-compressed, or zstd-compressed
+    (``compression="zstd"``, as ``docker buildx --output compression=zstd`` makes them)."""
 
     def __init__(self, folder, tag, layer_tars, cmd=("sh",), labels=None, architecture="amd64", level=9,
-                 diff_ids=None):
+                 diff_ids=None, compression="gzip"):
         self.folder = Path(folder)
         blobs = self.folder / "blobs" / "sha256"
         blobs.mkdir(parents=True, exist_ok=True)
         self.diff_ids, descriptors = [], []
         for raw in layer_tars:
             self.diff_ids.append(self.digest_of(raw))
-            descriptors.append(self._blob(blobs, gzip.compress(raw, compresslevel=level, mtime=0), OCI_LAYER))
+            if compression == "zstd":
+                descriptors.append(self._blob(blobs, zstd.compress(raw, level), OCI_LAYER_ZSTD))
+            else:
+                descriptors.append(self._blob(blobs, gzip.compress(raw, compresslevel=level, mtime=0), OCI_LAYER))
         config = {"created": "2024-01-02T03:04:05.123456789Z", "architecture": architecture, "os": "linux",
                   "config": {"Env": ["PATH=/bin"], "Cmd": list(cmd), "WorkingDir": "/", "Labels": labels or {}},
                   "rootfs": {"type": "layers", "diff_ids": diff_ids or self.diff_ids},

@@ -283,6 +283,21 @@ def test_a_layer_that_replaces_its_own_entries_is_packed_again_from_the_blob(img
     assert "replaces entries it packed already" in img["endpoint"].log()
 
 
+def test_a_zstd_compressed_image_pulls_into_the_disks_its_gzip_twin_makes(img, registries, tmp_path):
+    """OCI tar+zstd layers, as Docker 23 and later pull them: the same disks as the gzip-compressed image."""
+    anonymous = registries.get("anonymous")
+    layout = OciLayout(tmp_path / "zstd", "latest", [busybox_layer(), app_layer("zstd layer\n")], compression="zstd")
+    assert {d["mediaType"] for d in layout.layers} == {"application/vnd.oci.image.layer.v1.tar+zstd"}
+    anonymous.push(layout.folder, "latest", "zstd")
+    pulled = docker_cli(img, "pull", anonymous.host + "/library/zstd")
+    assert pulled.returncode == 0, pulled.stderr
+    assert "Pull complete" in pulled.stdout
+    top = layout.diff_ids[1].split(":")[1]
+    assert cat(store_dir(img) / top / (top + "-flat.vmdk"), "/etc/motd") == "zstd layer\n"
+    inspect = docker_cli(img, "image", "inspect", "--format", "{{json .RootFS.Layers}}", anonymous.host + "/library/zstd")
+    assert json.loads(inspect.stdout) == layout.diff_ids
+
+
 def test_a_config_that_names_other_content_is_refused_and_nothing_of_it_is_kept(img, registries, tmp_path):
     """Layers download while the config is fetched; each is checked against the config before it is stored."""
     anonymous = registries.get("anonymous")
