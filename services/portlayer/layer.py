@@ -24,6 +24,7 @@ from ansible_collections.vic.containers.services.portlayer.cache import LiveCach
 from ansible_collections.vic.containers.services.portlayer.containers import envseal, health
 from ansible_collections.vic.containers.services.portlayer.containers.manager import Containers
 from ansible_collections.vic.containers.services.portlayer.network.networks import Networks
+from ansible_collections.vic.containers.services.portlayer.network import peers
 from ansible_collections.vic.containers.services.portlayer.storage.image_index import ImageIndex
 from ansible_collections.vic.containers.services.portlayer.storage.layer_store import LayerStore
 from ansible_collections.vic.containers.services.portlayer.storage.volumes import VolumeStores
@@ -71,7 +72,9 @@ class PortLayer:
         self.tether_client_key = endpoint_client_key(key)
         self.tether = Concentrator(self._host_key_of, self.tether_client_key, self._exited,
                                    on_started=self._started,
-                                   env_key_of=lambda container_id: envseal.container_key(key, container_id))
+                                   env_key_of=lambda container_id: envseal.container_key(key, container_id),
+                                   hosts_of=lambda container_id: self.peers.entries_for(container_id))
+        self.peers = peers.Publisher(self)
 
     async def start(self, tether_listen=("127.0.0.1", 0)):
         """Follow vSphere, listen for tethers and read the image and volume stores."""

@@ -117,6 +117,11 @@ class Containers:
         self.state.cache.check_fresh()
         return list(self._decoded.values())
 
+    def known(self):
+        """Every container as the live cache holds it, stale or not: for background work, which goes on
+        with what was seen last while vSphere cannot be followed (``all`` refuses then)."""
+        return list(self._decoded.values())
+
     def find(self, ref):
         """By name, full id or unique id prefix, as the docker CLI looks containers up."""
         ref = (ref or "").lstrip("/")
