@@ -263,6 +263,30 @@ def test_exec_returns_output_and_exit_code():
     assert code == 4
 
 
+def test_a_tether_that_does_not_know_the_hosts_op_refuses_it_and_everything_else_goes_on(caplog):
+    # Tethers on an ISO built before the op answer "unknown op" (as this peer does): the endpoint logs it.
+    asked = []
+
+    def hosts_of(container_id):
+        asked.append(container_id)
+        return [("10.1.0.2", ["db"])]
+
+    async def scenario():
+        async with world(hosts_of=hosts_of) as w:
+            peer = w.peer("c1", ["sleep", "30"])
+            async with running(w, peer):
+                await w.concentrator.wait_connected("c1", TIMEOUT)
+                taken = await w.concentrator.send_hosts("c1", [("10.1.0.3", ["web"])])
+                attachment = await w.concentrator.exec("c1", {"Cmd": ["/bin/sh", "-c", "echo fine"]})
+                output = await collect(attachment)
+                return taken, output, await w.concentrator.send_hosts("gone", [])
+
+    taken, output, unknown = run(scenario())
+    assert asked == ["c1"] and taken is False and unknown is False
+    assert output == (b"fine\n", b"")
+    assert "its peers were not taken: container c1: unknown op 'hosts'" in caplog.text
+
+
 def test_not_connected_is_a_clear_conflict():
     async def scenario():
         async with world() as w:
