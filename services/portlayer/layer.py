@@ -69,12 +69,12 @@ class PortLayer:
         self.execs = {}                   # exec id -> exec instance
         self.attachments = {}             # container id -> open attachments, which resize applies to
         self.term_sizes = {}              # container id -> (columns, rows) of its last resize
+        self.peers = peers.Publisher(self)  # what each tether's /etc/hosts lists (it asks self.tether)
         self.tether_client_key = endpoint_client_key(key)
         self.tether = Concentrator(self._host_key_of, self.tether_client_key, self._exited,
                                    on_started=self._started,
                                    env_key_of=lambda container_id: envseal.container_key(key, container_id),
-                                   hosts_of=lambda container_id: self.peers.entries_for(container_id))
-        self.peers = peers.Publisher(self)
+                                   hosts_of=self.peers.entries_for)
 
     async def start(self, tether_listen=("127.0.0.1", 0)):
         """Follow vSphere, listen for tethers and read the image and volume stores."""
