@@ -12,6 +12,7 @@ peer; what is checked is that the name resolves to the peer's address, and only 
 """
 
 import collections
+import concurrent.futures
 import json
 import re
 
@@ -162,6 +163,27 @@ def test_peers_follow_starts_renames_network_changes_and_removals_without_a_vsph
     finally:
         remove(vch, "first", "renamed", "lonely")
         docker_cli(vch, "network", "rm", "moves", "side")
+
+
+def test_after_a_storm_of_starts_on_one_network_each_container_resolves_every_other(vch):
+    names = ["storm%d" % i for i in range(8)]
+    docker(vch, "network", "create", "stormy")
+    try:
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda name: sleeper(vch, name, "--network", "stormy"), names))
+        addresses = {name: address(vch, name, "stormy") for name in names}
+
+        def hosts_lines(name):
+            shown = docker_cli(vch, "exec", name, "cat", "/etc/hosts").stdout.splitlines()
+            return {line.split("\t")[0]: line.split("\t")[1].split()[0] for line in shown[-len(names) + 1:]}
+        for name in names:
+            until(lambda name=name: hosts_lines(name) == {ip: peer for peer, ip in addresses.items() if peer != name},
+                  lambda name=name: "%s to list every other: %s\n%s" % (name, hosts_lines(name), logs(vch)),
+                  timeout=60, interval=0.5)
+        resolves(vch, names[0], names[-1], addresses[names[-1]])
+    finally:
+        remove(vch, *names)
+        docker_cli(vch, "network", "rm", "stormy")
 
 
 def _calls_of(vch, action):
