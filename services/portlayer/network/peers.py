@@ -49,17 +49,22 @@ def dns_names(container, endpoint):
 
 
 class PeerIndex:
-    """The running containers by network, from one reading of the cache; ``entries`` of each."""
+    """The running containers by network, from one reading of the cache; ``entries`` of each.
+
+    Each running container's line on each network (its address and names) is made once here and shared
+    by the entries of every container that resolves it: a batch costs the endpoint one pass over the
+    lines, not a new list of names per container and peer (benchmarks/bench_peers.py)."""
 
     def __init__(self, containers):
         self.running = [c for c in containers if c.running and not c.removing]
         self._by_name = {c.name: c for c in containers}
         self._by_id = {c.id: c for c in containers}
-        self._on = {}       # network name -> [(container, its endpoint)] of running containers with an address
+        self._on = {}       # network name -> [(container id, ip, names)] of running containers with an address
         for container in sorted(self.running, key=lambda c: c.name):
             for network, endpoint in container.record.get("networks", {}).items():
                 if endpoint.get("ip"):
-                    self._on.setdefault(network, []).append((container, endpoint))
+                    self._on.setdefault(network, []).append(
+                        (container.id, endpoint["ip"], _names(dns_names(container, endpoint))))
 
     def find(self, ref):
         """A container by name, full id or unique id prefix, as a link names it; None if none."""
@@ -72,41 +77,46 @@ class PeerIndex:
     def entries(self, container):
         """``[(ip, [name, ...])]`` the container resolves: its peers, in its networks' order, each peer's
         names deduplicated; names a hosts file cannot hold (``protocol.host_name``) are left out."""
-        lines = {}
         if not container.running:
             return []
+        found = []
         networks = container.record.get("networks", {})
         for network, endpoint in networks.items():
             if network == DEFAULT_NETWORK:
                 continue
-            linked = {}
-            for link in endpoint.get("links") or ():
-                name, alias = parse_link(link)
-                target = self.find(name)
-                if target is not None:
-                    linked.setdefault(target.id, []).append(alias)
-            for peer, theirs in self._on.get(network, ()):
-                if peer.id != container.id:
-                    _add(lines, theirs["ip"], dns_names(peer, theirs) + linked.get(peer.id, []))
+            linked = self._linked(endpoint.get("links") or ())
+            found.extend((ip, _names(names + linked[peer_id]) if peer_id in linked else names)
+                         for peer_id, ip, names in self._on.get(network, ()) if peer_id != container.id)
         if DEFAULT_NETWORK in networks:
-            self._legacy_links(container, lines)
-        return [(ip, names) for ip, names in lines.items() if names]
+            found.extend(self._legacy_links(container))
+        return found
 
-    def _legacy_links(self, container, lines):
+    def _linked(self, links):
+        """{container id: [alias, ...]} of a network endpoint's ``--link`` entries."""
+        linked = {}
+        for link in links:
+            name, alias = parse_link(link)
+            target = self.find(name)
+            if target is not None:
+                linked.setdefault(target.id, []).append(alias)
+        return linked
+
+    def _legacy_links(self, container):
+        lines = {}
         for link in container.host_config.get("Links") or ():
             name, alias = parse_link(link)
             target = self.find(name)
             theirs = (target.record.get("networks", {}).get(DEFAULT_NETWORK) or {}) if target is not None else {}
             if target is None or not target.running or not theirs.get("ip"):
                 continue
-            _add(lines, theirs["ip"], [alias, hostname(target)] + ([target.name] if alias != target.name else []))
+            names = [alias, hostname(target)] + ([target.name] if alias != target.name else [])
+            lines[theirs["ip"]] = _names(lines.get(theirs["ip"], []) + names)
+        return [(ip, names) for ip, names in lines.items() if names]
 
 
-def _add(lines, address, names):
-    kept = lines.setdefault(address, [])
-    for name in names:
-        if name not in kept and protocol.host_name(name):
-            kept.append(name)
+def _names(names):
+    """``names`` in order, each once, without those a hosts file cannot hold."""
+    return [name for name in dict.fromkeys(names) if protocol.host_name(name)]
 
 
 class Publisher:
