@@ -43,7 +43,9 @@ def test_a_user_network_gives_each_running_peer_by_name_aliases_short_id_and_hos
     assert entries(everyone, "web") == [("10.1.0.2", ["db", "database", db.id[:12], "dbhost"])]
     assert entries(everyone, "db") == [("10.1.0.3", ["web", web.id[:12]])]
     assert entries(everyone, "other") == []
-    assert entries(everyone, "old") == []       # a stopped container is sent nothing (and resolves nobody)
+    # A container the cache shows off yet, whose tether connects, is given its peers all the same.
+    assert entries(everyone, "old") == [("10.1.0.2", ["db", "database", db.id[:12], "dbhost"]),
+                                        ("10.1.0.3", ["web", web.id[:12]])]
 
 
 def test_the_default_bridge_gives_only_links_with_alias_hostname_and_name():

@@ -76,9 +76,8 @@ class PeerIndex:
 
     def entries(self, container):
         """``[(ip, [name, ...])]`` the container resolves: its peers, in its networks' order, each peer's
-        names deduplicated; names a hosts file cannot hold (``protocol.host_name``) are left out."""
-        if not container.running:
-            return []
+        names deduplicated; names a hosts file cannot hold (``protocol.host_name``) are left out. Whether the
+        container runs is the caller's to judge: one whose tether connects runs, whatever the cache says yet."""
         found = []
         networks = container.record.get("networks", {})
         for network, endpoint in networks.items():
@@ -138,7 +137,8 @@ class Publisher:
         state.cache.listen(self._changed)
 
     def entries_for(self, container_id):
-        """The container's peers now, remembered as sent (the Concentrator sends them on a new connection)."""
+        """The container's peers now, remembered as sent (the Concentrator sends them on a new connection,
+        which may come before the cache shows the VM on: its tether runs, so it is given its peers)."""
         index = PeerIndex(self._state.containers.known())
         container = index.find(container_id)
         entries = index.entries(container) if container is not None else []
@@ -166,9 +166,9 @@ class Publisher:
     async def _send(self, container_id):
         try:
             while (entries := self._wanted.pop(container_id, None)) is not None:
-                if await self._state.tether.send_hosts(container_id, entries):
-                    self._sent[container_id] = entries
-                else:
-                    self._sent.pop(container_id, None)
+                # Refused or not, not sent again until they change: a tether that cannot take them (an old one,
+                # a dead link) is not asked at every batch; its next connection is sent them anyway.
+                await self._state.tether.send_hosts(container_id, entries)
+                self._sent[container_id] = entries
         finally:
             self._sending.pop(container_id, None)
