@@ -13,13 +13,16 @@ peer; what is checked is that the name resolves to the peer's address, and only 
 
 import collections
 import concurrent.futures
+import io
 import json
 import re
+import subprocess
+import tarfile
 
 import pytest
 
 from ansible_collections.vic.containers.plugins.module_utils.vsphere import tasks
-from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, deploy, docker_cli
+from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, deploy, docker_cli, docker_command
 from ansible_collections.vic.containers.tools.harness.waiting import until
 from test_containers import _quiet_mark, container_vms, session_of, vim
 
@@ -105,6 +108,10 @@ def test_containers_on_a_user_network_resolve_each_other_by_name_alias_and_short
         shown = docker_cli(vch, "exec", "-u", "65534:65534", "web", "cat", "/etc/hosts").stdout
         assert "%s\tdb database %s" % (db_ip, db[:12]) in shown, shown
         assert docker(vch, "diff", "web") == ""
+        command, env = docker_command(vch, "cp", "web:/etc/hosts", "-")
+        copied = subprocess.run(command, env=env, capture_output=True, check=True, timeout=60)
+        with tarfile.open(fileobj=io.BytesIO(copied.stdout)) as archive:
+            assert archive.extractfile("hosts").read().decode() == shown
     finally:
         remove(vch, "db", "web", "outsider", "reader")
         docker_cli(vch, "network", "rm", "app", "elsewhere")
