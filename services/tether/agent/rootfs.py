@@ -226,9 +226,8 @@ def rewrite_hosts(spec, container_root, peers):
     """
     text = hosts_text(spec, peers).encode("utf-8")
     layout = ContainerRoot.around(container_root)
-    etc = layout.resolve("/etc")
     try:
-        _replace(etc, "hosts", text)
+        _replace(layout.resolve("/etc"), "hosts", text)
     except OSError as exc:
         if exc.errno != errno.EROFS:
             raise
