@@ -54,7 +54,7 @@ _NAMES = ("babbage", "curie", "dijkstra", "euler", "fermat", "galois", "hopper",
 # HostConfig settings with no meaning for a container VM, by the flag users know.
 _REFUSED = (
     ("Privileged", "--privileged"), ("CapAdd", "--cap-add"), ("Devices", "--device"),
-    ("VolumesFrom", "--volumes-from"), ("Links", "--link"), ("PublishAllPorts", "-P"),
+    ("VolumesFrom", "--volumes-from"), ("PublishAllPorts", "-P"),
 )
 
 

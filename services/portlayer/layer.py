@@ -24,6 +24,7 @@ from ansible_collections.vic.containers.services.portlayer.cache import LiveCach
 from ansible_collections.vic.containers.services.portlayer.containers import envseal, health
 from ansible_collections.vic.containers.services.portlayer.containers.manager import Containers
 from ansible_collections.vic.containers.services.portlayer.network.networks import Networks
+from ansible_collections.vic.containers.services.portlayer.network import peers
 from ansible_collections.vic.containers.services.portlayer.storage.image_index import ImageIndex
 from ansible_collections.vic.containers.services.portlayer.storage.layer_store import LayerStore
 from ansible_collections.vic.containers.services.portlayer.storage.volumes import VolumeStores
@@ -68,10 +69,12 @@ class PortLayer:
         self.execs = {}                   # exec id -> exec instance
         self.attachments = {}             # container id -> open attachments, which resize applies to
         self.term_sizes = {}              # container id -> (columns, rows) of its last resize
+        self.peers = peers.Publisher(self)  # what each tether's /etc/hosts lists (it asks self.tether)
         self.tether_client_key = endpoint_client_key(key)
         self.tether = Concentrator(self._host_key_of, self.tether_client_key, self._exited,
                                    on_started=self._started,
-                                   env_key_of=lambda container_id: envseal.container_key(key, container_id))
+                                   env_key_of=lambda container_id: envseal.container_key(key, container_id),
+                                   hosts_of=self.peers.entries_for)
 
     async def start(self, tether_listen=("127.0.0.1", 0)):
         """Follow vSphere, listen for tethers and read the image and volume stores."""

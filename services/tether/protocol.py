@@ -17,6 +17,7 @@ import base64
 import datetime
 import hashlib
 import hmac
+import ipaddress
 import json
 import re
 import signal as signals
@@ -41,7 +42,7 @@ MAX_LINE = 64 * 1024                         # bytes of one control line, its "\
 ARCHIVE_SUBSYSTEM = "archive@vic"
 # Control messages: "type" from the tether, "op" from the endpoint.
 HELLO, STARTED, EXIT, REPLY = "hello", "started", "exit", "reply"
-SIGNAL, STATS, TOP, ENV = "signal", "stats", "top", "env"
+SIGNAL, STATS, TOP, ENV, HOSTS = "signal", "stats", "top", "env", "hosts"
 # Archive requests (the first line of an archive channel).
 ARCHIVE_STAT, ARCHIVE_GET, ARCHIVE_PUT = "stat", "get", "put"
 ARCHIVE_EXPORT, ARCHIVE_CHANGES = "export", "changes"     # of the root: docker export, docker diff
@@ -323,6 +324,38 @@ def unseal(text, key, associated):
         return AESGCM(key).decrypt(raw[:12], raw[12:], associated)
     except (InvalidTag, ValueError):
         raise ProtocolError("the sealed value does not open with this key") from None
+
+
+# A name of a hosts line: what a resolver takes from /etc/hosts (no blank, no comment sign, no control character).
+_HOST_NAME_RE = re.compile(r"[^\s#\x00-\x1f\x7f]{1,255}")
+
+
+def host_name(name):
+    """Whether ``name`` can stand in an /etc/hosts line (dockerd takes any network alias; these could not)."""
+    return isinstance(name, str) and bool(_HOST_NAME_RE.fullmatch(name))
+
+
+def hosts_request(entries):
+    """The request that gives the tether the container's peers, ``[(ip, [name, ...]), ...]`` in the order their
+    lines go in /etc/hosts after the container's own (the sender adds ``seq``; ``parse_hosts`` checks it)."""
+    return {"op": HOSTS, "entries": [[ip, list(names)] for ip, names in parse_hosts({"entries": entries})]}
+
+
+def parse_hosts(message):
+    """The ``[(ip, [name, ...])]`` of a hosts request: each an IP address and at least one ``host_name``."""
+    entries = message.get("entries")
+    _check(isinstance(entries, (list, tuple)), "the hosts request carries no entries")
+    found = []
+    for entry in entries:
+        _check(isinstance(entry, (list, tuple)) and len(entry) == 2 and isinstance(entry[1], (list, tuple))
+               and entry[1] and all(host_name(n) for n in entry[1]),
+               f"hosts entry {entry!r} is not [ip, [name, ...]] of names a hosts file can hold")
+        try:
+            address = str(ipaddress.ip_address(entry[0]))
+        except (TypeError, ValueError):
+            raise ProtocolError(f"hosts entry {entry!r} has no IP address") from None
+        found.append((address, list(entry[1])))
+    return found
 
 
 def stats_request():

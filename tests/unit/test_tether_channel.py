@@ -9,6 +9,8 @@ import tarfile
 import pytest
 from ansible_collections.vic.containers.plugins.module_utils import _errors as errors
 from ansible_collections.vic.containers.services.portlayer.attach import concentrator, sessions
+from ansible_collections.vic.containers.services.portlayer.containers.model import Container
+from ansible_collections.vic.containers.services.portlayer.network import peers
 from ansible_collections.vic.containers.services.tether import protocol
 from ansible_collections.vic.containers.tools.harness.tether_peer import TetherPeer
 from ansible_collections.vic.containers.tools.harness.waiting import until_async
@@ -261,6 +263,92 @@ def test_exec_returns_output_and_exit_code():
     (out, err), code = run(scenario())
     assert out == b"bar\n/tmp\n" and err == b"oops\n"
     assert code == 4
+
+
+def test_a_tether_that_does_not_know_the_hosts_op_refuses_it_and_everything_else_goes_on(caplog):
+    # Tethers on an ISO built before the op answer "unknown op" (as this peer does): the endpoint logs it.
+    asked = []
+
+    def hosts_of(container_id):
+        asked.append(container_id)
+        return [("10.1.0.2", ["db"])]
+
+    async def scenario():
+        async with world(hosts_of=hosts_of) as w:
+            peer = w.peer("c1", ["sleep", "30"])
+            async with running(w, peer):
+                await w.concentrator.wait_connected("c1", TIMEOUT)
+                taken = await w.concentrator.send_hosts("c1", [("10.1.0.3", ["web"])])
+                attachment = await w.concentrator.exec("c1", {"Cmd": ["/bin/sh", "-c", "echo fine"]})
+                output = await collect(attachment)
+                return taken, output, await w.concentrator.send_hosts("gone", [])
+
+    taken, output, unknown = run(scenario())
+    assert asked == ["c1"] and taken is False and unknown is False
+    assert output == (b"fine\n", b"")
+    assert "its peers were not taken: container c1: unknown op 'hosts'" in caplog.text
+
+
+class PortLayerParts:
+    """What ``peers.Publisher`` reads of the port layer: the live cache's listeners (``change`` is a feed batch
+    the cache applied), the containers it decoded, the concentrator, and a place for background work."""
+
+    def __init__(self):
+        self.cache = self.containers = self
+        self.tether = None
+        self.decoded = []
+        self._listeners = []
+
+    def listen(self, callback):
+        self._listeners.append(callback)
+
+    def known(self):
+        return list(self.decoded)
+
+    def spawn(self, coroutine):
+        return asyncio.ensure_future(coroutine)
+
+    def change(self, decoded):
+        self.decoded = list(decoded)
+        for callback in self._listeners:
+            callback("vm-1", {}, {})
+
+
+def _running(name, network, address):
+    record = {"id": name * 8, "name": name, "config": {}, "host_config": {},
+              "networks": {network: {"ip": address, "aliases": []}}}
+    return Container("vm-" + name, {"runtime.powerState": "poweredOn"}, record, {})
+
+
+def test_peers_go_on_each_connection_and_a_burst_of_changes_goes_in_one_request():
+    me = _running("c1", "app", "10.1.0.2")
+    others = [_running("p%02d" % n, "app", "10.1.0.%d" % (n + 10)) for n in range(30)]
+    stranger = _running("zz", "elsewhere", "10.9.0.2")
+    taken = []
+
+    async def scenario():
+        parts = PortLayerParts()
+        publisher = peers.Publisher(parts)
+        async with world(hosts_of=publisher.entries_for) as w:
+            parts.tether = w.concentrator
+            parts.change([me])
+            peer = w.peer(me.id, ["sleep", "30"], hosts=taken)
+            async with running(w, peer):
+                await w.concentrator.wait_connected(me.id, TIMEOUT)
+                await until_async(lambda: len(taken) == 1, "the peers of the connection")
+                for count in range(1, len(others) + 1):     # 30 starts, one batch of the cache each
+                    parts.change([me] + others[:count])
+                await until_async(lambda: taken[-1:] == [[(o.record["networks"]["app"]["ip"], [o.name, o.id[:12]])
+                                                          for o in others]], "the peers after the burst")
+                parts.change([me, stranger] + others)       # not on its network: nothing to send
+                await asyncio.sleep(peers.BATCH_SECONDS * 3)
+                assert len(taken) == 2, taken               # one request for the connection, one for the burst
+                peer.drop()                                 # a new connection is given them again
+                await until_async(lambda: len(taken) == 3, "the peers of the second connection")
+                return list(taken)
+
+    sent = run(scenario())
+    assert sent[0] == [] and sent[2] == sent[1] and len(sent[1]) == 30
 
 
 def test_not_connected_is_a_clear_conflict():

@@ -371,8 +371,11 @@ class TetherPeer:
 
     def __init__(self, container_id, host_key, endpoint_key, argv, *, announce=None, wait_for_attach=False,
                  tty=False, stdin_once=True, redial_delay=0.1, keepalive_interval=protocol.KEEPALIVE_INTERVAL,
-                 root=None, env=None, run_block_grace=None, log_path=None):
+                 root=None, env=None, run_block_grace=None, log_path=None, hosts=None):
         self.container_id = container_id
+        # A list: the peers of each hosts request are appended to it and taken; None: refused as unknown,
+        # as a tether built before the op refuses it.
+        self.hosts = hosts
         self.log_path = log_path  # the VM's output.log, written as the tether writes it (json-file lines, exit line)
         self.run_block_grace = run_block_grace  # with wait_for_attach: start anyway this long after a hello
         self.root = root          # the local directory archives read and write, standing for the container's /
@@ -519,6 +522,10 @@ class TetherPeer:
                 self._send(chan, protocol.reply(message.get("seq"), "the process is not running"))
             else:
                 self._send(chan, protocol.stats_reply(message.get("seq"), self.primary.stats()))
+            return
+        if message.get("op") == protocol.HOSTS and self.hosts is not None:
+            self.hosts.append(protocol.parse_hosts(message))
+            self._send(chan, protocol.reply(message.get("seq")))
             return
         self._send(chan, protocol.reply(message.get("seq"), self._refusal(message)))
 

@@ -24,6 +24,7 @@ from ansible_collections.vic.containers.services.portlayer.containers import usa
 from ansible_collections.vic.containers.services.portlayer.containers.model import parse_time
 from ansible_collections.vic.containers.services.portlayer.filters import (check_values, keep, label_matches,
                                                                            name_matches, until_seconds)
+from ansible_collections.vic.containers.services.portlayer.network import peers
 from ansible_collections.vic.containers.services.portlayer.storage.volumes import DRIVER
 
 DEFAULT_STOP_TIMEOUT = 10
@@ -50,6 +51,7 @@ async def create(request):
     cpus, memory_mb = spec.sizing(host)
     networks = spec.network_requests(host, body.get("NetworkingConfig") or {})
     _check_networks(state, networks)
+    _check_links(state, host, networks)
     validation.check_addresses(state.networks, networks)
     image = state.images.resolve(body["Image"])
     config = spec.merge(body, image.config)
@@ -87,6 +89,27 @@ def _check_networks(state, networks):
             state.networks.find(ref)
         except NotFound as exc:
             raise InvalidInput(str(exc)) from None
+
+
+def _check_links(state, host, networks):
+    """``--link NAME[:ALIAS]``: on the default bridge each must name an existing container (dockerd's words;
+    a 400, or the CLI would pull); on a user-defined network dockerd ignores the HostConfig's links, which the
+    CLI also gives the network's endpoint (its aliases resolve there, peers.py)."""
+    links = host.get("Links") or ()
+    for link in links:
+        name, _alias = peers.parse_link(link)
+        if not name:
+            raise InvalidInput("invalid link %r: it must be NAME[:ALIAS]" % link)
+    if links and not networks:
+        raise InvalidInput("conflicting options: --link cannot be used with --network none")
+    if peers.DEFAULT_NETWORK not in networks:
+        return
+    for link in links:
+        name, _alias = peers.parse_link(link)
+        try:
+            state.containers.find(name)
+        except NotFound as exc:
+            raise InvalidInput("could not get container for %s: %s" % (name, exc)) from None
 
 
 async def _mount_volumes(state, host):

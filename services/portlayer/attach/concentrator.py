@@ -135,10 +135,12 @@ class Concentrator:
     exit of a primary process, attached or not. It may be called again for the
     same exit after a reconnect or an endpoint restart, so it must be idempotent.
     ``on_started(container_id, pid, started_at)`` (sync) learns that the primary
-    process runs, after each hello while it does (idempotent too).
+    process runs, after each hello while it does (idempotent too). ``hosts_of(container_id)`` gives the
+    container's peers (``protocol.hosts_request``'s entries), sent on every connection before the env key, so
+    /etc/hosts has them when the process starts.
     """
 
-    def __init__(self, host_key_of, client_key, on_exit, *, on_started=None, env_key_of=None,
+    def __init__(self, host_key_of, client_key, on_exit, *, on_started=None, env_key_of=None, hosts_of=None,
                  keepalive_interval=protocol.KEEPALIVE_INTERVAL,
                  keepalive_count_max=protocol.KEEPALIVE_COUNT_MAX, handshake_timeout=20.0, request_timeout=15.0):
         self._host_key_of = host_key_of
@@ -146,6 +148,7 @@ class Concentrator:
         self._on_exit = on_exit
         self._on_started = on_started
         self._env_key_of = env_key_of   # container id -> the key its boot spec's sealed env opens with
+        self._hosts_of = hosts_of       # container id -> its peers' [(ip, [names])]
         self._keepalive = (keepalive_interval, keepalive_count_max)
         self._timeouts = (handshake_timeout, request_timeout)
         self._links = {}            # container id -> the live _Link
@@ -345,8 +348,26 @@ class Concentrator:
             self._changed.notify_all()
         self._publish("connect", container_id)
         self._spawn(self._follow(link))
+        # The peers first: the tether does requests in order, and the env key starts the process.
+        if self._hosts_of is not None:
+            self._spawn(self._send_hosts(link, self._hosts_of(link.container_id)))
         if self._env_key_of is not None:
             self._spawn(self._hand_env(link))
+
+    async def send_hosts(self, container_id, entries):
+        """Give the container's tether its peers (``protocol.hosts_request``); False when it is not connected
+        or did not take them (an old tether answers that it does not know the op: logged, nothing breaks)."""
+        link = self._links.get(container_id)
+        return link is not None and await self._send_hosts(link, entries)
+
+    async def _send_hosts(self, link, entries):
+        try:
+            await link.control.request(protocol.hosts_request(entries), self._timeouts[1])
+        except (VicError, asyncssh.Error, OSError, protocol.ProtocolError) as exc:
+            LOG.warning("tether of container %s: its peers were not taken: %s", _short(link.container_id),
+                        exc or "timed out")
+            return False
+        return True
 
     async def _hand_env(self, link):
         """Hand the tether its env key on each connection: its process starts once it has it (a tether that

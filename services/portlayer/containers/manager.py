@@ -16,7 +16,8 @@ disks, mark as being removed) + Destroy + polls; rename = Rename + Reconfig + po
 Reconfig: one more Rename, back); network connect = Reconfig (record and boot spec together) +
 polls, disconnect = a device read + Reconfig + polls; update --restart = Reconfig; logs = one
 HTTPS GET; stats = none while the tether is connected (it answers), else one PropertyCollector
-read per sample; started, cp / archive = none (the tether channel). At endpoint start: one HTTPS
+read per sample; started, cp / archive = none (the tether channel); the names each container resolves
+(network/peers.py) = none (the live cache, sent on the tether channel). At endpoint start: one HTTPS
 GET of the log of each container VM that is off (a run that ended while the endpoint was down),
 + Reconfig for each end recorded then. While the live cache is stale: one PropertyCollector read
 per client request on one container.
@@ -115,6 +116,11 @@ class Containers:
     def all(self):
         """Every container; refused while the live cache cannot follow vSphere (it may be stale)."""
         self.state.cache.check_fresh()
+        return list(self._decoded.values())
+
+    def known(self):
+        """Every container as the live cache holds it, stale or not: for background work, which goes on
+        with what was seen last while vSphere cannot be followed (``all`` refuses then)."""
         return list(self._decoded.values())
 
     def find(self, ref):

@@ -9,6 +9,7 @@ dirs are on the container's read-write disk; volumes at their destinations;
 /etc/hosts and /etc/resolv.conf written from the boot spec.
 """
 
+import errno
 import os
 
 from ansible_collections.vic.containers.services.tether.agent import disks, linux
@@ -179,14 +180,16 @@ def set_sysctls(sysctls):
             raise OSError(exc.errno, f"cannot set sysctl {name}={value}: {exc.strerror}") from None
 
 
-def hosts_text(spec):
-    """The container's /etc/hosts: Docker's localhost lines, its own name, the spec's extra lines."""
+def hosts_text(spec, peers=()):
+    """The container's /etc/hosts: Docker's localhost lines, its own name, the spec's extra lines, then its
+    peers (``protocol.parse_hosts``: the other containers on its networks, which the endpoint sends)."""
     names = spec["hostname"] + (f".{spec['domainname']} {spec['hostname']}" if spec["domainname"] else "")
     addresses = [a.split("/")[0] for nic in spec["nics"] for a in nic.get("addresses", [])]
     lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback", "fe00::0\tip6-localnet",
              "ff00::0\tip6-mcastprefix", "ff02::1\tip6-allnodes", "ff02::2\tip6-allrouters"]
     lines += list(spec["hosts"])
     lines += [f"{address}\t{names}" for address in addresses] or [f"127.0.1.1\t{names}"]
+    lines += [f"{address}\t{' '.join(peer_names)}" for address, peer_names in peers]
     return "\n".join(lines) + "\n"
 
 
@@ -209,3 +212,45 @@ def write_etc(spec, root):
             os.unlink(path)     # Docker's files replace whatever the image had
         with open(path, "w", encoding="utf-8") as file:
             file.write(text)
+
+
+_HOSTS_NEW = ".hosts.tether-new"     # beside /etc/hosts: a rename within one directory is atomic
+
+
+def rewrite_hosts(spec, container_root, peers):
+    """/etc/hosts again, with ``peers`` after the container's own lines (``hosts_text``), while it runs.
+
+    Written beside it and renamed over it, so a resolver never reads half a file. A read-only root
+    (``--read-only``) takes no rename: then the file the tether wrote at boot, in the overlay's upper dir
+    (the container cannot have changed it), is rewritten in place, as dockerd rewrites its bind-mounted one.
+    """
+    text = hosts_text(spec, peers).encode("utf-8")
+    layout = ContainerRoot.around(container_root)
+    try:
+        _replace(layout.resolve("/etc"), "hosts", text)
+    except OSError as exc:
+        if exc.errno != errno.EROFS:
+            raise
+        _write(os.path.join(layout.upper, "etc", "hosts"), os.O_TRUNC, text)
+
+
+def _replace(directory, name, text):
+    new = os.path.join(directory, _HOSTS_NEW)
+    try:
+        os.unlink(new)      # a leftover of a tether that died mid-write (never followed, if a link)
+    except FileNotFoundError:
+        pass
+    _write(new, os.O_CREAT | os.O_EXCL, text)
+    os.replace(new, os.path.join(directory, name))
+
+
+def _write(path, flags, text):
+    # O_NOFOLLOW: a link the container made must not send the tether's write outside its root.
+    fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC | flags, 0o644)
+    try:
+        os.fchmod(fd, 0o644)    # readable by every user of the container, whatever the umask
+        view = memoryview(text)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)

@@ -5,7 +5,7 @@
 
 docs/tether-protocol.md is the contract: the tether dials (and redials, backing
 off 0.1 s doubling to 5 s) but is the SSH server; the endpoint logs in with its
-key and opens ``control@vic`` (hello, started, exit; signal and stats requests),
+key and opens ``control@vic`` (hello, started, exit; signal, stats, top, env and hosts requests),
 ``attach`` channels (the primary process), ``exec`` channels and
 ``archive@vic`` channels. The process keeps running while the channel is down;
 its output still goes to the log.
@@ -18,7 +18,7 @@ import sys
 
 import asyncssh
 from ansible_collections.vic.containers.services.tether import protocol
-from ansible_collections.vic.containers.services.tether.agent import process, stats, users
+from ansible_collections.vic.containers.services.tether.agent import process, rootfs, stats, users
 
 REDIAL_FIRST, REDIAL_MAX = 0.1, 5.0
 RUNBLOCK_WAIT = 5.0         # seconds after the hello before a RunBlock process starts without an attach
@@ -62,6 +62,7 @@ class Tether:
         self._env_sealed = spec["process"].get("EnvSealed") or None
         self._start_waiting = None      # (term_size,) of a start asked for before the env was open
         self._attach_waiting = []       # attach sessions opened before the env was open
+        self._peers = []                # the peers /etc/hosts lists (none at boot: rootfs.write_etc)
 
     # -- life cycle
 
@@ -232,6 +233,18 @@ class Tether:
             self.start_primary(*(self._start_waiting or ()))
         return None
 
+    def _write_peers(self, message):
+        """The container's peers the endpoint sent: /etc/hosts rewritten with them, unless they are the ones
+        it holds (the endpoint sends them on every connection). None, or why not."""
+        try:
+            peers = protocol.parse_hosts(message)
+            if peers != self._peers:
+                rootfs.rewrite_hosts(self.spec, self.root, peers)
+                self._peers = peers
+        except (protocol.ProtocolError, OSError) as exc:
+            return str(exc)
+        return None
+
     def control_closed(self, chan):
         self.controls.discard(chan)
 
@@ -266,6 +279,9 @@ class Tether:
             return
         if op == protocol.ENV:
             self._send(chan, protocol.reply(seq, self._open_env(message)))
+            return
+        if op == protocol.HOSTS:
+            self._send(chan, protocol.reply(seq, self._write_peers(message)))
             return
         error = None
         if op != protocol.SIGNAL:

@@ -9,11 +9,20 @@ from ansible_collections.vic.containers.tools.harness.endpoint import docker_cli
 from test_iso_worlds import _vch, tether_iso  # noqa: F401  pylint: disable=unused-import  # the cached ISO build
 
 
-def test_docker_run_echo_hello_with_the_tether_from_the_unpacked_iso(vcsim, tmp_path_factory, registries, tether_iso):
+def test_docker_run_echo_hello_and_a_peer_by_name_with_the_tether_from_the_unpacked_iso(vcsim, tmp_path_factory, registries, tether_iso):
     with emulated(vcsim, tether_python="iso") as emulator:
         vch = _vch(vcsim, "isons", tmp_path_factory, registries, tether_iso)
         try:
             ran = docker_cli(vch, "run", "--rm", vch["image"], "echo", "hello", timeout=30)
             assert (ran.returncode, ran.stdout) == (0, "hello\n"), (ran.stderr, emulator.log()[-3000:])
+            # The ISO's tether takes the peers the endpoint sends (docs/containers.md, "Names on networks").
+            assert docker_cli(vch, "network", "create", "isonet").returncode == 0
+            assert docker_cli(vch, "run", "-d", "--name", "isodb", "--network", "isonet", vch["image"],
+                              "sleep", "600").returncode == 0
+            db_ip = docker_cli(vch, "inspect", "-f", "{{.NetworkSettings.Networks.isonet.IPAddress}}", "isodb").stdout
+            ran = docker_cli(vch, "run", "--rm", "--network", "isonet", vch["image"], "busybox", "ping", "-c", "1",
+                             "-W", "1", "isodb", timeout=30)
+            assert "PING isodb (%s)" % db_ip.strip() in ran.stdout, (ran.stdout, ran.stderr, emulator.log()[-3000:])
+            docker_cli(vch, "rm", "-f", "isodb")
         finally:
             vch["endpoint"].stop()
