@@ -101,11 +101,16 @@ def test_containers_on_a_user_network_resolve_each_other_by_name_alias_and_short
         for name in ("db", "database", "web"):
             assert resolved(vch, "outsider", name) is None, logs(vch)
         # A run started after both resolves them as the first thing it does (the peers come before its env).
-        ran = docker_cli(vch, "run", "--rm", "--network", "app", vch["image"], "busybox", "ping", "-c", "1", "-W", "1",
-                         "db")
+        ran = docker_cli(vch, "run", "--rm", "--name", "once", "--network", "app", vch["image"], "busybox", "ping",
+                         "-c", "1", "-W", "1", "db")
         assert "PING db (%s)" % db_ip in ran.stdout, (ran.stdout, ran.stderr, logs(vch))
-        # Readable by any user, and not a change docker diff shows (dockerd keeps it in the init layer).
-        shown = docker_cli(vch, "exec", "-u", "65534:65534", "web", "cat", "/etc/hosts").stdout
+
+        # Readable by any user, and not a change docker diff shows (dockerd keeps it in the init layer); read once
+        # the run's own line has gone from it again (its removal reaches web's tether a batch later).
+        def hosts_without_once():
+            text = docker_cli(vch, "exec", "-u", "65534:65534", "web", "cat", "/etc/hosts").stdout
+            return text if "\tonce " not in text else None
+        shown = until(hosts_without_once, "the run once to leave web's /etc/hosts", timeout=60, interval=0.5)
         assert "%s\tdb database %s" % (db_ip, db[:12]) in shown, shown
         assert docker(vch, "diff", "web") == ""
         command, env = docker_command(vch, "cp", "web:/etc/hosts", "-")
