@@ -75,7 +75,7 @@ def test_vch_role_molecule(tmp_path, vcsim_binary):
             run.down()
     print("vch role scenario: %.0f s" % (time.monotonic() - started))
     assert proc.returncode == 0, output[-30000:]
-    for step in ("converge", "idempotence", "verify", "side_effect"):
+    for step in ("check", "converge", "idempotence", "verify", "side_effect"):
         assert "%s: Executed: Successful" % step in output.replace(" > ", ": ").replace(" ➜ ", ": "), step
     assert vm_processes == []
     # down() stopped everything and checked it (emulated() checked the emulator's own): nothing mounted or linked.
