@@ -55,9 +55,10 @@ ACCEPT = OCI_MANIFEST + ", " + MANIFEST_V2
 
 
 class TestCA:
-    """A CA and one server certificate for 127.0.0.1 / localhost, as PEM files in ``folder``."""
+    """A CA and one server certificate for ``address`` (127.0.0.1 by default), 127.0.0.1 and localhost, as PEM
+    files in ``folder``."""
 
-    def __init__(self, folder):
+    def __init__(self, folder, address="127.0.0.1"):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         now = datetime.datetime.now(datetime.UTC)
@@ -71,11 +72,12 @@ class TestCA:
               .sign(ca_key, hashes.SHA256()))
         key = ec.generate_private_key(ec.SECP256R1())
         cert = (x509.CertificateBuilder()
-                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, address)]))
                 .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
                 .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=2))
-                .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                                                            x509.DNSName("localhost")]), critical=False)
+                .add_extension(x509.SubjectAlternativeName(
+                    [x509.IPAddress(ipaddress.ip_address(name)) for name in sorted({address, "127.0.0.1"})]
+                    + [x509.DNSName("localhost")]), critical=False)
                 .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
                 .sign(ca_key, hashes.SHA256()))
         self.ca_pem = ca.public_bytes(serialization.Encoding.PEM).decode()
@@ -192,13 +194,13 @@ class TokenIssuer:
 class Registry:
     """One docker-registry process: ``kind`` anonymous, basic, token or plain."""
 
-    def __init__(self, folder, ca, kind, port=None):
+    def __init__(self, folder, ca, kind, port=None, address="127.0.0.1"):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.ca = ca
         self.kind = kind
         self.port = port or free_port()
-        self.host = "127.0.0.1:%d" % self.port
+        self.host = "%s:%d" % (address, self.port)
         self.tls = kind != "plain"
         self.issuer = None
         self.proc = None
@@ -308,15 +310,16 @@ class Registry:
 
 class Registries:
     """The registries of one test module, started when first asked for; ports are known from the start
-    (a VCH's insecure list and whitelist name them before they run)."""
+    (a VCH's insecure list and whitelist name them before they run). ``address``: where they listen,
+    loopback by default; a role test gives its test bridge's host address so the test host pulls from them."""
 
     KINDS = ("anonymous", "basic", "token", "plain")
 
-    def __init__(self, folder):
+    def __init__(self, folder, address="127.0.0.1"):
         self.folder = Path(folder)
-        self.ca = TestCA(self.folder / "ca")
+        self.ca = TestCA(self.folder / "ca", address)
         self.images = TestImages(self.folder / "images")
-        self._registries = {kind: Registry(self.folder / kind, self.ca, kind) for kind in self.KINDS}
+        self._registries = {kind: Registry(self.folder / kind, self.ca, kind, address=address) for kind in self.KINDS}
         self._started = set()
 
     def trusted(self):

@@ -160,6 +160,7 @@ class Simulator:
         tls=True,
         timeout=60,
         tmpdir=None,
+        listen="127.0.0.1",
         **topology,
     ):
         """Launch and wait (up to ``timeout`` s) for the ready line.
@@ -168,7 +169,8 @@ class Simulator:
         cluster_hosts, standalone_hosts, portgroups, datastores, vms, pools).
         Without ``call_log`` the call log goes to a private work directory.
         Datastore directories are created under ``tmpdir`` (default: see
-        default_tmpdir()).
+        default_tmpdir()). ``listen``: the address to serve on, loopback by default; a role
+        test gives its test bridge's host address so the test host reaches the simulator.
         """
         if self.proc is not None:
             raise SimulatorError("already started")
@@ -185,7 +187,7 @@ class Simulator:
             "-mode",
             mode,
             "-listen",
-            "127.0.0.1:0",
+            f"{listen}:0",
             "-username",
             username,
             "-password",
