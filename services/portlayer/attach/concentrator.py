@@ -315,10 +315,18 @@ class Concentrator:
                 client_keys=[self._client_key], known_hosts=_no_known_hosts,
                 server_host_key_algs=[protocol.HOST_KEY_ALGORITHM], preferred_auth="publickey", agent_path=None,
                 password=None, kbdint_auth=False, gss_auth=False, config=None,
+                # None, not left out: asyncssh's defaults read ~/.ssh, and a DynamicUser service has no home.
+                x509_trusted_certs=None, x509_trusted_cert_paths=None,
                 keepalive_interval=self._keepalive[0], keepalive_count_max=self._keepalive[1],
                 login_timeout=self._timeouts[0])
         except (asyncssh.Error, OSError, asyncio.TimeoutError) as exc:
             LOG.info("tether handshake from %s failed: %s", peer[0], exc or "timed out")
+            sock.close()
+            return
+        except Exception:  # pylint: disable=broad-exception-caught
+            # Not the tether's doing (the endpoint's own environment): said loudly, or containers wait for
+            # a connection that never comes with nothing in the log.
+            LOG.exception("tether handshake from %s failed in the endpoint", peer[0])
             sock.close()
             return
         await self._accepted(conn)
