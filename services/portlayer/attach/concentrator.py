@@ -261,6 +261,11 @@ class Concentrator:
         """An ``archive@vic`` session for ``request`` (``protocol.archive_request``): see ``sessions.Archive``."""
         return await sessions.Archive.open(self._link(container_id).conn, container_id, request)
 
+    async def open_tcp(self, container_id, port):
+        """``(reader, writer)`` of a direct-tcpip channel to the container's published TCP ``port``: the tether
+        connects inside the container (``protocol.forward_refusal`` says what it refuses)."""
+        return await self._link(container_id).conn.open_connection(protocol.FORWARD_HOST, port)
+
     # -- internals
 
     def host_key_matches(self, container_id, key):
