@@ -19,9 +19,9 @@ R = ports.Request
 
 def test_the_clis_bindings_become_requests():
     # docker run -p 8080:80 -p 127.0.0.1::443 -p 9000-9010:90 -p 81 (the CLI expands ranges into keys itself)
-    host = {"PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}], "443/tcp": [{"HostIp": "127.0.0.1",
-            "HostPort": ""}], "90/tcp": [{"HostIp": "", "HostPort": "9000-9010"}], "81/tcp": [{"HostIp": "",
-            "HostPort": ""}], "82": None}}
+    host = {"PortBindings": {
+        "80/tcp": [{"HostIp": "", "HostPort": "8080"}], "443/tcp": [{"HostIp": "127.0.0.1", "HostPort": ""}],
+        "90/tcp": [{"HostIp": "", "HostPort": "9000-9010"}], "81/tcp": [{"HostIp": "", "HostPort": ""}], "82": None}}
     assert ports.requests({}, host) == [R(443, "127.0.0.1", ""), R(80, "", "8080"), R(81, "", ""), R(82, "", ""),
                                         R(90, "", "9000-9010")]
 
@@ -47,8 +47,9 @@ def test_what_cannot_be_published_is_refused_naming_it(host, config, words):
     with pytest.raises(InvalidInput, match=words.replace("(", r"\(").replace(")", r"\)")):
         ports.requests(config, host)
     if "udp" in words and "-P" not in words:
-        assert "tether channel, which carries TCP only" in str(pytest.raises(InvalidInput, ports.requests,
-                                                                                  config, host).value)
+        with pytest.raises(InvalidInput) as refused:
+            ports.requests(config, host)
+        assert "tether channel, which carries TCP only" in str(refused.value)
 
 
 def test_random_and_range_host_ports_are_chosen_free_and_never_twice():

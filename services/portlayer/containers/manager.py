@@ -8,7 +8,8 @@ VM once per change and makes every change a container goes through.
 
 Round trips: create = CreateVM + task polls (plus one disk per new volume; the record and the
 boot spec go in the same CreateVM); start = PowerOn + polls (the tether's start line in the
-VM's log marks the run as under way, for a restore); stop / kill = PowerOff + Reconfig (exit
+VM's log marks the run as under way, for a restore; published ports are listened on before it, and a
+random host port another process took since the create is chosen again: + Reconfigure, only then); stop / kill = PowerOff + Reconfig (exit
 record) + polls; an end the tether reports = the same; a VM powered off outside the endpoint = one HTTPS GET of its log (the exit
 line) + Reconfig; an automatic restart = PowerOn + polls after the exit's Reconfig;
 docker stop during a restart's back-off = Reconfig; rm = a device read + Reconfig (detach shared
@@ -223,7 +224,8 @@ class Containers:
     def _recorded_host_ports(self):
         """(ip, host port) of every container's published ports, running or not: a random port is never one."""
         publisher = self.state.ports
-        return {(publisher.ip_of(entry), entry["host_port"]) for c in self._decoded.values() for entry in ports.entries(c.record)}
+        return {(publisher.ip_of(entry), entry["host_port"])
+                for container in self._decoded.values() for entry in ports.entries(container.record)}
 
     async def _make(self, name, image, config, host, endpoints, volumes, sizing, published):
         mounts = []

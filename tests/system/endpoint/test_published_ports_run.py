@@ -84,7 +84,7 @@ def test_a_published_port_reaches_the_containers_server_and_shows_as_dockerd_sho
     assert set(docker(pub, "ps", "--filter", "name=web", "--format", "{{.Ports}}").split(", ")) == {
         "127.0.0.1:%d->80/tcp" % port, "127.0.0.1:%d->80/tcp" % default}
     # Many connections, some at once, each its own channel.
-    bodies = [fetch(port) for _ in range(20)]
+    bodies = [fetch(port) for _unused in range(20)]
     assert bodies == ["hello from web\n"] * 20
     # Stop closes the listeners; inspect and docker port show nothing, as dockerd's do.
     docker(pub, "stop", "-t", "1", "web")
