@@ -69,6 +69,12 @@ def test_random_and_range_host_ports_are_chosen_free_and_never_twice():
     assert chosen[3] == {"port": 83, "host_ip": "", "host_port": 8080, "range": None}
 
 
+def test_a_random_port_on_an_address_the_endpoint_has_not_is_refused_at_create():
+    publisher = ports.Publisher(tether=None, address="127.0.0.1")
+    with pytest.raises(InvalidInput, match="cannot publish port 80 on 192.0.2.1: Cannot assign requested address"):
+        publisher.choose([R(80, "192.0.2.1", "")], set())
+
+
 def _container(running, record_ports, exposed=None):
     return types.SimpleNamespace(running=running, record={"ports": record_ports},
                                  config={"ExposedPorts": exposed or {}})

@@ -218,7 +218,11 @@ class Publisher:
             # The kernel's own choice of a free ephemeral port, as dockerd's allocator takes the same range.
             for _attempt in range(64):
                 with socket.socket(_family(address), socket.SOCK_STREAM) as probe:
-                    probe.bind((address, 0))
+                    try:
+                        probe.bind((address, 0))
+                    except OSError as exc:
+                        raise InvalidInput("cannot publish port %d on %s: %s (an address of the endpoint VM is "
+                                           "needed)" % (entry["port"], address, exc.strerror or exc)) from None
                     port = probe.getsockname()[1]
                 if (address, port) not in taken:
                     return port
