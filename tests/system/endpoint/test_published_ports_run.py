@@ -15,6 +15,7 @@ import pytest
 
 from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, deploy, docker_cli, free_port, sdk
 from ansible_collections.vic.containers.tools.harness.waiting import until
+from test_containers import container_vms
 
 HTTPD = "mkdir -p /www && echo hello from $HOSTNAME > /www/index.html && exec httpd -f -p %d -h /www"
 
@@ -149,3 +150,27 @@ def test_the_sdk_publishes_and_reads_the_ports(pub):
     finally:
         client.close()
     assert refused(port)
+
+
+def test_a_random_port_another_process_took_since_the_create_is_chosen_again_and_recorded(pub):
+    docker(pub, "create", "--name", "moved", "--hostname", "moved", "-p", "80", pub["image"], "sh", "-c", HTTPD % 80)
+    # Chosen at create (kept in the record); held by someone else before the start.
+    recorded = [entry["host_port"] for entry in _records(pub)["moved"]["ports"]]
+    assert len(recorded) == 1
+    # The tether's boot spec lists the container port: the only one its direct-tcpip channels may reach.
+    assert [vm["boot"]["ports"] for vm in container_vms(pub["sim"]).values() if vm["record"]["name"] == "moved"] == [[80]]
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", recorded[0]))
+        squatter.listen()
+        docker(pub, "start", "moved")
+        port = int(docker(pub, "port", "moved", "80").rsplit(":", 1)[1])
+        assert port != recorded[0]
+        served(pub, port, "moved")
+    assert [entry["host_port"] for entry in _records(pub)["moved"]["ports"]] == [port]
+    docker(pub, "rm", "-f", "moved")
+
+
+def _records(pub):
+    """{container name: its record} as the container VMs keep them in vSphere."""
+    return {vm["record"]["name"]: vm["record"] for vm in container_vms(pub["sim"]).values()}
