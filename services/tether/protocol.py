@@ -674,6 +674,18 @@ def _ports(values):
                                             for v in values)
 
 
+def _own_addresses(spec):
+    """The container's addresses its boot spec gives its NICs ("ip/prefix"; one that does not parse is none)."""
+    own = set()
+    for nic in spec.get("nics", ()):
+        for text in nic.get("addresses", ()):
+            try:
+                own.add(ipaddress.ip_interface(text).ip)
+            except ValueError:
+                continue
+    return own
+
+
 def forward_refusal(spec, dest_host, dest_port):
     """Why a direct-tcpip channel to ``dest_host:dest_port`` is refused, or None: only a port the container
     publishes (the boot spec's ``ports``), on a loopback address or one of the container's own (an IP
@@ -684,8 +696,7 @@ def forward_refusal(spec, dest_host, dest_port):
         address = ipaddress.ip_address(dest_host)
     except ValueError:
         return f"{dest_host!r} is not an IP address"
-    own = {ipaddress.ip_interface(a).ip for nic in spec.get("nics", ()) for a in nic.get("addresses", ())}
-    if not address.is_loopback and address not in own:
+    if not address.is_loopback and address not in _own_addresses(spec):
         return f"{dest_host} is not an address of this container"
     return None
 

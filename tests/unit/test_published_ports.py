@@ -96,7 +96,7 @@ def test_inspect_and_ps_show_the_bindings_of_a_running_container_as_dockerd():
     assert views._ports_row(stopped, "127.0.0.1") == []  # pylint: disable=protected-access
 
 
-SPEC = {"ports": [80, 8080], "nics": [{"mac": "", "addresses": ["172.16.0.5/16"], "gateway": "172.16.0.1"}]}
+SPEC = {"ports": [80, 8080], "nics": [{"mac": "", "addresses": ["172.16.0.5/16", "bogus"], "gateway": "172.16.0.1"}]}
 
 
 @pytest.mark.parametrize("host, port", [("127.0.0.1", 80), ("127.0.0.2", 8080), ("::1", 80), ("172.16.0.5", 80)])
