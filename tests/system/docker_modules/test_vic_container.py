@@ -126,7 +126,8 @@ def test_container_bad_input_names_the_option(vch, image, network):
         (dict(base, network_mode="host"), "network_mode: 'host' is not possible on a VCH"),
         (dict(base, env={"DEBUG": True}), "env: the value of DEBUG is a boolean"),
         (dict(base, comparisons={"colour": "strict"}), "comparisons: 'colour' is not an option"),
-        (dict(base, published_ports=["8080:80"]), "Docker host %s refused creating container dm-bad: -p" % vch["host"]),
+        (dict(base, published_ports=["53:53/udp"]),
+         "Docker host %s refused creating container dm-bad: -p 53/udp: only TCP ports" % vch["host"]),
     ]
     results, _out = run_tasks([("vic.containers.vic_container", args) for args, _msg in cases], conn)
     for result, (_args, message) in zip(results, cases):
