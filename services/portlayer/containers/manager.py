@@ -10,8 +10,8 @@ Round trips: create = CreateVM + task polls (plus one disk per new volume; the r
 ports and the boot spec go in the same CreateVM); start = PowerOn + polls (the tether's start line in
 the VM's log marks the run as under way, for a restore; published ports are listened on before it, and
 a random host port another process took since the create is chosen again: + Reconfig, only then);
-stop / kill = PowerOff + Reconfig (exit record) + polls; an end the tether reports = the same; a VM powered off outside the endpoint = one HTTPS GET of its log (the exit
-line) + Reconfig; an automatic restart = PowerOn + polls after the exit's Reconfig;
+stop / kill = PowerOff + Reconfig (exit record) + polls; an end the tether reports = the same; a VM
+powered off outside the endpoint = one HTTPS GET of its log (the exit line) + Reconfig; an automatic restart = PowerOn + polls after the exit's Reconfig;
 docker stop during a restart's back-off = Reconfig; rm = a device read + Reconfig (detach shared
 disks, mark as being removed) + Destroy + polls; rename = Rename + Reconfig + polls (a refused
 Reconfig: one more Rename, back); network connect = Reconfig (record and boot spec together) +
