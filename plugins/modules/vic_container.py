@@ -103,7 +103,9 @@ options:
   published_ports:
     description:
       - Ports to publish, V([ip:][host_port:]container_port[/protocol]) as in C(docker run -p).
-      - The VCH endpoint decides whether it can publish them; a malformed spec fails naming the entry.
+      - The VCH endpoint listens on them (by default on its own address, the VCH's public address) and carries
+        each connection to the container through its tether channel; TCP only, a V(/udp) or V(/sctp) port is refused.
+      - A malformed spec fails naming the entry.
     type: list
     elements: str
     aliases: [ports]
@@ -194,8 +196,8 @@ options:
     description: Refused on a VCH (a volume is a disk of one VM; mount the named volume); given, the module fails.
     type: raw
   publish_all_ports:
-    description: Refused on a VCH (publish ports one by one); given, the module fails.
-    type: raw
+    description: Publish every port the image exposes on a random host port (C(docker run -P)).
+    type: bool
   pid_mode:
     description: Refused on a VCH (each container VM has its own kernel); given, the module fails.
     type: raw

@@ -30,7 +30,7 @@ async def _serve(app, portlayer, tether_listen, name, host, port, context):
     """Serve until SIGTERM / SIGINT; the ready line is printed once the socket listens."""
     # Streams (attach, events, wait) may never end by themselves: give them a moment on stop, no more.
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_SECONDS)
-    await portlayer.start(tether_listen)
+    await portlayer.start(tether_listen, publish_address=host)
     try:
         await runner.setup()
         # With TLS, the handshake is done by tls.TlsSite, which logs a refused client.

@@ -4,7 +4,7 @@
 """``POST /containers/create`` bodies: checked, merged with the image's defaults, refused clearly.
 
 What VIC could not do is refused naming the option the user knows (``-v
-/host:/path``, ``--privileged``, ``-p``) instead of being
+/host:/path``, ``--privileged``, ``-p 53:53/udp``) instead of being
 silently dropped; fields the API description does not have are refused too,
 so a typo never passes for a setting.
 """
@@ -17,6 +17,7 @@ import shlex
 from ansible_collections.vic.containers.plugins.module_utils._errors import InvalidInput
 from ansible_collections.vic.containers.services.persona import validation
 from ansible_collections.vic.containers.services.portlayer.containers import boot, health, restart
+from ansible_collections.vic.containers.services.portlayer.network import ports
 
 # From the Docker Engine API description (v1.43): ContainerConfig and HostConfig (with Resources).
 CONFIG_FIELDS = frozenset((
@@ -54,7 +55,7 @@ _NAMES = ("babbage", "curie", "dijkstra", "euler", "fermat", "galois", "hopper",
 # HostConfig settings with no meaning for a container VM, by the flag users know.
 _REFUSED = (
     ("Privileged", "--privileged"), ("CapAdd", "--cap-add"), ("Devices", "--device"),
-    ("VolumesFrom", "--volumes-from"), ("PublishAllPorts", "-P"),
+    ("VolumesFrom", "--volumes-from"),
 )
 
 
@@ -103,9 +104,7 @@ def refuse_unsupported(host):
             raise InvalidInput("%s is not supported by vSphere Integrated Containers: a container is a VM" % flag)
     restart.validate(host)
     boot.check_host(host)
-    if any(host.get("PortBindings") or {}):
-        raise InvalidInput("-p (publishing ports through the endpoint) is not supported yet; attach the container "
-                           "to a container network (--net) to reach it directly")
+    ports.check_bindings(host)
     mode = host.get("NetworkMode") or "default"
     if mode == "host" or mode.startswith("container:"):
         raise InvalidInput("--network %s is not supported by vSphere Integrated Containers: each container VM "

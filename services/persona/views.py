@@ -7,6 +7,7 @@ import json
 
 from ansible_collections.vic.containers.services.persona import container_config as spec
 from ansible_collections.vic.containers.services.portlayer.containers.model import iso, now, parse_time
+from ansible_collections.vic.containers.services.portlayer.network import ports
 from ansible_collections.vic.containers.services.portlayer.storage.volumes import DRIVER
 
 # -- containers ---------------------------------------------------------------------------------
@@ -70,8 +71,27 @@ def _mounts(container):
             for m in container.record.get("mounts", ())]
 
 
-def row(container, restarting=False, health=None):
-    """One ``docker ps`` row as JSON bytes; ``health``: the status of its health check, if it has one.
+def _ports_row(container, address):
+    """``Ports`` of a ``docker ps`` row (the CLI's PORTS column), as dockerd lists them."""
+    return [{"IP": ip, "PrivatePort": port, "PublicPort": host_port, "Type": proto} if ip is not None
+            else {"PrivatePort": port, "Type": proto} for port, proto, ip, host_port in ports.shown(container, address)]
+
+
+def _ports_inspect(container, address):
+    """``NetworkSettings.Ports`` (what ``docker port`` reads): {"80/tcp": [{"HostIp", "HostPort"}] or null}."""
+    found = {}
+    for port, proto, ip, host_port in ports.shown(container, address):
+        key = "%d/%s" % (port, proto)
+        if ip is None:
+            found.setdefault(key, None)
+        else:
+            found[key] = (found.get(key) or []) + [{"HostIp": ip, "HostPort": str(host_port)}]
+    return found
+
+
+def row(container, restarting=False, health=None, address=""):
+    """One ``docker ps`` row as JSON bytes; ``health``: the status of its health check, if it has one;
+    ``address``: where published ports without a host IP listen.
 
     All but ``State`` and ``Status`` ("Up 5 minutes") is kept with the decoded container,
     which is rebuilt whenever its VM changes, so listing 1,000 containers
@@ -83,7 +103,7 @@ def row(container, restarting=False, health=None):
         fixed = {
             "Id": container.id, "Names": ["/" + container.name], "Image": container.config.get("Image"),
             "ImageID": container.image_id, "Command": _command(container.config),
-            "Created": int(created.timestamp()), "Ports": [], "Labels": container.config.get("Labels") or {},
+            "Created": int(created.timestamp()), "Ports": _ports_row(container, address), "Labels": container.config.get("Labels") or {},
             "HostConfig": {"NetworkMode": container.host_config.get("NetworkMode") or "default"},
             "NetworkSettings": {"Networks": _network_settings(container)}, "Mounts": _mounts(container),
         }
@@ -113,10 +133,12 @@ HOST_CONFIG_DEFAULTS = {
     "CpuPercent": 0, "IOMaximumIOps": 0, "IOMaximumBandwidth": 0, "MaskedPaths": [], "ReadonlyPaths": []}
 
 
-def inspect(container, vch_name, exec_ids, process=(0, None), restarting=False, restart_count=0, health=None):
+def inspect(container, vch_name, exec_ids, process=(0, None), restarting=False, restart_count=0, health=None,
+            address=""):
     """``docker inspect`` of a container of the VCH ``vch_name``; ``exec_ids``: its running execs; ``process``:
     (pid, started_at) as the tether reported them; ``restarting``: a restart policy will power it on again;
-    ``health``: its ``State.Health`` when it has a health check."""
+    ``health``: its ``State.Health`` when it has a health check; ``address``: where published ports without a
+    host IP listen."""
     config = dict(container.config)
     config["Hostname"] = config.get("Hostname") or container.id[:12]  # the guest's hostname, as dockerd shows it
     argv = (config.get("Entrypoint") or []) + (config.get("Cmd") or [])
@@ -150,7 +172,8 @@ def inspect(container, vch_name, exec_ids, process=(0, None), restarting=False, 
             "Layers": ",".join(container.record["image"].get("layers", ()))}},
         "Mounts": _mounts(container), "Config": config,
         "NetworkSettings": {"Bridge": "", "SandboxID": "", "HairpinMode": False, "LinkLocalIPv6Address": "",
-                            "LinkLocalIPv6PrefixLen": 0, "Ports": {}, "SandboxKey": "",
+                            "LinkLocalIPv6PrefixLen": 0, "Ports": _ports_inspect(container, address),
+                            "SandboxKey": "",
                             "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
                             "EndpointID": bridge.get("EndpointID", ""), "Gateway": bridge.get("Gateway", ""),
                             "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,

@@ -23,6 +23,7 @@ from ansible_collections.vic.containers.services.portlayer.attach.concentrator i
 from ansible_collections.vic.containers.services.portlayer.cache import LiveCache
 from ansible_collections.vic.containers.services.portlayer.containers import envseal, health
 from ansible_collections.vic.containers.services.portlayer.containers.manager import Containers
+from ansible_collections.vic.containers.services.portlayer.network import ports
 from ansible_collections.vic.containers.services.portlayer.network.networks import Networks
 from ansible_collections.vic.containers.services.portlayer.network import peers
 from ansible_collections.vic.containers.services.portlayer.storage.image_index import ImageIndex
@@ -75,9 +76,12 @@ class PortLayer:
                                    on_started=self._started,
                                    env_key_of=lambda container_id: envseal.container_key(key, container_id),
                                    hosts_of=self.peers.entries_for)
+        self.ports = ports.Publisher(self.tether)
 
-    async def start(self, tether_listen=("127.0.0.1", 0)):
-        """Follow vSphere, listen for tethers and read the image and volume stores."""
+    async def start(self, tether_listen=("127.0.0.1", 0), publish_address="127.0.0.1"):
+        """Follow vSphere, listen for tethers and read the image and volume stores; ``publish_address``: where
+        published ports without a host IP listen (the Docker API's address: the VCH's public address)."""
+        self.ports.address = publish_address
         await self.cache.start()
         await self.tether.start(*tether_listen)
         await self.images.load()
@@ -85,6 +89,7 @@ class PortLayer:
         self.spawn(self.containers.recover())
 
     async def stop(self):
+        self.ports.close_all()
         await self.tether.stop()
         self.cache.stop()
         await self.images.close()

@@ -40,6 +40,9 @@ KEEPALIVE_COUNT_MAX = 3                      # unanswered keep-alives that end t
 MAX_LINE = 64 * 1024                         # bytes of one control line, its "\n" included
 
 ARCHIVE_SUBSYSTEM = "archive@vic"
+# Published ports: the endpoint opens a direct-tcpip channel to this address and a port of the boot spec's
+# "ports"; the tether connects inside the container and refuses any other destination (forward_refusal).
+FORWARD_HOST = "127.0.0.1"
 # Control messages: "type" from the tether, "op" from the endpoint.
 HELLO, STARTED, EXIT, REPLY = "hello", "started", "exit", "reply"
 SIGNAL, STATS, TOP, ENV, HOSTS = "signal", "stats", "top", "env", "hosts"
@@ -592,7 +595,7 @@ BOOT_KEY = "guestinfo.vice./boot"   # the VM's extraConfig key that holds the bo
 
 
 def boot_spec(container_id, host_key, endpoint_key, process, *, hostname, domainname="", layers, rw,
-              mounts=(), nics=(), dns=None, hosts=(), rootfs=None, sysctls=None, rw_format=False):
+              mounts=(), nics=(), dns=None, hosts=(), rootfs=None, sysctls=None, rw_format=False, ports=()):
     """Everything the tether needs to boot a container, made by the endpoint at create.
 
     ``process``: ``Cmd`` (the whole argv, Entrypoint + Cmd resolved), ``Env`` or ``EnvSealed`` (the env
@@ -605,13 +608,15 @@ def boot_spec(container_id, host_key, endpoint_key, process, *, hostname, domain
     options}, "shm_size" (bytes of /dev/shm)}; ``sysctls``: {name: value} (only those a container's own
     namespaces hold). The process may also carry ``Ulimits`` ([{"Name", "Soft", "Hard"}]) and ``GroupAdd``.
     ``rw_format``: the container's disk was made blank (no formatted template yet): the tether formats it;
-    else it is a child of the formatted template and a blank one is an error."""
+    else it is a child of the formatted template and a blank one is an error. ``ports``: the TCP ports the
+    container publishes (the only ones a direct-tcpip channel may reach, ``forward_refusal``)."""
     return parse_boot_spec({
         "protocol": PROTOCOL_VERSION, "id": container_id, "host_key": host_key, "endpoint_key": endpoint_key,
         "process": dict(process), "hostname": hostname, "domainname": domainname, "layers": list(layers), "rw": rw,
         "mounts": [dict(m) for m in mounts], "nics": [dict(n) for n in nics],
         "dns": dict(dns or {"servers": [], "search": [], "options": []}), "hosts": list(hosts),
-        "rootfs": dict(rootfs or {}), "sysctls": dict(sysctls or {}), "rw_format": bool(rw_format)})
+        "rootfs": dict(rootfs or {}), "sysctls": dict(sysctls or {}), "rw_format": bool(rw_format),
+        "ports": sorted(set(ports))})
 
 
 def format_spec(vm_id, units):
@@ -692,7 +697,40 @@ def parse_boot_spec(spec):
     rootfs.setdefault("shm_size", DEFAULT_SHM_SIZE)
     # A spec without the field is an earlier endpoint's, which always made the disk blank.
     spec["rw_format"] = bool(spec.get("rw_format", True))
+    _check(_ports(spec.setdefault("ports", [])), "boot spec ports must be a list of TCP ports (1-65535)")
     return spec
+
+
+def _ports(values):
+    return isinstance(values, list) and all(isinstance(v, int) and not isinstance(v, bool) and 0 < v < 65536
+                                            for v in values)
+
+
+def _own_addresses(spec):
+    """The container's addresses its boot spec gives its NICs ("ip/prefix"; one that does not parse is none)."""
+    own = set()
+    for nic in spec.get("nics", ()):
+        for text in nic.get("addresses", ()):
+            try:
+                own.add(ipaddress.ip_interface(text).ip)
+            except ValueError:
+                continue
+    return own
+
+
+def forward_refusal(spec, dest_host, dest_port):
+    """Why a direct-tcpip channel to ``dest_host:dest_port`` is refused, or None: only a port the container
+    publishes (the boot spec's ``ports``), on a loopback address or one of the container's own (an IP
+    literal: no name is resolved), so the channel reaches nothing but the container's published ports."""
+    if dest_port not in spec.get("ports", ()):
+        return f"port {dest_port} is not published by this container"
+    try:
+        address = ipaddress.ip_address(dest_host)
+    except ValueError:
+        return f"{dest_host!r} is not an IP address"
+    if not address.is_loopback and address not in _own_addresses(spec):
+        return f"{dest_host} is not an address of this container"
+    return None
 
 
 DEFAULT_SHM_SIZE = 64 * 1024 * 1024        # dockerd's /dev/shm

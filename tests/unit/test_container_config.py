@@ -49,7 +49,7 @@ def test_unknown_and_malformed_fields_are_refused_by_name(body, message):
 @pytest.mark.parametrize("host, flag", [
     ({"Privileged": True}, "--privileged"),
     ({"NetworkMode": "host"}, "--network host"),
-    ({"PortBindings": {"80/tcp": [{"HostPort": "8080"}]}}, "-p"),
+    ({"PortBindings": {"53/udp": [{"HostPort": "53"}]}}, "-p 53/udp"),
 ])
 def test_what_a_container_vm_cannot_do_is_refused_naming_the_flag(host, flag):
     with pytest.raises(InvalidInput, match=flag.replace("-", r"\-")):

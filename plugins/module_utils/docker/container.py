@@ -212,6 +212,7 @@ OPTIONS = (
            to_api=_set_host("NetworkMode")),
     Option("published_ports", "list", shape="set", elements="str", aliases=["ports"], normalize=_ports,
            observe=_observed_ports, to_api=_ports_to_api),
+    Option("publish_all_ports", "bool", observe=_host("PublishAllPorts", False), to_api=_set_host("PublishAllPorts")),
     Option("memory", "str", normalize=_memory, observe=_host("Memory", 0), to_api=_set_host("Memory")),
     Option("cpus", "float", normalize=_cpus, observe=_host("NanoCpus", 0), to_api=_set_host("NanoCpus")),
     Option("restart_policy", "str", choices=["no", "on-failure", "always", "unless-stopped"],
@@ -244,7 +245,6 @@ REFUSED = {
     "devices": "a container VM cannot see the endpoint's devices",
     "links": "legacy links are not supported; put the containers on one network",
     "volumes_from": "volumes are VMDKs attached to one VM; mount the named volume instead",
-    "publish_all_ports": "publish the ports one by one (published_ports)",
     "pid_mode": "each container VM has its own kernel and processes",
     "ipc_mode": "each container VM has its own kernel and IPC namespace",
 }

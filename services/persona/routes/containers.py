@@ -22,6 +22,7 @@ from ansible_collections.vic.containers.services.portlayer.containers import log
 from ansible_collections.vic.containers.services.portlayer.containers import update as resize
 from ansible_collections.vic.containers.services.portlayer.containers import usage
 from ansible_collections.vic.containers.services.portlayer.containers.model import parse_time
+from ansible_collections.vic.containers.services.portlayer.network import ports
 from ansible_collections.vic.containers.services.portlayer.filters import (check_values, keep, label_matches,
                                                                            name_matches, until_seconds)
 from ansible_collections.vic.containers.services.portlayer.network import peers
@@ -57,8 +58,10 @@ async def create(request):
     config = spec.merge(body, image.config)
     name = name or spec.generate_name(lambda candidate: state.containers.by_name(candidate) is not None)
     volumes = spec.volume_requests(body, host)
+    published = ports.requests(config, host)    # -P: the image's exposed ports too
     await _mount_volumes(state, host)
-    container_id = await state.containers.create(name, image, config, host, networks, volumes, cpus, memory_mb)
+    container_id = await state.containers.create(name, image, config, host, networks, volumes, cpus, memory_mb,
+                                                 published)
     state.events.publish("container", "create", container_id, {"name": name, "image": config["Image"]})
     return web.json_response({"Id": container_id, "Warnings": []}, status=201)
 
@@ -421,7 +424,8 @@ async def list_containers(request):
     if limit > 0:
         found = found[:limit]
     health = state.health.status
-    return web.Response(body=b"[" + b",".join(views.row(c, restarting(c.id), health(c)) for c in found) + b"]",
+    rows = (views.row(c, restarting(c.id), health(c), state.ports.address) for c in found)
+    return web.Response(body=b"[" + b",".join(rows) + b"]",
                         content_type="application/json")
 
 
@@ -452,7 +456,7 @@ async def inspect(request):
     containers = state.containers
     shown = views.inspect(container, state.name, exec_ids, containers.process(container),
                           containers.restarting(container.id), containers.restart_count(container),
-                          state.health.view(container))
+                          state.health.view(container), state.ports.address)
     if query_bool(request, "size"):
         # One PropertyCollector read: what the VM's own files (its read-write disk, logs) take on the datastore.
         sizes = await state.call(usage.own_sizes, state.session, [container.ref])

@@ -98,7 +98,7 @@ async def disk_usage(request):
     containers = state.containers.all()
     sizes = await state.call(usage.own_sizes, state.session, [c.ref for c in containers])  # one read for all
     image_sizes = {image.id: image.size for image in images}
-    rows = [dict(json.loads(views.row(c, state.containers.restarting(c.id))), SizeRw=sizes.get(c.moid, 0),
+    rows = [dict(json.loads(views.row(c, state.containers.restarting(c.id), address=state.ports.address)), SizeRw=sizes.get(c.moid, 0),
                  SizeRootFs=sizes.get(c.moid, 0) + image_sizes.get(c.image_id, 0)) for c in containers]
     volumes = [views.volume(v, state.containers.using_volume(v.name)) for v in state.volumes.list()]
     return web.json_response({"LayersSize": sum(image.size for image in images), "Images": summaries,

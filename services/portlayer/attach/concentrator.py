@@ -41,6 +41,13 @@ LOG = logging.getLogger("vic.tether")
 
 _CLIENT_KEY_INFO = b"vic.containers tether endpoint client key v1"
 _ID_INFO = "vic_container_id"
+# AES-GCM first (the client's order decides): with AES-NI, cryptography's AES-GCM is ~3x its ChaCha20 and
+# Poly1305, which asyncssh prefers; a published port's throughput is bound by the cipher (bench_ports.py).
+_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com", "aes128-ctr")
+# A published port's channel: packets larger than SSH's customary 32 KiB, a window of several, so the relay's
+# per-packet work (framing, cipher, a Python call each side) is spread over more bytes.
+_TCP_PACKET = 256 * 1024
+_TCP_WINDOW = 8 * 1024 * 1024
 
 ConnectionEvent = collections.namedtuple("ConnectionEvent", "kind container_id")
 """``kind`` is ``"connect"`` (also when a new connection replaced the old one) or ``"disconnect"``."""
@@ -264,6 +271,12 @@ class Concentrator:
         """An ``archive@vic`` session for ``request`` (``protocol.archive_request``): see ``sessions.Archive``."""
         return await sessions.Archive.open(self._link(container_id).conn, container_id, request)
 
+    async def open_tcp(self, container_id, port):
+        """``(reader, writer)`` of a direct-tcpip channel to the container's published TCP ``port``: the tether
+        connects inside the container (``protocol.forward_refusal`` says what it refuses)."""
+        conn = self._link(container_id).conn
+        return await conn.open_connection(protocol.FORWARD_HOST, port, window=_TCP_WINDOW, max_pktsize=_TCP_PACKET)
+
     # -- internals
 
     def host_key_matches(self, container_id, key):
@@ -314,7 +327,7 @@ class Concentrator:
                 "tether", sock=sock, client_factory=lambda: _TetherClient(self), username=protocol.USERNAME,
                 client_keys=[self._client_key], known_hosts=_no_known_hosts,
                 server_host_key_algs=[protocol.HOST_KEY_ALGORITHM], preferred_auth="publickey", agent_path=None,
-                password=None, kbdint_auth=False, gss_auth=False, config=None,
+                password=None, kbdint_auth=False, gss_auth=False, config=None, encryption_algs=_CIPHERS,
                 # None, not left out: asyncssh's defaults read ~/.ssh, and a DynamicUser service has no home.
                 x509_trusted_certs=None, x509_trusted_cert_paths=None,
                 keepalive_interval=self._keepalive[0], keepalive_count_max=self._keepalive[1],

@@ -13,6 +13,7 @@ it over the channel before the process starts (docs/security.md).
 from ansible_collections.vic.containers.plugins.module_utils._errors import InvalidInput
 from ansible_collections.vic.containers.services.portlayer.containers import envseal
 from ansible_collections.vic.containers.services.portlayer.containers.vm import disk_units
+from ansible_collections.vic.containers.services.portlayer.network import ports
 from ansible_collections.vic.containers.services.tether import protocol
 
 
@@ -137,6 +138,7 @@ def spec(record, host_key, endpoint_key, env_key, macs=()):
             record["id"], host_key, endpoint_key, run,
             hostname=config.get("Hostname") or record["id"][:12], domainname=config.get("Domainname") or "",
             layers=layer_units, rw=rw_unit, mounts=mounts, nics=nics(record, macs), dns=dns(record),
-            hosts=hosts(record), rootfs=rootfs(host), sysctls=sysctls(host), rw_format=record.get("rw_format", True))
+            hosts=hosts(record), rootfs=rootfs(host), sysctls=sysctls(host), rw_format=record.get("rw_format", True),
+            ports=ports.container_ports(record))
     except protocol.ProtocolError as exc:
         raise InvalidInput(str(exc)) from None  # a value of the user's the tether could not take

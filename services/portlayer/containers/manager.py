@@ -6,11 +6,12 @@
 The live cache holds every container VM, so reads cost nothing; this decodes each
 VM once per change and makes every change a container goes through.
 
-Round trips: create = CreateVM + task polls (plus one disk per new volume; the record and the
-boot spec go in the same CreateVM); start = PowerOn + polls (the tether's start line in the
-VM's log marks the run as under way, for a restore); stop / kill = PowerOff + Reconfig (exit
-record) + polls; an end the tether reports = the same; a VM powered off outside the endpoint = one HTTPS GET of its log (the exit
-line) + Reconfig; an automatic restart = PowerOn + polls after the exit's Reconfig;
+Round trips: create = CreateVM + task polls (plus one disk per new volume; the record, its published
+ports and the boot spec go in the same CreateVM); start = PowerOn + polls (the tether's start line in
+the VM's log marks the run as under way, for a restore; published ports are listened on before it, and
+a random host port another process took since the create is chosen again: + Reconfig, only then);
+stop / kill = PowerOff + Reconfig (exit record) + polls; an end the tether reports = the same; a VM
+powered off outside the endpoint = one HTTPS GET of its log (the exit line) + Reconfig; an automatic restart = PowerOn + polls after the exit's Reconfig;
 docker stop during a restart's back-off = Reconfig; rm = a device read + Reconfig (detach shared
 disks, mark as being removed) + Destroy + polls; rename = Rename + Reconfig + polls (a refused
 Reconfig: one more Rename, back); network connect = Reconfig (record and boot spec together) +
@@ -37,6 +38,7 @@ from ansible_collections.vic.containers.services.portlayer.containers import boo
 from ansible_collections.vic.containers.services.portlayer.containers.model import (
     EXIT_KEY, REMOVING_KEY, bios_uuid, boot_values, decode, exit_value, iso, new_id, now, parse_time, record_values,
     vm_folder, vm_name)
+from ansible_collections.vic.containers.services.portlayer.network import ports
 from ansible_collections.vic.containers.services.portlayer.containers.vm import (VmOps, bootstrap_iso, check_disks,
                                                                                  device_specs, managed_by)
 
@@ -90,6 +92,15 @@ class Containers:
             for future in self._waiters.pop(old.id, ()):
                 if not future.done():
                     future.set_result(container)
+        if container is None:
+            if old is not None:
+                self.state.ports.close(old.id)
+        elif was_running and not running:
+            self.state.ports.close(container.id)
+        elif running and not self.state.ports.is_open(container.id) and ports.entries(container.record):
+            # Running without listeners: an endpoint restarted while it ran (the first answer of the feed), or a
+            # VM powered on outside the endpoint. Its recorded host ports are listened on again.
+            self.state.spawn(self.state.ports.open(container, strict=False))
         if container is None and old is not None:
             # Gone: nothing kept in memory for it may outlive it.
             for kept in (self._started, self._restart_counts, self._backoff, self._locks, self._unrecorded):
@@ -194,7 +205,7 @@ class Containers:
 
     # -- create ------------------------------------------------------------------------------------
 
-    async def create(self, name, image, config, host, networks, volumes, cpus, memory_mb):
+    async def create(self, name, image, config, host, networks, volumes, cpus, memory_mb, published=()):
         """Make a container: its record and its VM; returns its id.
 
         ``config`` and ``host`` are kept as given; ``networks`` is {network name or id: (IPv4 address
@@ -211,11 +222,18 @@ class Containers:
                 for ref, (address, aliases) in networks.items():
                     net = self.state.networks.find(ref)
                     endpoints[net.name] = self.state.networks.endpoint(net, address, aliases, held)
-                return await self._make(name, image, config, host, endpoints, volumes, (cpus, memory_mb))
+                chosen = self.state.ports.choose(published, self._recorded_host_ports())
+                return await self._make(name, image, config, host, endpoints, volumes, (cpus, memory_mb), chosen)
         finally:
             self._creating.discard(name)
 
-    async def _make(self, name, image, config, host, endpoints, volumes, sizing):
+    def _recorded_host_ports(self):
+        """(ip, host port) of every container's published ports, running or not: a random port is never one."""
+        publisher = self.state.ports
+        return {(publisher.ip_of(entry), entry["host_port"])
+                for container in self._decoded.values() for entry in ports.entries(container.record)}
+
+    async def _make(self, name, image, config, host, endpoints, volumes, sizing, published):
         mounts = []
         try:
             check_disks(len(image.layers), len(volumes))
@@ -223,6 +241,8 @@ class Containers:
             container_id = new_id()
             host_key, host_key_pub = protocol.new_host_key()
             record = self._record(container_id, name, image, config, host, mounts, endpoints, host_key_pub)
+            if published:
+                record["ports"] = published
             # The read-write disk: a child of the formatted template, or (none yet) blank for the tether to format.
             record["rw_format"] = self.state.images.rw_template.parent() is None
             extra = dict(record_values(record, self.state.key), **boot_values(self._boot_spec(record, host_key)))
@@ -324,12 +344,28 @@ class Containers:
             self._unrecorded.pop(container.id, None)
             self._started.pop(container.id, None)
             self._stopping.discard(container.id)
-            await self.state.call(self.vm.power_on, container.ref, container.name)
+            await self._publish(self.find(container.id))
+            try:
+                await self.state.call(self.vm.power_on, container.ref, container.name)
+            except BaseException:
+                self.state.ports.close(container.id)
+                raise
             self._restart_counts[container.id] = restarts
             if not restarts:
                 self._backoff.pop(container.id, None)  # docker start begins the back-off again, as dockerd
             self.state.cache.put(container.ref, {"runtime.powerState": "poweredOn", "summary.runtime.bootTime": now()})
             return True
+
+    async def _publish(self, container):
+        """Listen on the container's published ports before its VM runs, as dockerd binds them before the task
+        starts: a host port in use fails the start. A random port taken meanwhile is chosen again and recorded."""
+        moved = await self.state.ports.open(container)
+        if moved is not None:
+            try:
+                await self.rewrite(container, dict(container.record, ports=moved))
+            except BaseException:
+                self.state.ports.close(container.id)
+                raise
 
     async def _write_exit(self, container, value):
         """Write the container's exit record (EXIT_KEY) on its VM and through to the cache."""

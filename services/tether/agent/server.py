@@ -306,6 +306,14 @@ class _Server(asyncssh.SSHServer):
     def session_requested(self):
         return _Session(self._tether)
 
+    def connection_requested(self, dest_host, dest_port, orig_host, orig_port):
+        """A published port's connection (direct-tcpip): asyncssh connects to it, inside the container, only
+        when the boot spec publishes that port and the address is the container's own."""
+        refusal = protocol.forward_refusal(self._tether.spec, dest_host, dest_port)
+        if refusal is not None:
+            raise asyncssh.ChannelOpenError(asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, refusal)
+        return True
+
 
 class _Session(asyncssh.SSHServerSession):
     """One session channel: control, attach, exec or archive."""

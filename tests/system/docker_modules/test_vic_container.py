@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ansible_collections.vic.containers.tools.harness.endpoint import docker_cli
+from ansible_collections.vic.containers.tools.harness.endpoint import docker_cli, free_port
 
 from docker_play import run_tasks
 
@@ -35,10 +35,12 @@ def network(vch):
 
 def test_container_life_cycle(vch, image, network):
     conn = vch["connection"]
+    port = free_port()
     web = {"name": "dm-web", "image": image, "state": "started", "command": ["sleep", "600"],
            "env": {"MODE": "prod"}, "labels": {"app": "web"}, "volumes": ["dm-data:/data"],
            "networks": [{"name": network}], "memory": "512M", "cpus": 1, "hostname": "web",
-           "working_dir": "/tmp", "stop_timeout": 5}
+           "working_dir": "/tmp", "stop_timeout": 5, "published_ports": ["127.0.0.1:%d:80" % port],
+           "publish_all_ports": True}
     volume = ("vic.containers.vic_volume", {"name": "dm-data"})
     checked, _out = run_tasks([volume, ("vic.containers.vic_container", web)], conn, check=True, diff=True)
     predicted = checked[1]
@@ -59,6 +61,9 @@ def test_container_life_cycle(vch, image, network):
     assert [(m["Name"], m["Destination"]) for m in shown["Mounts"]] == [("dm-data", "/data")]
     assert list(shown["NetworkSettings"]["Networks"]) == [network]
     assert shown["HostConfig"]["Memory"] == 512 * 1024 * 1024 and shown["HostConfig"]["NanoCpus"] == 10 ** 9
+    assert shown["HostConfig"]["PortBindings"] == {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}]}
+    assert shown["HostConfig"]["PublishAllPorts"] is True
+    assert shown["NetworkSettings"]["Ports"] == {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}]}
     assert again["changed"] is False and again["changes"] == []
 
     # One option changed alone: recreated, and the change says which.
@@ -126,7 +131,8 @@ def test_container_bad_input_names_the_option(vch, image, network):
         (dict(base, network_mode="host"), "network_mode: 'host' is not possible on a VCH"),
         (dict(base, env={"DEBUG": True}), "env: the value of DEBUG is a boolean"),
         (dict(base, comparisons={"colour": "strict"}), "comparisons: 'colour' is not an option"),
-        (dict(base, published_ports=["8080:80"]), "Docker host %s refused creating container dm-bad: -p" % vch["host"]),
+        (dict(base, published_ports=["53:53/udp"]),
+         "Docker host %s refused creating container dm-bad: -p 53/udp: only TCP ports" % vch["host"]),
     ]
     results, _out = run_tasks([("vic.containers.vic_container", args) for args, _msg in cases], conn)
     for result, (_args, message) in zip(results, cases):

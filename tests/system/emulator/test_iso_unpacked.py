@@ -5,11 +5,14 @@
 (test_iso_worlds.py's QEMU one) follows its vcsim: two would both run each VM that powers on."""
 
 from ansible_collections.vic.containers.tools.harness.emulator import emulated
-from ansible_collections.vic.containers.tools.harness.endpoint import docker_cli
+import urllib.request
+
+from ansible_collections.vic.containers.tools.harness.endpoint import docker_cli, free_port
+from ansible_collections.vic.containers.tools.harness.waiting import until
 from test_iso_worlds import _vch, tether_iso  # noqa: F401  pylint: disable=unused-import  # the cached ISO build
 
 
-def test_docker_run_echo_hello_and_a_peer_by_name_with_the_tether_from_the_unpacked_iso(vcsim, tmp_path_factory, registries, tether_iso):
+def test_docker_run_echo_hello_a_peer_by_name_and_a_published_port_with_the_tether_from_the_unpacked_iso(vcsim, tmp_path_factory, registries, tether_iso):
     with emulated(vcsim, tether_python="iso") as emulator:
         vch = _vch(vcsim, "isons", tmp_path_factory, registries, tether_iso)
         try:
@@ -24,5 +27,21 @@ def test_docker_run_echo_hello_and_a_peer_by_name_with_the_tether_from_the_unpac
                              "-W", "1", "isodb", timeout=30)
             assert "PING isodb (%s)" % db_ip.strip() in ran.stdout, (ran.stdout, ran.stderr, emulator.log()[-3000:])
             docker_cli(vch, "rm", "-f", "isodb")
+            # A published port through the ISO's tether (Debian's asyncssh answers the direct-tcpip channel).
+            port = free_port()
+            served = docker_cli(vch, "run", "-d", "--name", "isoweb", "-p", "127.0.0.1:%d:80" % port, vch["image"],
+                                "sh", "-c", "mkdir /www && echo iso > /www/index.html && exec httpd -f -p 80 -h /www")
+            assert served.returncode == 0, served.stderr
+            until(lambda: _get(port) == "iso\n", lambda: "httpd through the published port\n" + emulator.log()[-3000:],
+                  timeout=60)
+            assert docker_cli(vch, "rm", "-f", "isoweb").returncode == 0
         finally:
             vch["endpoint"].stop()
+
+
+def _get(port):
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/" % port, timeout=10) as answer:
+            return answer.read().decode()
+    except OSError:
+        return None

@@ -168,7 +168,7 @@ def test_bad_input_is_a_docker_style_error_and_changes_nothing(ctr):
         (("create", "--name", "bad name", ctr["image"], "true"), "Invalid container name"),
         (("create", "--privileged", ctr["image"], "true"), "--privileged is not supported"),
         (("create", "-v", "/etc:/etc", ctr["image"], "true"), "bind mounts of host paths"),
-        (("create", "-p", "80:80", ctr["image"], "true"), "-p (publishing ports"),
+        (("create", "-p", "53:53/udp", ctr["image"], "true"), "-p 53/udp: only TCP ports can be published"),
         (("create", "--network", "nosuch", ctr["image"], "true"), "network nosuch not found"),
         (("start", "nosuch"), "No such container: nosuch"),
         (("kill", "taken"), "is not running"),
