@@ -15,7 +15,9 @@ host-python mode) the binds are made on this machine's paths (in the run directo
 the tether keeps this machine's files but gets an empty ``/dev``
 (a tmpfs), as a VM's is, on which it mounts its own devtmpfs: mounting devtmpfs
 again where it already is mounted fails (EBUSY). All these mounts belong to the
-namespace's mount namespace: they vanish with it.
+namespace's mount namespace: they vanish with it. With ``--ready-fd`` (a socket) it says
+READY as soon as it runs (its namespaces are there), and execs the tether only once the
+emulator answers GO: the VM's NICs (``portgroups.py``) are then in its network namespace.
 """
 
 import argparse

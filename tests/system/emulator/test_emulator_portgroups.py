@@ -5,10 +5,12 @@
 containers on one Docker network reach each other (busybox ping, by address and by name), a container on
 another network does not reach them, one on both reaches both; this machine's own namespace gets no link,
 address or route of theirs, and once the containers are gone and the emulator has stopped nothing is left.
-Real vcsim, a VCH's endpoint, the emulator running the real tether, the real docker CLI."""
+Real vcsim, a VCH's endpoint, the emulator running the real tether (from the ISO built from this tree),
+the real docker CLI."""
 
 import ipaddress
 import json
+import os
 import subprocess
 
 import pytest
@@ -16,7 +18,8 @@ import pytest
 from ansible_collections.vic.containers.plugins.module_utils.vsphere import pc
 from ansible_collections.vic.containers.plugins.module_utils.vsphere.session import Session
 
-from ansible_collections.vic.containers.tools.harness.emulator import emulated
+from ansible_collections.vic.containers.services.tether import iso
+from ansible_collections.vic.containers.tools.harness.emulator import emulated, install_tether_iso
 from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, deploy, docker_cli
 from ansible_collections.vic.containers.tools.harness.waiting import until
 
@@ -52,9 +55,13 @@ def nothing_of(networks, macs, root):
 @pytest.fixture(scope="module")
 def vch(vcsim, tmp_path_factory, registries):
     before = root_namespace()
-    with emulated(vcsim) as emulator:  # on leaving: stopped, and checked it left no process, mount or file
+    tether_iso = iso.build(tmp_path_factory.mktemp("iso") / "tether.iso").path  # from this tree, cached
+    # The tether from the VM's ISO, unpacked, as the VM would boot it ($VIC_TEST_TETHER_PYTHON=host: the agent
+    # with this machine's Python). On leaving: stopped, and checked it left no process, mount or file.
+    with emulated(vcsim, tether_python=os.environ.get("VIC_TEST_TETHER_PYTHON", "iso")) as emulator:
         certs = tmp_path_factory.mktemp("certs") / "pg"
         deploy(vcsim, "pg", certs, registry=registries.trusted())
+        install_tether_iso(vcsim, "pg", tether_iso)
         endpoint = Endpoint(vcsim, "pg")
         found = {"sim": vcsim, "certs": certs, "host": "tcp://127.0.0.1:%d" % endpoint.port, "emulator": emulator,
                  "endpoint": endpoint, "image": registries.get("anonymous").host + "/library/busybox"}
