@@ -107,9 +107,12 @@ def vm_macs(sim):
                                 {"VirtualMachine": ("name", "config.hardware.device")})
         finally:
             view.Destroy()
-    return {props.get("name").rsplit("-", 1)[0]: [d.macAddress for d in props.get("config.hardware.device") or ()
-                                              if isinstance(d, vim.vm.device.VirtualEthernetCard)]
-            for props in found}
+    macs = {}
+    for props in found:
+        devices = props.get("config.hardware.device") or ()
+        macs[props.get("name").rsplit("-", 1)[0]] = [d.macAddress for d in devices
+                                                     if isinstance(d, vim.vm.device.VirtualEthernetCard)]
+    return macs
 
 
 NAMES = ("a1", "a2", "b1", "ab")
