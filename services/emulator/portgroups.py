@@ -32,6 +32,7 @@ import json
 import logging
 import os
 import signal
+import time
 
 from ansible_collections.vic.containers.services.emulator import machine as machines
 from ansible_collections.vic.containers.services.emulator import records
@@ -98,14 +99,21 @@ class PortGroups:
             raise machines.MachineError("container VM %s: its process %d is not in a network namespace of its own"
                                         % (vm.name, vm_pid))
         spec_nics = json.loads(vm.boot_spec).get("nics") or []
+        started = time.monotonic()
+        # Only the bookkeeping is one VM at a time: a port group's namespace is made once, and one the VM is
+        # an owner of is not ended under it; the ip commands of several VMs run at once.
         async with self._lock:
             lines = plumbing(vm.nics, spec_nics, vm_pid, self._ports)
             self._ports += len(vm.nics)
-            for port_group, batch in lines.items():
+            holders = {}
+            for port_group in lines:
                 group = await self._group(port_group)
                 group.owners.add(owner)
-                await _ip(group.proc.pid, batch, "%s: NICs on port group %s" % (vm.name, port_group))
-        LOG.info("%s: NICs %s", vm.name, ", ".join("eth%d on %s" % (i, n.port_group) for i, n in enumerate(vm.nics)))
+                holders[port_group] = group.proc.pid
+        for port_group, batch in lines.items():
+            await _ip(holders[port_group], batch, "%s: NICs on port group %s" % (vm.name, port_group))
+        LOG.info("%s: NICs %s (%.1f ms)", vm.name, ", ".join("eth%d on %s" % (i, n.port_group) for i, n in
+                                                          enumerate(vm.nics)), (time.monotonic() - started) * 1000)
 
     async def detach(self, owner):
         """``owner`` (a VM) uses no port group any more: end the namespaces nothing else uses."""
