@@ -112,8 +112,8 @@ class PortGroups:
                 holders[port_group] = group.proc.pid
         for port_group, batch in lines.items():
             await _ip(holders[port_group], batch, "%s: NICs on port group %s" % (vm.name, port_group))
-        LOG.info("%s: NICs %s (%.1f ms)", vm.name, ", ".join("eth%d on %s" % (i, n.port_group) for i, n in
-                                                          enumerate(vm.nics)), (time.monotonic() - started) * 1000)
+        placed = ", ".join("eth%d on %s" % (index, nic.port_group) for index, nic in enumerate(vm.nics))
+        LOG.info("%s: NICs %s (%.1f ms)", vm.name, placed, (time.monotonic() - started) * 1000)
 
     async def detach(self, owner):
         """``owner`` (a VM) uses no port group any more: end the namespaces nothing else uses."""

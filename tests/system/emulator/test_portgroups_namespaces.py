@@ -62,8 +62,7 @@ def test_nics_with_and_without_mac_or_address_and_the_bridges_namespace(tmp_path
             bridge = ip_in(holders["dvportgroup-1"], "address", "show", "dev", portgroups.BRIDGE)[0]
             external = ip_in(holders["external"], "address", "show", "dev", portgroups.BRIDGE)[0]
             forwarding = read_in(holders["dvportgroup-1"], "/proc/sys/net/ipv4/ip_forward")
-            ports = [link["ifname"] for link in ip_in(holders["dvportgroup-1"], "link", "show", "master",
-                                                       portgroups.BRIDGE)]
+            ports = ip_in(holders["dvportgroup-1"], "link", "show", "master", portgroups.BRIDGE)
             own = await stand_in_vm_in_our_namespace(groups)
             await groups.detach(vm)
             return holders, links, bridge, external, forwarding, ports, own
