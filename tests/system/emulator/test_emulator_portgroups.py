@@ -11,6 +11,7 @@ the real docker CLI."""
 import ipaddress
 import json
 import os
+import re
 import subprocess
 
 import pytest
@@ -18,6 +19,7 @@ import pytest
 from ansible_collections.vic.containers.plugins.module_utils.vsphere import pc
 from ansible_collections.vic.containers.plugins.module_utils.vsphere.session import Session
 
+from ansible_collections.vic.containers.services.emulator import portgroups
 from ansible_collections.vic.containers.services.tether import iso
 from ansible_collections.vic.containers.tools.harness.emulator import emulated, install_tether_iso
 from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, deploy, docker_cli
@@ -44,8 +46,10 @@ def root_namespace():
 
 
 def nothing_of(networks, macs, root):
-    """What ``root`` (root_namespace()) holds of the containers' networks and NICs: [] when nothing."""
+    """What ``root`` (root_namespace()) holds of the containers' networks and NICs: [] when nothing. The
+    bridges and their ports (``pg``, ``p<n>``) are never there; nor the VMs' ends (their MACs)."""
     found = sorted(mac for mac in macs if mac in root["macs"])
+    found += sorted(name for name in root["names"] if name == portgroups.BRIDGE or re.fullmatch(r"p[0-9]+", name))
     for subnet, gateway in networks:
         found += [a for a in root["addresses"] if a == gateway]
         found += [r for r in root["routes"] if "/" in r and ipaddress.ip_network(r, strict=False).overlaps(subnet)]
