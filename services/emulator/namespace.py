@@ -27,9 +27,9 @@ import socket
 import sys
 import tempfile
 
-from ansible_collections.vic.containers.services.emulator import enter
 from ansible_collections.vic.containers.services.emulator import machine as machines
 from ansible_collections.vic.containers.services.emulator import records
+from ansible_collections.vic.containers.services.emulator.enter import GO, READY
 
 LOG = logging.getLogger("vic.emulator.namespace")
 TETHER_MODULE = "ansible_collections.vic.containers.services.tether.agent"
@@ -106,17 +106,17 @@ class Tether:
         # The log is appended to, as the serial port's file on ESXi: a restarted container's log goes on.
         log_fd = os.open(self.vm.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         ours, theirs = socket.socketpair()
-        try:
-            env = dict(os.environ, PYTHONPATH=collections_dir(), **{MARKER_ENV: self.rundir})
-            with open(os.path.join(self.rundir, "tether.stderr"), "ab") as stderr:
-                self.proc = await asyncio.create_subprocess_exec(
-                    *self.command(boot_path, log_fd, theirs.fileno()), env=env, stdin=asyncio.subprocess.DEVNULL,
-                    stdout=stderr, stderr=stderr, pass_fds=(log_fd, theirs.fileno()))
-        finally:
-            os.close(log_fd)
-            theirs.close()
-        LOG.info("%s: tether started (unshare pid %d)", self.vm.name, self.proc.pid)
         with ours:
+            try:
+                env = dict(os.environ, PYTHONPATH=collections_dir(), **{MARKER_ENV: self.rundir})
+                with open(os.path.join(self.rundir, "tether.stderr"), "ab") as stderr:
+                    self.proc = await asyncio.create_subprocess_exec(
+                        *self.command(boot_path, log_fd, theirs.fileno()), env=env, stdin=asyncio.subprocess.DEVNULL,
+                        stdout=stderr, stderr=stderr, pass_fds=(log_fd, theirs.fileno()))
+            finally:
+                os.close(log_fd)
+                theirs.close()
+            LOG.info("%s: tether started (unshare pid %d)", self.vm.name, self.proc.pid)
             try:
                 await self._plug_in(ours)
             except BaseException:
@@ -127,13 +127,13 @@ class Tether:
         """The VM's NICs, once ``enter`` says its namespaces are there; then the tether may start."""
         loop = asyncio.get_running_loop()
         sock.setblocking(False)
-        if await loop.sock_recv(sock, 1) != enter.READY:
+        if await loop.sock_recv(sock, 1) != READY:
             raise machines.MachineError("container VM %s: its namespaces were not made: %s"
                                         % (self.vm.name, self.stderr().strip()[-1000:]))
         if self.network is not None:
             # unshare itself is in the VM's network namespace (only the pid namespace needs its child).
             await self.network.attach(self, self.vm, self.proc.pid)
-        await loop.sock_sendall(sock, enter.GO)
+        await loop.sock_sendall(sock, GO)
 
     async def release(self):
         """What the boot held outside its namespaces (its place on the port groups), once it has ended."""
