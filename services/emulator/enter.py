@@ -4,7 +4,7 @@
 """The first step inside a container VM's fresh namespaces: give the tether its root, then become it.
 
     python -m ansible_collections.vic.containers.services.emulator.enter [--root DIR --scratch DIR]
-        [--bind SOURCE=TARGET ...] -- COMMAND...
+        [--bind SOURCE=TARGET ...] [--ready-fd FD] -- COMMAND...
 
 Run by ``unshare --fork`` as the namespace's PID 1 (so the tether it execs is PID 1,
 as in a VM). With ``--root`` (the VM's ISO unpacked, shared by every VM that boots that
@@ -15,13 +15,20 @@ host-python mode) the binds are made on this machine's paths (in the run directo
 the tether keeps this machine's files but gets an empty ``/dev``
 (a tmpfs), as a VM's is, on which it mounts its own devtmpfs: mounting devtmpfs
 again where it already is mounted fails (EBUSY). All these mounts belong to the
-namespace's mount namespace: they vanish with it.
+namespace's mount namespace: they vanish with it. With ``--ready-fd`` (a socket) it says
+READY as soon as it runs (its namespaces are there), and execs the tether only once the
+emulator answers GO: the VM's NICs (``portgroups.py``) are then in its network namespace.
 """
 
 import argparse
 import os
+import socket
 import subprocess
 import sys
+
+# The handshake on ``--ready-fd`` (a socket): READY once the namespaces are there, so the emulator can give the
+# VM its NICs; GO back when it has, before the tether (which configures them at once) starts.
+READY, GO = b"r", b"g"
 
 
 def _mount(*args):
@@ -55,8 +62,13 @@ def main(argv=None):
     parser.add_argument("--root")
     parser.add_argument("--scratch")
     parser.add_argument("--bind", action="append", default=[], metavar="SOURCE=TARGET")
+    parser.add_argument("--ready-fd", type=int)
     parser.add_argument("command", nargs="+")
     args = parser.parse_args(argv)
+    ready = None
+    if args.ready_fd is not None:
+        ready = socket.socket(fileno=args.ready_fd)
+        ready.sendall(READY)
     # unshare makes the new mount namespace's mounts private already; say so again, as nothing done
     # here may reach the host's mount table.
     _mount("--make-rprivate", "/")
@@ -70,6 +82,11 @@ def main(argv=None):
     else:
         os.chroot(root)
         os.chdir("/")
+    if ready is not None:
+        # The mounts above were made meanwhile; without GO (the emulator could not plug the VM in) no tether.
+        if ready.recv(1) != GO:
+            sys.exit("enter: the emulator did not finish the VM's network")
+        ready.close()
     os.execv(args.command[0], args.command)
 
 

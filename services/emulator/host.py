@@ -56,7 +56,7 @@ class Host:
 
     ``make_runner(vm, rundir, channel_path)`` makes the process of one boot
     (``namespace.Tether`` or the QEMU launcher): ``start()``, ``wait()``,
-    ``kill()``, ``stderr()``.
+    ``kill()``, ``stderr()``, ``release()`` (once it has ended).
     """
 
     def __init__(self, session, make_runner, rundir_base=None):
@@ -192,6 +192,8 @@ class Host:
             asyncio.ensure_future(self._reconcile(moid))
 
     async def _clean(self, boot):
+        if boot.runner is not None:
+            await boot.runner.release()
         await boot.relay.close()
         await asyncio.to_thread(shutil.rmtree, boot.rundir, True)
 

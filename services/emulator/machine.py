@@ -4,11 +4,13 @@
 """What a container VM boots with, read from its vSphere properties as ESXi would read its .vmx.
 
 Its disks by SCSI unit (the backing files mapped to the local files vcsim keeps
-for each datastore; a child disk's parent chain too), its serial ports (file-backed: the log; URI-backed: the
-tether channel), its CD-ROM (the tether ISO) and its boot spec (extraConfig,
-split across keys as the container record is).
+for each datastore; a child disk's parent chain too), its NICs (port group and MAC),
+its serial ports (file-backed: the log; URI-backed: the tether channel), its CD-ROM
+(the tether ISO) and its boot spec (extraConfig, split across keys as the container
+record is).
 """
 
+import collections
 import errno
 import os
 
@@ -34,10 +36,21 @@ class UnknownDatastore(MachineError):
     """A VM's file is on a datastore the emulator has not mapped (yet)."""
 
 
+# One ethernet card of a VM: the port group it is on (a distributed port group's key, else the network's name)
+# and the MAC vSphere gave it (None when it gave none).
+Nic = collections.namedtuple("Nic", "port_group mac")
+
+
+def nic_of(device):
+    """The Nic of a VirtualEthernetCard."""
+    key = getattr(getattr(device.backing, "port", None), "portgroupKey", None)
+    return Nic(key or getattr(device.backing, "deviceName", None), device.macAddress or None)
+
+
 class Machine:
     """One container VM as the emulator boots it (local paths only)."""
 
-    def __init__(self, moid, name, boot_spec, disks, log_path, serial_uri, iso_path, parents=None):
+    def __init__(self, moid, name, boot_spec, disks, log_path, serial_uri, iso_path, parents=None, nics=()):
         self.moid = moid
         self.name = name
         self.boot_spec = boot_spec      # the boot spec's JSON text, as the endpoint wrote it
@@ -46,6 +59,7 @@ class Machine:
         self.log_path = log_path        # the file-backed serial port's file (output.log)
         self.serial_uri = serial_uri    # tcp://host:port the URI-backed serial port dials
         self.iso_path = iso_path        # the CD-ROM's ISO, local, or None
+        self.nics = list(nics)          # [Nic] in the order of the VM's devices (the boot spec's NIC order)
 
     @property
     def container_id(self):
@@ -70,7 +84,7 @@ def read(moid, props, datastore_urls):
         protocol.parse_boot_spec(boot)
     except protocol.ProtocolError as exc:
         raise MachineError("container VM %s: %s" % (name, exc)) from None
-    disks, parents, log_path, serial_uri, iso_path = {}, {}, None, None, None
+    disks, parents, log_path, serial_uri, iso_path, nics = {}, {}, None, None, None, []
     for device in props.get("config.hardware.device") or ():
         backing = getattr(device, "backing", None)
         if isinstance(device, vim.vm.device.VirtualDisk):
@@ -79,6 +93,8 @@ def read(moid, props, datastore_urls):
             parent = getattr(backing, "parent", None)
             if parent is not None and parent.fileName:
                 parents[device.unitNumber] = flat_file(local_path(parent.fileName, datastore_urls))
+        elif isinstance(device, vim.vm.device.VirtualEthernetCard):
+            nics.append(nic_of(device))
         elif isinstance(device, vim.vm.device.VirtualSerialPort):
             if isinstance(backing, vim.vm.device.VirtualSerialPort.FileBackingInfo):
                 log_path = local_path(backing.fileName, datastore_urls)
@@ -91,7 +107,7 @@ def read(moid, props, datastore_urls):
         raise MachineError("container VM %s has no serial port that dials tcp://" % name)
     if log_path is None:
         raise MachineError("container VM %s has no file-backed serial port for its log" % name)
-    return Machine(moid, name, boot, disks, log_path, serial_uri, iso_path, parents)
+    return Machine(moid, name, boot, disks, log_path, serial_uri, iso_path, parents, nics)
 
 
 def local_path(ds_path, datastore_urls):

@@ -14,7 +14,7 @@ import sys
 from ansible_collections.vic.containers.plugins.module_utils._errors import VicError
 from ansible_collections.vic.containers.plugins.module_utils.vsphere import connection
 from ansible_collections.vic.containers.plugins.module_utils.vsphere.session import Session
-from ansible_collections.vic.containers.services.emulator import namespace, records
+from ansible_collections.vic.containers.services.emulator import namespace, portgroups, records
 from ansible_collections.vic.containers.services.emulator.host import Host
 
 LOG = logging.getLogger("vic.emulator")
@@ -36,22 +36,25 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
-def runner_factory(args, isos):
+def runner_factory(args, isos, network):
     """``make_runner(vm, rundir, channel_path)`` of the chosen hypervisor."""
     if args.hypervisor == "qemu":
         from ansible_collections.vic.containers.services.emulator import qemu_runner  # pylint: disable=import-outside-toplevel
         return qemu_runner.QemuVm
     if args.tether_python == "host":
-        return lambda vm, rundir, channel: namespace.Tether(vm, rundir, channel, tether_module=args.tether_module)
-    return lambda vm, rundir, channel: namespace.Tether(vm, rundir, channel, python="iso", iso_root=isos.root(vm))
+        return lambda vm, rundir, channel: namespace.Tether(vm, rundir, channel, tether_module=args.tether_module,
+                                                            network=network)
+    return lambda vm, rundir, channel: namespace.Tether(vm, rundir, channel, python="iso", iso_root=isos.root(vm),
+                                                        network=network)
 
 
 async def serve(session, args):
     # What an emulator killed before it could clean up left (found by its records), before making anything.
     await asyncio.to_thread(records.clear_previous)
     isos = namespace.IsoRoots()
-    host = Host(session, runner_factory(args, isos))
-    isos.parent = host.base
+    network = portgroups.PortGroups(None)
+    host = Host(session, runner_factory(args, isos, network))
+    isos.parent = network.base = host.base
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -64,6 +67,7 @@ async def serve(session, args):
         LOG.info("stopping: ending every VM")
     finally:
         await host.stop()
+        await network.close()
         isos.remove()
         records.remove_base(host.base)
     return 0

@@ -23,11 +23,13 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 
 from ansible_collections.vic.containers.services.emulator import machine as machines
 from ansible_collections.vic.containers.services.emulator import records
+from ansible_collections.vic.containers.services.emulator.enter import GO, READY
 
 LOG = logging.getLogger("vic.emulator.namespace")
 TETHER_MODULE = "ansible_collections.vic.containers.services.tether.agent"
@@ -51,13 +53,15 @@ def collections_dir():
 class Tether:
     """The tether process of one VM boot: started by ``start``, ended by itself or by ``kill``."""
 
-    def __init__(self, vm, rundir, channel_path, *, python="host", tether_module=TETHER_MODULE, iso_root=None):
+    def __init__(self, vm, rundir, channel_path, *, python="host", tether_module=TETHER_MODULE, iso_root=None,
+                 network=None):
         self.vm = vm
         self.rundir = rundir
         self.channel_path = channel_path
         self.mode = python
         self.tether_module = tether_module
         self.iso_root = iso_root
+        self.network = network      # portgroups.PortGroups: the VM's NICs, on their port groups' bridges
         self.proc = None
 
     def _tether_args(self, boot_path, channel_path, log_fd, disks):
@@ -67,8 +71,9 @@ class Tether:
             args += ["--disk", "%d=%s" % (unit, path)]
         return args
 
-    def command(self, boot_path, log_fd):
-        """The whole command line: unshare, ``enter`` (the VM's files bound in, its root), then the tether."""
+    def command(self, boot_path, log_fd, ready_fd):
+        """The whole command line: unshare, ``enter`` (the VM's files bound in, its root; it waits on
+        ``ready_fd`` for its NICs), then the tether."""
         # Each disk is bound at a path of the VM's own: the tether sees its files wherever they are, and
         # in host mode /dev (where vcsim may keep its datastores) is covered by the VM's own.
         if self.mode == "host":
@@ -84,6 +89,7 @@ class Tether:
             inside = _INSIDE
             enter = _ENTER + ["--root", self.iso_root, "--scratch", scratch, "--bind", "%s=%s" % (self.rundir, inside)]
             python, extra = list(ISO_PYTHON), []
+        enter += ["--ready-fd", str(ready_fd)]
         disks = {}
         for unit, (path, _capacity) in sorted(self.vm.disks.items()):
             disks[unit] = "%s/disk%d" % (inside, unit)
@@ -99,15 +105,40 @@ class Tether:
             spec.write(self.vm.boot_spec)
         # The log is appended to, as the serial port's file on ESXi: a restarted container's log goes on.
         log_fd = os.open(self.vm.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            env = dict(os.environ, PYTHONPATH=collections_dir(), **{MARKER_ENV: self.rundir})
-            with open(os.path.join(self.rundir, "tether.stderr"), "ab") as stderr:
-                self.proc = await asyncio.create_subprocess_exec(
-                    *self.command(boot_path, log_fd), env=env, stdin=asyncio.subprocess.DEVNULL,
-                    stdout=stderr, stderr=stderr, pass_fds=(log_fd,))
-        finally:
-            os.close(log_fd)
-        LOG.info("%s: tether started (unshare pid %d)", self.vm.name, self.proc.pid)
+        ours, theirs = socket.socketpair()
+        with ours:
+            try:
+                env = dict(os.environ, PYTHONPATH=collections_dir(), **{MARKER_ENV: self.rundir})
+                with open(os.path.join(self.rundir, "tether.stderr"), "ab") as stderr:
+                    self.proc = await asyncio.create_subprocess_exec(
+                        *self.command(boot_path, log_fd, theirs.fileno()), env=env, stdin=asyncio.subprocess.DEVNULL,
+                        stdout=stderr, stderr=stderr, pass_fds=(log_fd, theirs.fileno()))
+            finally:
+                os.close(log_fd)
+                theirs.close()
+            LOG.info("%s: tether started (unshare pid %d)", self.vm.name, self.proc.pid)
+            try:
+                await self._plug_in(ours)
+            except BaseException:
+                await self.kill()
+                raise
+
+    async def _plug_in(self, sock):
+        """The VM's NICs, once ``enter`` says its namespaces are there; then the tether may start."""
+        loop = asyncio.get_running_loop()
+        sock.setblocking(False)
+        if await loop.sock_recv(sock, 1) != READY:
+            raise machines.MachineError("container VM %s: its namespaces were not made: %s"
+                                        % (self.vm.name, self.stderr().strip()[-1000:]))
+        if self.network is not None:
+            # unshare itself is in the VM's network namespace (only the pid namespace needs its child).
+            await self.network.attach(self, self.vm, self.proc.pid)
+        await loop.sock_sendall(sock, GO)
+
+    async def release(self):
+        """What the boot held outside its namespaces (its place on the port groups), once it has ended."""
+        if self.network is not None:
+            await self.network.detach(self)
 
     def init_pid(self):
         """The host pid of the namespace's init (unshare's one child), or None once it is gone."""

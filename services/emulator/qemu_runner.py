@@ -24,7 +24,8 @@ from ansible_collections.vic.containers.services.emulator.namespace import MARKE
 
 
 class QemuVm:
-    """One boot of one VM in QEMU: ``start()``, ``wait()``, ``kill()``, ``stderr()`` (as ``namespace.Tether``)."""
+    """One boot of one VM in QEMU: ``start()``, ``wait()``, ``kill()``, ``stderr()``, ``release()`` (as
+    ``namespace.Tether``)."""
 
     def __init__(self, vm, rundir, _channel_path):
         self.vm = vm
@@ -62,6 +63,9 @@ class QemuVm:
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.proc.pid, signal.SIGKILL)
         await self.proc.wait()
+
+    async def release(self):
+        """Nothing outside QEMU to give back: the VM has no NIC (``qemu.command`` gives it none)."""
 
     def stderr(self):
         try:

@@ -5,10 +5,11 @@
 
 Two parts:
 
-* every VM process it starts (``unshare`` of the namespace mode, QEMU) is started
-  through ``setpriv --pdeathsig KILL``: the kernel kills it when the emulator dies,
-  and with it the VM's pid namespace (its init dies with ``unshare --kill-child``),
-  mounts and loop devices (AUTOCLEAR);
+* every VM process it starts (``unshare`` of the namespace mode, QEMU), and each process
+  holding a port group's network namespace (``portgroups.py``), is started through
+  ``setpriv --pdeathsig KILL``: the kernel kills it when the emulator dies, and with it
+  the VM's pid namespace (its init dies with ``unshare --kill-child``), mounts and loop
+  devices (AUTOCLEAR), or the port group's bridge;
 * its run directory (``vic-emulator-*``, every boot's files, the unpacked ISOs) holds
   ``emulator.json``: its pid and the pid's start time. At start an emulator clears
   the run directories whose recorded emulator is gone: it kills (SIGKILL, by pid)

@@ -220,6 +220,17 @@ def test_nics_without_a_mac_are_the_interfaces_in_pci_order(tmp_path):
     assert [name for _nic, name in matched] == ["ens33", "ens160", "ens256", None]
 
 
+def test_without_pci_nics_the_order_is_that_of_the_eth_numbers(tmp_path):
+    # As sysfs shows a VM of the host emulator: veths it named eth<n> in the VM's NIC order, no PCI device.
+    for name in ("eth10", "lo", "eth2", "eth0", "ethx", "veth1"):
+        (tmp_path / name).mkdir()
+    assert network.interfaces_in_pci_order(str(tmp_path)) == ["eth0", "eth2", "eth10"]
+    # A PCI NIC present: the eth numbers count for nothing.
+    (tmp_path / "devices" / "pci0000:00" / "0000:00:11.0").mkdir(parents=True)
+    (tmp_path / "eth10" / "device").symlink_to(tmp_path / "devices" / "pci0000:00" / "0000:00:11.0")
+    assert network.interfaces_in_pci_order(str(tmp_path)) == ["eth10"]
+
+
 # -- archives --------------------------------------------------------------------------------------
 
 

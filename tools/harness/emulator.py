@@ -223,6 +223,19 @@ def emulator(vcsim):
 # -- the tether stand-in ---------------------------------------------------------------------------
 
 
+def interfaces():
+    """{name: MAC} of the network interfaces in this process's network namespace but ``lo`` (ioctls: this
+    machine's /sys shows its own namespace's)."""
+    import fcntl  # pylint: disable=import-outside-toplevel
+    found = {}
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for _index, name in socket.if_nameindex():
+            if name != "lo":
+                answer = fcntl.ioctl(sock, 0x8927, name.encode().ljust(40, b"\0"))  # SIOCGIFHWADDR
+                found[name] = ":".join("%02x" % byte for byte in answer[18:24])
+    return found
+
+
 def stand_in(argv):
     """A tether stand-in: reports its arguments to the log descriptor and its channel, then obeys its command."""
     import argparse  # pylint: disable=import-outside-toplevel
@@ -240,7 +253,8 @@ def stand_in(argv):
         unit, _unused, path = item.partition("=")
         disks[unit] = os.stat(path).st_size
     log = os.fdopen(int(args.log[len("fd:"):]), "a", encoding="utf-8")
-    report = {"id": boot["id"], "disks": disks, "pid": os.getpid(), "hostname": socket.gethostname()}
+    report = {"id": boot["id"], "disks": disks, "pid": os.getpid(), "hostname": socket.gethostname(),
+              "nics": interfaces()}
     with socket.socket(socket.AF_UNIX) as channel:
         channel.connect(args.channel[len("unix://"):])
         channel.sendall(("hello %s\n" % boot["id"]).encode())

@@ -6,7 +6,8 @@ ioctls (the ISO has no ``ip`` binary).
 
 A NIC of the spec is found by its MAC when the spec has one; else by its place: the spec lists the NICs in
 the order they were added to the VM, and vSphere gives NICs PCI slots in that order, so the n-th NIC of
-the spec is the n-th network interface in PCI address order. The endpoint then needs no round trip to
+the spec is the n-th network interface in PCI address order (in the host emulator, with no PCI, the
+interface it named ``eth<n-1>``). The endpoint then needs no round trip to
 read back the MACs vSphere generated (not checked on a real ESXi here: only vcsim and QEMU run).
 """
 
@@ -56,9 +57,13 @@ def interfaces_by_mac(sysfs="/sys/class/net"):
 
 
 def interfaces_in_pci_order(sysfs="/sys/class/net"):
-    """Names of the network interfaces on PCI, in PCI address order (``lo`` and virtual ones have no PCI device)."""
-    found = []
+    """Names of the network interfaces on PCI, in PCI address order (``lo`` and virtual ones have no PCI device).
+    Where none is on PCI (the host emulator's VMs: veths it names ``eth<n>`` in the VM's NIC order), the
+    ``eth<n>`` interfaces in the order of n."""
+    found, numbered = [], []
     for name in os.listdir(sysfs):
+        if name.startswith("eth") and name[3:].isdigit():
+            numbered.append((int(name[3:]), name))
         link = os.path.join(sysfs, name, "device")
         if not os.path.islink(link):
             continue
@@ -67,7 +72,7 @@ def interfaces_in_pci_order(sysfs="/sys/class/net"):
         parts = os.path.realpath(link).split("/")
         if any(part.startswith("pci") for part in parts):
             found.append((parts, name))
-    return [name for _path, name in sorted(found)]
+    return [name for _path, name in sorted(found or numbered)]
 
 
 def match(nics, by_mac, in_order):

@@ -77,8 +77,9 @@ def stand_in_emulator(vcsim):
         yield running
 
 
-def make_vm(session, name, command, port, managed=True, boot=True):
-    """A container VM as the endpoint makes one: pvscsi + a new disk, the two serial ports, the boot spec."""
+def make_vm(session, name, command, port, managed=True, boot=True, networks=()):
+    """A container VM as the endpoint makes one: pvscsi + a new disk, the two serial ports, the boot spec, a NIC
+    on each of ``networks`` (standard port group names)."""
     content = session.content
     datacenter = content.rootFolder.childEntity[0]
     pool = datacenter.hostFolder.childEntity[0].resourcePool
@@ -100,6 +101,7 @@ def make_vm(session, name, command, port, managed=True, boot=True):
             (-601, vim.vm.device.VirtualSerialPort.FileBackingInfo(fileName="[LocalDS_0] %s/output.log" % name))):
         devices.append(vim.vm.device.VirtualDeviceSpec(operation="add", device=vim.vm.device.VirtualSerialPort(
             key=key, yieldOnPoll=True, backing=backing)))
+    devices += actions.nic_specs([(network, None, None) for network in networks])
     config = vim.vm.ConfigSpec(
         name=name, guestId="otherGuest64", numCPUs=1, memoryMB=64, deviceChange=devices,
         files=vim.vm.FileInfo(vmPathName="[LocalDS_0] %s/%s.vmx" % (name, name)),
@@ -171,6 +173,32 @@ def test_a_power_off_through_the_api_kills_the_vm_and_a_power_on_boots_it_again(
         destroy(session, ref)
 
 
+def nic_macs(session, ref):
+    devices = pc.retrieve_objects(session, [ref], ("config.hardware.device",))[0].get("config.hardware.device")
+    return [d.macAddress for d in devices if isinstance(d, vim.vm.device.VirtualEthernetCard)]
+
+
+def test_a_vms_nics_are_eth_n_with_their_macs_on_a_bridge_per_port_group_ended_with_the_vm(
+        vcsim, session, concentrator, stand_in_emulator):
+    ref, _container_id = make_vm(session, "nics", ["sleep"], concentrator.port,
+                                 networks=("VM Network", "DC0_DVPG0", "VM Network"))
+    try:
+        power(session, ref, True)
+        until(lambda: len(log_lines(vcsim, "nics")) == 1, lambda: "the tether to report:\n" + stand_in_emulator.log())
+        macs = nic_macs(session, ref)
+        assert len(set(macs)) == 3 and all(macs), macs
+        # In the VM's own network namespace: its NICs only, named in its order, with the MACs vSphere gave them.
+        assert log_lines(vcsim, "nics")[0]["nics"] == {"eth0": macs[0], "eth1": macs[1], "eth2": macs[2]}
+        log = stand_in_emulator.log()
+        assert log.count("bridge in the namespace of pid") == 2, log   # two port groups: two bridges
+        power(session, ref, False)
+        # The VM ended, nothing uses the bridges: their namespaces' holders end too.
+        until(lambda: stand_in_emulator.processes() == [], "the VM's processes and the bridges to end")
+        assert stand_in_emulator.log().count("bridge ended") == 2, stand_in_emulator.log()
+    finally:
+        destroy(session, ref)
+
+
 def test_a_vm_that_is_no_container_vm_is_left_alone(vcsim, session, concentrator, stand_in_emulator):
     ref, _container_id = make_vm(session, "plain", ["exit", "0"], concentrator.port, managed=False)
     ended, _unused = make_vm(session, "marker", ["exit", "0"], concentrator.port)
@@ -215,7 +243,7 @@ def test_stopping_the_emulator_ends_its_vms_powers_them_off_and_leaves_nothing(v
 def test_an_emulator_killed_with_sigkill_takes_its_vms_with_it_and_the_next_one_clears_its_files(
         vcsim, session, concentrator):
     killed = Emulator(vcsim, tether_python="host", tether_module=STAND_IN)
-    ref, _container_id = make_vm(session, "orphan", ["sleep"], concentrator.port)
+    ref, _container_id = make_vm(session, "orphan", ["sleep"], concentrator.port, networks=("VM Network",))
     try:
         power(session, ref, True)
         until(lambda: len(log_lines(vcsim, "orphan")) == 1,
@@ -223,7 +251,8 @@ def test_an_emulator_killed_with_sigkill_takes_its_vms_with_it_and_the_next_one_
         until(killed.processes, lambda: "the VM's processes to run:\n" + killed.log())
         os.kill(killed.proc.pid, signal.SIGKILL)
         killed.proc.wait(10)
-        # The kernel ends the VM's processes with the emulator (parent-death signal, then the pid namespace).
+        # The kernel ends the VM's processes with the emulator (parent-death signal, then the pid namespace), and
+        # the process that holds its port group's namespace.
         until(lambda: killed.processes() == [], lambda: "the VM's processes to die with the emulator")
         assert os.path.isdir(killed.base)   # its files are the next emulator's to clear (a kill -9 runs no code)
         # Off first, as vSphere has it after a host dies: else the next emulator boots it again, and the
