@@ -47,6 +47,20 @@ def deploy(sim, name, cert_path, **extra):
         return engine.result(ctx, params, False, plan)
 
 
+def running_vch(sim, name, cert_path, registries, emulator=None):
+    """A VCH ``name`` deployed on ``sim`` that trusts the local registries, its endpoint started and the test
+    busybox image pulled: the dict docker_cli and the tests take (``image``: that image's reference). The
+    caller stops ``found["endpoint"]``."""
+    summary = deploy(sim, name, cert_path, registry=registries.trusted())
+    endpoint = Endpoint(sim, name)
+    found = {"summary": summary, "certs": cert_path, "endpoint": endpoint, "sim": sim, "emulator": emulator,
+             "host": "tcp://127.0.0.1:%d" % endpoint.port,
+             "image": registries.get("anonymous").host + "/library/busybox"}
+    pulled = docker_cli(found, "pull", found["image"])
+    assert pulled.returncode == 0, pulled.stderr
+    return found
+
+
 class Endpoint:
     """The endpoint process, stopped by its own pid; its log goes to a file (``log()``), never to a pipe
     that nobody reads and that would block it once full.

@@ -9,19 +9,13 @@ import time
 
 import pytest
 
-from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, deploy, docker_cli
+from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, docker_cli, running_vch
 from ansible_collections.vic.containers.tools.harness.waiting import until
 
 
 @pytest.fixture(scope="module")
 def hc(vcsim, tmp_path_factory, registries, emulator):  # pylint: disable=redefined-outer-name
-    certs = tmp_path_factory.mktemp("certs") / "hc"
-    deploy(vcsim, "hc", certs, registry=registries.trusted())
-    endpoint = Endpoint(vcsim, "hc")
-    found = {"certs": certs, "endpoint": endpoint, "sim": vcsim, "emulator": emulator,
-             "host": "tcp://127.0.0.1:%d" % endpoint.port}
-    found["image"] = registries.get("anonymous").host + "/library/busybox"
-    assert docker_cli(found, "pull", found["image"]).returncode == 0
+    found = running_vch(vcsim, "hc", tmp_path_factory.mktemp("certs") / "hc", registries, emulator)
     yield found
     found["endpoint"].stop()
 

@@ -22,7 +22,7 @@ import tarfile
 import pytest
 
 from ansible_collections.vic.containers.plugins.module_utils.vsphere import tasks
-from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, deploy, docker_cli, docker_command
+from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, docker_cli, docker_command, running_vch
 from ansible_collections.vic.containers.tools.harness.waiting import until
 from test_containers import _quiet_mark, container_vms, session_of, vim
 
@@ -31,13 +31,7 @@ _RESOLVED = re.compile(r"PING (\S+) \((\d+\.\d+\.\d+\.\d+)\)")
 
 @pytest.fixture(scope="module")
 def vch(vcsim, tmp_path_factory, registries, emulator):  # pylint: disable=redefined-outer-name
-    certs = tmp_path_factory.mktemp("certs") / "peers"
-    summary = deploy(vcsim, "peers", certs, registry=registries.trusted())
-    found = {"summary": summary, "certs": certs, "endpoint": Endpoint(vcsim, "peers"), "sim": vcsim,
-             "emulator": emulator}
-    found["host"] = "tcp://127.0.0.1:%d" % found["endpoint"].port
-    found["image"] = registries.get("anonymous").host + "/library/busybox"
-    docker(found, "pull", found["image"])
+    found = running_vch(vcsim, "peers", tmp_path_factory.mktemp("certs") / "peers", registries, emulator)
     yield found
     found["endpoint"].stop()
 

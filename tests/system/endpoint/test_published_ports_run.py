@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, deploy, docker_cli, free_port, sdk
+from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, docker_cli, free_port, running_vch, sdk
 from ansible_collections.vic.containers.tools.harness.waiting import until
 from test_containers import container_vms
 
@@ -22,14 +22,7 @@ HTTPD = "mkdir -p /www && echo hello from $HOSTNAME > /www/index.html && exec ht
 
 @pytest.fixture(scope="module")
 def pub(vcsim, tmp_path_factory, registries, emulator):
-    certs = tmp_path_factory.mktemp("certs") / "pub"
-    summary = deploy(vcsim, "pub", certs, registry=registries.trusted())
-    endpoint = Endpoint(vcsim, "pub")
-    found = {"summary": summary, "certs": certs, "endpoint": endpoint, "sim": vcsim, "emulator": emulator,
-             "host": "tcp://127.0.0.1:%d" % endpoint.port}
-    found["image"] = registries.get("anonymous").host + "/library/busybox"
-    pulled = docker_cli(found, "pull", found["image"])
-    assert pulled.returncode == 0, pulled.stderr
+    found = running_vch(vcsim, "pub", tmp_path_factory.mktemp("certs") / "pub", registries, emulator)
     yield found
     until(lambda: emulator.processes() == [], lambda: "the containers' processes to end\n" + logs(found))
     found["endpoint"].stop()

@@ -21,20 +21,13 @@ import time
 
 import pytest
 
-from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, deploy, docker_cli, docker_command, sdk
+from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, docker_cli, docker_command, running_vch, sdk
 from ansible_collections.vic.containers.tools.harness.waiting import until
 
 
 @pytest.fixture(scope="module")
 def vch(vcsim, tmp_path_factory, registries, emulator):  # pylint: disable=redefined-outer-name
-    certs = tmp_path_factory.mktemp("certs") / "run"
-    summary = deploy(vcsim, "run", certs, registry=registries.trusted())
-    endpoint = Endpoint(vcsim, "run")
-    found = {"summary": summary, "certs": certs, "endpoint": endpoint, "sim": vcsim, "emulator": emulator,
-             "host": "tcp://127.0.0.1:%d" % endpoint.port}
-    found["image"] = registries.get("anonymous").host + "/library/busybox"
-    pulled = docker_cli(found, "pull", found["image"])
-    assert pulled.returncode == 0, pulled.stderr
+    found = running_vch(vcsim, "run", tmp_path_factory.mktemp("certs") / "run", registries, emulator)
     yield found
     found["endpoint"].stop()  # the one running now: a test restarts it
 
