@@ -47,11 +47,11 @@ def deploy(sim, name, cert_path, **extra):
         return engine.result(ctx, params, False, plan)
 
 
-def running_vch(sim, name, cert_path, registries, emulator=None):
-    """A VCH ``name`` deployed on ``sim`` that trusts the local registries, its endpoint started and the test
-    busybox image pulled: the dict docker_cli and the tests take (``image``: that image's reference). The
-    caller stops ``found["endpoint"]``."""
-    summary = deploy(sim, name, cert_path, registry=registries.trusted())
+def running_vch(sim, name, cert_path, registries, emulator=None, **options):
+    """A VCH ``name`` deployed on ``sim`` (with vic_vch ``options``) that trusts the local registries, its
+    endpoint started and the test busybox image pulled: the dict docker_cli and the tests take (``image``:
+    that image's reference). The caller stops ``found["endpoint"]``."""
+    summary = deploy(sim, name, cert_path, registry=registries.trusted(), **options)
     endpoint = Endpoint(sim, name)
     found = {"summary": summary, "certs": cert_path, "endpoint": endpoint, "sim": sim, "emulator": emulator,
              "host": "tcp://127.0.0.1:%d" % endpoint.port,

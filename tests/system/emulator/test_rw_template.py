@@ -11,7 +11,7 @@ import pytest
 
 from ansible_collections.vic.containers.services.tether import protocol
 from ansible_collections.vic.containers.services.tether.agent import disks
-from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, deploy, docker_cli
+from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, docker_cli, running_vch
 from ansible_collections.vic.containers.tools.harness.waiting import until
 
 NAME = "rwtemplate"
@@ -19,14 +19,7 @@ NAME = "rwtemplate"
 
 @pytest.fixture(scope="module")
 def vch(vcsim, tmp_path_factory, registries, emulator, template_folder):  # pylint: disable=redefined-outer-name
-    certs = tmp_path_factory.mktemp("certs") / NAME
-    summary = deploy(vcsim, NAME, certs, registry=registries.trusted())
-    found = {"summary": summary, "certs": certs, "endpoint": Endpoint(vcsim, NAME), "sim": vcsim,
-             "emulator": emulator}
-    found["host"] = "tcp://127.0.0.1:%d" % found["endpoint"].port
-    found["image"] = registries.get("anonymous").host + "/library/busybox"
-    pulled = docker_cli(found, "pull", found["image"])
-    assert pulled.returncode == 0, pulled.stderr
+    found = running_vch(vcsim, NAME, tmp_path_factory.mktemp("certs") / NAME, registries, emulator)
     found["template"] = template_folder(vcsim, found["endpoint"].log())
     yield found
     found["endpoint"].stop()

@@ -13,19 +13,14 @@ import tarfile
 import docker
 import pytest
 
-from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, deploy, docker_cli, sdk
+from ansible_collections.vic.containers.tools.harness.endpoint import docker_cli, running_vch, sdk
 from test_container_streams import PeerLoop, wait_connected
 from test_containers import run
 
 
 @pytest.fixture(scope="module")
 def cp(vcsim, tmp_path_factory, registries):
-    certs = tmp_path_factory.mktemp("certs") / "cp"
-    summary = deploy(vcsim, "cp", certs, registry=registries.trusted())
-    vch = {"summary": summary, "certs": certs, "sim": vcsim, "endpoint": Endpoint(vcsim, "cp")}
-    vch["host"] = "tcp://127.0.0.1:%d" % vch["endpoint"].port
-    vch["image"] = registries.get("anonymous").host + "/library/busybox"
-    run(vch, "pull", vch["image"])
+    vch = running_vch(vcsim, "cp", tmp_path_factory.mktemp("certs") / "cp", registries)
     vch["peers"] = PeerLoop()
     root = tmp_path_factory.mktemp("root")
     (root / "etc").mkdir()

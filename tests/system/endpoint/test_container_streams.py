@@ -13,7 +13,7 @@ import threading
 
 import pytest
 
-from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, deploy, docker_cli, docker_command, response_validator, sdk
+from ansible_collections.vic.containers.tools.harness.endpoint import docker_cli, docker_command, response_validator, running_vch, sdk
 from ansible_collections.vic.containers.tools.harness.tether_peer import TetherPeer
 from test_containers import container_vms, run
 from ansible_collections.vic.containers.services.persona.negotiation import API_VERSION
@@ -74,12 +74,7 @@ class PeerLoop:
 
 @pytest.fixture(scope="module")
 def streams(vcsim, tmp_path_factory, registries):
-    certs = tmp_path_factory.mktemp("certs") / "st"
-    summary = deploy(vcsim, "st", certs, registry=registries.trusted())
-    vch = {"summary": summary, "certs": certs, "sim": vcsim, "endpoint": Endpoint(vcsim, "st")}
-    vch["host"] = "tcp://127.0.0.1:%d" % vch["endpoint"].port
-    vch["image"] = registries.get("anonymous").host + "/library/busybox"
-    run(vch, "pull", vch["image"])
+    vch = running_vch(vcsim, "st", tmp_path_factory.mktemp("certs") / "st", registries)
     loop = PeerLoop()
     vch["peers"] = loop
     yield vch

@@ -6,7 +6,7 @@ import time
 import docker
 import pytest
 
-from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, deploy, docker_cli, response_validator, sdk, spec_validator
+from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, docker_cli, response_validator, running_vch, sdk, spec_validator
 from ansible_collections.vic.containers.services.portlayer.containers import model as port
 from ansible_collections.vic.containers.plugins.module_utils.vch import config as codec
 from ansible_collections.vic.containers.plugins.module_utils.vsphere import pc
@@ -26,17 +26,9 @@ VM_PATHS = ("name", "config.extraConfig", "config.hardware.device", "runtime.pow
 
 @pytest.fixture(scope="module")
 def ctr(vcsim, tmp_path_factory, registries):
-    certs = tmp_path_factory.mktemp("certs") / "ctr"
-    summary = deploy(vcsim, "ctr", certs, registry=registries.trusted(),
-                     container_networks=[{"port_group": "DC0_DVPG0", "name": "public", "gateway": "10.9.0.1/24",
-                                          "ip_range": "10.9.0.10-10.9.0.12", "dns": None}])
-    endpoint = Endpoint(vcsim, "ctr")
-    vch = {"summary": summary, "certs": certs, "endpoint": endpoint, "host": "tcp://127.0.0.1:%d" % endpoint.port,
-           "sim": vcsim}
-    image = registries.get("anonymous").host + "/library/busybox"
-    pulled = docker_cli(vch, "pull", image)
-    assert pulled.returncode == 0, pulled.stderr
-    vch["image"] = image
+    vch = running_vch(vcsim, "ctr", tmp_path_factory.mktemp("certs") / "ctr", registries,
+                      container_networks=[{"port_group": "DC0_DVPG0", "name": "public", "gateway": "10.9.0.1/24",
+                                           "ip_range": "10.9.0.10-10.9.0.12", "dns": None}])
     yield vch
     vch["endpoint"].stop()
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, deploy, docker_cli
+from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, docker_cli, running_vch
 from ansible_collections.vic.containers.tools.harness.registry import OciLayout, app_layer, busybox_layer
 from ansible_collections.vic.containers.tools.harness.waiting import until
 from test_containers import _quiet_mark, container_vms, run, vim
@@ -16,15 +16,10 @@ from test_containers import _quiet_mark, container_vms, run, vim
 
 @pytest.fixture(scope="module")
 def fcf(vcsim, tmp_path_factory, registries):
-    certs = tmp_path_factory.mktemp("certs") / "fcf"
-    summary = deploy(vcsim, "fcf", certs, volume_stores={"default": "LocalDS_0/vols-fcf"},
-                     registry=registries.trusted())
-    vch = {"summary": summary, "certs": certs, "sim": vcsim, "endpoint": Endpoint(vcsim, "fcf")}
-    vch["host"] = "tcp://127.0.0.1:%d" % vch["endpoint"].port
-    vch["image"] = registries.get("anonymous").host + "/library/busybox"
+    vch = running_vch(vcsim, "fcf", tmp_path_factory.mktemp("certs") / "fcf", registries,
+                      volume_stores={"default": "LocalDS_0/vols-fcf"})
     vch["registry"] = registries.get("anonymous")
     vch["layouts"] = tmp_path_factory.mktemp("layouts")
-    run(vch, "pull", vch["image"])
     yield vch
     vcsim.clear_faults()
     vch["endpoint"].stop()

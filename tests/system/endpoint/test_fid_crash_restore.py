@@ -11,19 +11,14 @@ import json
 import pytest
 
 from ansible_collections.vic.containers.plugins.module_utils.vsphere import datastore, tasks
-from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, deploy, docker_cli
+from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, docker_cli, running_vch
 from ansible_collections.vic.containers.tools.harness.waiting import until
 from test_containers import container_vms, run, session_of, vim
 
 
 @pytest.fixture(scope="module")
 def fcr(vcsim, tmp_path_factory, registries):
-    certs = tmp_path_factory.mktemp("certs") / "fcr"
-    summary = deploy(vcsim, "fcr", certs, registry=registries.trusted())
-    vch = {"summary": summary, "certs": certs, "sim": vcsim, "endpoint": Endpoint(vcsim, "fcr")}
-    vch["host"] = "tcp://127.0.0.1:%d" % vch["endpoint"].port
-    vch["image"] = registries.get("anonymous").host + "/library/busybox"
-    run(vch, "pull", vch["image"])
+    vch = running_vch(vcsim, "fcr", tmp_path_factory.mktemp("certs") / "fcr", registries)
     yield vch
     vcsim.clear_faults()
     vch["endpoint"].stop()

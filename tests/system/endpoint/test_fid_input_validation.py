@@ -16,7 +16,7 @@ from ansible_collections.vic.containers.plugins.module_utils import _certs
 from ansible_collections.vic.containers.plugins.module_utils._errors import InvalidInput
 from ansible_collections.vic.containers.services.persona import validation
 from ansible_collections.vic.containers.services.persona import container_config as spec
-from ansible_collections.vic.containers.tools.harness.endpoint import Endpoint, deploy, docker_cli, free_port, sdk
+from ansible_collections.vic.containers.tools.harness.endpoint import docker_cli, free_port, running_vch, sdk
 from ansible_collections.vic.containers.tools.harness.endpoint import REPO
 from test_containers import container_vms, run
 
@@ -32,16 +32,11 @@ _READS = {"RetrieveProperties", "RetrievePropertiesEx", "ContinueRetrievePropert
 
 @pytest.fixture(scope="module")
 def fid(vcsim, tmp_path_factory, registries):
-    certs = tmp_path_factory.mktemp("certs") / "fidin"
-    summary = deploy(vcsim, "fidin", certs, registry=registries.trusted(),
-                     container_networks=[{"port_group": "DC0_DVPG0", "name": "dhcp", "gateway": None,
-                                          "ip_range": None, "dns": None}])
-    endpoint = Endpoint(vcsim, "fidin")
-    vch = {"summary": summary, "certs": certs, "endpoint": endpoint, "sim": vcsim,
-           "host": "tcp://127.0.0.1:%d" % endpoint.port, "image": registries.get("anonymous").host + "/library/busybox"}
-    run(vch, "pull", vch["image"])
+    vch = running_vch(vcsim, "fidin", tmp_path_factory.mktemp("certs") / "fidin", registries,
+                      container_networks=[{"port_group": "DC0_DVPG0", "name": "dhcp", "gateway": None,
+                                           "ip_range": None, "dns": None}])
     yield vch
-    endpoint.stop()
+    vch["endpoint"].stop()
 
 
 def changes_since(sim, mark):
