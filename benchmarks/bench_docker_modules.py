@@ -245,10 +245,7 @@ def main():
             if endpoint is not None:
                 endpoint.stop()
             if emulator is not None:
-                emulator.stop()
-                left = emulator.leftovers()
-                print("left behind on the host: %s" % (left or "nothing"))
-                emulator.close()
+                print("left behind on the host: %s" % (emulator.finish()[0] or "nothing"))
             registries.close()
 
 

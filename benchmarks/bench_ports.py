@@ -149,10 +149,7 @@ def main():
                 peer.wait()
             if endpoint is not None:
                 endpoint.stop()
-            emulator.stop()
-            left = emulator.leftovers()
-            print("left behind on the host: %s" % (left or "nothing"))
-            emulator.close()
+            print("left behind on the host: %s" % (emulator.finish()[0] or "nothing"))
             registries.close()
 
 

@@ -77,6 +77,13 @@ class Emulator:
         self._log.close()
         os.unlink(self._log.name)
 
+    def finish(self):
+        """Stop it, then remove its log: (what its VMs left on this machine, {} when nothing; its log)."""
+        self.stop()
+        left, log = self.leftovers(), self.log()
+        self.close()
+        return left, log
+
     def processes(self):
         return vm_processes(self.base)
 
@@ -207,9 +214,7 @@ def emulated(sim, **options):
     try:
         yield running
     finally:
-        running.stop()
-        left, log = running.leftovers(), running.log()
-        running.close()
+        left, log = running.finish()
     assert left == {}, (left, log[-5000:])
 
 
