@@ -191,7 +191,10 @@ def start_storm(vch, image, count, batch=10, prefix="storm", wait_timeout=300):
 
     def output(name):
         if results[name]["run"][0] == 0:
-            results[name]["output"] = docker_cli(vch, "logs", name, timeout=120).stdout
+            logs = docker_cli(vch, "logs", name, timeout=120)
+            results[name]["output"] = logs.stdout
+            if logs.stderr:     # a boot failure's reason (exit 125) is the container's stderr
+                results[name]["stderr"] = logs.stderr
 
     start = time.perf_counter()
     with ThreadPoolExecutor(batch) as pool:

@@ -4,9 +4,11 @@
 """A container's disks: found by SCSI target in a VM, or disk files on loop devices (emulator, tests);
 volumes formatted when blank, the template disk formatted on request; mounted, and every mount remembered so it can be undone in reverse."""
 
+import errno
 import fcntl
 import glob
 import os
+import random
 import shutil
 import struct
 import subprocess
@@ -20,6 +22,7 @@ _LOOP_INFO64 = struct.Struct("=QQQQQIIII64s64s32s2Q")  # struct loop_info64
 _EXT_MAGIC_OFFSET, _EXT_MAGIC = 1080, b"\x53\xef"
 _SQUASHFS_MAGIC = b"hsqs"
 _SBIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+LOOP_WAIT = 10.0        # seconds to find a loop device no one else binds first
 SCSI_WAIT = 10.0        # seconds for the VM's disks to appear after vmw_pvscsi is loaded
 
 
@@ -32,31 +35,50 @@ def attach_loop(path, read_only):
 
     Returns ``(device path, open descriptor)``: keep the descriptor until the device is mounted, or
     the device clears at once. A read-only file descriptor makes a read-only device."""
-    with open("/dev/loop-control", "rb", buffering=0) as control:
-        for _attempt in range(16):
+    mode = (os.O_RDONLY if read_only else os.O_RDWR) | os.O_CLOEXEC
+    backing = os.open(path, mode)
+    try:
+        with open("/dev/loop-control", "rb", buffering=0) as control:
+            loop_fd, number = _bind_free_loop(control, backing, mode, path)
+    finally:
+        os.close(backing)
+    name = os.fsencode(os.path.abspath(path))[:63]
+    info = _LOOP_INFO64.pack(0, 0, 0, 0, 0, number, 0, 0, _LO_FLAGS_AUTOCLEAR, name, b"", b"", 0, 0)
+    try:
+        fcntl.ioctl(loop_fd, _LOOP_SET_STATUS64, info)
+    except OSError:
+        fcntl.ioctl(loop_fd, _LOOP_CLR_FD)
+        os.close(loop_fd)
+        raise
+    return f"/dev/loop{number}", loop_fd
+
+
+def _bind_free_loop(control, backing, mode, path):
+    """``(open loop device bound to backing, its number)``.
+
+    The kernel names the same free device to everyone who asks until one binds it; the others get EBUSY.
+    In the host emulator every VM's tether takes devices from the host's one set (a storm: ten VMs, several
+    disks each, devices freed all the time): a lock on /dev/loop-control (one inode for every mount
+    namespace) queues the tethers, and EBUSY from any other user of loop devices is asked again until a
+    deadline, not a count, runs out. In a VM the tether is alone and takes the first device it is named."""
+    deadline = time.monotonic() + LOOP_WAIT
+    while True:
+        fcntl.flock(control, fcntl.LOCK_EX)
+        try:
             number = fcntl.ioctl(control, _LOOP_CTL_GET_FREE)
-            device = f"/dev/loop{number}"
-            backing = os.open(path, (os.O_RDONLY if read_only else os.O_RDWR) | os.O_CLOEXEC)
-            loop_fd = os.open(device, (os.O_RDONLY if read_only else os.O_RDWR) | os.O_CLOEXEC)
+            loop_fd = os.open(f"/dev/loop{number}", mode)
             try:
                 fcntl.ioctl(loop_fd, _LOOP_SET_FD, backing)
+                return loop_fd, number
             except OSError as exc:
                 os.close(loop_fd)
-                if exc.errno == 16:     # EBUSY: another user took this free device first
-                    continue
-                raise
-            finally:
-                os.close(backing)
-            name = os.fsencode(os.path.abspath(path))[:63]
-            info = _LOOP_INFO64.pack(0, 0, 0, 0, 0, number, 0, 0, _LO_FLAGS_AUTOCLEAR, name, b"", b"", 0, 0)
-            try:
-                fcntl.ioctl(loop_fd, _LOOP_SET_STATUS64, info)
-            except OSError:
-                fcntl.ioctl(loop_fd, _LOOP_CLR_FD)
-                os.close(loop_fd)
-                raise
-            return device, loop_fd
-    raise DiskError(f"no free loop device for {path}")
+                if exc.errno != errno.EBUSY:
+                    raise
+        finally:
+            fcntl.flock(control, fcntl.LOCK_UN)
+        if time.monotonic() > deadline:
+            raise DiskError(f"no free loop device for {path} in {LOOP_WAIT:.0f} s (each one named free was taken first)")
+        time.sleep(random.uniform(0.001, 0.01))     # someone outside the lock: let it finish
 
 
 def scsi_disks(sysfs="/sys/class/scsi_disk"):
