@@ -184,5 +184,6 @@ def test_once_the_containers_are_gone_so_is_the_bridge(vch, containers):
     emulator = vch["emulator"]
     # The holder of the port group's namespace is the emulator's last process once every VM has ended.
     until(lambda: emulator.processes() == [], lambda: "the VMs and the bridge to end\n" + logs(vch))
-    assert "bridge ended" in emulator.log(), logs(vch)
+    # Logged once the emulator reaped the holder, a moment after the process is gone.
+    until(lambda: "bridge ended" in emulator.log(), lambda: "the bridge's end in the log\n" + logs(vch))
     assert nothing_of(vch["networks"], vch["macs"], root_namespace()) == []
