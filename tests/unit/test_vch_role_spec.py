@@ -55,3 +55,16 @@ def test_secrets_are_no_log():
     assert vch["vch_password"].get("no_log") and vch["vch_ops_password"].get("no_log")
     assert endpoint["endpoint_vm_vsphere_password"].get("no_log")
     assert _role_options("endpoint_vm", "tether_iso")["endpoint_vm_vsphere_password"].get("no_log")
+
+
+def test_the_networks_variable_is_passed_to_vic_network_with_its_shapes():
+    from ansible_collections.vic.containers.plugins.modules import vic_network  # pylint: disable=import-outside-toplevel
+    module = yaml.safe_load(vic_network.DOCUMENTATION)["options"]
+    entry = _role_options("vch")["vch_networks"]["options"]
+    tasks = yaml.safe_load((REPO / "roles" / "vch" / "tasks" / "present.yml").read_text())
+    block = next(task["block"] for task in tasks if any("vic.containers.vic_network" in t for t in task.get("block", ())))
+    passed = next(task["vic.containers.vic_network"] for task in block if "vic.containers.vic_network" in task)
+    for name, option in entry.items():
+        assert {key: option.get(key) for key in KEYS} == {key: module[name].get(key) for key in KEYS}, name
+        assert "item.%s" % name in passed[name], name
+    assert "connected" not in passed    # the networks' containers are left as they are
