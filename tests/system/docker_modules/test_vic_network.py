@@ -115,3 +115,16 @@ def test_bad_network_input_is_one_sentence_naming_it_and_makes_nothing(vch):
     # The network was made before the container was found missing: the error names the container.
     assert "connecting container no-such-container to network dm-bad" in missing["msg"], missing["msg"]
     assert docker_cli(vch, "network", "rm", "dm-bad").returncode == 0
+
+
+def test_no_change_network_task_costs_one_request(vch, proxy):
+    conn = dict(vch["connection"], docker_host="tcp://127.0.0.1:%d" % proxy.port)
+    assert docker_cli(vch, "network", "create", "--subnet", "172.31.41.0/24", "dm-count-net").returncode == 0
+    try:
+        proxy.reset()
+        results, _out = run_tasks([("vic.containers.vic_network", {
+            "name": "dm-count-net", "ipam_config": [{"subnet": "172.31.41.0/24"}], "connected": []})], conn)
+        assert results[0]["changed"] is False, results
+        assert proxy.requests == [("GET", "/networks/dm-count-net")]
+    finally:
+        assert docker_cli(vch, "network", "rm", "dm-count-net").returncode == 0
