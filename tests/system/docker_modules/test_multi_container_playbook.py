@@ -1,10 +1,11 @@
 """playbooks/multi_container.yml run as users run it (ansible-playbook, the VCH's docker_connection as an extra
 variable) against a VCH on vcsim: check mode changes nothing, the first run makes the network, volume and both
-containers, a re-run changes nothing, check mode with a changed variable predicts the one recreate; each result checked with the docker CLI."""
+containers (the web one's port published), a re-run changes nothing, check mode with a changed variable predicts the one recreate; each result checked with the docker CLI."""
 
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 
@@ -15,12 +16,22 @@ PLAYBOOK = REPO_ROOT / "playbooks" / "multi_container.yml"
 _RECAP = re.compile(r"localhost\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")
 
 
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+WEB_PORT = _free_port()
+
+
 def play(vch, tmp_path, *options, **changed_vars):
     """Run the playbook; returns (ok, changed, failed) from its recap and the output."""
     extra = {"app_name": "mc", "app_registry": vch["registry"], "app_web_image": vch["registry"] + "/library/busybox",
              "app_db_image": vch["registry"] + "/library/busybox", "app_db_capacity": "512MB",
              "app_db_password": "mc-secret-1", "app_web_command": ["sleep", "3600"],
-             "app_db_command": ["sleep", "3600"], "app_docker_connection": vch["connection"], **changed_vars}
+             "app_db_command": ["sleep", "3600"], "app_docker_connection": vch["connection"], "app_web_port": WEB_PORT,
+             **changed_vars}
     variables = tmp_path / "vars.json"
     variables.write_text(json.dumps(extra))
     env = {k: v for k, v in os.environ.items() if k not in CLIENT_VARIABLES}
@@ -63,7 +74,8 @@ def test_multi_container_playbook(vch, tmp_path):
         assert (db["Config"]["Labels"]["tier"], web["Config"]["Labels"]["tier"]) == ("db", "web")
         assert "DATABASE_HOST=db" in web["Config"]["Env"]
         assert db["HostConfig"]["Memory"] == 1024 ** 3 and web["HostConfig"]["Memory"] == 512 * 1024 ** 2
-        assert volume["Labels"] == {"app": "mc"}
+        assert volume["Labels"] == {"app": "mc"} and network["Labels"] == {"app": "mc"}
+        assert docker_cli(vch, "port", "mc-web").stdout.split("\n")[0].endswith(":%d" % WEB_PORT)
 
         _ok, changed, failed, output = play(vch, tmp_path)
         assert failed == 0 and changed == 0, output
