@@ -8,7 +8,7 @@ containers' tethers), a local registry holding busybox, and a TLS proxy in front
 that counts the Docker API requests (tests/system/docker_modules/docker_play.CountingProxy). Two
 generated playbooks do the same thing on the same endpoint under different names:
 
-* vic.containers: one ``docker network create`` (there is no network module), 20 ``vic_volume``,
+* vic.containers: ``vic_network``, 20 ``vic_volume``,
   20 ``vic_container`` (image, command, env, labels, a named volume, the network, memory, started);
 * community.docker: ``docker_network``, 20 ``docker_volume``, 20 ``docker_container`` with the
   same options.
@@ -112,7 +112,7 @@ def community_docker():
     return PEER_COLLECTIONS
 
 
-def playbooks(image, network_env, count):
+def playbooks(image, count):
     """The two plays: {side: (module_defaults group, tasks)}, the same objects under each side's prefix."""
     def containers(side, module):
         return [{"name": "container %d" % i, module: {
@@ -124,9 +124,7 @@ def playbooks(image, network_env, count):
         return lambda side: [{"name": "volume %d" % i, module: {"name": "%s-v%d" % (side, i), "labels": {"bench": side}}}
                              for i in range(count)]
 
-    vic_network = {"name": "network", "ansible.builtin.command": "docker network create vic-net",
-                   "environment": network_env, "register": "net", "changed_when": "net.rc == 0",
-                   "failed_when": "net.rc != 0 and 'already exists' not in net.stderr"}
+    vic_network = {"name": "network", "vic.containers.vic_network": {"name": "vic-net"}}
     peer_network = {"name": "network", "community.docker.docker_network": {"name": "cd-net"}}
     return {
         "vic": ("group/vic.containers.docker",
@@ -211,8 +209,7 @@ def main():
             pulled = docker_cli({"certs": certs, "host": host}, "pull", image, timeout=300)
             if pulled.returncode != 0:
                 raise RuntimeError("pull failed: %s" % pulled.stderr)
-            network_env = {"DOCKER_HOST": host, "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": str(certs)}
-            plays = playbooks(image, network_env, args.containers)
+            plays = playbooks(image, args.containers)
             callbacks = Path(scratch) / "callbacks"
             callbacks.mkdir()
             (callbacks / "bench_marks.py").write_text(CALLBACK)
@@ -254,7 +251,7 @@ def report(runs, args, peer_version, reruns):
     world = "host emulator" if args.emulator else "no emulator"
     print("%d containers with a volume each and one network, one VCH endpoint on vcsim (%s), "
           "requests counted at a TLS proxy in front of it" % (args.containers, world))
-    print("vic = vic.containers (network by docker network create), cd = community.docker %s" % peer_version)
+    print("vic = vic.containers, cd = community.docker %s" % peer_version)
     print()
     header = "%-28s" % "" + "".join("%16s" % ("%s %s" % c) for c in columns)
     print(header)
