@@ -1,6 +1,7 @@
 """playbooks/multi_container.yml run as users run it (ansible-playbook, the VCH's docker_connection as an extra
 variable) against a VCH on vcsim: check mode changes nothing, the first run makes the network, volume and both
-containers (the web one's port published), a re-run changes nothing, check mode with a changed variable predicts the one recreate; each result checked with the docker CLI."""
+containers (the web one's port published), a re-run changes nothing, check mode with a changed variable
+predicts the one recreate; each result checked with the docker CLI."""
 
 import json
 import os
