@@ -60,7 +60,7 @@ def timed(ask, count):
     """(queries/s, p50 ms, p99 ms) of ``count`` calls of ``ask`` one after another."""
     times = []
     started = time.perf_counter()
-    for _ in range(count):
+    for _number in range(count):
         begun = time.perf_counter()
         ask()
         times.append(time.perf_counter() - begun)
@@ -105,8 +105,8 @@ def inside(args):
     with open(files["hosts"], "w", encoding="ascii") as file:
         file.write("127.0.0.1\tlocalhost\n")
     with open(files["hosts-with-peers"], "w", encoding="ascii") as file:
-        file.write("127.0.0.1\tlocalhost\n" + "".join("10.0.%d.%d\tpeer%d alias%d\n" % (i // 250, i % 250 + 2, i, i)
-                                                       for i in range(args.peers)))
+        lines = ["10.0.%d.%d\tpeer%d alias%d\n" % (i // 250, i % 250 + 2, i, i) for i in range(args.peers)]
+        file.write("127.0.0.1\tlocalhost\n" + "".join(lines))
     with open(files["nsswitch.conf"], "w", encoding="ascii") as file:
         file.write("hosts: files dns\n")
     mounted = []

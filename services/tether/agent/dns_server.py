@@ -126,7 +126,8 @@ class Server:
 
     def _module(self):
         if self._answers is None:
-            from ansible_collections.vic.containers.services.tether.agent import dns_answers  # pylint: disable=import-outside-toplevel  # dnspython: at the first question
+            # dnspython: imported at the first question, not at start-up.
+            from ansible_collections.vic.containers.services.tether.agent import dns_answers  # pylint: disable=import-outside-toplevel
             self._answers = dns_answers
         return self._answers
 

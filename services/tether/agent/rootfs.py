@@ -215,7 +215,8 @@ def resolv_text(dns):
     set ndots, and the servers it forwards to in a comment: what dockerd writes."""
     servers, options = dns.get("servers", []), list(dns.get("options", []))
     if dns.get("embedded"):
-        from ansible_collections.vic.containers.services.tether.agent import dns_server  # pylint: disable=import-outside-toplevel  # asyncio: not before the kernel modules
+        # dns_server imports asyncio: boot.py imports this module before it loads the kernel modules.
+        from ansible_collections.vic.containers.services.tether.agent import dns_server  # pylint: disable=import-outside-toplevel
         servers = [dns_server.ADDRESS]
         if not any(option.startswith("ndots:") for option in options):
             options.append("ndots:0")

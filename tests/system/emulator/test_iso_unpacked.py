@@ -12,7 +12,7 @@ from ansible_collections.vic.containers.tools.harness.waiting import until
 from test_iso_worlds import _vch, tether_iso  # noqa: F401  pylint: disable=unused-import  # the cached ISO build
 
 
-def test_docker_run_echo_hello_a_peer_by_name_and_dns_and_a_published_port_with_the_tether_from_the_unpacked_iso(vcsim, tmp_path_factory, registries, tether_iso):
+def test_docker_run_echo_hello_a_peer_by_name_and_a_published_port_with_the_tether_from_the_unpacked_iso(vcsim, tmp_path_factory, registries, tether_iso):
     with emulated(vcsim, tether_python="iso") as emulator:
         vch = _vch(vcsim, "isons", tmp_path_factory, registries, tether_iso)
         try:
@@ -29,8 +29,8 @@ def test_docker_run_echo_hello_a_peer_by_name_and_dns_and_a_published_port_with_
             # ... and answers them by DNS at 127.0.0.11 (the ISO's dnspython: agent/dns_answers.py).
             ran = docker_cli(vch, "run", "--rm", "--network", "isonet", vch["image"], "busybox", "nslookup", "isodb",
                              "127.0.0.11", timeout=30)
-            assert "Name:\tisodb\nAddress: %s\n" % db_ip.strip() in ran.stdout, (ran.stdout, ran.stderr,
-                                                                              emulator.log()[-3000:])
+            answer = "Name:\tisodb\nAddress: %s\n" % db_ip.strip()
+            assert answer in ran.stdout, (ran.stdout, ran.stderr, emulator.log()[-3000:])
             docker_cli(vch, "rm", "-f", "isodb")
             # A published port through the ISO's tether (Debian's asyncssh answers the direct-tcpip channel).
             port = free_port()
