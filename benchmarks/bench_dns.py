@@ -135,8 +135,8 @@ def inside(args):
         for name in files.values():
             os.unlink(name)
         os.rmdir(scratch)
-    print("%d peers, %d questions each, one at a time; the first question (imports dnspython): %.1f ms"
-          % (args.peers, args.queries, first))
+    print("%d peers, %d questions each, one at a time; the first question (imports dnspython): %.1f ms; load %.2f"
+          % (args.peers, args.queries, first, os.getloadavg()[0]))
     print("%-40s %12s %10s %10s" % ("", "queries/s", "p50 (ms)", "p99 (ms)"))
     for label, (rate, p50, p99) in rows:
         print("%-40s %12.0f %10.3f %10.3f" % (label, rate, p50, p99))

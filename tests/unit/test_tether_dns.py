@@ -59,8 +59,13 @@ def test_peers_resolve_by_name_alias_and_short_id_case_insensitive_and_with_a_se
         reply = ask(server, name)
         assert reply.rcode() == dns.rcode.NOERROR and addresses(reply) == ["10.0.0.5"], (name, reply)
         assert reply.answer[0].ttl == 600 and reply.flags & dns.flags.RA
-    # A name several peers share (an alias) gives each of them.
-    assert addresses(ask(server, "pool")) == ["10.0.0.7", "10.0.0.8"]
+    # A name several peers share (an alias) gives each of them, each first in turn (shuffled, as dockerd).
+    firsts = set()
+    for _number in range(40):
+        reply = ask(server, "pool")
+        assert addresses(reply) == ["10.0.0.7", "10.0.0.8"]
+        firsts.add(next(iter(reply.answer[0])).address)
+    assert firsts == {"10.0.0.7", "10.0.0.8"}
     # Known, no IPv6 address: an empty NOERROR, not forwarded (as dockerd); MX the same (implicit MX).
     for rdtype in ("AAAA", "MX"):
         reply = ask(server, "db", rdtype)
@@ -114,6 +119,28 @@ def test_an_upstream_that_does_not_answer_is_servfail(upstreams):
         silent.close()
     assert dns_server.upstreams(["not-an-address", "127.0.0.11", "10.0.0.1", "10.0.0.2", "fe80::1", "10.0.0.3"]) == [
         ("10.0.0.1", 53), ("10.0.0.2", 53), ("fe80::1", 53)]
+
+
+def test_a_silent_upstream_is_given_up_and_questions_beyond_the_limit_are_refused(monkeypatch):
+    monkeypatch.setattr(dns_server, "FORWARD_TIMEOUT", 1.0)
+    monkeypatch.setattr(dns_server, "MAX_FORWARDS", 1)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:     # takes the questions, never answers
+        silent.bind(("127.0.0.16", 0))
+        waiting = EmbeddedServer(SERVER, ["127.0.0.16"], upstream_port=silent.getsockname()[1])
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+                client.settimeout(5)
+                for ident, name in ((1, "first.test"), (2, "second.test")):
+                    query = dns.message.make_query(name, "A", id=ident)
+                    client.sendto(query.to_wire(), (SERVER, waiting.port))
+                started = time.monotonic()
+                replies = [dns.message.from_wire(client.recv(512)) for _number in range(2)]
+            # The second, beyond the limit, at once; the first once its upstream's time is up.
+            assert [(r.id, r.rcode()) for r in replies] == [(2, dns.rcode.REFUSED), (1, dns.rcode.SERVFAIL)]
+            assert time.monotonic() - started < 3
+            assert silent.recv(512)     # the first question did reach the upstream
+        finally:
+            waiting.close()
 
 
 def test_an_answer_too_long_for_a_datagram_is_truncated_and_whole_over_tcp(server):

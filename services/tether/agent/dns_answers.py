@@ -4,7 +4,7 @@
 """The embedded DNS server's answers (``dns_server``), in dnspython's wire format, as dockerd's resolver gives
 them (moby libnetwork/resolver.go):
 
-* A and AAAA of a name it holds: its addresses of that family, TTL 600; none of the family (a peer has no
+* A and AAAA of a name it holds: its addresses of that family (shuffled, as dockerd), TTL 600; none of the family (a peer has no
   IPv6 address): an empty NOERROR, never forwarded; MX of such a name: an empty NOERROR (implicit MX);
 * PTR of an address it holds: that address's first name;
 * everything else: forwarded (``None``), and SERVFAIL when no upstream answers;
@@ -14,6 +14,7 @@ Imported at the first question only (the tether's start-up does not pay for dnsp
 """
 
 import ipaddress
+import random
 
 import dns.exception
 import dns.flags
@@ -62,6 +63,7 @@ def answer(wire, names, tcp):
         version, record = _RECORDS.get(question.rdtype, (None, None))
         rdatas = [record(dns.rdataclass.IN, question.rdtype, address) for address in found
                   if ipaddress.ip_address(address).version == version]
+        random.shuffle(rdatas)      # a name several peers share: each comes first in turn, as dockerd shuffles them
         return _reply(query, tcp, [dns.rrset.from_rdata_list(question.name, TTL, rdatas)] if rdatas else []), query
     if question.rdtype == dns.rdatatype.PTR:
         try:
