@@ -76,8 +76,8 @@ def test_a_container_on_a_user_network_asks_its_tether_by_dns_in_a_qemu_vm(qemu_
                          qemu_vch["image"], "sh", "-c", "cat /etc/resolv.conf; nslookup qhost", timeout=120)
         own = docker_cli(qemu_vch, "inspect", "-f", "{{.NetworkSettings.Networks.qnet.IPAddress}}", "asker").stdout
         assert ran.stdout.startswith("nameserver 127.0.0.11\n"), (ran.stdout, ran.stderr)
-        assert "Name:\tqhost\nAddress: %s\n" % own.strip() in ran.stdout, (ran.stdout, ran.stderr,
-                                                                         qemu_vch["emulator"].log()[-3000:])
+        answer = "Name:\tqhost\nAddress: %s\n" % own.strip()
+        assert answer in ran.stdout, (ran.stdout, ran.stderr, qemu_vch["emulator"].log()[-3000:])
     finally:
         docker_cli(qemu_vch, "rm", "-f", "asker")
         docker_cli(qemu_vch, "network", "rm", "qnet")
