@@ -4,8 +4,9 @@
 """The embedded DNS server's answers (``dns_server``), in dnspython's wire format, as dockerd's resolver gives
 them (moby libnetwork/resolver.go):
 
-* A and AAAA of a name it holds: its addresses of that family (shuffled, as dockerd), TTL 600; none of the family (a peer has no
-  IPv6 address): an empty NOERROR, never forwarded; MX of such a name: an empty NOERROR (implicit MX);
+* A and AAAA of a name it holds: its addresses of that family (shuffled, as dockerd), TTL 600; none of the
+  family (a peer has no IPv6 address): an empty NOERROR, never forwarded; MX of such a name: an empty NOERROR
+  (implicit MX);
 * PTR of an address it holds: that address's first name;
 * everything else: forwarded (``None``), and SERVFAIL when no upstream answers;
 * a question that does not parse: FORMERR; an opcode other than QUERY: NOTIMP.
@@ -29,19 +30,18 @@ import dns.rrset
 import dns.rdtypes.ANY.PTR
 import dns.rdtypes.IN.A
 import dns.rdtypes.IN.AAAA
-from ansible_collections.vic.containers.services.tether.agent.dns_server import header_reply
+from ansible_collections.vic.containers.services.tether.agent.dns_server import HEADER, header_reply
 
 TTL = 600                   # dockerd's respTTL
 UDP_SIZE = 512              # a UDP answer's size without EDNS (RFC 1035)
 TCP_SIZE = 65535
-_HEADER = 12
 _RECORDS = {dns.rdatatype.A: (4, dns.rdtypes.IN.A.A), dns.rdatatype.AAAA: (6, dns.rdtypes.IN.AAAA.AAAA)}
 
 
 def answer(wire, names, tcp):
     """``(reply, query)``: the reply's wire when the server answers itself; else None and the parsed query, to
     forward; (None, None) for what is not a question (no whole header, a reply): nothing is sent."""
-    if len(wire) < _HEADER:
+    if len(wire) < HEADER:
         return None, None
     try:
         query = dns.message.from_wire(wire)

@@ -1,7 +1,7 @@
 # Copyright (c) 2026 vic.containers contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The container's DNS server on a user-defined network, as dockerd's embedded one (docs/tether.md, "DNS").
+"""The container's DNS server on a user-defined network, as dockerd's embedded one (docs/tether.md, "The embedded DNS server").
 
 The tether, PID 1 of the VM, shares its network namespace with the container's processes: it binds
 127.0.0.11:53 (UDP, and TCP for answers too long for a datagram) before the primary process starts, and
@@ -25,7 +25,7 @@ FORWARD_TIMEOUT = 4.0       # seconds for one upstream's answer (dockerd's extIO
 MAX_FORWARDS = 1024         # questions forwarded at once (dockerd's maxConcurrent); beyond, REFUSED at once
 TCP_IDLE = 10.0             # seconds a TCP client may stay silent before its connection is closed
 _SERVFAIL, _REFUSED = 2, 5
-_HEADER = 12
+HEADER = 12                 # bytes of a DNS message's header
 
 
 def upstreams(servers, port=PORT):
@@ -213,7 +213,7 @@ async def _exchange_udp(address, wire):
         await loop.sock_sendall(sock, wire)
         while True:
             reply = await loop.sock_recv(sock, 65535)
-            if len(reply) >= _HEADER and reply[:2] == wire[:2] and reply[2] & 0x80:
+            if len(reply) >= HEADER and reply[:2] == wire[:2] and reply[2] & 0x80:
                 return reply
 
 
@@ -224,7 +224,7 @@ async def _exchange_tcp(address, wire):
         await writer.drain()
         size = struct.unpack("!H", await reader.readexactly(2))[0]
         reply = await reader.readexactly(size)
-        if len(reply) < _HEADER or reply[:2] != wire[:2]:
+        if len(reply) < HEADER or reply[:2] != wire[:2]:
             raise EOFError("the upstream's reply is not for this question")
         return reply
     finally:
