@@ -110,6 +110,20 @@ def test_without_an_upstream_an_unknown_name_is_servfail_at_once():
         lone.close()
 
 
+def test_with_ndots_set_a_single_label_name_it_does_not_hold_is_answered_empty_not_forwarded(upstreams):
+    strict = EmbeddedServer(SERVER, [FIRST], upstream_port=upstreams[0].port, entries=PEERS, options=["ndots:2"])
+    try:
+        reply = ask(strict, "elsewhere")
+        assert reply.rcode() == dns.rcode.NOERROR and not reply.answer
+        assert addresses(ask(strict, "db")) == ["10.0.0.5"]
+        assert addresses(ask(strict, "outside.test")) == ["10.9.8.7"]
+        assert upstreams[0].questions == ["outside.test"]
+    finally:
+        strict.close()
+    assert [dns_server.ndots_set(o) for o in (["ndots:0"], ["timeout:2"], ["ndots:1"], ["ndots:x"])] == [
+        False, False, True, False]
+
+
 def test_an_upstream_that_does_not_answer_is_servfail(upstreams):
     # Nothing listens at this port of 127.0.0.15: the datagram is refused there, and the next server is tried.
     silent = EmbeddedServer(SERVER, ["127.0.0.15"], upstream_port=free_port("127.0.0.15"))

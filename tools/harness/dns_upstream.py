@@ -121,10 +121,10 @@ class _UpstreamDatagrams(asyncio.DatagramProtocol):
 class EmbeddedServer:
     """The tether's DNS server on ``address`` (a free port), forwarding to ``servers`` at ``upstream_port``."""
 
-    def __init__(self, address, servers=(), search=(), upstream_port=dns_server.PORT, entries=()):
+    def __init__(self, address, servers=(), search=(), upstream_port=dns_server.PORT, entries=(), options=()):
         self.address = address
         self.port = free_port(address)
-        self.server = dns_server.Server(list(servers), search, port=upstream_port)
+        self.server = dns_server.Server(list(servers), search, port=upstream_port, options=options)
         self.server.update(entries)
         self._loop = _Loop()
         self._loop.call(self.server.start(dns_server.bind(address, self.port)))

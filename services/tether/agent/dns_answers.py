@@ -8,6 +8,7 @@ them (moby libnetwork/resolver.go):
   family (a peer has no IPv6 address): an empty NOERROR, never forwarded; MX of such a name: an empty NOERROR
   (implicit MX);
 * PTR of an address it holds: that address's first name;
+* A and AAAA of a single-label name it does not hold, when the options set ndots above 0: an empty NOERROR;
 * everything else: forwarded (``None``), and SERVFAIL when no upstream answers;
 * a question that does not parse: FORMERR; an opcode other than QUERY: NOTIMP.
 
@@ -57,7 +58,10 @@ def answer(wire, names, tcp):
     if question.rdclass != dns.rdataclass.IN:
         return None, query
     if question.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.MX):
-        found = names.addresses(_text(question.name))
+        text = _text(question.name)
+        found = names.addresses(text)
+        if found is None and names.single_label_local and "." not in text and question.rdtype != dns.rdatatype.MX:
+            return _reply(query, tcp), query    # --dns-option ndots:N (N > 0): the client tries its search domains
         if found is None:
             return None, query
         version, record = _RECORDS.get(question.rdtype, (None, None))
@@ -79,8 +83,8 @@ def answer(wire, names, tcp):
 
 
 def _text(name):
-    """A name's labels as they came (no escapes: the names are held as /etc/hosts spells them)."""
-    return ".".join(label.decode("utf-8", "replace") for label in name.labels)
+    """A name's labels as they came, without the root's (no escapes: the names are held as /etc/hosts spells them)."""
+    return ".".join(label.decode("utf-8", "replace") for label in name.labels if label)
 
 
 def failure(query, rcode):

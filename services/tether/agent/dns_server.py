@@ -61,11 +61,22 @@ def bind(address=ADDRESS, port=PORT):
     return udp, tcp
 
 
+def ndots_set(options):
+    """Whether the container's options set ndots above 0 (dockerd's NdotsSet): then a single-label name the
+    server does not hold is answered empty, not forwarded, so the client goes on with its search domains."""
+    for option in options:
+        name, _sep, value = option.partition(":")
+        if name == "ndots" and value.isdigit() and int(value) > 0:
+            return True
+    return False
+
+
 class Names:
     """The names the server answers, each to its addresses: case-insensitive, with or without a final dot,
     and with or without one of the container's search domains after it (a resolver adds them)."""
 
-    def __init__(self, entries=(), search=()):
+    def __init__(self, entries=(), search=(), single_label_local=False):
+        self.single_label_local = single_label_local     # ndots_set: a single-label name is never forwarded
         self._addresses = {}    # lower-case name -> [address, ...] in the order the entries give them
         self._names = {}        # address -> the first name of its first entry (PTR)
         for address, names in entries:
@@ -95,10 +106,11 @@ class Names:
 class Server:
     """The DNS server: ``start`` with the sockets of ``bind``, ``update`` with each new set of entries, ``close``."""
 
-    def __init__(self, servers, search=(), port=PORT):
+    def __init__(self, servers, search=(), port=PORT, options=()):
         self.upstreams = upstreams(servers, port)
         self.search = list(search)
-        self.names = Names((), self.search)
+        self._ndots_set = ndots_set(options)
+        self.names = Names((), self.search, self._ndots_set)
         self._answers = None        # the dns_answers module, from the first question on
         self._udp = None
         self._tcp = None
@@ -113,7 +125,7 @@ class Server:
 
     def update(self, entries):
         """The names are now ``entries`` (``[(ip, [name, ...])]``); the next question sees them."""
-        self.names = Names(entries, self.search)
+        self.names = Names(entries, self.search, self._ndots_set)
 
     async def close(self):
         if self._udp is not None:

@@ -91,7 +91,8 @@ class Tether:
         """The embedded DNS server, before the process starts: the container's own names at once, its peers
         with the first ``hosts`` request."""
         sockets, self._dns_sockets = self._dns_sockets, None
-        server = dns_server.Server(self.spec["dns"]["servers"], self.spec["dns"]["search"])
+        dns = self.spec["dns"]
+        server = dns_server.Server(dns["servers"], dns["search"], options=dns["options"])
         server.update(rootfs.dns_entries(self.spec, self._peers))
         try:
             await server.start(sockets)
