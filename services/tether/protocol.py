@@ -603,7 +603,8 @@ def boot_spec(container_id, host_key, endpoint_key, process, *, hostname, domain
     ``WorkingDir``, ``Tty``, ``OpenStdin``, ``StdinOnce``, ``RunBlock`` (start only once an attach
     channel is open). ``layers``: the SCSI units of the image's layer disks, base first; ``rw``: the
     unit of the container's own disk; ``mounts``: [{"unit", "destination", "rw"}]; ``nics``:
-    [{"mac", "addresses": ["ip/prefix"], "gateway"}]; ``dns``: {"servers", "search", "options"};
+    [{"mac", "addresses": ["ip/prefix"], "gateway"}]; ``dns``: {"servers", "search", "options", "embedded" (the
+    tether is the container's DNS server, at 127.0.0.11, and forwards to the servers: on a user-defined network)};
     ``hosts``: extra ``/etc/hosts`` lines ("ip name..."); ``rootfs``: {"read_only", "tmpfs": {destination:
     options}, "shm_size" (bytes of /dev/shm)}; ``sysctls``: {name: value} (only those a container's own
     namespaces hold). The process may also carry ``Ulimits`` ([{"Name", "Soft", "Hard"}]) and ``GroupAdd``.
@@ -666,6 +667,7 @@ def parse_boot_spec(spec):
     dns = spec.get("dns")
     _check(isinstance(dns, dict) and all(isinstance(dns.get(k, []), list) for k in ("servers", "search", "options")),
            "boot spec dns must be {servers, search, options} lists")
+    _check(isinstance(dns.get("embedded", False), bool), "boot spec dns embedded must be true or false")
     _check(isinstance(spec.get("hosts"), list) and all(isinstance(h, str) and "\n" not in h for h in spec["hosts"]),
            "boot spec hosts must be a list of one-line strings")
     _check(isinstance(process.get("Ulimits", []), list) and all(_ulimit(u) for u in process.get("Ulimits", [])),
@@ -693,6 +695,7 @@ def parse_boot_spec(spec):
     for mount in mounts:
         mount["rw"] = bool(mount.get("rw", True))
     rootfs["read_only"] = bool(rootfs.get("read_only"))
+    dns.setdefault("embedded", False)     # an earlier endpoint's spec: no embedded DNS server
     rootfs.setdefault("tmpfs", {})
     rootfs.setdefault("shm_size", DEFAULT_SHM_SIZE)
     # A spec without the field is an earlier endpoint's, which always made the disk blank.

@@ -39,7 +39,8 @@ def test_spec_of_a_record():
     assert process["RunBlock"] and process["Tty"] and not process["OpenStdin"]
     assert spec["hostname"] == "c" * 12 and spec["domainname"] == ""
     assert spec["nics"] == [{"mac": "", "addresses": ["172.16.0.2/16"], "gateway": "172.16.0.1"}]
-    assert spec["dns"] == {"servers": ["10.0.0.53"], "search": ["example.com"], "options": []}
+    # The default bridge has no embedded DNS server (as dockerd's): the servers go in resolv.conf as they are.
+    assert spec["dns"] == {"servers": ["10.0.0.53"], "search": ["example.com"], "options": [], "embedded": False}
     assert spec["hosts"] == ["10.0.0.5\tdb", "fe80::1\tv6"]
     assert protocol.parse_boot_spec(protocol.encode(spec).decode()) == spec
 
@@ -50,6 +51,18 @@ def test_hostname_and_dns_given_win():
     spec = boot.spec(given, protocol.new_host_key()[0], ENDPOINT_KEY, ENV_KEY)
     assert (spec["hostname"], spec["domainname"]) == ("web", "example.org")
     assert spec["dns"]["servers"] == ["1.1.1.1"] and spec["process"]["RunBlock"] is False
+
+
+def test_a_container_on_a_user_defined_network_has_its_tether_as_dns_server_and_its_servers_as_upstream():
+    given = record(networks={"bridge": {"ip": "172.16.0.2", "prefix": 16},
+                             "app": {"ip": "10.1.0.2", "prefix": 24, "dns": ["10.1.0.53"]}})
+    spec = boot.spec(given, protocol.new_host_key()[0], ENDPOINT_KEY, ENV_KEY)
+    assert spec["dns"] == {"servers": ["10.1.0.53"], "search": ["example.com"], "options": [], "embedded": True}
+    # A spec an earlier endpoint wrote (no "embedded") boots as before; a value not true or false is refused.
+    older = dict(spec, dns={"servers": [], "search": [], "options": []})
+    assert protocol.parse_boot_spec(protocol.encode(older).decode())["dns"]["embedded"] is False
+    with pytest.raises(protocol.ProtocolError, match="dns embedded must be true or false"):
+        protocol.parse_boot_spec(dict(spec, dns={"servers": [], "embedded": "yes"}))
 
 
 def test_nothing_to_run_and_bad_hosts_are_refused():

@@ -38,8 +38,8 @@ PERSONA_MAY_IMPORT = tuple(COLLECTION + "." + name for name in (
     "plugins.module_utils._errors", "plugins.module_utils._version"))
 HTTP_ERROR = range(400, 600)
 # What the tether ISO carries (services/tether/ but its builder) may import: the standard library, asyncssh,
-# and itself: nothing else of the collection is on the ISO.
-TETHER_MAY_IMPORT = {"asyncssh", "cryptography"}  # the ISO carries python3-cryptography (iso/contents.py)
+# dnspython (the embedded DNS server's wire format) and itself: nothing else of the collection is on the ISO.
+TETHER_MAY_IMPORT = {"asyncssh", "cryptography", "dns"}  # the ISO carries python3-cryptography and python3-dnspython
 TETHER_BUILDER = "iso"
 
 

@@ -14,6 +14,7 @@ from ansible_collections.vic.containers.plugins.module_utils._errors import Inva
 from ansible_collections.vic.containers.services.portlayer.containers import envseal
 from ansible_collections.vic.containers.services.portlayer.containers.vm import disk_units
 from ansible_collections.vic.containers.services.portlayer.network import ports
+from ansible_collections.vic.containers.services.portlayer.network.peers import DEFAULT_NETWORK
 from ansible_collections.vic.containers.services.tether import protocol
 
 
@@ -101,14 +102,18 @@ def nics(record, macs=()):
 
 def dns(record):
     """``--dns`` / ``--dns-search`` / ``--dns-option`` if given, else the DNS servers the VCH's config gives
-    the container networks the container is on (``container_networks[].dns``), else none."""
+    the container networks the container is on (``container_networks[].dns``), else none. On a user-defined
+    network (any but the default ``bridge``) the tether is the container's DNS server, as dockerd's embedded
+    one is, and these servers are where it forwards the names it does not hold (docs/containers.md)."""
     host = record.get("host_config") or {}
+    networks = record.get("networks", {})
     servers = list(host.get("Dns") or [])
     if not servers:
-        for endpoint in record.get("networks", {}).values():
+        for endpoint in networks.values():
             servers.extend(s for s in endpoint.get("dns") or () if s not in servers)
     return {"servers": servers, "search": list(host.get("DnsSearch") or []),
-            "options": list(host.get("DnsOptions") or [])}
+            "options": list(host.get("DnsOptions") or []),
+            "embedded": any(network != DEFAULT_NETWORK for network in networks)}
 
 
 def hosts(record):

@@ -5,7 +5,8 @@
 
 1. system filesystems (PID 1 only: a VM's, or the emulator's pid and mount namespace's);
 2. the log; in a VM the kernel modules and the boot spec from QEMU's fw_cfg or, on ESXi, guestinfo;
-3. the container's root from its disks, its /etc files, hostname and network;
+3. the container's root from its disks, its /etc files, hostname and network, and on a user-defined network
+   the sockets of its DNS server (127.0.0.11:53, ``dns_server``);
 4. the process and the SSH server (``server.Tether``) until the process ended and the endpoint took
    its exit (or, with --no-halt, until SIGTERM);
 5. unmount everything (loop devices clear themselves) and power off (a VM) or exit 0.
@@ -131,6 +132,20 @@ def _format_only(spec, opts, log_fd):
     return 0
 
 
+def _dns_sockets(spec):
+    """The embedded DNS server's sockets, bound on the VM's loopback (``lo`` is up), when the container is on a
+    user-defined network; None if not, or if they cannot be bound (said on the console: /etc/hosts still serves)."""
+    if not spec["dns"]["embedded"]:
+        return None
+    from ansible_collections.vic.containers.services.tether.agent import dns_server  # pylint: disable=import-outside-toplevel
+    try:
+        return dns_server.bind()
+    except OSError as exc:
+        print(f"tether: cannot bind the DNS server at {dns_server.ADDRESS}:{dns_server.PORT}: {exc}",
+              file=sys.stderr, flush=True)
+        return None
+
+
 def _boot_and_serve(opts, mounts, log_fd):
     # protocol imports asyncssh (the bulk of start-up): only now that the disks are worth waiting for.
     from ansible_collections.vic.containers.services.tether import protocol  # pylint: disable=import-outside-toplevel
@@ -148,9 +163,11 @@ def _boot_and_serve(opts, mounts, log_fd):
         return _format_only(spec, opts, log_fd)
     root = rootfs.ContainerRoot(opts.root)
     rootfs.assemble(spec, root, disks.Disks(opts.disks), mounts)
+    dns_sockets = None
     if os.getpid() == 1:    # its own UTS and network namespaces (a VM's, the emulator's): never the host's
         network.configure(spec, server.warn)
+        dns_sockets = _dns_sockets(spec)
     log = jsonlog.LogWriter(log_fd) if log_fd is not None else None
-    tether = server.Tether(spec, root.path, log, channel.Dialer(opts.channel))
+    tether = server.Tether(spec, root.path, log, channel.Dialer(opts.channel), dns_sockets)
     asyncio.run(tether.serve(halt=not opts.no_halt))
     return 0

@@ -183,23 +183,50 @@ def set_sysctls(sysctls):
 def hosts_text(spec, peers=()):
     """The container's /etc/hosts: Docker's localhost lines, its own name, the spec's extra lines, then its
     peers (``protocol.parse_hosts``: the other containers on its networks, which the endpoint sends)."""
-    names = spec["hostname"] + (f".{spec['domainname']} {spec['hostname']}" if spec["domainname"] else "")
-    addresses = [a.split("/")[0] for nic in spec["nics"] for a in nic.get("addresses", [])]
+    names = " ".join(own_names(spec))
     lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback", "fe00::0\tip6-localnet",
              "ff00::0\tip6-mcastprefix", "ff02::1\tip6-allnodes", "ff02::2\tip6-allrouters"]
     lines += list(spec["hosts"])
-    lines += [f"{address}\t{names}" for address in addresses] or [f"127.0.1.1\t{names}"]
+    lines += [f"{address}\t{names}" for address in own_addresses(spec)] or [f"127.0.1.1\t{names}"]
     lines += [f"{address}\t{' '.join(peer_names)}" for address, peer_names in peers]
     return "\n".join(lines) + "\n"
 
 
+def own_names(spec):
+    """The container's own names, as its /etc/hosts line gives them: ``hostname.domainname`` first if any."""
+    return ([f"{spec['hostname']}.{spec['domainname']}"] if spec["domainname"] else []) + [spec["hostname"]]
+
+
+def own_addresses(spec):
+    """The container's addresses on its networks (its NICs' in the boot spec)."""
+    return [a.split("/")[0] for nic in spec["nics"] for a in nic.get("addresses", [])]
+
+
+def dns_entries(spec, peers):
+    """The entries the embedded DNS server answers (``dns_server``): the container's own names and its peers,
+    the same ones its /etc/hosts lists after Docker's lines (``--add-host`` lines only there, as with dockerd)."""
+    names = own_names(spec)
+    return [(address, names) for address in own_addresses(spec)] + list(peers)
+
+
 def resolv_text(dns):
-    """The container's /etc/resolv.conf from the spec's dns servers, search domains and options."""
-    lines = [f"nameserver {server}" for server in dns.get("servers", [])]
+    """The container's /etc/resolv.conf from the spec's dns servers, search domains and options. With the
+    embedded DNS server (a user-defined network) it is the one nameserver, with ``ndots:0`` unless the options
+    set ndots, and the servers it forwards to in a comment: what dockerd writes."""
+    servers, options = dns.get("servers", []), list(dns.get("options", []))
+    if dns.get("embedded"):
+        # dns_server imports asyncio: boot.py imports this module before it loads the kernel modules.
+        from ansible_collections.vic.containers.services.tether.agent import dns_server  # pylint: disable=import-outside-toplevel
+        servers = [dns_server.ADDRESS]
+        if not any(option.startswith("ndots:") for option in options):
+            options.append("ndots:0")
+    lines = [f"nameserver {server}" for server in servers]
     if dns.get("search"):
         lines.append("search " + " ".join(dns["search"]))
-    if dns.get("options"):
-        lines.append("options " + " ".join(dns["options"]))
+    if options:
+        lines.append("options " + " ".join(options))
+    if dns.get("embedded"):
+        lines += ["", f"# ExtServers: [{' '.join(dns.get('servers', []))}]"]
     return "\n".join(lines) + "\n" if lines else ""
 
 

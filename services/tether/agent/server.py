@@ -7,7 +7,8 @@ docs/tether-protocol.md is the contract: the tether dials (and redials, backing
 off 0.1 s doubling to 5 s) but is the SSH server; the endpoint logs in with its
 key and opens ``control@vic`` (hello, started, exit; signal, stats, top, env and hosts requests),
 ``attach`` channels (the primary process), ``exec`` channels and
-``archive@vic`` channels. The process keeps running while the channel is down;
+``archive@vic`` channels. On a user-defined network it is also the container's DNS server
+(``dns_server``), answering the peers the ``hosts`` requests give. The process keeps running while the channel is down;
 its output still goes to the log.
 """
 
@@ -18,7 +19,7 @@ import sys
 
 import asyncssh
 from ansible_collections.vic.containers.services.tether import protocol
-from ansible_collections.vic.containers.services.tether.agent import process, rootfs, stats, users
+from ansible_collections.vic.containers.services.tether.agent import dns_server, process, rootfs, stats, users
 
 REDIAL_FIRST, REDIAL_MAX = 0.1, 5.0
 RUNBLOCK_WAIT = 5.0         # seconds after the hello before a RunBlock process starts without an attach
@@ -40,7 +41,7 @@ def warn(sentence):
 class Tether:
     """The container's primary process, its attachers and control sessions, and the link to the endpoint."""
 
-    def __init__(self, spec, root, log, dialer):
+    def __init__(self, spec, root, log, dialer, dns_sockets=None):
         self.spec = spec
         self.root = root                        # the container's root directory (chroot target)
         self.log = log                          # jsonlog.LogWriter, or None
@@ -63,6 +64,8 @@ class Tether:
         self._start_waiting = None      # (term_size,) of a start asked for before the env was open
         self._attach_waiting = []       # attach sessions opened before the env was open
         self._peers = []                # the peers /etc/hosts lists (none at boot: rootfs.write_etc)
+        self._dns_sockets = dns_sockets     # bound for the embedded DNS server (dns_server.bind), or None
+        self.dns = None                     # dns_server.Server once started
 
     # -- life cycle
 
@@ -72,6 +75,8 @@ class Tether:
         self.reaper.install(loop)
         for number in (process.signal.SIGTERM, process.signal.SIGINT):
             loop.add_signal_handler(number, self.stopping.set)
+        if self._dns_sockets is not None:
+            await self._start_dns()
         if not self.spec["process"]["RunBlock"]:
             self.start_primary()
         dialing = self.spawn_task(self._dial_forever())
@@ -81,6 +86,22 @@ class Tether:
         else:
             await stop
         await self._shutdown(dialing)
+
+    async def _start_dns(self):
+        """The embedded DNS server, before the process starts: the container's own names at once, its peers
+        with the first ``hosts`` request."""
+        sockets, self._dns_sockets = self._dns_sockets, None
+        dns = self.spec["dns"]
+        server = dns_server.Server(dns["servers"], dns["search"], options=dns["options"])
+        server.update(rootfs.dns_entries(self.spec, self._peers))
+        try:
+            await server.start(sockets)
+        except OSError as exc:
+            warn(f"tether: the DNS server at {dns_server.ADDRESS} cannot start: {exc}")
+            for sock in sockets:
+                sock.close()
+            return
+        self.dns = server
 
     async def _ended_and_told(self):
         await self.ended.wait()
@@ -98,6 +119,8 @@ class Tether:
 
     async def _shutdown(self, dialing):
         dialing.cancel()
+        if self.dns is not None:
+            await self.dns.close()
         if self.conn is not None:
             self.conn.close()
             try:
@@ -239,6 +262,8 @@ class Tether:
         try:
             peers = protocol.parse_hosts(message)
             if peers != self._peers:
+                if self.dns is not None:
+                    self.dns.update(rootfs.dns_entries(self.spec, peers))
                 rootfs.rewrite_hosts(self.spec, self.root, peers)
                 self._peers = peers
         except (protocol.ProtocolError, OSError) as exc:

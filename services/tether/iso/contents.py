@@ -25,6 +25,8 @@ PACKAGES = (
     "libc6", "libexpat1", "zlib1g", "libssl3", "libffi8", "libgcc-s1", "liblzma5",
     # The SSH server of the tether channel and its cryptography.
     "python3-asyncssh", "python3-cryptography", "python3-cffi-backend", "python3-typing-extensions",
+    # The embedded DNS server's wire format (agent/dns_answers.py): only DNSPYTHON of it is kept.
+    "python3-dnspython",
     # mke2fs, for volume disks formatted on first use.
     "e2fsprogs", "libext2fs2", "libcom-err2", "libblkid1", "libuuid1",
 )
@@ -75,8 +77,19 @@ ENCODINGS = ("__init__", "aliases", "ascii", "charmap", "idna", "latin_1", "puny
 EXTENSIONS = ("_asyncio", "_contextvars", "_ctypes", "_hashlib", "_json", "_lzma", "_queue", "_ssl", "_typing",
               "_uuid", "mmap", "resource", "termios")
 
-# Third-party packages kept of /usr/lib/python3/dist-packages.
-DIST_PACKAGES = ("asyncssh", "cryptography", "typing_extensions.py", "_cffi_backend.cpython-311-x86_64-linux-gnu.so")
+# The modules of dnspython the embedded DNS server imports (dns.message and what it imports, the record
+# types it answers with), of its 150 or so: the rest (resolver, query, zones, DNSSEC, the other record types)
+# serves no question the server answers. A record type missing here is read as generic data by dnspython.
+DNSPYTHON = tuple(f"dns/{name}.py" for name in (
+    "__init__", "_immutable_ctx", "edns", "entropy", "enum", "exception", "flags", "immutable", "inet", "ipv4",
+    "ipv6", "message", "name", "opcode", "rcode", "rdata", "rdataclass", "rdataset", "rdatatype", "renderer",
+    "reversename", "rrset", "set", "tokenizer", "tsig", "ttl", "version", "wire",
+    "rdtypes/__init__", "rdtypes/nsbase", "rdtypes/ANY/__init__", "rdtypes/ANY/OPT", "rdtypes/ANY/PTR",
+    "rdtypes/ANY/TSIG", "rdtypes/IN/__init__", "rdtypes/IN/A", "rdtypes/IN/AAAA"))
+
+# Third-party packages (or single modules of them) kept of /usr/lib/python3/dist-packages.
+DIST_PACKAGES = ("asyncssh", "cryptography", "typing_extensions.py",
+                 "_cffi_backend.cpython-311-x86_64-linux-gnu.so") + DNSPYTHON
 
 # Shared-library directories copied from the packages (gconv's 8 MB of
 # charset converters are left out: nothing in the tether calls iconv).

@@ -26,6 +26,11 @@ def test_docker_run_echo_hello_a_peer_by_name_and_a_published_port_with_the_teth
             ran = docker_cli(vch, "run", "--rm", "--network", "isonet", vch["image"], "busybox", "ping", "-c", "1",
                              "-W", "1", "isodb", timeout=30)
             assert "PING isodb (%s)" % db_ip.strip() in ran.stdout, (ran.stdout, ran.stderr, emulator.log()[-3000:])
+            # ... and answers them by DNS at 127.0.0.11 (the ISO's dnspython: agent/dns_answers.py).
+            ran = docker_cli(vch, "run", "--rm", "--network", "isonet", vch["image"], "busybox", "nslookup", "isodb",
+                             "127.0.0.11", timeout=30)
+            answer = "Name:\tisodb\nAddress: %s\n" % db_ip.strip()
+            assert answer in ran.stdout, (ran.stdout, ran.stderr, emulator.log()[-3000:])
             docker_cli(vch, "rm", "-f", "isodb")
             # A published port through the ISO's tether (Debian's asyncssh answers the direct-tcpip channel).
             port = free_port()

@@ -66,3 +66,18 @@ def test_docker_run_echo_hello_through_the_iso_in_qemu_on_a_child_of_the_templat
         assert boot["rw_format"] is False and backing.parent.fileName.endswith("/scratch-8g.vmdk")
     finally:
         docker_cli(qemu_vch, "rm", "child")
+
+
+def test_a_container_on_a_user_network_asks_its_tether_by_dns_in_a_qemu_vm(qemu_vch):
+    # PID 1 of a real VM binds 127.0.0.11:53 on the VM's loopback and answers with the ISO's dnspython.
+    assert docker_cli(qemu_vch, "network", "create", "qnet").returncode == 0
+    try:
+        ran = docker_cli(qemu_vch, "run", "--name", "asker", "--network", "qnet", "--hostname", "qhost",
+                         qemu_vch["image"], "sh", "-c", "cat /etc/resolv.conf; nslookup qhost", timeout=120)
+        own = docker_cli(qemu_vch, "inspect", "-f", "{{.NetworkSettings.Networks.qnet.IPAddress}}", "asker").stdout
+        assert ran.stdout.startswith("nameserver 127.0.0.11\n"), (ran.stdout, ran.stderr)
+        answer = "Name:\tqhost\nAddress: %s\n" % own.strip()
+        assert answer in ran.stdout, (ran.stdout, ran.stderr, qemu_vch["emulator"].log()[-3000:])
+    finally:
+        docker_cli(qemu_vch, "rm", "-f", "asker")
+        docker_cli(qemu_vch, "network", "rm", "qnet")

@@ -127,6 +127,9 @@ def test_the_unpacked_tree_imports_everything_the_tether_imports_with_its_own_py
     # The check can fail: a module the prune left out is reported.
     missing = _chrooted_python(tree, "import sqlite3")
     assert "No module named 'sqlite3'" in missing.stderr
+    # Of dnspython, only what the embedded DNS server imports (contents.DNSPYTHON): not its resolver.
+    missing = _chrooted_python(tree, "import dns.resolver")
+    assert "No module named 'dns.resolver'" in missing.stderr
 
 
 def test_the_tree_holds_compiled_python_only(tree):
