@@ -358,7 +358,7 @@ def plan(client, params):
         if not reference:
             raise SpecError("image", "is required to recreate container %s" % name)
         _check_networks(client, want)
-        why = "%s differ%s" % (", ".join(differ), "s" if len(differ) == 1 else "") if differ else "recreate: true"
+        why = model.differ_phrase(differ) if differ else "recreate: true"
         result.add("recreate container %s (%s)" % (name, why),
                    lambda: _recreate(client, params, want, reference, container, result))
         # A recreated container runs again if it ran (state present) or if asked to (started).

@@ -129,7 +129,7 @@ def plan(client, params):
         cid: member for cid, member in members.items() if any(_matches(ref, cid, member) for ref in listed)}
     joining = [ref for ref in listed or () if not any(_matches(ref, cid, member) for cid, member in staying.items())]
     if differ:
-        why = "%s differ%s" % (", ".join(differ), "s" if len(differ) == 1 else "")
+        why = model.differ_phrase(differ)
         _refuse_with_members(client, name, members, params, "recreate it (%s)" % why)
         _disconnect_steps(result, client, name, members)
         result.add("recreate network %s (%s)" % (name, why), lambda: (_remove(client, name), _create(client, name, want)))

@@ -102,6 +102,11 @@ def differences(options, want, obj, extra=None, comparisons=None):
     return differ, before, after
 
 
+def differ_phrase(names):
+    """Why an object is recreated, for its ``changes`` line: "labels differs", "env, image differ"."""
+    return "%s differ%s" % (", ".join(names), "s" if len(names) == 1 else "")
+
+
 def check_comparisons(options, comparisons):
     """Refuse a ``comparisons`` entry that names no option or no comparison, naming it."""
     names = {option.name for option in options} | {"*"}

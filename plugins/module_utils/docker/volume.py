@@ -83,7 +83,7 @@ def plan(client, params):
     recreate = params["recreate"]
     if recreate == "always" or (differ and recreate == "options-changed"):
         _refuse_in_use(client, volume, "recreate it (%s)" % (", ".join(differ) if differ else "recreate: always"))
-        why = ("%s differ%s" % (", ".join(differ), "s" if len(differ) == 1 else "")) if differ else "recreate: always"
+        why = model.differ_phrase(differ) if differ else "recreate: always"
         result.add("recreate volume %s (%s)" % (name, why),
                    lambda: (_remove(client, name), _create(client, name, want)))
     elif differ:
