@@ -6,7 +6,10 @@ endpoint boots the container's VM in maintenance mode (services/portlayer/contai
 the real tether, run by the host emulator, serves the archive requests with no process started. The
 container's Docker state, log and events stay as they were; the real docker CLI and Docker SDK."""
 
+import glob
 import io
+import os
+import shutil
 import subprocess
 import tarfile
 import threading
@@ -230,3 +233,30 @@ def test_an_endpoint_killed_during_a_maintenance_boot_is_cleaned_up_by_the_next(
         docker(vch, "rm", "-f", "crashy")
     nothing_left(vch)
 
+
+
+def test_a_container_whose_layers_are_gone_gets_an_error_naming_why(vch, tmp_path):
+    ok(vch, "create", "--name", "orphan", vch["image"], "true")
+    before = state(vch, "orphan")
+    images = os.path.join(vch["sim"].datastores["LocalDS_0"], "cpoff", "VIC", "*", "images", "*")
+    # The image's layer disks (not the read-write disks' template, scratch-*).
+    layers = [path for path in glob.glob(os.path.join(images, "*.vmdk"))
+              if not os.path.basename(path).startswith("scratch")]
+    assert layers, "no layer disks under %s" % images
+    aside = tmp_path / "aside"
+    aside.mkdir()
+    for path in layers:
+        shutil.move(path, aside / ("%d-%s" % (layers.index(path), os.path.basename(path))))
+    try:
+        refused = docker(vch, "cp", "orphan:/bin/sh", str(tmp_path / "sh"))
+        assert refused.returncode != 0, logs(vch)
+        assert "its root filesystem could not be assembled" in refused.stderr, (refused.stderr, logs(vch))
+        vms_off(vch)
+        assert state(vch, "orphan") == before, logs(vch)
+    finally:
+        for index, path in enumerate(layers):
+            if os.path.exists(path):
+                os.unlink(path)  # what the emulator made of a missing disk
+            shutil.move(aside / ("%d-%s" % (index, os.path.basename(path))), path)
+        docker(vch, "rm", "-f", "orphan")
+    nothing_left(vch)
