@@ -221,6 +221,16 @@ class Maintenance:
         finally:
             self._forget(container_id, boot)
 
+    async def end_all(self):
+        """At endpoint stop: every maintenance boot ended now, its requests cut short (a boot left on would wait
+        for the next endpoint's start to end it)."""
+        for container_id in list(self._boots):
+            async with self._containers.power_lock(container_id):
+                try:
+                    await self.end(container_id, wait=False)
+                except (NotFound, VicError) as exc:
+                    LOG.warning("container %s: its maintenance boot could not be ended: %s", container_id[:12], exc)
+
     async def recover(self, container):
         """At endpoint start: the mode left on a container by an endpoint killed during a maintenance boot is
         ended (its VM powered off, the mode cleared), the container's state as it was."""
