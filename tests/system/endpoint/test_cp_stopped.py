@@ -17,8 +17,8 @@ import time
 
 import pytest
 
-from ansible_collections.vic.containers.tools.harness.endpoint import (Endpoint, docker_cli, docker_command, running_vch,
-                                                                  sdk)
+from ansible_collections.vic.containers.tools.harness.endpoint import (
+    Endpoint, docker_cli, docker_command, running_vch, sdk)
 from ansible_collections.vic.containers.tools.harness.waiting import until
 
 # What a maintenance boot must never make a container's event stream show.
@@ -201,8 +201,8 @@ def test_a_start_during_a_cp_waits_for_it_and_runs_the_process(vch):
                 cp.kill()
     try:
         started = starting["done"]
-        assert started.returncode == 0 and started.stdout.startswith("ran\n"), (started.stdout, started.stderr,
-                                                                               logs(vch))
+        assert started.returncode == 0 and started.stdout.startswith("ran\n"), \
+            (started.stdout, started.stderr, logs(vch))
         assert " %d " % size in started.stdout, started.stdout  # the whole file was in before the process ran
         assert state(vch, "racer")[0].startswith("exited false 0 ")
     finally:
@@ -232,7 +232,6 @@ def test_an_endpoint_killed_during_a_maintenance_boot_is_cleaned_up_by_the_next(
     finally:
         docker(vch, "rm", "-f", "crashy")
     nothing_left(vch)
-
 
 
 def test_a_container_whose_layers_are_gone_gets_an_error_naming_why(vch, tmp_path):
