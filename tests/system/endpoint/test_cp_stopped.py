@@ -15,6 +15,7 @@ import subprocess
 import tarfile
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -66,6 +67,14 @@ def nothing_left(vch):
     assert left == {}, (left, logs(vch))
 
 
+def vm_log(vch, name):
+    """The container VM's log port file (output.log in its folder, vcsim's datastore directory)."""
+    short = ok(vch, "inspect", "--format", "{{.Id}}", name).stdout.strip()[:12]
+    found = glob.glob(os.path.join(vch["sim"].datastores["LocalDS_0"], "%s-%s" % (name, short), "output.log"))
+    assert len(found) == 1, found
+    return Path(found[0])
+
+
 def run_events(vch, name, since, until_time):
     client = sdk(vch)
     try:
@@ -103,6 +112,8 @@ def test_cp_export_and_diff_of_an_exited_container_leave_its_state(vch, tmp_path
     try:
         vms_off(vch)
         before = state(vch, "built")
+        log_file = vm_log(vch, "built")
+        log_bytes = log_file.read_bytes()
         since = time.time()
         ok(vch, "cp", "built:/out/f", str(tmp_path / "f"))
         assert (tmp_path / "f").read_text() == "result\n"
@@ -125,6 +136,7 @@ def test_cp_export_and_diff_of_an_exited_container_leave_its_state(vch, tmp_path
         assert state(vch, "built") == before, logs(vch)
         assert before[0].startswith("exited false 3 "), before
         assert not RUN_EVENTS & set(run_events(vch, "built", since, time.time())), logs(vch)
+        assert log_file.read_bytes() == log_bytes, "the maintenance boots wrote to the container's log"
     finally:
         docker(vch, "rm", "-f", "built")
     nothing_left(vch)
