@@ -191,6 +191,31 @@ def test_a_stopped_restart_always_container_stays_stopped_after_a_cp(vch, tmp_pa
     nothing_left(vch)
 
 
+def test_docker_wait_for_the_next_exit_is_not_ended_by_a_maintenance_boot(vch, tmp_path):
+    ran = docker(vch, "run", "--name", "waited", vch["image"], "sh", "-c", "exit 2")
+    assert ran.returncode == 2, (ran.stderr, logs(vch))
+    client = sdk(vch)
+    waited = {}
+    waiting = threading.Thread(target=lambda: waited.update(
+        result=client.api.wait("waited", condition="next-exit", timeout=120)), daemon=True)
+    try:
+        vms_off(vch)
+        waiting.start()
+        time.sleep(1)  # the wait reaches the endpoint before the cp
+        ok(vch, "cp", "waited:/bin/sh", str(tmp_path / "sh"))
+        vms_off(vch)  # the maintenance boot came and went
+        assert waiting.is_alive() and not waited, waited
+        ok(vch, "start", "waited")
+        waiting.join(120)
+        assert waited["result"]["StatusCode"] == 2, (waited, logs(vch))
+    finally:
+        if waiting.is_alive():
+            waiting.join(120)
+        client.close()
+        docker(vch, "rm", "-f", "waited")
+    nothing_left(vch)
+
+
 def test_a_start_during_a_cp_waits_for_it_and_runs_the_process(vch):
     ok(vch, "create", "--name", "racer", vch["image"], "sh", "-c", "echo ran; ls -l /tmp/big.bin")
     size = 32 << 20
