@@ -216,37 +216,58 @@ def test_docker_wait_for_the_next_exit_is_not_ended_by_a_maintenance_boot(vch, t
     nothing_left(vch)
 
 
-def test_a_start_during_a_cp_waits_for_it_and_runs_the_process(vch):
-    ok(vch, "create", "--name", "racer", vch["image"], "sh", "-c", "echo ran; ls -l /tmp/big.bin")
-    size = 32 << 20
+def put_streaming(vch, name, size, midway):
+    """``docker cp - name:/tmp/`` of a tar of one file ``big.bin`` of ``size`` bytes, fed through the CLI's stdin:
+    ``midway()`` is called once half of it has gone through the pipe, while the put streams into the tether."""
     header = tarfile.TarInfo("big.bin")
     header.size, header.mode = size, 0o644
-    command, env = docker_command(vch, "cp", "-", "racer:/tmp/")
-    starting = {}
+    command, env = docker_command(vch, "cp", "-", "%s:/tmp/" % name)
     with subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE) as cp:
         try:
             cp.stdin.write(header.tobuf(format=tarfile.PAX_FORMAT))
-            # Written through the pipe to the endpoint: the put streams into the maintenance boot's tether.
             cp.stdin.write(b"\1" * (size // 2))
-            start = threading.Thread(target=lambda: starting.update(done=docker(vch, "start", "-a", "racer",
-                                                                                timeout=120)), daemon=True)
-            start.start()
-            cp.stdin.write(b"\1" * (size - size // 2) + b"\0" * (512 - size % 512 if size % 512 else 0))
-            cp.stdin.write(b"\0" * 1024)
+            midway()
+            cp.stdin.write(b"\1" * (size - size // 2) + b"\0" * (-size % 512) + b"\0" * 1024)
             cp.stdin.close()
             assert cp.wait(120) == 0, (cp.stderr.read(), logs(vch))
-            start.join(120)
         finally:
             if cp.poll() is None:
                 cp.kill()
+
+
+def test_a_rename_during_a_maintenance_boot_keeps_the_container_stopped(vch):
+    ok(vch, "create", "--name", "before", vch["image"], "ls", "-l", "/tmp/big.bin")
     try:
+        put_streaming(vch, "before", 4 << 20, lambda: ok(vch, "rename", "before", "after"))
+        assert state(vch, "after")[0].startswith("created false 0 "), logs(vch)
+        vms_off(vch)
+        assert state(vch, "after")[0].startswith("created false 0 "), logs(vch)
+        ran = ok(vch, "start", "-a", "after")
+        assert " %d " % (4 << 20) in ran.stdout, (ran.stdout, ran.stderr, logs(vch))
+    finally:
+        docker(vch, "rm", "-f", "before", "after")
+    nothing_left(vch)
+
+
+def test_a_start_during_a_cp_waits_for_it_and_runs_the_process(vch):
+    ok(vch, "create", "--name", "racer", vch["image"], "sh", "-c", "echo ran; ls -l /tmp/big.bin")
+    size = 32 << 20
+    starting = {}
+    start = threading.Thread(target=lambda: starting.update(done=docker(vch, "start", "-a", "racer", timeout=120)),
+                             daemon=True)
+    try:
+        # The start goes while the put streams into the maintenance boot's tether: it waits for the put's end.
+        put_streaming(vch, "racer", size, start.start)
+        start.join(120)
         started = starting["done"]
         assert started.returncode == 0 and started.stdout.startswith("ran\n"), \
             (started.stdout, started.stderr, logs(vch))
         assert " %d " % size in started.stdout, started.stdout  # the whole file was in before the process ran
         assert state(vch, "racer")[0].startswith("exited false 0 ")
     finally:
+        if start.is_alive():
+            start.join(120)
         docker(vch, "rm", "-f", "racer")
     nothing_left(vch)
 
