@@ -17,11 +17,12 @@ disks, mark as being removed) + Destroy + polls; rename = Rename + Reconfig + po
 Reconfig: one more Rename, back); network connect = Reconfig (record and boot spec together) +
 polls, disconnect = a device read + Reconfig + polls; update --restart = Reconfig; logs = one
 HTTPS GET; stats = none while the tether is connected (it answers), else one PropertyCollector
-read per sample; started, cp / archive = none (the tether channel) on a running container, on a stopped one a maintenance boot's
-Reconfig + PowerOn, then PowerOff + Reconfig (maintenance.py), shared by the requests of its linger; the names each container resolves
-(network/peers.py) = none (the live cache, sent on the tether channel). At endpoint start: one HTTPS
-GET of the log of each container VM that is off (a run that ended while the endpoint was down),
-+ Reconfig for each end recorded then. While the live cache is stale: one PropertyCollector read
+read per sample; started = none; cp / archive = none (the tether channel) on a running container, on
+a stopped one a maintenance boot's Reconfig + PowerOn, then PowerOff + Reconfig + polls (maintenance.py),
+shared by the requests of its linger; the names each container resolves (network/peers.py) = none (the
+live cache, sent on the tether channel). At endpoint start: one HTTPS GET of the log of each container
+VM that is off (a run that ended while the endpoint was down), + Reconfig for each end recorded then,
+and PowerOff + Reconfig for each maintenance boot a killed endpoint left. While the live cache is stale: one PropertyCollector read
 per client request on one container.
 """
 

@@ -8,7 +8,8 @@ off 0.1 s doubling to 5 s) but is the SSH server; the endpoint logs in with its
 key and opens ``control@vic`` (hello, started, exit; signal, stats, top, env and hosts requests),
 ``attach`` channels (the primary process), ``exec`` channels and
 ``archive@vic`` channels. The process keeps running while the channel is down;
-its output still goes to the log.
+its output still goes to the log. A maintenance boot (``protocol.MAINTENANCE``) runs no
+process and serves control and archive channels only, until the VM is powered off.
 """
 
 import asyncio
