@@ -11,6 +11,7 @@ import glob
 import io
 import os
 import shutil
+import signal
 import subprocess
 import tarfile
 import threading
@@ -293,6 +294,29 @@ def test_an_endpoint_killed_during_a_maintenance_boot_is_cleaned_up_by_the_next(
         assert (tmp_path / "big").stat().st_size == 64 << 20
     finally:
         docker(vch, "rm", "-f", "crashy")
+    nothing_left(vch)
+
+
+def test_an_endpoint_stopped_during_a_maintenance_boot_ends_it_first(vch):
+    ok(vch, "create", "--name", "halted", vch["image"], "true")
+    before = state(vch, "halted")
+    old = vch["endpoint"]
+
+    def sigterm():
+        os.kill(old.proc.pid, signal.SIGTERM)
+        old.proc.wait(60)
+
+    try:
+        with pytest.raises((AssertionError, BrokenPipeError)):
+            put_streaming(vch, "halted", 4 << 20, sigterm)  # the cp fails: its endpoint went
+        vms_off(vch)  # before any endpoint runs again: the stopping one powered the VM off
+    finally:
+        old.stop()  # its log file
+        vch["endpoint"] = Endpoint(vch["sim"], "cpoff", port=old.port, tether_port=old.tether_port)
+    try:
+        assert state(vch, "halted") == before, logs(vch)
+    finally:
+        docker(vch, "rm", "-f", "halted")
     nothing_left(vch)
 
 
