@@ -90,6 +90,7 @@ class PortLayer:
 
     async def stop(self):
         self.ports.close_all()
+        await self.containers.maintenance.end_all()
         await self.tether.stop()
         self.cache.stop()
         await self.images.close()

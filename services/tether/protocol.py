@@ -172,19 +172,24 @@ class LineReader:
 # -- tether -> endpoint ----------------------------------------------------------------------
 
 
-def hello(container_id):
-    """The tether's first control line."""
-    return {"type": HELLO, "id": container_id, "protocol": PROTOCOL_VERSION}
+def hello(container_id, maintenance=False):
+    """The tether's first control line; a maintenance boot's says so (its connection is no run's)."""
+    found = {"type": HELLO, "id": container_id, "protocol": PROTOCOL_VERSION}
+    if maintenance:
+        found[MAINTENANCE] = True
+    return found
 
 
 def check_hello(message, container_id):
-    """Accept a hello only from the container the SSH version string named, in our protocol version."""
+    """Accept a hello only from the container the SSH version string named, in our protocol version; whether
+    it is a maintenance boot's."""
     if not message or message.get("type") != HELLO:
         raise ProtocolError("the tether did not say hello")
     if message.get("id") != container_id:
         raise ProtocolError(f"the tether said hello as container {message.get('id')!r}")
     if message.get("protocol") != PROTOCOL_VERSION:
         raise ProtocolError(f"the tether speaks protocol {message.get('protocol')!r}, not {PROTOCOL_VERSION}")
+    return message.get(MAINTENANCE) is True
 
 
 def started_report(pid, started_at):
@@ -592,6 +597,9 @@ def go_file_mode(st_mode):
 # -- how a container VM boots: the boot spec -----------------------------------------------------
 
 BOOT_KEY = "guestinfo.vice./boot"   # the VM's extraConfig key that holds the boot spec (JSON)
+# The boot spec field of a maintenance boot: the tether assembles the container's root as for a run, but starts
+# no process, writes nothing to the log and serves archive@vic sessions only, until the VM is powered off.
+MAINTENANCE = "maintenance"
 
 
 def boot_spec(container_id, host_key, endpoint_key, process, *, hostname, domainname="", layers, rw,
@@ -610,7 +618,8 @@ def boot_spec(container_id, host_key, endpoint_key, process, *, hostname, domain
     namespaces hold). The process may also carry ``Ulimits`` ([{"Name", "Soft", "Hard"}]) and ``GroupAdd``.
     ``rw_format``: the container's disk was made blank (no formatted template yet): the tether formats it;
     else it is a child of the formatted template and a blank one is an error. ``ports``: the TCP ports the
-    container publishes (the only ones a direct-tcpip channel may reach, ``forward_refusal``)."""
+    container publishes (the only ones a direct-tcpip channel may reach, ``forward_refusal``). A spec may
+    also say ``maintenance`` (``with_maintenance``)."""
     return parse_boot_spec({
         "protocol": PROTOCOL_VERSION, "id": container_id, "host_key": host_key, "endpoint_key": endpoint_key,
         "process": dict(process), "hostname": hostname, "domainname": domainname, "layers": list(layers), "rw": rw,
@@ -701,7 +710,17 @@ def parse_boot_spec(spec):
     # A spec without the field is an earlier endpoint's, which always made the disk blank.
     spec["rw_format"] = bool(spec.get("rw_format", True))
     _check(_ports(spec.setdefault("ports", [])), "boot spec ports must be a list of TCP ports (1-65535)")
+    _check(isinstance(spec.get(MAINTENANCE, False), bool), "boot spec maintenance must be true or false")
     return spec
+
+
+def with_maintenance(spec, on=True):
+    """The boot spec ``spec`` with its maintenance mode on (``MAINTENANCE``) or off: what the endpoint writes
+    before it powers a stopped container's VM on to serve archive requests, and again after it powered it off."""
+    changed = {field: value for field, value in spec.items() if field != MAINTENANCE}
+    if on:
+        changed[MAINTENANCE] = True
+    return parse_boot_spec(changed)
 
 
 def _ports(values):
@@ -724,7 +743,10 @@ def _own_addresses(spec):
 def forward_refusal(spec, dest_host, dest_port):
     """Why a direct-tcpip channel to ``dest_host:dest_port`` is refused, or None: only a port the container
     publishes (the boot spec's ``ports``), on a loopback address or one of the container's own (an IP
-    literal: no name is resolved), so the channel reaches nothing but the container's published ports."""
+    literal: no name is resolved), so the channel reaches nothing but the container's published ports.
+    A maintenance boot runs nothing to reach."""
+    if spec.get(MAINTENANCE):
+        return "the container is not running (a maintenance boot serves archive requests only)"
     if dest_port not in spec.get("ports", ()):
         return f"port {dest_port} is not published by this container"
     try:

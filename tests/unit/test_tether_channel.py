@@ -557,6 +557,29 @@ def _tar(**files):
     return data.getvalue()
 
 
+def test_a_maintenance_boots_tether_serves_archives_and_is_no_runs(tmp_path):
+    (tmp_path / "f").write_bytes(b"kept\n")
+
+    async def scenario():
+        async with world() as w:
+            peer = w.peer("c1", ["sleep", "30"], root=str(tmp_path), wait_for_attach=True, maintenance=True)
+            async with running(w, peer):
+                await w.concentrator.wait_connected("c1", TIMEOUT, maintenance=True)
+                run_link = w.concentrator.connected("c1")
+                with pytest.raises(errors.Conflict, match="is not running"):
+                    await w.concentrator.attach("c1")
+                with pytest.raises(errors.Conflict, match="is not running"):
+                    await w.concentrator.archive("c1", protocol.archive_request("stat", "/f"))
+                session = await w.concentrator.archive("c1", protocol.archive_request("stat", "/f"), maintenance=True)
+                stat = await session.result()
+                session.close()
+        return run_link, stat
+
+    run_link, stat = run(scenario())
+    assert run_link is False
+    assert stat["name"] == "f" and stat["size"] == 5
+
+
 def test_archive_stat_get_and_put_through_the_tether(tmp_path):
     (tmp_path / "etc").mkdir()
     (tmp_path / "etc" / "hostname").write_bytes(b"box\n")

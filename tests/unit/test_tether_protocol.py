@@ -305,6 +305,18 @@ def test_boot_spec_refuses_no_command_and_other_protocols():
         protocol.parse_boot_spec(dict(_spec(), protocol=2))
 
 
+def test_a_maintenance_boot_is_said_in_the_spec_and_the_hello():
+    spec = _spec()
+    on = protocol.with_maintenance(spec)
+    assert on[protocol.MAINTENANCE] is True and protocol.MAINTENANCE not in spec
+    assert protocol.with_maintenance(on, False) == protocol.parse_boot_spec(json.dumps(spec))
+    with pytest.raises(ProtocolError, match="maintenance must be true or false"):
+        protocol.parse_boot_spec(dict(spec, maintenance="yes"))
+    assert protocol.check_hello(protocol.hello("c1", maintenance=True), "c1") is True
+    assert protocol.check_hello(protocol.hello("c1"), "c1") is False
+    assert "not running" in protocol.forward_refusal(dict(on, ports=[80]), "127.0.0.1", 80)
+
+
 def test_top_reply_round_trips_and_refuses_ragged_rows():
     rows = [["root", "1", "0", "0", "10:00", "?", "00:00:00", "sh -c sleep 9"]]
     message = protocol.decode(protocol.encode(protocol.top_reply(3, rows)))

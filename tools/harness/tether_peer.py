@@ -371,8 +371,9 @@ class TetherPeer:
 
     def __init__(self, container_id, host_key, endpoint_key, argv, *, announce=None, wait_for_attach=False,
                  tty=False, stdin_once=True, redial_delay=0.1, keepalive_interval=protocol.KEEPALIVE_INTERVAL,
-                 root=None, env=None, run_block_grace=None, log_path=None, hosts=None):
+                 root=None, env=None, run_block_grace=None, log_path=None, hosts=None, maintenance=False):
         self.container_id = container_id
+        self.maintenance = maintenance  # its hello says it is a maintenance boot's (protocol.MAINTENANCE)
         # A list: the peers of each hosts request are appended to it and taken; None: refused as unknown,
         # as a tether built before the op refuses it.
         self.hosts = hosts
@@ -500,7 +501,7 @@ class TetherPeer:
 
     def control_opened(self, chan):
         self._controls.add(chan)
-        self._send(chan, protocol.hello(self.announce))
+        self._send(chan, protocol.hello(self.announce, self.maintenance))
         if self.primary is None and self.run_block_grace is not None:
             self._timers.append(asyncio.get_running_loop().call_later(self.run_block_grace, self._start_unattached))
         if self.primary is not None and self.primary.done.is_set():

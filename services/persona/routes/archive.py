@@ -6,16 +6,18 @@ and ``docker diff``, through the tether.
 
 The files are in the container VM's disks, which only its tether sees: each
 request is one ``archive@vic`` session on the tether channel
-(``docs/tether-protocol.md``). So, unlike dockerd, a stopped container has no
-files to copy: that is a 409 that says so.
+(``docs/tether-protocol.md``); for a created or exited container, on the tether of
+a maintenance boot of its VM (portlayer/containers/maintenance.py), as dockerd
+serves these on a stopped container.
 """
 
 import base64
+import contextlib
 import json
 
 from aiohttp import web
 
-from ansible_collections.vic.containers.plugins.module_utils._errors import Conflict, InvalidInput, NotFound
+from ansible_collections.vic.containers.plugins.module_utils._errors import InvalidInput, NotFound
 from ansible_collections.vic.containers.services.persona.query import portlayer, query_bool
 from ansible_collections.vic.containers.services.portlayer.attach import sessions
 
@@ -32,17 +34,17 @@ def _path(request):
     return path
 
 
-async def _open(request, op, path=None, command="docker cp", **options):
-    """The container, its path (the request's ``path``, unless given), and an archive session on its
-    tether for ``op``."""
+@contextlib.asynccontextmanager
+async def _opened(request, op, path=None, **options):
+    """The container's reference, its path (the request's ``path``, unless given), and an archive session
+    for ``op`` on its tether: its running one, else a maintenance boot's (a created or exited container)."""
     state = portlayer(request)
     ref = request.match_info["id"]
     container = await state.containers.look_up(ref)
     path = path or _path(request)
-    if not container.running or not state.tether.connected(container.id):
-        raise Conflict("container %s is not running: %s needs a running container on this VCH" % (ref, command))
-    session = await state.tether.archive(container.id, sessions.archive_request(op, path, **options))
-    return ref, path, session
+    async with state.containers.maintenance.archive(container.id, sessions.archive_request(op, path, **options)) \
+            as session:
+        yield ref, path, session
 
 
 async def _result(session, ref, path, answer=None):
@@ -59,42 +61,30 @@ def _stat_header(stat):
 
 
 async def head(request):
-    ref, path, session = await _open(request, sessions.ARCHIVE_STAT)
-    try:
+    async with _opened(request, sessions.ARCHIVE_STAT) as (ref, path, session):
         stat = await _result(session, ref, path)
-    finally:
-        session.close()
     return web.Response(status=200, headers={STAT_HEADER: _stat_header(stat), "Content-Type": "application/json"})
 
 
 async def get(request):
-    ref, path, session = await _open(request, sessions.ARCHIVE_GET)
-    try:
+    async with _opened(request, sessions.ARCHIVE_GET) as (ref, path, session):
         stat = await _result(session, ref, path)
         return await _relay(request, session, {STAT_HEADER: _stat_header(stat), "Content-Type": "application/x-tar"})
-    finally:
-        session.close()
 
 
 async def export(request):
     """``docker export``: the container's root filesystem as a tar (its volumes, /proc, /sys and /dev
     left out, as dockerd leaves them out)."""
-    ref, path, session = await _open(request, sessions.ARCHIVE_EXPORT, path="/", command="docker export")
-    try:
+    async with _opened(request, sessions.ARCHIVE_EXPORT, path="/") as (ref, path, session):
         await _result(session, ref, path)
         return await _relay(request, session, {"Content-Type": "application/x-tar"})
-    finally:
-        session.close()
 
 
 async def changes(request):
     """``docker diff``: what the container changed in its root filesystem (its overlay's upper dir)."""
-    ref, path, session = await _open(request, sessions.ARCHIVE_CHANGES, path="/", command="docker diff")
-    try:
+    async with _opened(request, sessions.ARCHIVE_CHANGES, path="/") as (ref, path, session):
         await _result(session, ref, path)
         found = await session.changes()
-    finally:
-        session.close()
     # dockerd's list is null when nothing changed (a nil slice), and clients expect that.
     return web.json_response(found or None)
 
@@ -110,14 +100,11 @@ async def _relay(request, session, headers):
 
 
 async def put(request):
-    ref, path, session = await _open(request, sessions.ARCHIVE_PUT,
-                                     no_overwrite_dir_non_dir=query_bool(request, "noOverwriteDirNonDir"))
-    try:
+    async with _opened(request, sessions.ARCHIVE_PUT,
+                       no_overwrite_dir_non_dir=query_bool(request, "noOverwriteDirNonDir")) as (ref, path, session):
         while chunk := await request.content.read(_CHUNK):
             await session.write(chunk)
         await _result(session, ref, path, session.finish)
-    finally:
-        session.close()
     return web.Response(status=200)
 
 

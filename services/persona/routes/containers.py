@@ -358,8 +358,8 @@ async def _follow(state, container, writer):
 
 async def _stats_sample(state, container, previous):
     """The guest's figures through the tether; vSphere's quick stats (one PropertyCollector read) when the
-    tether is not connected."""
-    if state.tether.connected(container.id):
+    tether is not connected (nor for a stopped container's maintenance boot: it has no process to count)."""
+    if container.running and state.tether.connected(container.id):
         try:
             return views.guest_stats(container, await state.tether.stats(container.id), previous)
         except Conflict:

@@ -207,15 +207,18 @@ class Concentrator:
 
     # -- state
 
-    def connected(self, container_id):
-        """True while the container's tether is connected and has said hello."""
-        return container_id in self._links
+    def connected(self, container_id, maintenance=False):
+        """True while the container's tether is connected and has said hello: a run's, or with ``maintenance``
+        a maintenance boot's (``protocol.MAINTENANCE``)."""
+        link = self._links.get(container_id)
+        return link is not None and link.control.maintenance == maintenance
 
-    async def wait_connected(self, container_id, timeout):
-        """Wait until the container's tether is connected; VicError after timeout seconds."""
+    async def wait_connected(self, container_id, timeout, maintenance=False):
+        """Wait until the container's tether is connected (``connected``); VicError after timeout seconds."""
         async with self._changed:
             try:
-                await asyncio.wait_for(self._changed.wait_for(lambda: container_id in self._links), timeout)
+                await asyncio.wait_for(self._changed.wait_for(lambda: self.connected(container_id, maintenance)),
+                                       timeout)
             except TimeoutError:
                 raise VicError(f"container {container_id} did not connect to the endpoint within {timeout:g}s") from None
 
@@ -267,9 +270,10 @@ class Concentrator:
         except protocol.ProtocolError as exc:
             raise VicError(f"the tether of container {container_id} sent a bad process list: {exc}") from None
 
-    async def archive(self, container_id, request):
-        """An ``archive@vic`` session for ``request`` (``protocol.archive_request``): see ``sessions.Archive``."""
-        return await sessions.Archive.open(self._link(container_id).conn, container_id, request)
+    async def archive(self, container_id, request, maintenance=False):
+        """An ``archive@vic`` session for ``request`` (``protocol.archive_request``): see ``sessions.Archive``; on
+        a maintenance boot's tether with ``maintenance``."""
+        return await sessions.Archive.open(self._link(container_id, maintenance).conn, container_id, request)
 
     async def open_tcp(self, container_id, port):
         """``(reader, writer)`` of a direct-tcpip channel to the container's published TCP ``port``: the tether
@@ -288,9 +292,10 @@ class Concentrator:
             LOG.error("host key of container %s unusable: %s", _short(container_id), exc)
             return False
 
-    def _link(self, container_id):
+    def _link(self, container_id, maintenance=False):
+        """The container's live link: a run's (a process behind it), or with ``maintenance`` a maintenance boot's."""
         link = self._links.get(container_id)
-        if link is None:
+        if link is None or link.control.maintenance != maintenance:
             raise sessions.not_running(container_id)
         return link
 

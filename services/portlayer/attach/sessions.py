@@ -278,13 +278,14 @@ class ControlSession:
         self._pending = collections.deque()
         self._replies = {}
         self._seq = itertools.count(1)
+        self.maintenance = False    # the tether of a maintenance boot (its hello says so): no run's
 
     @classmethod
     async def open(cls, conn, container_id):
         """Open the control session and take the tether's hello (ProtocolError if it is not the one expected)."""
         writer, reader, _stderr = await conn.open_session(subsystem=protocol.CONTROL_SUBSYSTEM, encoding=None)
         control = cls(container_id, writer, reader)
-        protocol.check_hello(await control.receive(), container_id)
+        control.maintenance = protocol.check_hello(await control.receive(), container_id)
         return control
 
     async def receive(self):

@@ -17,10 +17,12 @@ disks, mark as being removed) + Destroy + polls; rename = Rename + Reconfig + po
 Reconfig: one more Rename, back); network connect = Reconfig (record and boot spec together) +
 polls, disconnect = a device read + Reconfig + polls; update --restart = Reconfig; logs = one
 HTTPS GET; stats = none while the tether is connected (it answers), else one PropertyCollector
-read per sample; started, cp / archive = none (the tether channel); the names each container resolves
-(network/peers.py) = none (the live cache, sent on the tether channel). At endpoint start: one HTTPS
-GET of the log of each container VM that is off (a run that ended while the endpoint was down),
-+ Reconfig for each end recorded then. While the live cache is stale: one PropertyCollector read
+read per sample; started = none; cp / archive = none (the tether channel) on a running container, on
+a stopped one a maintenance boot's Reconfig + PowerOn, then PowerOff + Reconfig + polls (maintenance.py),
+shared by the requests of its linger; the names each container resolves (network/peers.py) = none (the
+live cache, sent on the tether channel). At endpoint start: one HTTPS GET of the log of each container
+VM that is off (a run that ended while the endpoint was down), + Reconfig for each end recorded then,
+and PowerOff + Reconfig for each maintenance boot a killed endpoint left. While the live cache is stale: one PropertyCollector read
 per client request on one container.
 """
 
@@ -35,6 +37,7 @@ from ansible_collections.vic.containers.plugins.module_utils.vsphere import data
 from ansible_collections.vic.containers.services.tether import protocol
 from ansible_collections.vic.containers.services.portlayer import events
 from ansible_collections.vic.containers.services.portlayer.containers import boot, envseal, logs, restart
+from ansible_collections.vic.containers.services.portlayer.containers.maintenance import Maintenance
 from ansible_collections.vic.containers.services.portlayer.containers.model import (
     EXIT_KEY, REMOVING_KEY, bios_uuid, boot_values, decode, exit_value, iso, new_id, now, parse_time, record_values,
     vm_folder, vm_name)
@@ -73,6 +76,7 @@ class Containers:
         self._backoff = {}          # id -> restart.Backoff
         self._unrecorded = {}       # id -> (code, started, finished, stopped) of an end whose record vSphere refused
         self.on_ended = []  # coroutine functions of a container, after each recorded end of a run
+        self.maintenance = Maintenance(self)  # stopped containers' VMs booted for archive requests
         state.cache.listen(self._changed)
 
     def _changed(self, moid, before, after):
@@ -83,8 +87,9 @@ class Containers:
         if container is not None:
             self._decoded[moid] = container
             self._names[container.name] = container
-        was_running = bool(before and before.get("runtime.powerState") == "poweredOn")
-        running = bool(after and after.get("runtime.powerState") == "poweredOn")
+        # A run, not a VM on: a maintenance boot (maintenance.py) is none.
+        was_running = old.running if old is not None else False
+        running = container.running if container is not None else False
         # Waiters learn of an end once it is recorded (its exit code known), or when the container goes.
         ended = container is None or container.exit.get("finished_at") != old.exit.get("finished_at") \
             if old is not None else False
@@ -330,11 +335,16 @@ class Containers:
         # arrive while the start that let the process run is still waiting for its task.
         return self._locks.setdefault(container_id, asyncio.Lock())
 
+    def power_lock(self, container_id):
+        """The lock every power change of the container holds (its maintenance boots' too)."""
+        return self._lock(container_id)
+
     async def power_on(self, container, restarts=0):
         """Start a run (``restarts``: automatic restarts that led to it; 0 for ``docker start``); False when
         the container was running already."""
         async with self._lock(container.id):
             self.cancel_restart(container.id)
+            await self.maintenance.end(container.id)  # after the archive requests under way
             if self.find(container.id).running:
                 return False
             if self.find(container.id).removing:
@@ -497,7 +507,11 @@ class Containers:
 
         The reconfigure that detaches them marks the container as being removed: when the Destroy
         then fails, it shows as "dead" (it cannot run without its layers) until removed again.
+        A maintenance boot is ended first, its requests cut short.
         """
+        async with self._lock(container.id):
+            await self.maintenance.end(container.id, wait=False)
+            container = self.find(container.id)
         if await self.state.call(self.vm.detach_shared, container.ref, container.name, container.record["folder"],
                                  {REMOVING_KEY: "true"}):
             self.state.cache.put_extra_config(container.ref, {REMOVING_KEY: "true"})
@@ -591,6 +605,8 @@ class Containers:
         for container in self.all():
             if container.running:
                 continue
+            if container.maintenance:
+                await self.maintenance.recover(container)
             try:
                 run = logs.last_run(await self._log_data(container))
             except VicError as exc:
@@ -647,8 +663,11 @@ class Containers:
         values = record_values(record, self.state.key)
         spec = container.boot_spec()
         if spec is not None:
-            renewed = boot_values(self._boot_spec(record, spec["host_key"]))
-            if renewed != boot_values(spec):
+            fresh = self._boot_spec(record, spec["host_key"])
+            if spec.get(protocol.MAINTENANCE):  # kept through a rename during a maintenance boot
+                fresh = protocol.with_maintenance(fresh)
+            renewed = boot_values(fresh, spec)
+            if renewed != boot_values(spec, spec):
                 values.update(renewed)
         await self.state.call(self.vm.reconfigure, container.ref, container.props.get("name"), values, devices)
         self.state.cache.put_extra_config(container.ref, values)

@@ -53,6 +53,8 @@ class Container:
     def __init__(self, moid, props, record, exit_state, boot_text="", removing=False):
         self.moid = moid
         self.removing = removing
+        # Its VM is (or is about to be) on for a maintenance boot (maintenance.py): not a run of the container.
+        self.maintenance = _in_maintenance(boot_text)
         self.ref = props.get("ref")
         self.props = props
         self.record = record
@@ -81,8 +83,13 @@ class Container:
         return self.record["image"]["id"]
 
     @property
-    def running(self):
+    def powered_on(self):
         return self.props.get("runtime.powerState") == "poweredOn"
+
+    @property
+    def running(self):
+        """Whether the container runs: its VM is on, and not for a maintenance boot."""
+        return self.powered_on and not self.maintenance
 
     @property
     def started_at(self):
@@ -122,6 +129,13 @@ class Container:
 
     def volume_names(self):
         return [m["name"] for m in self.record.get("mounts", ())]
+
+
+def _in_maintenance(boot_text):
+    try:
+        return bool(boot_text) and json.loads(boot_text).get(protocol.MAINTENANCE) is True
+    except (ValueError, AttributeError):
+        return False
 
 
 def decode(moid, props, vch_key):
@@ -166,9 +180,13 @@ def record_values(record, vch_key):
                                                     separators=(",", ":")))
 
 
-def boot_values(spec):
-    """extraConfig values of a boot spec (``protocol.boot_spec``), split as the record is."""
-    return codec.split_value(protocol.BOOT_KEY, json.dumps(spec, sort_keys=True, separators=(",", ":")))
+def boot_values(spec, before=None):
+    """extraConfig values of a boot spec (``protocol.boot_spec``), split as the record is; given the spec the VM
+    holds (``before``), its chunks the new one has no more of are emptied (vSphere then drops them)."""
+    values = codec.split_value(protocol.BOOT_KEY, json.dumps(spec, sort_keys=True, separators=(",", ":")))
+    if before is not None:
+        values = dict({key: "" for key in boot_values(before)}, **values)
+    return values
 
 
 def exit_value(started_at, finished_at, code, restart_count=0, stopped=False, restart_due=False):

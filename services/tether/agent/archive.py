@@ -17,7 +17,7 @@ import tarfile
 import time
 
 from ansible_collections.vic.containers.services.tether import protocol
-from ansible_collections.vic.containers.services.tether.agent import changes, rootfs
+from ansible_collections.vic.containers.services.tether.agent import changes, linux, rootfs
 
 NOT_FOUND, INVALID, CONFLICT = protocol.ARCHIVE_NOT_FOUND, protocol.ARCHIVE_INVALID, protocol.ARCHIVE_CONFLICT
 
@@ -79,6 +79,8 @@ def put(path, source, no_overwrite_dir_non_dir):
                 raise ArchiveError(f"cannot overwrite {'non-directory' if member.isdir() else 'directory'} "
                                    f"{target} with {'directory' if member.isdir() else 'non-directory'}", CONFLICT)
             tar.extract(member, path, set_attrs=True)
+    # On the disk before the answer: a stopped container's maintenance boot is powered off right after.
+    linux.syncfs(path)
 
 
 def _serve(request, stdin, stdout):

@@ -10,6 +10,9 @@
 4. the process and the SSH server (``server.Tether``) until the process ended and the endpoint took
    its exit (or, with --no-halt, until SIGTERM);
 5. unmount everything (loop devices clear themselves) and power off (a VM) or exit 0.
+
+A maintenance boot (``protocol.MAINTENANCE`` in the spec) does 3 without the network, and 4 without the
+process and the log, until the VM is powered off (``_maintenance``).
 """
 
 import asyncio
@@ -146,6 +149,28 @@ def _dns_sockets(spec):
         return None
 
 
+def _maintenance(spec, opts, mounts):
+    """A maintenance boot (``protocol.with_maintenance``): the root assembled as for a run, no process, nothing
+    in the log (the container's run, exit and ``docker logs`` stay as they were), archive requests served
+    until the endpoint powers the VM off. A root that cannot be assembled is no failure to log: the tether
+    still serves the channel, and refuses each archive request with the reason, which the client is told."""
+    from ansible_collections.vic.containers.services.tether.agent import channel, server  # pylint: disable=import-outside-toplevel
+    root = rootfs.ContainerRoot(opts.root)
+    broken = None
+    try:
+        rootfs.assemble(spec, root, disks.Disks(opts.disks), mounts)
+    except (BootError, disks.DiskError, OSError, ValueError) as exc:
+        broken = f"its root filesystem could not be assembled: {exc}"
+        server.warn(f"tether: maintenance boot: {broken}")
+    tether = server.Tether(spec, root.path, None, channel.Dialer(opts.channel), broken=broken)
+    try:
+        asyncio.run(tether.serve(halt=False))
+    except Exception as exc:  # pylint: disable=broad-except  # said on the console only: the log is the run's
+        server.warn(f"tether: maintenance boot failed: {exc!r}")
+        return 1
+    return 0
+
+
 def _boot_and_serve(opts, mounts, log_fd):
     # protocol imports asyncssh (the bulk of start-up): only now that the disks are worth waiting for.
     from ansible_collections.vic.containers.services.tether import protocol  # pylint: disable=import-outside-toplevel
@@ -161,6 +186,8 @@ def _boot_and_serve(opts, mounts, log_fd):
         raise BootError(str(exc)) from None
     if "format" in spec:
         return _format_only(spec, opts, log_fd)
+    if spec.get(protocol.MAINTENANCE):
+        return _maintenance(spec, opts, mounts)
     root = rootfs.ContainerRoot(opts.root)
     rootfs.assemble(spec, root, disks.Disks(opts.disks), mounts)
     dns_sockets = None

@@ -9,7 +9,8 @@ key and opens ``control@vic`` (hello, started, exit; signal, stats, top, env and
 ``attach`` channels (the primary process), ``exec`` channels and
 ``archive@vic`` channels. On a user-defined network it is also the container's DNS server
 (``dns_server``), answering the peers the ``hosts`` requests give. The process keeps running while the channel is down;
-its output still goes to the log.
+its output still goes to the log. A maintenance boot (``protocol.MAINTENANCE``) runs no
+process and serves control and archive channels only, until the VM is powered off.
 """
 
 import asyncio
@@ -41,8 +42,12 @@ def warn(sentence):
 class Tether:
     """The container's primary process, its attachers and control sessions, and the link to the endpoint."""
 
-    def __init__(self, spec, root, log, dialer, dns_sockets=None):
+    def __init__(self, spec, root, log, dialer, dns_sockets=None, broken=None):
         self.spec = spec
+        # A maintenance boot (protocol.MAINTENANCE) starts no process and serves archive requests only;
+        # ``broken``: why its root could not be assembled, the answer to each of them.
+        self.maintenance = bool(spec.get(protocol.MAINTENANCE))
+        self.broken = broken
         self.root = root                        # the container's root directory (chroot target)
         self.log = log                          # jsonlog.LogWriter, or None
         self.dialer = dialer
@@ -182,7 +187,7 @@ class Tether:
                                    **limits)
 
     def start_primary(self, term_size=None):
-        if self.primary is not None:
+        if self.primary is not None or self.maintenance:
             return
         if self._env_sealed is not None:
             if self._start_waiting is None:
@@ -233,7 +238,9 @@ class Tether:
 
     def control_opened(self, chan):
         self.controls.add(chan)
-        self._send(chan, protocol.hello(self.spec["id"]))
+        self._send(chan, protocol.hello(self.spec["id"], self.maintenance))
+        if self.maintenance:
+            return
         if self.primary is None:
             if self._runblock_timer is None:
                 self._runblock_timer = asyncio.get_running_loop().call_later(RUNBLOCK_WAIT, self.start_primary)
@@ -361,12 +368,16 @@ class _Session(asyncssh.SSHServerSession):
         return True
 
     def subsystem_requested(self, subsystem):
+        if subsystem == protocol.ATTACH_SUBSYSTEM and self._tether.maintenance:
+            return False    # no process to attach to
         if subsystem in (protocol.CONTROL_SUBSYSTEM, protocol.ATTACH_SUBSYSTEM, protocol.ARCHIVE_SUBSYSTEM):
             self._kind = subsystem
             return True
         return False
 
     def exec_requested(self, command):
+        if self._tether.maintenance:
+            return False    # nothing runs in a maintenance boot
         try:
             self._exec = protocol.parse_exec_command(command)
         except protocol.ProtocolError:
@@ -503,6 +514,9 @@ class _Archive:
                 self._refuse("archive request line too long")
             return
         line, _newline, rest = self._head.partition(b"\n")
+        if self._tether.broken is not None:
+            self._refuse(self._tether.broken, protocol.ARCHIVE_CONFLICT)
+            return
         try:
             request = protocol.parse_archive_request(line)
         except protocol.ProtocolError as exc:
@@ -526,8 +540,8 @@ class _Archive:
         else:
             self._stdin.close()
 
-    def _refuse(self, sentence):
-        self._chan.write(protocol.archive_result(error=sentence))
+    def _refuse(self, sentence, kind=protocol.ARCHIVE_INVALID):
+        self._chan.write(protocol.archive_result(error=sentence, kind=kind))
         self._chan.close()
 
     def _readable(self):
