@@ -12,6 +12,7 @@ import asyncssh
 import pytest
 
 from ansible_collections.vic.containers.tools.harness.endpoint import free_port
+from ansible_collections.vic.containers.tools.harness.waiting import until_async
 
 CID = "c-fwd"
 
@@ -44,14 +45,15 @@ def test_a_direct_tcpip_channel_reaches_only_a_published_port_of_the_container(k
                 disks = {0: busybox_layer, 1: kit.rw_disk(tmp_path / "rw.img")}
                 async with kit.running(tmp_path, spec, disks, w.port, no_halt=True):
                     await w.connected(CID)
-                    answer = b""
-                    for _attempt in range(100):     # until httpd listens
+
+                    async def served():
                         try:
-                            answer = await _get(*await w.concentrator.open_tcp(CID, published))
+                            return await _get(*await w.concentrator.open_tcp(CID, published))
                         except asyncssh.ChannelOpenError:
-                            continue
-                        if answer:
-                            break
+                            return b""
+
+                    # Until httpd listens (a count of quick tries ran out under load before it did).
+                    answer = await until_async(served, "httpd in the container to answer on its published port")
                     refusals = {
                         "unpublished": await _refusal(w, "127.0.0.1", unpublished),
                         "address": await _refusal(w, "192.0.2.1", published),
