@@ -95,6 +95,12 @@ class Maintenance:
             boot.linger = None
         try:
             up = await asyncio.shield(boot.ready)
+        except asyncio.CancelledError:
+            self._leave(container_id, boot)
+            if boot.ready.cancelled():      # ended by a start or removal before its tether was up
+                raise Conflict("container %s was started or removed before its files could be reached"
+                               % container_id) from None
+            raise
         except BaseException:
             self._leave(container_id, boot)
             raise
@@ -113,7 +119,10 @@ class Maintenance:
             boot.linger = loop.call_later(LINGER_SECONDS, lambda: self.state.spawn(self._expire(container_id, boot)))
 
     async def _up(self, container_id, boot):
-        """Power the container's VM on in maintenance mode and wait for its tether; False when it runs."""
+        """Power the container's VM on in maintenance mode and wait for its tether; False when it runs.
+
+        The power lock is held for the power-on only: a start or removal that comes while the tether boots
+        takes it and ends the boot at once (``_end`` cancels this task), not after the boot's time-out."""
         async with self._containers.power_lock(container_id):
             try:
                 current = self._containers.find(container_id)
@@ -123,12 +132,21 @@ class Maintenance:
                 if current.removing:
                     raise Conflict("container %s is marked for removal: its files cannot be reached" % container_id)
                 await self._power_up(current)
-                await self._connected(container_id)
             except BaseException:
                 await self._down_quietly(container_id)
                 self._forget(container_id, boot)
                 raise
-            return True
+        try:
+            await self._connected(container_id)
+        except asyncio.CancelledError:
+            raise       # ended by _end, which powers the VM off itself
+        except BaseException:
+            async with self._containers.power_lock(container_id):
+                if self._boots.get(container_id) is boot:
+                    await self._down_quietly(container_id)
+                    self._forget(container_id, boot)
+            raise
+        return True
 
     async def _power_up(self, container):
         spec = container.boot_spec()
@@ -214,6 +232,10 @@ class Maintenance:
         if boot.linger is not None:
             boot.linger.cancel()
             boot.linger = None
+        if boot.ready is not None and not boot.ready.done():
+            # Its tether is not up yet: no request is under way, the ones waiting for it are told why.
+            boot.ready.cancel()
+            wait = False
         if wait:
             await boot.idle.wait()
         try:

@@ -2,11 +2,12 @@
 vcsim, each answer compared with what dockerd gives and, where it changes vSphere, with what vSphere holds."""
 
 import json
+import subprocess
 
 import pytest
 
 from ansible_collections.vic.containers.tools.harness.endpoint import (
-    Endpoint, _spec, deploy, docker_cli, response_validator, sdk)
+    Endpoint, _spec, deploy, docker_cli, docker_command, response_validator, sdk)
 from ansible_collections.vic.containers.plugins.module_utils.vsphere import pc
 from ansible_collections.vic.containers.tests.system.endpoint.test_containers import container_vms, session_of
 from ansible_collections.vic.containers.tools.harness.waiting import until
@@ -225,14 +226,24 @@ def test_pull_platform_without_os_is_normalised(fa):
     assert "not supported" in fails(fa, "pull", "--platform", "arm64", fa["image"])
 
 
-def test_diff_and_export_of_a_container_not_running_say_why(fa, tmp_path):
-    # Its files are on its VM's disks, which only its tether reads (test_run.py has them working).
+def test_a_removal_while_a_maintenance_boot_comes_up_ends_it_at_once(fa):
+    # No host emulator here: a diff of a stopped container boots its VM (test_cp_stopped.py has that working),
+    # and no tether ever connects. A removal meanwhile must not wait for the boot's time-out (120 s).
     cid = run(fa, "create", fa["image"], "true")
+    mark = fa["sim"].mark()
+    command, env = docker_command(fa, "diff", cid)
+    diff = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        for args in (("diff", cid), ("export", "-o", str(tmp_path / "out.tar"), cid)):
-            assert "needs a running container on this VCH" in fails(fa, *args), args
+        until(lambda: "PowerOnVM_Task" in fa["sim"].soap_methods(mark), "the maintenance boot's power-on")
+        removed = docker_cli(fa, "rm", cid, timeout=30)
+        assert removed.returncode == 0, removed.stderr
+        _out, err = diff.communicate(timeout=30)
+        assert diff.returncode != 0 and "was started or removed before its files could be reached" in err, err
     finally:
-        run(fa, "rm", cid)
+        if diff.poll() is None:
+            diff.kill()
+            diff.communicate()
+    assert fails(fa, "inspect", cid)
 
 
 # -- networks ------------------------------------------------------------------------------------------
